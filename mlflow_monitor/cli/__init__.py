@@ -1,0 +1,26 @@
+"""The ``mlflow-monitor`` command line: a click group whose subcommands map onto public functions.
+
+Each room contributes its subcommands from its own module here, registered below.
+"""
+
+from __future__ import annotations
+
+import click
+
+from mlflow_monitor.cli import alerts as _alerts
+from mlflow_monitor.cli import cards as _cards
+from mlflow_monitor.cli import gate as _gate
+from mlflow_monitor.cli import pipeline as _pipeline
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlflow-monitor")
+def main() -> None:
+    """Monitor MLflow models: drift, decay, fairness, policy checks, alerts, gated promotion."""
+
+
+for _module in (_pipeline, _alerts, _gate, _cards):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

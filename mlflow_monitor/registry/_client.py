@@ -1,0 +1,47 @@
+"""Shared MLflow plumbing for the registry room: client, experiment naming, tag names.
+
+Only ``mlflow_monitor.registry`` imports ``mlflow``; the rest of the package goes through the
+functions exported by ``mlflow_monitor.registry``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mlflow.tracking import MlflowClient
+
+from mlflow_monitor.errors import RegistryError
+
+# Model-version tags (the public contract, DESIGN.md section 4).
+TAG_HEALTH = "monitor.health"
+TAG_LAST_RUN = "monitor.last_run_id"
+TAG_LAST_CHECKED = "monitor.last_checked"
+TAG_BASELINE_RUN = "monitor.baseline_run_id"
+TAG_HEALTH_REASON = "monitor.health_reason"
+
+# Run tags.
+TAG_KIND = "monitor.kind"
+TAG_MODEL_NAME = "monitor.model_name"
+TAG_MODEL_VERSION = "monitor.model_version"
+TAG_WINDOW_START = "monitor.window_start"
+TAG_WINDOW_END = "monitor.window_end"
+
+_METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def experiment_name(model_name: str) -> str:
+    """The experiment that holds every baseline and monitoring run of one model."""
+    return f"monitor/{model_name}"
+
+
+def safe_metric_name(name: str) -> str:
+    """Replace characters MLflow refuses in metric names with ``_`` (never drop them)."""
+    return _METRIC_UNSAFE.sub("_", name)
+
+
+def client(tracking_uri: str | None = None) -> MlflowClient:
+    """An ``MlflowClient`` for ``tracking_uri`` (else ``MLFLOW_TRACKING_URI``, else MLflow's default)."""
+    try:
+        return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    except Exception as exc:  # MLflow raises many types for a bad URI
+        raise RegistryError(f"cannot open MLflow at {tracking_uri!r}: {exc}") from None

@@ -1,0 +1,382 @@
+"""MonitorSpec: the one YAML file (``monitor.yaml``) that says how a model is monitored.
+
+Validated with pydantic at the edge: unknown keys and impossible combinations are errors that
+name the key. Values written ``${ENV_VAR}`` stay unresolved in the spec object (so the spec can
+be logged, hashed and passed to notebooks safely); ``resolve_secret`` resolves one at the moment
+of use (alert delivery) and the resolved value is never stored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlflow_monitor.errors import SpecError
+
+__all__ = [
+    "Task",
+    "Severity",
+    "DriftMethod",
+    "ColumnsSpec",
+    "HistorySpec",
+    "MetricCheck",
+    "DriftSpec",
+    "PerformanceSpec",
+    "QualitySpec",
+    "SegmentsSpec",
+    "FairnessSpec",
+    "AlertChannel",
+    "AlertsSpec",
+    "GateSpec",
+    "NotebooksSpec",
+    "SamplingSpec",
+    "MonitorSpec",
+    "load_spec",
+    "parse_spec",
+    "resolve_secret",
+    "find_secrets",
+]
+
+Task = Literal["binary_classification", "multiclass_classification", "regression"]
+Severity = Literal["info", "warning", "critical"]
+DriftMethod = Literal["auto", "psi", "ks", "wasserstein", "jensenshannon", "chisquare", "z"]
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DURATION_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class _Strict(BaseModel):
+    """Base for every spec section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds from ``90``, ``"30m"``, ``"24h"``, ``"7d"`` or ``"1w"``."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION_PATTERN.match(value)
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30m, 24h, 7d)")
+    return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+Duration = Annotated[float, Field(ge=0)]
+
+
+class ColumnsSpec(_Strict):
+    """Which column plays which role. Every name may appear in one role list only."""
+
+    id: str | None = None
+    timestamp: str | None = None
+    target: str | None = None
+    prediction: str | None = None
+    score: str | None = None
+    probabilities: list[str] = Field(default_factory=list)
+    numerical: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    protected: list[str] = Field(default_factory=list)
+    segments: list[str] = Field(default_factory=list)
+
+    @property
+    def features(self) -> list[str]:
+        """Feature columns (numerical then categorical), the columns data drift is computed on."""
+        return [*self.numerical, *self.categorical]
+
+    def required(self) -> list[str]:
+        """Every column a window must contain (target excepted: labels may arrive later)."""
+        names = [self.id, self.timestamp, self.prediction, self.score]
+        extra = [*self.probabilities, *self.features, *self.protected, *self.segments]
+        return _unique([n for n in names if n] + extra)
+
+
+class HistorySpec(_Strict):
+    """Threshold from the metric's own history: median +/- k * MAD of the last ``window`` runs."""
+
+    k: float = Field(default=3.0, gt=0)
+    window: int = Field(default=12, ge=2)
+    min_history: int = Field(default=4, ge=2)
+    seasonal: Literal["none", "weekday", "hour_of_week"] = "none"
+
+
+class MetricCheck(_Strict):
+    """One threshold on one metric: static bounds, change against the baseline, or history.
+
+    A violated check gives status ``fail`` when ``severity`` is critical, ``warn`` otherwise.
+    ``max_drop``/``max_rise`` are absolute changes against the baseline value, or fractions of
+    it when ``relative`` is true.
+    """
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    max_drop: float | None = Field(default=None, ge=0)
+    max_rise: float | None = Field(default=None, ge=0)
+    relative: bool = False
+    history: HistorySpec | None = None
+    severity: Severity = "critical"
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> MetricCheck:
+        bounds = (self.min, self.max, self.max_drop, self.max_rise, self.history)
+        if all(b is None for b in bounds):
+            raise ValueError(
+                f"check on {self.metric!r} needs one of min, max, max_drop, max_rise, history"
+            )
+        return self
+
+
+class DriftSpec(_Strict):
+    """Drift method selection (``auto`` follows Evidently's defaults) and drift thresholds."""
+
+    method: DriftMethod = "auto"
+    methods: dict[str, DriftMethod] = Field(default_factory=dict)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    bins: int = Field(default=100, ge=10, le=10_000)
+    column_severity: Severity = "warning"
+    share_warning: float = Field(default=0.3, ge=0, le=1)
+    share_critical: float = Field(default=0.6, ge=0, le=1)
+    prediction: bool = True
+
+
+class PerformanceSpec(_Strict):
+    """Performance checks; with none given the task's defaults apply (see ``checks``)."""
+
+    checks: list[MetricCheck] = Field(default_factory=list)
+
+
+class QualitySpec(_Strict):
+    """Data-quality limits per window (shares are fractions of the window's rows)."""
+
+    min_rows: int = Field(default=1, ge=1)
+    max_missing_share: float = Field(default=0.1, ge=0, le=1)
+    max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
+    max_unseen_share: float = Field(default=0.05, ge=0, le=1)
+    severity: Severity = "warning"
+
+
+class SegmentsSpec(_Strict):
+    """Segment-level degradation: the metric per segment value against the baseline's."""
+
+    min_size: int = Field(default=100, ge=1)
+    metric: str | None = None
+    max_drop: float = Field(default=0.1, ge=0)
+    severity: Severity = "warning"
+
+
+ReferenceGroup = str  # "majority", "min_disparity", or a group value written as text
+
+
+class FairnessSpec(_Strict):
+    """Fairness and bias drift over ``columns.protected`` and declared intersections."""
+
+    intersections: list[list[str]] = Field(default_factory=list)
+    reference_groups: dict[str, ReferenceGroup] = Field(default_factory=dict)
+    min_group_size: int = Field(default=30, ge=1)
+    decision_threshold: float = Field(default=0.5, ge=0, le=1)
+    policies: list[str] = Field(default_factory=list)
+    overrides: dict[str, float] = Field(default_factory=dict)
+    drift_alpha: float = Field(default=0.05, gt=0, lt=1)
+    drift_severity: Severity = "warning"
+
+
+class AlertChannel(_Strict):
+    """An apprise URL (secrets as ``${ENV}``), the lowest severity it receives, and tags."""
+
+    url: str
+    min_severity: Severity = "warning"
+    tags: list[str] = Field(default_factory=list)
+    name: str | None = None
+
+
+class AlertsSpec(_Strict):
+    """Where alerts go and how often a still-firing finding is repeated."""
+
+    channels: list[AlertChannel] = Field(default_factory=list)
+    cooldown: Duration = 24 * 3600.0
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    mlflow_url: str | None = None
+
+    @field_validator("cooldown", mode="before")
+    @classmethod
+    def _duration(cls, value: str | int | float) -> float:
+        return parse_duration(value)
+
+
+class GateSpec(_Strict):
+    """What a version needs before an alias may point at it."""
+
+    allowed_health: list[Literal["healthy", "warning", "critical", "error"]] = Field(
+        default_factory=lambda: ["healthy"]
+    )
+    max_age: Duration | None = 7 * 86400.0
+    must_pass: list[str] = Field(default_factory=list)
+    require_baseline: bool = True
+    require_card: bool = False
+    auto_rollback: bool = False
+
+    @field_validator("max_age", mode="before")
+    @classmethod
+    def _duration(cls, value: str | int | float | None) -> float | None:
+        return None if value is None else parse_duration(value)
+
+
+class NotebooksSpec(_Strict):
+    """Extra notebooks run with the same parameters, and the per-notebook timeout."""
+
+    extra: list[str] = Field(default_factory=list)
+    timeout_seconds: int = Field(default=900, ge=10)
+
+
+class SamplingSpec(_Strict):
+    """Bounded, seeded samples: the baseline's reference sample and the reports' samples."""
+
+    baseline_rows: int = Field(default=100_000, ge=100)
+    report_rows: int = Field(default=5_000, ge=100)
+    seed: int = 42
+
+
+class MonitorSpec(_Strict):
+    """The whole monitor definition for one registered model."""
+
+    model: str = Field(min_length=1)
+    task: Task
+    positive_label: str | int | bool | None = None
+    columns: ColumnsSpec
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    quality: QualitySpec = Field(default_factory=QualitySpec)
+    segments: SegmentsSpec = Field(default_factory=SegmentsSpec)
+    fairness: FairnessSpec = Field(default_factory=FairnessSpec)
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
+    gates: dict[str, GateSpec] = Field(default_factory=dict)
+    card: str | None = None
+    notebooks: NotebooksSpec = Field(default_factory=NotebooksSpec)
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MonitorSpec:
+        _check_roles(self)
+        _check_task(self)
+        _check_fairness(self)
+        return self
+
+    def to_yaml(self) -> str:
+        """The spec as YAML, secrets still written ``${ENV}`` (safe to log as an artifact)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def _check_roles(spec: MonitorSpec) -> None:
+    """A column may hold one role; segments and protected attributes may reuse features."""
+    cols = spec.columns
+    roles: dict[str, str] = {}
+    singles = {
+        "id": cols.id,
+        "timestamp": cols.timestamp,
+        "target": cols.target,
+        "prediction": cols.prediction,
+        "score": cols.score,
+    }
+    listed = [(k, v) for k, v in singles.items() if v]
+    listed += [("probabilities", n) for n in cols.probabilities]
+    listed += [("numerical", n) for n in cols.numerical]
+    listed += [("categorical", n) for n in cols.categorical]
+    for role, name in listed:
+        if name in roles:
+            raise ValueError(f"columns: {name!r} is listed twice ({roles[name]} and {role})")
+        roles[name] = role
+    for group in ("protected", "segments"):
+        names: list[str] = getattr(cols, group)
+        if len(set(names)) != len(names):
+            raise ValueError(f"columns.{group}: a column is listed twice")
+
+
+def _check_task(spec: MonitorSpec) -> None:
+    cols = spec.columns
+    if spec.task == "regression":
+        if cols.score or cols.probabilities:
+            raise ValueError("columns.score: a regression task has no score or probabilities")
+    if spec.task == "binary_classification" and cols.probabilities:
+        raise ValueError("columns.probabilities: use columns.score for a binary task")
+    if spec.task == "multiclass_classification" and cols.score:
+        raise ValueError("columns.score: use columns.probabilities for a multiclass task")
+    if not cols.prediction and not cols.score:
+        raise ValueError("columns.prediction: a prediction (or score) column is required")
+
+
+def _check_fairness(spec: MonitorSpec) -> None:
+    protected = set(spec.columns.protected)
+    for combo in spec.fairness.intersections:
+        for name in combo:
+            if name not in protected:
+                raise ValueError(
+                    f"fairness.intersections: {name!r} is not in columns.protected"
+                )
+    for name in spec.fairness.reference_groups:
+        if name not in protected:
+            raise ValueError(f"fairness.reference_groups: {name!r} is not in columns.protected")
+    if (spec.fairness.policies or spec.fairness.intersections) and not protected:
+        raise ValueError("fairness.policies: columns.protected lists no protected attribute")
+
+
+def parse_spec(data: object, source: str = "monitor.yaml") -> MonitorSpec:
+    """Validate a mapping as a MonitorSpec; the error names the first offending key."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: expected a mapping at the top level")
+    try:
+        return MonitorSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{source}: {_first_error(exc)}") from None
+
+
+def load_spec(path: str | os.PathLike[str]) -> MonitorSpec:
+    """Read and validate ``monitor.yaml``. Missing file, bad YAML, bad keys: ``SpecError``."""
+    file = Path(path)
+    if not file.is_file():
+        raise SpecError(f"{file}: spec file not found")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return parse_spec(data, source=str(file))
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {key!r}"
+    if err["type"] == "missing":
+        return f"missing key {key!r}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{key}: {message}" if key != "(top level)" else message
+
+
+def find_secrets(text: str) -> list[str]:
+    """Names of the ``${ENV}`` references in a text."""
+    return _ENV_PATTERN.findall(text)
+
+
+def resolve_secret(text: str) -> str:
+    """Replace each ``${ENV}`` with its value at the moment of use; a missing one is an error.
+
+    The result must never be logged, tagged or written anywhere: use it and drop it.
+    """
+
+    def _value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise SpecError(f"environment variable {name} (used in the spec) is not set")
+        return os.environ[name]
+
+    return _ENV_PATTERN.sub(_value, text)

@@ -1,0 +1,461 @@
+"""Model performance for one window: classification and regression metrics, equal to sklearn's.
+
+Every metric is computed by scikit-learn on the labelled rows (``labels`` explicit where sklearn
+would otherwise guess), so values equal sklearn's exactly. Rows without a label are dropped and
+counted (labels often arrive later); a metric that is undefined on the data (ROC AUC with a single
+class, precision with no predicted positive) is left out and the note says why, never NaN.
+Binary labels are compared as ``label == positive_label``, so string labels work the same as 0/1.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from mlflow_monitor.errors import DataError
+from mlflow_monitor.spec import MetricCheck, Task
+
+__all__ = [
+    "PerformanceResult",
+    "compute_performance",
+    "default_checks",
+    "default_metric",
+    "higher_is_better",
+    "class_metric_name",
+]
+
+Values: TypeAlias = "pd.Series | np.ndarray | Sequence[object]"
+Probabilities: TypeAlias = "pd.DataFrame | np.ndarray | Sequence[Sequence[float]]"
+
+# Metrics where a larger value means a worse model (used to rank and to orient changes).
+_LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse", "mape", "fp", "fn"})
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-.]")
+
+
+@dataclass(frozen=True)
+class PerformanceResult:
+    """Metrics of one window (or segment). ``rows`` counts all rows, ``labelled_rows`` those used."""
+
+    task: Task
+    rows: int
+    labelled_rows: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    def get(self, metric: str) -> float | None:
+        """The metric's value, or None when it is undefined for this window."""
+        return self.metrics.get(metric)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe form (for ``results.json`` and baselines)."""
+        return {
+            "task": self.task,
+            "rows": self.rows,
+            "labelled_rows": self.labelled_rows,
+            "metrics": dict(self.metrics),
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> PerformanceResult:
+        """Inverse of ``to_dict``; a malformed mapping is a ``DataError`` naming the key."""
+        task = data.get("task")
+        if task not in ("binary_classification", "multiclass_classification", "regression"):
+            raise DataError(f"performance.task: unknown task {task!r}")
+        raw = data.get("metrics", {})
+        if not isinstance(raw, Mapping):
+            raise DataError("performance.metrics: expected a mapping")
+        return cls(
+            task=task,
+            rows=_int_field(data, "rows"),
+            labelled_rows=_int_field(data, "labelled_rows"),
+            metrics={str(k): float(v) for k, v in raw.items()},
+            note=str(data.get("note", "")),
+        )
+
+
+def _int_field(data: Mapping[str, object], key: str) -> int:
+    value = data.get(key)
+    if not isinstance(value, int):
+        raise DataError(f"performance.{key}: expected an integer, got {value!r}")
+    return value
+
+
+def higher_is_better(metric: str) -> bool:
+    """Direction of a metric: False for losses and errors (log_loss, brier, mae, rmse, mape)."""
+    return metric not in _LOWER_IS_BETTER
+
+
+def class_metric_name(prefix: str, label: object) -> str:
+    """Per-class metric name safe for MLflow: ``recall_class_<label>`` (unsafe chars -> ``_``)."""
+    return f"{prefix}_class_{_UNSAFE.sub('_', str(label))}"
+
+
+def default_metric(task: Task, *, has_score: bool = True) -> str:
+    """The headline metric of a task (segments rank on it when the spec names none)."""
+    if task == "binary_classification":
+        return "roc_auc" if has_score else "f1"
+    if task == "multiclass_classification":
+        return "f1_macro"
+    return "rmse"
+
+
+def default_checks(task: Task) -> list[MetricCheck]:
+    """Performance checks applied when ``performance.checks`` is empty.
+
+    Binary: ROC AUC may drop 0.05 (critical), F1 and recall 0.05 (warning). Multiclass: accuracy
+    0.05 (critical), macro F1 0.05 (warning). Regression: RMSE may rise 10 % of the baseline
+    (critical), MAE 10 % (warning), R² may drop 0.05 (warning). Absolute drops for bounded
+    scores, relative rises for errors whose scale depends on the target.
+    """
+    if task == "binary_classification":
+        return [
+            MetricCheck(metric="roc_auc", max_drop=0.05, severity="critical"),
+            MetricCheck(metric="f1", max_drop=0.05, severity="warning"),
+            MetricCheck(metric="recall", max_drop=0.05, severity="warning"),
+        ]
+    if task == "multiclass_classification":
+        return [
+            MetricCheck(metric="accuracy", max_drop=0.05, severity="critical"),
+            MetricCheck(metric="f1_macro", max_drop=0.05, severity="warning"),
+        ]
+    return [
+        MetricCheck(metric="rmse", max_rise=0.1, relative=True, severity="critical"),
+        MetricCheck(metric="mae", max_rise=0.1, relative=True, severity="warning"),
+        MetricCheck(metric="r2", max_drop=0.05, severity="warning"),
+    ]
+
+
+@dataclass(frozen=True)
+class _Names:
+    target: str
+    prediction: str
+    score: str
+    probabilities: str
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Labelled rows only, aligned: target, prediction (None: derive), score, probabilities."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray | None
+    score: np.ndarray | None
+    proba: np.ndarray | None
+
+
+def compute_performance(
+    task: Task,
+    y_true: Values,
+    y_pred: Values | None,
+    *,
+    y_score: Values | None = None,
+    probabilities: Probabilities | None = None,
+    classes: Sequence[object] | None = None,
+    positive_label: object = None,
+    threshold: float = 0.5,
+    target_name: str | None = None,
+    prediction_name: str | None = None,
+    score_name: str | None = None,
+) -> PerformanceResult:
+    """Metrics of ``task`` on the rows that carry a label.
+
+    ``y_pred`` may be None when a score (binary, thresholded at ``threshold``) or probabilities
+    (multiclass, argmax over ``classes``) are given. ``classes`` names the probability columns in
+    order (default: the sorted labels). Column names in errors come from ``*_name``, else the
+    Series' name. Bad values (score outside [0, 1], infinite, non-numeric) raise ``DataError``.
+    """
+    names = _names(y_true, y_pred, y_score, probabilities, target_name, prediction_name, score_name)
+    truth = _series(y_true, names.target)
+    pred = None if y_pred is None else _series(y_pred, names.prediction, len(truth))
+    score = None if y_score is None else _score(y_score, names.score, len(truth))
+    proba = None if probabilities is None else _proba(probabilities, names, len(truth))
+    if pred is None and score is None and proba is None:
+        raise DataError(f"{names.prediction}: a prediction, score or probabilities are required")
+    window, notes = _labelled(truth, pred, score, proba, names)
+    labelled = len(window.y_true)
+    if labelled == 0:
+        notes.append("no labelled rows: metrics need labels" if len(truth) else "no rows")
+        return PerformanceResult(task, len(truth), 0, {}, "; ".join(notes))
+    if task == "binary_classification":
+        values = _binary(window, positive_label, threshold, names, notes)
+    elif task == "multiclass_classification":
+        values = _multiclass(window, classes, names, notes)
+    else:
+        values = _regression(window, names, notes)
+    return PerformanceResult(task, len(truth), labelled, values, "; ".join(notes))
+
+
+# -- input handling ---------------------------------------------------------------------------
+
+
+def _names(
+    y_true: object,
+    y_pred: object,
+    y_score: object,
+    proba: object,
+    target: str | None,
+    prediction: str | None,
+    score: str | None,
+) -> _Names:
+    def pick(explicit: str | None, values: object, default: str) -> str:
+        if explicit:
+            return explicit
+        if isinstance(values, pd.Series) and values.name is not None:
+            return str(values.name)
+        return default
+
+    proba_name = "probabilities"
+    if isinstance(proba, pd.DataFrame):
+        proba_name = ", ".join(str(c) for c in proba.columns)
+    return _Names(
+        pick(target, y_true, "y_true"),
+        pick(prediction, y_pred, "y_pred"),
+        pick(score, y_score, "y_score"),
+        proba_name,
+    )
+
+
+def _series(values: Values, name: str, length: int | None = None) -> pd.Series:
+    series = pd.Series(values.to_numpy() if isinstance(values, pd.Series) else values)
+    if series.ndim != 1:
+        raise DataError(f"{name}: expected one value per row")
+    if length is not None and len(series) != length:
+        raise DataError(f"{name}: {len(series)} values for {length} rows")
+    return series
+
+
+def _numeric(series: pd.Series, name: str, what: str) -> np.ndarray:
+    if not (pd.api.types.is_numeric_dtype(series) or series.isna().all()):
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = int((converted.isna() & series.notna()).sum())
+        if bad:
+            raise DataError(f"{name}: {what} column holds {bad} non-numeric values")
+        series = converted
+    values = series.to_numpy(dtype=float, na_value=np.nan)
+    infinite = int(np.isinf(values).sum())
+    if infinite:
+        raise DataError(f"{name}: {what} column holds {infinite} infinite values")
+    return values
+
+
+def _score(values: Values, name: str, length: int) -> np.ndarray:
+    score = _numeric(_series(values, name, length), name, "score")
+    _check_unit_interval(score, name)
+    return score
+
+
+def _check_unit_interval(values: np.ndarray, name: str) -> None:
+    outside = int(((values < 0) | (values > 1)).sum())
+    if outside:
+        low, high = np.nanmin(values), np.nanmax(values)
+        raise DataError(
+            f"{name}: {outside} values outside [0, 1] (min {low:.6g}, max {high:.6g})"
+        )
+
+
+def _proba(values: Probabilities, names: _Names, length: int) -> np.ndarray:
+    frame = pd.DataFrame(values.to_numpy() if isinstance(values, pd.DataFrame) else values)
+    if len(frame) != length:
+        raise DataError(f"{names.probabilities}: {len(frame)} rows for {length} rows")
+    columns = [_numeric(frame[c], names.probabilities, "probability") for c in frame.columns]
+    proba = np.column_stack(columns) if columns else np.empty((length, 0))
+    _check_unit_interval(proba, names.probabilities)
+    return proba
+
+
+def _labelled(
+    truth: pd.Series,
+    pred: pd.Series | None,
+    score: np.ndarray | None,
+    proba: np.ndarray | None,
+    names: _Names,
+) -> tuple[_Window, list[str]]:
+    """Keep rows with a label and every given prediction input; count what was dropped."""
+    labelled = truth.notna().to_numpy()
+    usable = labelled.copy()
+    if pred is not None:
+        usable &= pred.notna().to_numpy()
+    if score is not None:
+        usable &= ~np.isnan(score)
+    if proba is not None:
+        usable &= ~np.isnan(proba).any(axis=1)
+    notes = []
+    unlabelled = int((~labelled).sum())
+    if unlabelled:
+        notes.append(f"{unlabelled} rows without a label in {names.target} dropped")
+    incomplete = int((labelled & ~usable).sum())
+    if incomplete:
+        notes.append(f"{incomplete} labelled rows without a prediction/score dropped")
+    window = _Window(
+        y_true=truth.to_numpy()[usable],
+        y_pred=None if pred is None else pred.to_numpy()[usable],
+        score=None if score is None else score[usable],
+        proba=None if proba is None else proba[usable],
+    )
+    return window, notes
+
+
+# -- binary -----------------------------------------------------------------------------------
+
+
+def _binary(
+    window: _Window, positive_label: object, threshold: float, names: _Names, notes: list[str]
+) -> dict[str, float]:
+    labels = _distinct(window.y_true, window.y_pred)
+    if len(labels) > 2:
+        shown = ", ".join(repr(x) for x in labels[:5])
+        raise DataError(f"{names.target}: binary task but {len(labels)} labels ({shown})")
+    positive = _positive(labels, positive_label, names)
+    truth = _equals(window.y_true, positive)
+    if window.y_pred is not None:
+        pred = _equals(window.y_pred, positive)
+    elif window.score is not None:
+        pred = (window.score >= threshold).astype(int)
+    else:
+        raise DataError(f"{names.prediction}: a binary task needs a prediction or a score")
+    values = _label_metrics(truth, pred, notes)
+    if window.score is not None:
+        values.update(_score_metrics(truth, window.score, notes))
+    return values
+
+
+def _distinct(*arrays: np.ndarray | None) -> list[object]:
+    found: list[object] = []
+    for array in arrays:
+        if array is not None:
+            found.extend(pd.unique(array))
+    unique = list(dict.fromkeys(found))
+    try:
+        return sorted(unique)  # type: ignore[type-var]
+    except TypeError:
+        return unique
+
+
+def _positive(labels: list[object], positive_label: object, names: _Names) -> object:
+    """The label standing for the positive class; ``"1"`` from YAML matches a numeric 1."""
+    if positive_label is None:
+        if all(_is_number(x) and float(x) in (0.0, 1.0) for x in labels):  # type: ignore[arg-type]
+            return 1
+        shown = ", ".join(repr(x) for x in labels[:5])
+        raise DataError(f"{names.target}: set positive_label for labels ({shown})")
+    for label in labels:
+        if label == positive_label or str(label) == str(positive_label):
+            return label
+        if _is_number(label) and _as_float(positive_label) == float(label):  # type: ignore[arg-type]
+            return label
+    return positive_label
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, str)
+
+
+def _as_float(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _equals(values: np.ndarray, positive: object) -> np.ndarray:
+    return (pd.Series(values) == positive).to_numpy(dtype=int)
+
+
+def _label_metrics(truth: np.ndarray, pred: np.ndarray, notes: list[str]) -> dict[str, float]:
+    tn, fp, fn, tp = (int(x) for x in skm.confusion_matrix(truth, pred, labels=[0, 1]).ravel())
+    values = {"accuracy": float(skm.accuracy_score(truth, pred))}
+    if tp + fp:
+        values["precision"] = float(skm.precision_score(truth, pred))
+    else:
+        notes.append("precision undefined: no predicted positive")
+    if tp + fn:
+        values["recall"] = float(skm.recall_score(truth, pred))
+    else:
+        notes.append("recall undefined: no positive label")
+    if tp + fp + fn:
+        values["f1"] = float(skm.f1_score(truth, pred))
+    else:
+        notes.append("f1 undefined: no positive label or prediction")
+    values["positive_rate"] = float(np.mean(pred))
+    values.update({"tp": float(tp), "fp": float(fp), "tn": float(tn), "fn": float(fn)})
+    return values
+
+
+def _score_metrics(truth: np.ndarray, score: np.ndarray, notes: list[str]) -> dict[str, float]:
+    values = {
+        "log_loss": float(skm.log_loss(truth, score, labels=[0, 1])),
+        "brier": float(skm.brier_score_loss(truth, score, pos_label=1, labels=[0, 1])),
+    }
+    if len(np.unique(truth)) == 2:
+        values["roc_auc"] = float(skm.roc_auc_score(truth, score))
+        values["pr_auc"] = float(skm.average_precision_score(truth, score))
+    else:
+        which = "positive" if truth[0] == 1 else "negative"
+        notes.append(f"roc_auc, pr_auc undefined: every label is {which}")
+    return values
+
+
+# -- multiclass -------------------------------------------------------------------------------
+
+
+def _multiclass(
+    window: _Window, classes: Sequence[object] | None, names: _Names, notes: list[str]
+) -> dict[str, float]:
+    truth = window.y_true
+    known = list(classes) if classes is not None else None
+    if window.proba is not None and known is None:
+        known = _distinct(truth, window.y_pred)
+        if len(known) != window.proba.shape[1]:
+            raise DataError(
+                f"{names.probabilities}: {window.proba.shape[1]} probability columns but "
+                f"{len(known)} labels seen; pass classes (label of each column, in order)"
+            )
+    pred = window.y_pred
+    if pred is None:
+        if window.proba is None or known is None:
+            raise DataError(f"{names.prediction}: a multiclass task needs predictions")
+        pred = np.asarray(known, dtype=object)[np.argmax(window.proba, axis=1)]
+    present = _distinct(truth)
+    values = {
+        "accuracy": float(skm.accuracy_score(truth, pred)),
+        "f1_macro": float(skm.f1_score(truth, pred, average="macro", zero_division=0.0)),
+        "f1_weighted": float(skm.f1_score(truth, pred, average="weighted", zero_division=0.0)),
+    }
+    recalls = skm.recall_score(truth, pred, labels=present, average=None, zero_division=0.0)
+    for label, recall in zip(present, recalls, strict=True):
+        values[class_metric_name("recall", label)] = float(recall)
+    if window.proba is not None and known is not None:
+        values["log_loss"] = float(skm.log_loss(truth, window.proba, labels=known))
+    return values
+
+
+# -- regression -------------------------------------------------------------------------------
+
+
+def _regression(window: _Window, names: _Names, notes: list[str]) -> dict[str, float]:
+    if window.y_pred is None:
+        raise DataError(f"{names.prediction}: a regression task needs predictions")
+    truth = _numeric(pd.Series(window.y_true), names.target, "target")
+    pred = _numeric(pd.Series(window.y_pred), names.prediction, "prediction")
+    values = {
+        "mae": float(skm.mean_absolute_error(truth, pred)),
+        "rmse": float(skm.root_mean_squared_error(truth, pred)),
+    }
+    zeros = int((truth == 0).sum())
+    if zeros:
+        notes.append(f"mape undefined: {zeros} zero values in {names.target}")
+    else:
+        values["mape"] = float(skm.mean_absolute_percentage_error(truth, pred))
+    if len(truth) >= 2:
+        values["r2"] = float(skm.r2_score(truth, pred))
+    else:
+        notes.append("r2 undefined: fewer than 2 labelled rows")
+    return values
+

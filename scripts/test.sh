@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Create .venv if needed, install the package with its dev extra, then ruff, mypy and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/ruff check mlflow_monitor tests benchmarks examples
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"
