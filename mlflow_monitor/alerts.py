@@ -15,32 +15,31 @@ raises, and returns an ``AlertsReport`` (written as ``alerts.json`` on the run).
 4. write the new marks only for channels that received their message, so a failed delivery is
    sent again by the next run; release the lease.
 
-Secrets: channel URLs are resolved (``spec.resolve_secret``) only inside ``_deliver``; every text
-that leaves this module (report, logs, apprise's own log records) shows apprise's privacy URL
-with any resolved secret value replaced by its ``${NAME}``.
+Secrets: channel URLs are resolved only inside ``alert_delivery.deliver``; every text that
+leaves (report, logs, apprise's and urllib3's log records) shows apprise's privacy URL with any
+resolved secret value replaced by its ``${NAME}``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import socket
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Literal, cast
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
+from mlflow_monitor.alert_delivery import deliver, printable_url, redact_secrets
 from mlflow_monitor.checks import AppliedThreshold, CheckOutcome, Health
 from mlflow_monitor.errors import MonitorError
-from mlflow_monitor.spec import AlertChannel, MonitorSpec, Severity, find_secrets, resolve_secret
+from mlflow_monitor.spec import AlertChannel, MonitorSpec, Severity
 
 __all__ = [
     "SEVERITY_RANK",
     "AlertItem",
+    "AlertPlan",
     "AlertState",
     "AlertsReport",
     "ChannelMark",
@@ -62,8 +61,9 @@ log = logging.getLogger(__name__)
 
 SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "critical": 2}
 ItemKind = Literal["new", "escalated", "repeat", "resolved"]
-ReportStatus = Literal["sent", "partial", "failed", "nothing_to_send", "no_channels", "locked",
-                       "error"]
+ReportStatus = Literal[
+    "sent", "partial", "failed", "nothing_to_send", "no_channels", "locked", "error"
+]
 MONITORING_CHECK = "monitoring/run"
 _KIND_ORDER: dict[ItemKind, int] = {"escalated": 0, "new": 1, "repeat": 2, "resolved": 3}
 Clock = Callable[[], datetime]
@@ -88,6 +88,12 @@ class RunEvent:
         """The window as text, ``start/end`` (ISO 8601): the idempotency key's window part."""
         return f"{_iso(self.window_start)}/{_iso(self.window_end)}"
 
+    @property
+    def window_text(self) -> str:
+        """The window for people: ``start .. end`` (``up to end`` without a start)."""
+        start, end = _iso(self.window_start), _iso(self.window_end)
+        return f"{start} .. {end}" if start else f"up to {end}"
+
 
 @dataclass(frozen=True)
 class AlertItem:
@@ -106,9 +112,15 @@ class AlertItem:
         if self.threshold is not None:
             t = self.threshold
             threshold = {"lower": t.lower, "upper": t.upper, "source": t.source, "note": t.note}
-        return {"kind": self.kind, "check_id": self.check_id, "severity": self.severity,
-                "status": self.status, "value": self.value, "threshold": threshold,
-                "message": self.message}
+        return {
+            "kind": self.kind,
+            "check_id": self.check_id,
+            "severity": self.severity,
+            "status": self.status,
+            "value": self.value,
+            "threshold": threshold,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -133,9 +145,15 @@ class ChannelResult:
     items: tuple[AlertItem, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        return {"channel": self.channel, "url": self.url, "min_severity": self.min_severity,
-                "status": self.status, "reason": self.reason, "severity": self.severity,
-                "items": [i.to_dict() for i in self.items]}
+        return {
+            "channel": self.channel,
+            "url": self.url,
+            "min_severity": self.min_severity,
+            "status": self.status,
+            "reason": self.reason,
+            "severity": self.severity,
+            "items": [i.to_dict() for i in self.items],
+        }
 
 
 @dataclass(frozen=True)
@@ -157,11 +175,20 @@ class AlertsReport:
         return tuple(c for c in self.channels if c.status == "sent")
 
     def to_dict(self) -> dict[str, object]:
-        return {"model": self.model, "version": self.version, "run_id": self.run_id,
-                "window": self.window, "status": self.status, "error": self.error,
-                "note": self.note, "channels": [c.to_dict() for c in self.channels],
-                "suppressed": [{"check_id": s.check_id, "channel": s.channel,
-                                "reason": s.reason} for s in self.suppressed]}
+        return {
+            "model": self.model,
+            "version": self.version,
+            "run_id": self.run_id,
+            "window": self.window,
+            "status": self.status,
+            "error": self.error,
+            "note": self.note,
+            "channels": [c.to_dict() for c in self.channels],
+            "suppressed": [
+                {"check_id": s.check_id, "channel": s.channel, "reason": s.reason}
+                for s in self.suppressed
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -185,7 +212,9 @@ AlertState = Mapping[str, CheckMarks]
 
 
 @dataclass(frozen=True)
-class _Plan:
+class AlertPlan:
+    """What a run will send: per channel key the items (worst first), and what is held back."""
+
     items: dict[str, tuple[AlertItem, ...]]
     suppressed: tuple[Suppressed, ...]
 
@@ -207,7 +236,7 @@ def plan_messages(
     window: str,
     now: datetime,
     cooldown_seconds: float,
-) -> _Plan:
+) -> AlertPlan:
     """Per channel, the items to send now (worst first) and the findings held back."""
     items: dict[str, list[AlertItem]] = {channel_key(c): [] for c in channels}
     suppressed: list[Suppressed] = []
@@ -222,7 +251,7 @@ def plan_messages(
             elif decision is not None:
                 suppressed.append(Suppressed(outcome.check_id, key, decision))
     ordered = {k: tuple(sorted(v, key=_worst_first)) for k, v in items.items()}
-    return _Plan(ordered, tuple(suppressed))
+    return AlertPlan(ordered, tuple(suppressed))
 
 
 def _decide(
@@ -251,8 +280,15 @@ def _decide(
 
 
 def _item(kind: ItemKind, outcome: CheckOutcome) -> AlertItem:
-    return AlertItem(kind, outcome.check_id, outcome.severity, outcome.status, outcome.value,
-                     outcome.threshold, outcome.message)
+    return AlertItem(
+        kind,
+        outcome.check_id,
+        outcome.severity,
+        outcome.status,
+        outcome.value,
+        outcome.threshold,
+        outcome.message,
+    )
 
 
 def _rank(severity: str) -> int:
@@ -296,22 +332,28 @@ def render_message(event: RunEvent, items: Sequence[AlertItem]) -> tuple[str, st
     worst = max((i.severity for i in firing), key=_rank, default=None)
     label = worst.upper() if worst else "RESOLVED"
     counts = f"{len(firing)} finding(s)" + (
-        f", {len(items) - len(firing)} resolved" if len(items) > len(firing) else "")
+        f", {len(items) - len(firing)} resolved" if len(items) > len(firing) else ""
+    )
     title = f"[{label}] {event.model} v{event.version}: {counts}"
-    header = (f"Model {event.model} version {event.version}, window {event.window}, "
-              f"health {event.health}. Run: {event.run_url}")
+    header = (
+        f"Model {event.model} version {event.version}, window {event.window_text}, "
+        f"health {event.health}. Run: {event.run_url}"
+    )
     lines = [_line(event, item) for item in items]
-    notify = {"critical": "failure", "warning": "warning", "info": "info"}.get(worst or "",
-                                                                              "success")
+    notify = {"critical": "failure", "warning": "warning", "info": "info"}.get(
+        worst or "", "success"
+    )
     return title, "\n".join([header, "", *lines]), notify
 
 
 def _line(event: RunEvent, item: AlertItem) -> str:
     label = "RESOLVED" if item.kind == "resolved" else item.severity.upper()
     value = "n/a" if item.value is None else f"{item.value:.4g}"
-    return (f"- {label} ({item.kind}) {event.model} v{event.version} {item.check_id}: "
-            f"value {value}, threshold {_threshold_text(item.threshold)}, "
-            f"window {event.window}, run {event.run_url} | {item.message}")
+    return (
+        f"- {label} ({item.kind}) {event.model} v{event.version} {item.check_id}: "
+        f"value {value}, threshold {_threshold_text(item.threshold)}, "
+        f"window {event.window_text}, run {event.run_url} | {item.message}"
+    )
 
 
 def _threshold_text(threshold: AppliedThreshold | None) -> str:
@@ -329,8 +371,9 @@ def _threshold_text(threshold: AppliedThreshold | None) -> str:
     return f"{bound} ({threshold.source})"
 
 
-def run_url(tracking_uri: str | None, experiment_id: str, run_id: str,
-            mlflow_url: str | None = None) -> str:
+def run_url(
+    tracking_uri: str | None, experiment_id: str, run_id: str, mlflow_url: str | None = None
+) -> str:
     """Link to a run in the MLflow UI (``alerts.mlflow_url``, else an http tracking URI).
 
     Credentials in the URL (``https://user:token@host``) are dropped. Without an http base the
@@ -344,103 +387,6 @@ def run_url(tracking_uri: str | None, experiment_id: str, run_id: str,
     netloc = host + (f":{parts.port}" if parts.port else "")
     clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
     return f"{clean}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
-# -- delivery ----------------------------------------------------------------------------------
-def _secret_forms(channel: AlertChannel) -> dict[str, str]:
-    """Every printable form of the channel URL's resolved secrets -> its ``${NAME}``."""
-    forms: dict[str, str] = {}
-    for name in find_secrets(channel.url):
-        value = os.environ.get(name, "")
-        if value:
-            for form in (value, quote(value, safe=""), quote_plus(value), quote(value)):
-                forms[form] = "${" + name + "}"
-    return forms
-
-
-def _redact(text: str, forms: Mapping[str, str]) -> str:
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, forms[form])
-    return text
-
-
-class _Redactor(logging.Filter):
-    """Rewrites apprise's log records so no resolved secret reaches any handler."""
-
-    def __init__(self, forms: Mapping[str, str]) -> None:
-        super().__init__()
-        self._forms = forms
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _redact(record.getMessage(), self._forms)
-        record.args = None
-        return True
-
-
-class _Collector(logging.Handler):
-    """Collects apprise's warnings/errors during one delivery: the failure reason."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@contextmanager
-def _apprise_logs(forms: Mapping[str, str]) -> Iterator[_Collector]:
-    logger = logging.getLogger("apprise")
-    redactor, collector = _Redactor(forms), _Collector()
-    logger.addFilter(redactor)
-    logger.addHandler(collector)
-    try:
-        yield collector
-    finally:
-        logger.removeHandler(collector)
-        logger.removeFilter(redactor)
-
-
-def _deliver(channel: AlertChannel, title: str, body: str, notify: str,
-             timeout: float) -> tuple[bool, str, str]:
-    """Send one message; (delivered, reason, printable URL). Never raises."""
-    forms = _secret_forms(channel)
-    shown = _printable(channel)
-    try:
-        with _apprise_logs(forms) as collector:
-            ok, reason, shown = _send(channel, title, body, notify, timeout, forms)
-            if not ok and not reason:
-                reason = "; ".join(collector.lines[-2:]) or "apprise reported a failure"
-    except MonitorError as exc:  # e.g. the ${ENV} secret is not set
-        return False, _redact(str(exc), forms), shown
-    except Exception as exc:  # delivery never raises into the run
-        return False, _redact(f"{type(exc).__name__}: {exc}", forms), shown
-    return ok, _redact(reason, forms), _redact(shown, forms)
-
-
-def _send(channel: AlertChannel, title: str, body: str, notify: str, timeout: float,
-          forms: Mapping[str, str]) -> tuple[bool, str, str]:
-    import apprise
-
-    plugin = apprise.Apprise.instantiate(resolve_secret(channel.url))
-    if plugin is None:
-        scheme = channel.url.split("://", 1)[0]
-        return False, f"not a valid apprise URL (scheme {scheme!r})", channel.url
-    shown = _redact(plugin.url(privacy=True), forms)
-    plugin.socket_connect_timeout = timeout
-    plugin.socket_read_timeout = timeout
-    plugin.retry = 0
-    result: list[bool] = []
-    worker = threading.Thread(
-        target=lambda: result.append(bool(plugin.notify(
-            body=body, title=title, notify_type=apprise.NotifyType(notify)))),
-        daemon=True,
-    )
-    worker.start()
-    worker.join(2 * timeout + 1)
-    if worker.is_alive():
-        return False, f"timed out after {2 * timeout + 1:.0f}s", shown
-    return bool(result and result[0]), "", shown
 
 
 # -- workflow entry points -----------------------------------------------------------------------
@@ -462,8 +408,9 @@ def dispatch(
         return _report(event, "error", error=reason)
 
 
-def _dispatch(spec: MonitorSpec, event: RunEvent, tracking_uri: str | None, now: datetime,
-              lock_wait: float) -> AlertsReport:
+def _dispatch(
+    spec: MonitorSpec, event: RunEvent, tracking_uri: str | None, now: datetime, lock_wait: float
+) -> AlertsReport:
     from mlflow_monitor.registry.alert_state import AlertStateStore
 
     channels = spec.alerts.channels
@@ -476,50 +423,73 @@ def _dispatch(spec: MonitorSpec, event: RunEvent, tracking_uri: str | None, now:
     except MonitorError as exc:
         if not event.reason:
             raise
-        return _stateless(spec, event, outcomes, f"alert state unavailable ({exc}); "
-                          "sent without fatigue control")
+        return _stateless(
+            spec, event, outcomes, f"alert state unavailable ({exc}); sent without fatigue control"
+        )
     if lease is None:
-        return _report(event, "locked", note=f"another run of {event.model} v{event.version} "
-                       f"held the alert lease for {lock_wait:.0f}s; findings stay pending")
+        return _report(
+            event,
+            "locked",
+            note=f"another run of {event.model} v{event.version} "
+            f"held the alert lease for {lock_wait:.0f}s; findings stay pending",
+        )
     try:
         state = store.read()
-        plan = plan_messages(channels, outcomes, state, window=event.window, now=now,
-                             cooldown_seconds=spec.alerts.cooldown)
+        plan = plan_messages(
+            channels,
+            outcomes,
+            state,
+            window=event.window,
+            now=now,
+            cooldown_seconds=spec.alerts.cooldown,
+        )
         results = _send_all(spec, event, plan.items)
-        delivered = {channel_key(c): r.items for c, r in zip(channels, results, strict=True)
-                     if r.status == "sent"}
+        delivered = {
+            channel_key(c): r.items
+            for c, r in zip(channels, results, strict=True)
+            if r.status == "sent"
+        }
         store.write(lease, _new_marks(state, delivered, window=event.window, now=now))
     finally:
         store.release(lease)
-    return _report(event, _overall(results), channels=tuple(results),
-                   suppressed=plan.suppressed)
+    return _report(event, _overall(results), channels=tuple(results), suppressed=plan.suppressed)
 
 
-def _send_all(spec: MonitorSpec, event: RunEvent,
-              items: Mapping[str, tuple[AlertItem, ...]]) -> list[ChannelResult]:
+def _send_all(
+    spec: MonitorSpec, event: RunEvent, items: Mapping[str, tuple[AlertItem, ...]]
+) -> list[ChannelResult]:
     results: list[ChannelResult] = []
     for channel in spec.alerts.channels:
         key = channel_key(channel)
         chosen = items.get(key, ())
         if not chosen:
-            results.append(ChannelResult(key, _printable(channel), channel.min_severity,
-                                         "nothing_to_send"))
+            results.append(
+                ChannelResult(key, printable_url(channel), channel.min_severity, "nothing_to_send")
+            )
             continue
         title, body, notify = render_message(event, chosen)
-        ok, reason, shown = _deliver(channel, title, body, notify, spec.alerts.timeout_seconds)
+        ok, reason, shown = deliver(channel, title, body, notify, spec.alerts.timeout_seconds)
         severity = "resolved" if notify == "success" else chosen[0].severity
         status: Literal["sent", "failed"] = "sent" if ok else "failed"
         log.info("alert to %s (%s): %s%s", key, shown, status, f" ({reason})" if reason else "")
-        results.append(ChannelResult(key, shown, channel.min_severity, status, reason, severity,
-                                     chosen))
+        results.append(
+            ChannelResult(key, shown, channel.min_severity, status, reason, severity, chosen)
+        )
     return results
 
 
-def _stateless(spec: MonitorSpec, event: RunEvent, outcomes: Sequence[CheckOutcome],
-               note: str) -> AlertsReport:
+def _stateless(
+    spec: MonitorSpec, event: RunEvent, outcomes: Sequence[CheckOutcome], note: str
+) -> AlertsReport:
     """Without MLflow (it is what failed): send every visible finding, no fatigue control."""
-    plan = plan_messages(spec.alerts.channels, outcomes, {}, window=event.window,
-                         now=_utc_now(), cooldown_seconds=spec.alerts.cooldown)
+    plan = plan_messages(
+        spec.alerts.channels,
+        outcomes,
+        {},
+        window=event.window,
+        now=_utc_now(),
+        cooldown_seconds=spec.alerts.cooldown,
+    )
     results = _send_all(spec, event, plan.items)
     return _report(event, _overall(results), channels=tuple(results), note=note)
 
@@ -546,13 +516,27 @@ def notify_failure(
         link = _failure_link(spec, model, run_id, tracking_uri, experiment_id)
     except Exception:  # MLflow may be what failed: the alert goes out without a UI link
         link = f"runs:/{run_id}"
-    event = RunEvent(model, str(version), run_id or "", link, window_start, window_end, "error",
-                     (), reason=reason or "unknown error")
+    event = RunEvent(
+        model,
+        str(version),
+        run_id or "",
+        link,
+        window_start,
+        window_end,
+        "error",
+        (),
+        reason=reason or "unknown error",
+    )
     return dispatch(spec, event, tracking_uri=tracking_uri, clock=clock)
 
 
-def _failure_link(spec: MonitorSpec, model: str, run_id: str | None, tracking_uri: str | None,
-                  experiment_id: str | None) -> str:
+def _failure_link(
+    spec: MonitorSpec,
+    model: str,
+    run_id: str | None,
+    tracking_uri: str | None,
+    experiment_id: str | None,
+) -> str:
     if not run_id:
         return "(no run was created)"
     base = spec.alerts.mlflow_url or (tracking_uri or "")
@@ -568,13 +552,23 @@ def _failure_link(spec: MonitorSpec, model: str, run_id: str | None, tracking_ur
 def send_test(spec: MonitorSpec) -> list[ChannelResult]:
     """Send a test message to every channel of the spec; each channel's result."""
     title = f"[TEST] mlflow-monitor: {spec.model}"
-    body = (f"Test message from mlflow-monitor on {socket.gethostname()} for model {spec.model}. "
-            "If you read this, the channel works.")
+    body = (
+        f"Test message from mlflow-monitor on {socket.gethostname()} for model {spec.model}. "
+        "If you read this, the channel works."
+    )
     results: list[ChannelResult] = []
     for channel in spec.alerts.channels:
-        ok, reason, shown = _deliver(channel, title, body, "info", spec.alerts.timeout_seconds)
-        results.append(ChannelResult(channel_key(channel), shown, channel.min_severity,
-                                     "sent" if ok else "failed", reason, "info"))
+        ok, reason, shown = deliver(channel, title, body, "info", spec.alerts.timeout_seconds)
+        results.append(
+            ChannelResult(
+                channel_key(channel),
+                shown,
+                channel.min_severity,
+                "sent" if ok else "failed",
+                reason,
+                "info",
+            )
+        )
     return results
 
 
@@ -582,10 +576,18 @@ def send_test(spec: MonitorSpec) -> list[ChannelResult]:
 def _monitoring_outcome(event: RunEvent) -> CheckOutcome:
     """The synthetic check 'did monitoring run': fails with the reason, else passes (resolves)."""
     if event.reason:
-        return CheckOutcome(MONITORING_CHECK, "monitoring", "error", "critical", None, None,
-                            f"monitoring failed: {event.reason}")
-    return CheckOutcome(MONITORING_CHECK, "monitoring", "pass", "critical", None, None,
-                        "monitoring ran")
+        return CheckOutcome(
+            MONITORING_CHECK,
+            "monitoring",
+            "error",
+            "critical",
+            None,
+            None,
+            f"monitoring failed: {event.reason}",
+        )
+    return CheckOutcome(
+        MONITORING_CHECK, "monitoring", "pass", "critical", None, None, "monitoring ran"
+    )
 
 
 def _lease_ttl(spec: MonitorSpec) -> float:
@@ -606,21 +608,9 @@ def _report(event: RunEvent, status: ReportStatus, **fields: object) -> AlertsRe
     return replace(report, **fields)  # type: ignore[arg-type]
 
 
-def _printable(channel: AlertChannel) -> str:
-    """The spec URL (secrets still ``${ENV}``) with any password-like userinfo masked."""
-    parts = urlsplit(channel.url)
-    if parts.password:
-        netloc = f"{parts.username}:****@" + parts.netloc.rsplit("@", 1)[1]
-        return urlunsplit(parts._replace(netloc=netloc))
-    return channel.url
-
-
 def _one_line(exc: BaseException, channels: Sequence[AlertChannel]) -> str:
-    forms: dict[str, str] = {}
-    for channel in channels:
-        forms.update(_secret_forms(channel))
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return _redact(f"{type(exc).__name__}: {text}"[:500], forms)
+    return redact_secrets(f"{type(exc).__name__}: {text}"[:500], channels)
 
 
 def _iso(moment: datetime | str) -> str:
@@ -633,4 +623,3 @@ def _iso(moment: datetime | str) -> str:
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-

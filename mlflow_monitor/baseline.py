@@ -1,4 +1,4 @@
-"""Baseline: what a window is judged against, built once from reference data and attached to a version.
+"""Baseline: what a window is judged against, built once from reference data, attached to a version.
 
 A baseline holds *profiles*, not raw frames (DESIGN.md section 6): the reference profile of the
 features, prediction, score and target; the reference performance; the per-segment reference;
@@ -32,13 +32,13 @@ from mlflow_monitor.stats.profile import DatasetProfile
 from mlflow_monitor.stats.segments import SegmentBaseline, reference_segments
 
 __all__ = [
-    "Baseline",
     "BASELINE_FILE",
     "SAMPLE_FILE",
-    "profile_columns",
-    "performance_of",
+    "Baseline",
     "build_baseline",
     "build_baseline_from_frame",
+    "performance_of",
+    "profile_columns",
 ]
 
 BASELINE_FILE = "baseline.json"
@@ -134,7 +134,8 @@ def _to_dict(value: object | None) -> object | None:
     to_dict = getattr(value, "to_dict", None)
     if to_dict is None:
         raise DataError(f"baseline: {type(value).__name__} cannot be serialized (no to_dict)")
-    return to_dict()
+    body: object = to_dict()
+    return body
 
 
 def _segments_from_dict(raw: object) -> SegmentBaseline | None:
@@ -151,13 +152,16 @@ def _fairness_from_dict(raw: object) -> object | None:
         from mlflow_monitor.stats.fairness import FairnessReport
 
         return FairnessReport.from_dict(raw)  # type: ignore[arg-type]
-    return loader(raw)
+    loaded: object = loader(raw)
+    return loaded
 
 
 # -- building -------------------------------------------------------------------------------
 
 
-def profile_columns(spec: MonitorSpec, available: list[str] | None = None) -> tuple[list[str], list[str]]:
+def profile_columns(
+    spec: MonitorSpec, available: list[str] | None = None
+) -> tuple[list[str], list[str]]:
     """(numerical, categorical) columns a profile covers: features, score, prediction, target.
 
     Prediction and target are categorical for classification, numerical for regression.
@@ -191,7 +195,9 @@ def performance_of(spec: MonitorSpec, frame: pd.DataFrame) -> PerformanceResult 
     )
 
 
-def build_baseline(spec: MonitorSpec, path: str | Path, *, chunk_rows: int = CHUNK_ROWS) -> Baseline:
+def build_baseline(
+    spec: MonitorSpec, path: str | Path, *, chunk_rows: int = CHUNK_ROWS
+) -> Baseline:
     """Build the baseline from a reference file (parquet file/directory or CSV)."""
     info = data.validate_data(spec, path, what="reference")
     wanted = data.monitored_columns(spec, info)
@@ -206,7 +212,9 @@ def build_baseline(spec: MonitorSpec, path: str | Path, *, chunk_rows: int = CHU
     )
     profile = DatasetProfile.from_chunks(
         data.iter_chunks(info.path, wanted, chunk_rows),
-        numerical=numerical, categorical=categorical, reference=edges,
+        numerical=numerical,
+        categorical=categorical,
+        reference=edges,
     )
     note = f"performance, segments and fairness on a seeded sample of {len(sample)} of {rows} rows"
     return _assemble(spec, profile, sample, sample, rows, (note,))
@@ -224,8 +232,14 @@ def build_baseline_from_frame(spec: MonitorSpec, frame: pd.DataFrame) -> Baselin
     return _assemble(spec, profile, frame, sample, len(frame), ())
 
 
-def _assemble(spec: MonitorSpec, profile: DatasetProfile, frame: pd.DataFrame,
-              sample: pd.DataFrame, rows: int, notes: tuple[str, ...]) -> Baseline:
+def _assemble(
+    spec: MonitorSpec,
+    profile: DatasetProfile,
+    frame: pd.DataFrame,
+    sample: pd.DataFrame,
+    rows: int,
+    notes: tuple[str, ...],
+) -> Baseline:
     return Baseline(
         spec_yaml=spec.to_yaml(),
         profile=profile,
@@ -244,16 +258,21 @@ def _reference_segments(spec: MonitorSpec, frame: pd.DataFrame) -> SegmentBaseli
     if not cols.segments:
         return None
     return reference_segments(
-        frame, task=spec.task, segment_columns=cols.segments,
+        frame,
+        task=spec.task,
+        segment_columns=cols.segments,
         target=cols.target if cols.target in frame.columns else None,
-        prediction=cols.prediction, score=cols.score, probabilities=cols.probabilities,
-        numerical=cols.numerical, categorical=cols.categorical,
+        prediction=cols.prediction,
+        score=cols.score,
+        probabilities=cols.probabilities,
+        numerical=cols.numerical,
+        categorical=cols.categorical,
         positive_label=spec.positive_label,  # type: ignore[arg-type]
     )
 
 
 def _reference_fairness(spec: MonitorSpec, frame: pd.DataFrame) -> object | None:
-    """The fairness room's reference (``mlflow_monitor.fairness.reference_fairness``), if present."""
+    """The fairness room's reference (``fairness.reference_fairness``) when that room exists."""
     if not spec.columns.protected:
         return None
     try:

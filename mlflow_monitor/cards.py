@@ -367,14 +367,14 @@ def _disaggregated(
     baseline: Mapping[str, object], latest: Mapping[str, object], spec: MonitorSpec | None
 ) -> tuple[GroupTable, ...]:
     """Per protected attribute and segment column: reference value per group (→ latest)."""
-    cells: dict[tuple[str, str], dict[str, dict[str, object]]] = {}
+    cells: dict[tuple[str, str], dict[str, Mapping[str, object]]] = {}
     sizes: dict[tuple[str, str], dict[str, object]] = {}
     for kind, attr, group, size, metrics in _baseline_groups(baseline):
-        cells.setdefault((kind, attr), {})[group] = dict(metrics)
+        cells.setdefault((kind, attr), {})[group] = metrics
         sizes.setdefault((kind, attr), {})[group] = size
     tables = []
     for (kind, attr), groups in cells.items():
-        names = tuple(dict.fromkeys(m for g in groups.values() for m in g))[:8]
+        names = _table_metrics(groups.values(), spec)
         rows = tuple(
             GroupRow(
                 group,
@@ -385,9 +385,23 @@ def _disaggregated(
             )
             for group, values in list(groups.items())[:_MAX_ROWS]
         )
-        label = "protected attribute" if kind == "fairness" else "segment"
-        tables.append(GroupTable(attr, label, names, rows))
+        tables.append(GroupTable(attr, _KIND_LABEL[kind], names, rows))
     return tuple(tables) or _latest_only_tables(latest, spec)
+
+
+_KIND_LABEL = {"fairness": "protected attribute", "segment": "segment"}
+_COUNTS = {"tp", "fp", "tn", "fn"}
+
+
+def _table_metrics(
+    groups: Iterable[Mapping[str, object]], spec: MonitorSpec | None
+) -> tuple[str, ...]:
+    """The spec's key metrics first, then the rest; raw confusion counts left out; at most 8."""
+    present = list(dict.fromkeys(m for g in groups for m in g if m not in _COUNTS))
+    key = [spec.segments.metric] if spec and spec.segments.metric else []
+    key += [c.metric for c in spec.performance.checks] if spec else []
+    ordered = [m for m in key if m in present] + present
+    return tuple(dict.fromkeys(ordered))[:8]
 
 
 def _baseline_groups(
@@ -422,13 +436,12 @@ def _latest_only_tables(
             found.setdefault((kind, attr), {}).setdefault(group, {})[metric] = value
     tables = []
     for (kind, attr), groups in found.items():
-        names = tuple(dict.fromkeys(m for g in groups.values() for m in g))[:8]
+        names = _table_metrics(groups.values(), spec)
         rows = tuple(
             GroupRow(g, "—", tuple(_cell(None, v.get(m)) for m in names))
             for g, v in list(groups.items())[:_MAX_ROWS]
         )
-        label = "protected attribute" if kind == "fairness" else "segment"
-        tables.append(GroupTable(attr, label, names, rows))
+        tables.append(GroupTable(attr, _KIND_LABEL[kind], names, rows))
     return tuple(tables)
 
 
@@ -439,10 +452,11 @@ def _cell(reference: object, latest: object) -> str:
 
 
 def _trend_metrics(windows: Sequence[RunFacts], spec: MonitorSpec | None) -> tuple[str, ...]:
-    wanted = [f"perf/{c.metric}" for c in spec.performance.checks] if spec else []
+    """Up to three of the spec's performance metrics, the drifted share, then other perf/*."""
+    wanted = [f"perf/{c.metric}" for c in spec.performance.checks][:3] if spec else []
     present = {k for w in windows for k in w.metrics}
-    perf = sorted(k for k in present if k.startswith("perf/"))
-    names = [n for n in wanted if n in present] + perf + ["drift/share_drifted"]
+    perf = sorted(k for k in present if k.startswith("perf/") and k[5:] not in _COUNTS)
+    names = [*wanted, "drift/share_drifted", *perf]
     return tuple(n for n in dict.fromkeys(names) if n in present)[:_MAX_TREND_METRICS]
 
 

@@ -1,4 +1,4 @@
-"""Read reference data and windows (parquet file or directory, CSV) and validate them against a spec.
+"""Read reference data and windows (parquet file or directory, CSV); validate them against a spec.
 
 Validation works from the schema where the format has one: a parquet file's columns and row
 count come from its footer, so a 10 GB window is checked without loading it. Large references are
@@ -20,14 +20,14 @@ from mlflow_monitor.spec import MonitorSpec
 __all__ = [
     "DataInfo",
     "inspect_data",
-    "validate_data",
-    "read_frame",
+    "iso",
     "iter_chunks",
     "load_window",
     "monitored_columns",
-    "window_bounds",
     "parse_time",
-    "iso",
+    "read_frame",
+    "validate_data",
+    "window_bounds",
 ]
 
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -62,11 +62,11 @@ def _kind(path: Path) -> str:
 
 
 def inspect_data(path: str | Path) -> DataInfo:
-    """Schema and row count of ``path`` (parquet: from the footer; CSV: header + dtypes of 1k rows)."""
+    """Schema and row count of ``path`` (parquet: from the footer; CSV: dtypes of 1k rows)."""
     file = Path(path)
     if _kind(file) == "csv":
         head = _read_csv(file, nrows=1000)
-        return DataInfo(file, {c: str(t) for c, t in head.dtypes.items()}, None)
+        return DataInfo(file, {str(c): str(t) for c, t in head.dtypes.items()}, None)
     import pyarrow.dataset as ds
 
     try:
@@ -77,8 +77,9 @@ def inspect_data(path: str | Path) -> DataInfo:
     return DataInfo(file, {f.name: str(f.type) for f in dataset.schema}, int(rows))
 
 
-def validate_data(spec: MonitorSpec, path: str | Path, *, need_target: bool = False,
-                  what: str = "window") -> DataInfo:
+def validate_data(
+    spec: MonitorSpec, path: str | Path, *, need_target: bool = False, what: str = "window"
+) -> DataInfo:
     """Check that ``path`` has every column the spec needs and at least one row.
 
     The error names the file, the first missing column and the spec key that requires it.
@@ -107,7 +108,7 @@ def _required_roles(spec: MonitorSpec, need_target: bool) -> list[tuple[str, str
 
 
 def monitored_columns(spec: MonitorSpec, info: DataInfo) -> list[str]:
-    """The columns a monitor reads from a file: the spec's required ones, plus the target if present."""
+    """Columns a monitor reads from a file: the spec's required ones, plus the target if present."""
     names = spec.columns.required()
     if spec.columns.target and spec.columns.target in info.columns:
         names.append(spec.columns.target)
@@ -133,11 +134,13 @@ def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
         table = ds.dataset(str(file), format="parquet").to_table(columns=columns)
     except Exception as exc:
         raise DataError(f"{file}: cannot read parquet ({str(exc).splitlines()[0]})") from None
-    return table.to_pandas()
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
 
 
-def iter_chunks(path: str | Path, columns: list[str] | None = None,
-                rows: int = 250_000) -> Iterator[pd.DataFrame]:
+def iter_chunks(
+    path: str | Path, columns: list[str] | None = None, rows: int = 250_000
+) -> Iterator[pd.DataFrame]:
     """The file as DataFrames of at most ``rows`` rows (parquet record batches, CSV chunks)."""
     file = Path(path)
     if _kind(file) == "csv":
@@ -176,8 +179,9 @@ def _utc(series: pd.Series, name: str) -> pd.Series:
     return converted
 
 
-def load_window(spec: MonitorSpec, path: str | Path, start: datetime | None = None,
-                end: datetime | None = None) -> pd.DataFrame:
+def load_window(
+    spec: MonitorSpec, path: str | Path, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
     """The spec's columns of a window, rows in ``[start, end)`` by ``columns.timestamp``.
 
     Without a timestamp column ``start``/``end`` only label the window. An empty result is a
@@ -200,12 +204,13 @@ def load_window(spec: MonitorSpec, path: str | Path, start: datetime | None = No
     return frame
 
 
-def window_bounds(spec: MonitorSpec, frame: pd.DataFrame, start: datetime | None,
-                  end: datetime | None) -> tuple[datetime | None, datetime]:
+def window_bounds(
+    spec: MonitorSpec, frame: pd.DataFrame, start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime]:
     """The window's start and end: given ones, else the timestamp column's range, else now."""
     ts = spec.columns.timestamp
     if ts and ts in frame.columns and len(frame):
         stamps = _utc(frame[ts], ts)
-        start = start or stamps.min().to_pydatetime()
-        end = end or stamps.max().to_pydatetime()
+        start = start or stamps.min().floor("us").to_pydatetime()
+        end = end or stamps.max().floor("us").to_pydatetime()
     return start, end or datetime.now(timezone.utc)

@@ -22,12 +22,12 @@ import pandas as pd
 __all__ = [
     "CHURN_SPEC",
     "WindowPlan",
-    "make_churn",
-    "train_churn_model",
-    "score",
     "demo_windows",
-    "write_demo_spec",
+    "make_churn",
     "run_demo",
+    "score",
+    "train_churn_model",
+    "write_demo_spec",
 ]
 
 MODEL_NAME = "churn-classifier"
@@ -82,8 +82,15 @@ class WindowPlan:
     start: datetime
 
 
-def make_churn(rows: int, *, seed: int, drift: float = 0.0, decay: float = 0.0,
-               start: datetime = START, days: float = 7.0) -> pd.DataFrame:
+def make_churn(
+    rows: int,
+    *,
+    seed: int,
+    drift: float = 0.0,
+    decay: float = 0.0,
+    start: datetime = START,
+    days: float = 7.0,
+) -> pd.DataFrame:
     """Synthetic customers with a ``churned`` label.
 
     ``drift`` (0..1) shifts the inputs (higher prices, more monthly contracts, shorter tenure);
@@ -94,17 +101,19 @@ def make_churn(rows: int, *, seed: int, drift: float = 0.0, decay: float = 0.0,
     tenure = rng.gamma(2.0, 14.0 * (1 - 0.45 * drift), rows).clip(0, 72).round()
     charges = rng.normal(70 + 25 * drift, 20, rows).clip(18, 160).round(2)
     calls = rng.poisson(1.5, rows)
-    frame = pd.DataFrame({
-        "customer_id": np.arange(rows, dtype=np.int64) + seed * 1_000_000,
-        "event_time": start + pd.to_timedelta(rng.uniform(0, days * 86400, rows), unit="s"),
-        "tenure_months": tenure,
-        "monthly_charges": charges,
-        "support_calls": calls,
-        "age": rng.integers(18, 80, rows),
-        "contract": contract,
-        "payment_method": rng.choice(_PAYMENTS, rows, p=[0.35, 0.25, 0.3, 0.1]),
-        "region": rng.choice(_REGIONS, rows, p=[0.3, 0.3, 0.2, 0.2]),
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(rows, dtype=np.int64) + seed * 1_000_000,
+            "event_time": start + pd.to_timedelta(rng.uniform(0, days * 86400, rows), unit="s"),
+            "tenure_months": tenure,
+            "monthly_charges": charges,
+            "support_calls": calls,
+            "age": rng.integers(18, 80, rows),
+            "contract": contract,
+            "payment_method": rng.choice(_PAYMENTS, rows, p=[0.35, 0.25, 0.3, 0.1]),
+            "region": rng.choice(_REGIONS, rows, p=[0.3, 0.3, 0.2, 0.2]),
+        }
+    )
     logit = (1 - decay) * _mechanism(frame) + decay * _new_mechanism(frame, rng)
     frame["churned"] = (rng.uniform(size=rows) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     return frame.sort_values("event_time", ignore_index=True)
@@ -118,8 +127,13 @@ def _mechanism(frame: pd.DataFrame) -> np.ndarray:
     monthly = (frame["contract"] == "month-to-month").to_numpy(dtype=float)
     echeck = (frame["payment_method"] == "e-check").to_numpy(dtype=float)
     return np.asarray(
-        -1.6 + 1.4 * monthly - 0.05 * frame["tenure_months"] + 0.02 * frame["monthly_charges"]
-        + 0.45 * frame["support_calls"] + 0.5 * echeck - 0.4,
+        -1.6
+        + 1.4 * monthly
+        - 0.05 * frame["tenure_months"]
+        + 0.02 * frame["monthly_charges"]
+        + 0.45 * frame["support_calls"]
+        + 0.5 * echeck
+        - 0.4,
         dtype=float,
     )
 
@@ -141,10 +155,15 @@ def train_churn_model(frame: pd.DataFrame) -> object:
     encode = ColumnTransformer(
         [("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL)], remainder="passthrough"
     )
-    model = Pipeline([
-        ("encode", encode),
-        ("model", HistGradientBoostingClassifier(max_iter=120, learning_rate=0.08, random_state=0)),
-    ])
+    model = Pipeline(
+        [
+            ("encode", encode),
+            (
+                "model",
+                HistGradientBoostingClassifier(max_iter=120, learning_rate=0.08, random_state=0),
+            ),
+        ]
+    )
     model.fit(frame[NUMERICAL + CATEGORICAL], frame["churned"])
     return model
 
@@ -178,8 +197,12 @@ def write_demo_spec(path: Path, model: str = MODEL_NAME) -> Path:
     return path
 
 
-def run_demo(directory: Path, *, rows: int = 4000,
-             echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> str:
+def run_demo(
+    directory: Path,
+    *,
+    rows: int = 4000,
+    echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+) -> str:
     """The whole story on a SQLite MLflow store in ``directory``; returns its tracking URI."""
     from mlflow_monitor import monitor
     from mlflow_monitor.registry.models import register_sklearn_model
@@ -196,7 +219,10 @@ def run_demo(directory: Path, *, rows: int = 4000,
     reference = score(model, make_churn(5000, seed=2, start=START))
     reference.to_parquet(data / "reference.parquet", index=False)
     version = register_sklearn_model(
-        model, MODEL_NAME, tracking_uri=uri, example=reference[NUMERICAL + CATEGORICAL].head(5),
+        model,
+        MODEL_NAME,
+        tracking_uri=uri,
+        example=reference[NUMERICAL + CATEGORICAL].head(5),
         artifact_root=directory / "mlartifacts",
     )
     echo(f"[demo] registered {MODEL_NAME} version {version}")
@@ -207,8 +233,13 @@ def run_demo(directory: Path, *, rows: int = 4000,
         path = data / f"window_{plan.name}.parquet"
         score(model, frame).to_parquet(path, index=False)
         result = monitor.run_window(
-            spec_path, version, path, tracking_uri=uri, echo=echo,
-            window_start=plan.start, window_end=plan.start + timedelta(days=7),
+            spec_path,
+            version,
+            path,
+            tracking_uri=uri,
+            echo=echo,
+            window_start=plan.start,
+            window_end=plan.start + timedelta(days=7),
         )
         echo(f"[demo] window {plan.name}: health {result.health} (expected {plan.expected})")
     return uri

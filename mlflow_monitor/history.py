@@ -51,16 +51,16 @@ def history_bound(
     season = _season_label(spec, moment)
     if len(recent) < spec.min_history:
         return AppliedThreshold(
-            None, None, FALLBACK_SOURCE,
+            None,
+            None,
+            FALLBACK_SOURCE,
             f"history too short: {len(recent)} of {spec.min_history} past values{season}; "
             "static bound applied",
         )
     center = median(recent)
     spread, spread_kind = _spread(recent, center)
     source = "history" if spec.seasonal == "none" else "history_seasonal"
-    note = (
-        f"median={center:.6g} {spread_kind}={spread:.6g} k={spec.k:g} n={len(recent)}{season}"
-    )
+    note = f"median={center:.6g} {spread_kind}={spread:.6g} k={spec.k:g} n={len(recent)}{season}"
     return AppliedThreshold(center - spec.k * spread, center + spec.k * spread, source, note)
 
 
@@ -95,12 +95,16 @@ def evaluate_with_history(
     outcome = evaluate_metric_check(check, value, baseline=baseline, check_id=check_id, kind=kind)
     if outcome.threshold is None:
         return replace(
-            outcome, status="insufficient_data", threshold=bound,
+            outcome,
+            status="insufficient_data",
+            threshold=bound,
             message=f"{check.metric}: {bound.note.replace('static bound applied', _NO_STATIC)}",
         )
     applied = outcome.threshold
     fallback = AppliedThreshold(
-        applied.lower, applied.upper, FALLBACK_SOURCE,
+        applied.lower,
+        applied.upper,
+        FALLBACK_SOURCE,
         f"{bound.note} ({applied.source}{': ' + applied.note if applied.note else ''})",
     )
     return replace(outcome, threshold=fallback)

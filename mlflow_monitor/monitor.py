@@ -11,6 +11,7 @@ raises one ``MonitorError`` line: nothing is left RUNNING, failure never reads a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from mlflow_monitor import data
 from mlflow_monitor.baseline import build_baseline
-from mlflow_monitor.checks import MetricValue
+from mlflow_monitor.checks import HEALTH_ORDER, CheckOutcome, Health, MetricValue
 from mlflow_monitor.errors import MonitorError, NotebookError, RegistryError
 from mlflow_monitor.notebooks import NotebookParameters, run_notebook, shipped_notebook
 from mlflow_monitor.registry._client import (
@@ -34,9 +35,14 @@ from mlflow_monitor.registry._client import (
 )
 from mlflow_monitor.registry.runs import MonitorRuns, VersionState
 from mlflow_monitor.spec import MonitorSpec, load_spec
-from mlflow_monitor.window import RESULTS_FILE, history_metrics, write_history
+from mlflow_monitor.window import (
+    RESULTS_FILE,
+    history_metrics,
+    outcomes_from_results,
+    write_history,
+)
 
-__all__ = ["BaselineRun", "WindowRun", "Echo", "build_baseline_run", "run_window"]
+__all__ = ["BaselineRun", "Echo", "WindowRun", "build_baseline_run", "run_window"]
 
 Echo = Callable[[str], None]
 _LOG = logging.getLogger("mlflow_monitor.monitor")
@@ -65,18 +71,25 @@ class WindowRun:
     model: str
     version: str
     run_id: str
-    health: str
+    health: Health
     window_start: str | None
     window_end: str
     metrics: int
     failing: tuple[str, ...]
+    outcomes: tuple[CheckOutcome, ...] = ()
 
 
 # -- baseline -----------------------------------------------------------------------------------
 
 
-def build_baseline_run(spec_path: str | Path, version: str, reference_path: str | Path, *,
-                       tracking_uri: str | None = None, echo: Echo = _quiet) -> BaselineRun:
+def build_baseline_run(
+    spec_path: str | Path,
+    version: str,
+    reference_path: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    echo: Echo = _quiet,
+) -> BaselineRun:
     """Build the baseline from reference data and attach it to ``model``/``version``.
 
     Logs a ``monitor.kind=baseline`` run (``baseline/``, ``notebooks/baseline.ipynb``, the spec)
@@ -91,19 +104,32 @@ def build_baseline_run(spec_path: str | Path, version: str, reference_path: str 
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
         work = Path(tmp)
         folder = baseline.save(work / "baseline")
-        run_id = runs.start_run(spec.model, version, kind="baseline",
-                                run_name=f"baseline v{version}", tags={})
+        run_id = runs.start_run(
+            spec.model, version, kind="baseline", run_name=f"baseline v{version}", tags={}
+        )
         echo(f"[baseline] run {run_id}: executing baseline.ipynb")
         try:
-            params = {"spec_path": str(Path(spec_path).resolve()), "model_version": str(version),
-                      "baseline_dir": str(folder), "output_dir": str(work / "out")}
-            run_notebook(shipped_notebook("baseline.ipynb"), work / "notebooks" / "baseline.ipynb",
-                         params, timeout_seconds=spec.notebooks.timeout_seconds, cwd=work)
-            runs.log_params(run_id, {"reference_path": str(reference_path),
-                                     "reference_rows": str(baseline.rows)})
+            params = {
+                "spec_path": str(Path(spec_path).resolve()),
+                "model_version": str(version),
+                "baseline_dir": str(folder),
+                "output_dir": str(work / "out"),
+            }
+            run_notebook(
+                shipped_notebook("baseline.ipynb"),
+                work / "notebooks" / "baseline.ipynb",
+                params,
+                timeout_seconds=spec.notebooks.timeout_seconds,
+                cwd=work,
+            )
+            runs.log_params(
+                run_id,
+                {"reference_path": str(reference_path), "reference_rows": str(baseline.rows)},
+            )
             perf = baseline.performance.metrics if baseline.performance else {}
-            runs.log_metrics(run_id, [MetricValue(f"perf/{k}", v) for k, v in perf.items()],
-                             _now_ms())
+            runs.log_metrics(
+                run_id, [MetricValue(f"perf/{k}", v) for k, v in perf.items()], _now_ms()
+            )
             runs.log_artifacts(run_id, folder, "baseline")
             runs.log_artifacts(run_id, work / "notebooks", "notebooks")
             runs.log_file(run_id, _spec_copy(spec_path, work))
@@ -113,7 +139,9 @@ def build_baseline_run(spec_path: str | Path, version: str, reference_path: str 
             raise
         runs.set_version_tags(spec.model, version, {TAG_BASELINE_RUN: run_id})
     echo(f"[baseline] attached run {run_id} to {spec.model} version {version}")
-    _refresh_card(spec, version, run_id, runs.tracking_uri, echo)
+    _refresh_card(
+        spec, version, run_id, runs.tracking_uri, echo, card_dir=Path(spec_path).resolve().parent
+    )
     return BaselineRun(spec.model, str(version), run_id, baseline.rows, len(baseline.sample))
 
 
@@ -131,9 +159,16 @@ class _Inputs:
     notebooks: tuple[Path, ...]
 
 
-def run_window(spec_path: str | Path, version: str, current_path: str | Path, *,
-               tracking_uri: str | None = None, window_start: datetime | str | None = None,
-               window_end: datetime | str | None = None, echo: Echo = _quiet) -> WindowRun:
+def run_window(
+    spec_path: str | Path,
+    version: str,
+    current_path: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    window_start: datetime | str | None = None,
+    window_end: datetime | str | None = None,
+    echo: Echo = _quiet,
+) -> WindowRun:
     """Monitor one window of ``model``/``version``; see the module docstring for the steps."""
     spec = load_spec(spec_path)
     runs = MonitorRuns(tracking_uri)
@@ -145,26 +180,37 @@ def run_window(spec_path: str | Path, version: str, current_path: str | Path, *,
         raise
     _finish_abandoned(runs, spec.model, str(version), echo)
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
-        run_id = runs.start_run(spec.model, version, kind="window",
-                                run_name=_run_name(version, inputs.end), tags=_window_tags(inputs))
+        run_id = runs.start_run(
+            spec.model,
+            version,
+            kind="window",
+            run_name=_run_name(version, inputs.end),
+            tags=_window_tags(inputs),
+        )
         echo(f"[run] {spec.model} v{version}: run {run_id}")
         try:
             result = _execute_and_log(runs, inputs, run_id, Path(tmp), echo)
         except MonitorError as exc:
-            _record_error(runs, spec, str(version), run_id, str(exc), window_start, window_end,
-                          echo)
+            _record_error(
+                runs, spec, str(version), run_id, str(exc), window_start, window_end, echo
+            )
             raise
         except Exception as exc:  # an unexpected bug must still end the run FAILED
             reason = f"{type(exc).__name__}: {exc}"
             _record_error(runs, spec, str(version), run_id, reason, window_start, window_end, echo)
             raise MonitorError(f"monitoring run failed: {reason}") from exc
-    _after_window(runs, spec, result, echo)
+    _after_window(runs, spec, result, echo, card_dir=Path(spec_path).resolve().parent)
     return result
 
 
-def _validate(spec: MonitorSpec, spec_path: Path, state: VersionState,
-              current_path: str | Path, window_start: datetime | str | None,
-              window_end: datetime | str | None) -> _Inputs:
+def _validate(
+    spec: MonitorSpec,
+    spec_path: Path,
+    state: VersionState,
+    current_path: str | Path,
+    window_start: datetime | str | None,
+    window_end: datetime | str | None,
+) -> _Inputs:
     """Everything that can be checked before a run exists; errors name the file or key."""
     if not state.baseline_run_id:
         raise RegistryError(
@@ -176,8 +222,15 @@ def _validate(spec: MonitorSpec, spec_path: Path, state: VersionState,
     end = _as_time(window_end, "window-end")
     if start and end and start >= end:
         raise MonitorError(f"--window-start {data.iso(start)} is not before --window-end")
-    return _Inputs(spec, spec_path.resolve(), state, info.path.resolve(), start, end,
-                   _notebooks(spec, spec_path))
+    return _Inputs(
+        spec,
+        spec_path.resolve(),
+        state,
+        info.path.resolve(),
+        start,
+        end,
+        _notebooks(spec, spec_path),
+    )
 
 
 def _notebooks(spec: MonitorSpec, spec_path: Path) -> tuple[Path, ...]:
@@ -197,21 +250,31 @@ def _notebooks(spec: MonitorSpec, spec_path: Path) -> tuple[Path, ...]:
     return tuple(found)
 
 
-def _execute_and_log(runs: MonitorRuns, inputs: _Inputs, run_id: str, work: Path,
-                     echo: Echo) -> WindowRun:
+def _execute_and_log(
+    runs: MonitorRuns, inputs: _Inputs, run_id: str, work: Path, echo: Echo
+) -> WindowRun:
     spec, version = inputs.spec, inputs.state.version
     baseline_dir = runs.download(inputs.state.baseline_run_id or "", "baseline", work)
     out = work / "out"
     params = NotebookParameters(
-        spec_path=str(inputs.spec_path), model_version=version, current_path=str(inputs.current),
-        baseline_dir=str(baseline_dir), window_start=_iso_or_empty(inputs.start),
-        window_end=_iso_or_empty(inputs.end), output_dir=str(out),
+        spec_path=str(inputs.spec_path),
+        model_version=version,
+        current_path=str(inputs.current),
+        baseline_dir=str(baseline_dir),
+        window_start=_iso_or_empty(inputs.start),
+        window_end=_iso_or_empty(inputs.end),
+        output_dir=str(out),
         history_path=_history(runs, spec, version, work),
     )
     for notebook in inputs.notebooks:
         echo(f"[run] executing {notebook.name}")
-        run_notebook(notebook, out / "notebooks" / notebook.name, params,
-                     timeout_seconds=spec.notebooks.timeout_seconds, cwd=work)
+        run_notebook(
+            notebook,
+            out / "notebooks" / notebook.name,
+            params,
+            timeout_seconds=spec.notebooks.timeout_seconds,
+            cwd=work,
+        )
     results = _read_results(out / RESULTS_FILE)
     echo(f"[run] logging {len(results.metrics)} metrics and artifacts to MLflow")
     runs.log_metrics(run_id, results.metrics, _ms(results.window_end))
@@ -228,17 +291,27 @@ def _execute_and_log(runs: MonitorRuns, inputs: _Inputs, run_id: str, work: Path
     runs.set_run_tags(run_id, tags)
     runs.set_health(spec.model, version, results.health, run_id)
     runs.end_run(run_id, "FINISHED")
-    return WindowRun(spec.model, version, run_id, results.health, results.window_start,
-                     results.window_end, len(results.metrics), results.failing)
+    return WindowRun(
+        spec.model,
+        version,
+        run_id,
+        results.health,
+        results.window_start,
+        results.window_end,
+        len(results.metrics),
+        results.failing,
+        results.outcomes,
+    )
 
 
 @dataclass(frozen=True)
 class _Results:
-    health: str
+    health: Health
     window_start: str | None
     window_end: str
     metrics: tuple[MetricValue, ...]
     failing: tuple[str, ...]
+    outcomes: tuple[CheckOutcome, ...]
 
 
 def _read_results(path: Path) -> _Results:
@@ -247,12 +320,19 @@ def _read_results(path: Path) -> _Results:
         raise NotebookError("monitor.ipynb: produced no results.json")
     body = json.loads(path.read_text())
     metrics = tuple(MetricValue(str(k), float(v)) for k, v in body["metrics"].items())
-    failing = tuple(
-        f"{o['check_id']} ({o['status']})" for o in body["outcomes"]
-        if o["status"] in ("warn", "fail", "error")
+    outcomes = tuple(outcomes_from_results(body))
+    failing = tuple(f"{o.check_id} ({o.status})" for o in outcomes if o.firing)
+    health = str(body["health"])
+    if health not in HEALTH_ORDER:
+        raise NotebookError(f"monitor.ipynb: results.json has an unknown health {health!r}")
+    return _Results(
+        health,  # type: ignore[arg-type]
+        body.get("window_start"),
+        str(body["window_end"]),
+        metrics,
+        failing,
+        outcomes,
     )
-    return _Results(str(body["health"]), body.get("window_start"), str(body["window_end"]),
-                    metrics, failing)
 
 
 def _history(runs: MonitorRuns, spec: MonitorSpec, version: str, work: Path) -> str:
@@ -269,8 +349,16 @@ def _history(runs: MonitorRuns, spec: MonitorSpec, version: str, work: Path) -> 
 # -- failure bookkeeping ------------------------------------------------------------------------
 
 
-def _record_error(runs: MonitorRuns, spec: MonitorSpec, version: str, run_id: str | None,
-                  reason: str, window_start: object, window_end: object, echo: Echo) -> None:
+def _record_error(
+    runs: MonitorRuns,
+    spec: MonitorSpec,
+    version: str,
+    run_id: str | None,
+    reason: str,
+    window_start: object,
+    window_end: object,
+    echo: Echo,
+) -> None:
     """End the run FAILED, set health ``error`` with the reason, alert; never raises."""
     line = (reason.strip().splitlines() or ["unknown error"])[0]
     if run_id:
@@ -279,15 +367,12 @@ def _record_error(runs: MonitorRuns, spec: MonitorSpec, version: str, run_id: st
         runs.set_health(spec.model, version, "error", run_id, reason=line)
     except MonitorError as exc:
         echo(f"[run] could not record health 'error' on the version: {exc}")
-    _notify_failure(spec, version, run_id, line, window_start, window_end, runs.tracking_uri,
-                    echo)
+    _notify_failure(spec, version, run_id, line, window_start, window_end, runs.tracking_uri, echo)
 
 
 def _end_failed(runs: MonitorRuns, run_id: str, reason: str) -> None:
-    try:
+    with contextlib.suppress(MonitorError):
         runs.set_run_tags(run_id, {TAG_HEALTH: "error", TAG_HEALTH_REASON: reason})
-    except MonitorError:
-        pass
     try:
         runs.end_run(run_id, "FAILED")
     except MonitorError:
@@ -302,9 +387,16 @@ def _finish_abandoned(runs: MonitorRuns, model: str, version: str, echo: Echo) -
 # -- hooks of other rooms: each optional, none may break the run --------------------------------
 
 
-def _after_window(runs: MonitorRuns, spec: MonitorSpec, result: WindowRun, echo: Echo) -> None:
+def _after_window(
+    runs: MonitorRuns,
+    spec: MonitorSpec,
+    result: WindowRun,
+    echo: Echo,
+    *,
+    card_dir: Path | None = None,
+) -> None:
     """Cards refresh, alert dispatch (``alerts.json`` on the run), auto-rollback."""
-    _refresh_card(spec, result.version, result.run_id, runs.tracking_uri, echo)
+    _refresh_card(spec, result.version, result.run_id, runs.tracking_uri, echo, card_dir=card_dir)
     _dispatch_alerts(runs, spec, result, echo)
     _auto_rollback(spec, result, runs.tracking_uri, echo)
 
@@ -319,40 +411,62 @@ def _hook(module: str, name: str) -> Callable[..., object] | None:
     return found if callable(found) else None
 
 
-def _refresh_card(spec: MonitorSpec, version: str, run_id: str, tracking_uri: str,
-                  echo: Echo) -> None:
+def _refresh_card(
+    spec: MonitorSpec,
+    version: str,
+    run_id: str,
+    tracking_uri: str,
+    echo: Echo,
+    *,
+    card_dir: Path | None = None,
+) -> None:
     refresh = _hook("cards", "refresh_card")
     if refresh is None:
         return
     try:
-        refresh(spec, spec.model, str(version), run_id, tracking_uri=tracking_uri)
+        refresh(
+            spec, spec.model, str(version), run_id, tracking_uri=tracking_uri, card_dir=card_dir
+        )  # a relative `card:` is read beside the spec
     except Exception as exc:  # a card problem never fails monitoring
         echo(f"[run] model card not refreshed: {type(exc).__name__}: {exc}")
 
 
-def _dispatch_alerts(runs: MonitorRuns, spec: MonitorSpec, result: WindowRun,
-                     echo: Echo) -> None:
+def _dispatch_alerts(runs: MonitorRuns, spec: MonitorSpec, result: WindowRun, echo: Echo) -> None:
     dispatch = _hook("alerts", "dispatch")
     if dispatch is None:
         return
     try:
         from mlflow_monitor.alerts import RunEvent, run_url
 
-        outcomes = _outcomes_of_run(runs, result.run_id)
-        link = run_url(runs.tracking_uri, runs.experiment_id(spec.model), result.run_id,
-                       spec.alerts.mlflow_url)
-        event = RunEvent(spec.model, result.version, result.run_id, link,
-                         result.window_start or result.window_end, result.window_end,
-                         result.health, outcomes)  # type: ignore[arg-type]
+        link = run_url(
+            runs.tracking_uri, runs.experiment_id(spec.model), result.run_id, spec.alerts.mlflow_url
+        )
+        event = RunEvent(
+            spec.model,
+            result.version,
+            result.run_id,
+            link,
+            result.window_start or result.window_end,
+            result.window_end,
+            result.health,
+            result.outcomes,
+        )
         report = dispatch(spec, event, tracking_uri=runs.tracking_uri)
         _log_json(runs, result.run_id, "alerts.json", report.to_dict())  # type: ignore[attr-defined]
     except Exception as exc:
         echo(f"[run] alerts not dispatched: {type(exc).__name__}: {exc}")
 
 
-def _notify_failure(spec: MonitorSpec, version: str, run_id: str | None, reason: str,
-                    window_start: object, window_end: object, tracking_uri: str,
-                    echo: Echo) -> None:
+def _notify_failure(
+    spec: MonitorSpec,
+    version: str,
+    run_id: str | None,
+    reason: str,
+    window_start: object,
+    window_end: object,
+    tracking_uri: str,
+    echo: Echo,
+) -> None:
     notify = _hook("alerts", "notify_failure")
     if notify is None:
         return
@@ -369,20 +483,12 @@ def _auto_rollback(spec: MonitorSpec, result: WindowRun, tracking_uri: str, echo
     if rollback is None or result.health != "critical":
         return
     try:
-        moved = rollback(spec, spec.model, result.version, result.health,
-                         tracking_uri=tracking_uri)
+        moved = rollback(spec, spec.model, result.version, result.health, tracking_uri=tracking_uri)
         message = getattr(moved, "message", "")
         if message:
             echo(f"[run] auto-rollback: {message}")
     except Exception as exc:
         echo(f"[run] auto-rollback not done: {type(exc).__name__}: {exc}")
-
-
-def _outcomes_of_run(runs: MonitorRuns, run_id: str) -> list[object]:
-    from mlflow_monitor.window import outcomes_from_results
-
-    body = runs.read_json(run_id, RESULTS_FILE)
-    return list(outcomes_from_results(body)) if isinstance(body, dict) else []
 
 
 def _log_json(runs: MonitorRuns, run_id: str, name: str, body: object) -> None:

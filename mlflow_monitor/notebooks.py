@@ -19,12 +19,12 @@ from mlflow_monitor._resources import notebook_path
 from mlflow_monitor.errors import NotebookError
 
 __all__ = [
-    "NotebookParameters",
+    "KERNEL_NAME",
     "ExecutedNotebook",
-    "shipped_notebook",
+    "NotebookParameters",
     "notebook_parameters",
     "run_notebook",
-    "KERNEL_NAME",
+    "shipped_notebook",
 ]
 
 KERNEL_NAME = "python3"
@@ -78,7 +78,9 @@ def notebook_parameters(path: Path) -> set[str]:
     try:
         declared = papermill.inspect_notebook(str(path))
     except Exception as exc:  # nbformat raises several types for a corrupt file
-        raise NotebookError(f"{path.name}: cannot read notebook ({type(exc).__name__}: {exc})")
+        raise NotebookError(
+            f"{path.name}: cannot read notebook ({type(exc).__name__}: {exc})"
+        ) from None
     if not declared:
         raise NotebookError(f"{path.name}: no cell tagged 'parameters'")
     return set(declared)
@@ -88,13 +90,11 @@ def _check_parameters(path: Path, given: Mapping[str, str]) -> None:
     declared = notebook_parameters(path)
     unknown = sorted(set(given) - declared)
     if unknown:
-        raise NotebookError(
-            f"{path.name}: parameters cell does not declare {', '.join(unknown)}"
-        )
+        raise NotebookError(f"{path.name}: parameters cell does not declare {', '.join(unknown)}")
 
 
 def kernel_name() -> str:
-    """The kernel running this interpreter: ``python3`` (jupyter_client maps it to sys.executable)."""
+    """The kernel of this interpreter: ``python3`` (jupyter_client maps it to sys.executable)."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:
@@ -120,7 +120,9 @@ def run_notebook(
 
     if not source.is_file():
         raise NotebookError(f"{source}: notebook not found")
-    values = parameters.as_dict() if isinstance(parameters, NotebookParameters) else dict(parameters)
+    values = (
+        parameters.as_dict() if isinstance(parameters, NotebookParameters) else dict(parameters)
+    )
     _check_parameters(source, values)
     output.parent.mkdir(parents=True, exist_ok=True)
     _LOG.info("executing %s", source.name)
@@ -137,8 +139,11 @@ def run_notebook(
         )
     except PapermillExecutionError as exc:
         raise NotebookError(_cell_error(source.name, exc)) from None
-    except TimeoutError as exc:
-        raise NotebookError(f"{source.name}: timed out after {timeout_seconds}s ({exc})") from None
+    except TimeoutError:
+        raise NotebookError(
+            f"{source.name}: a cell timed out after {timeout_seconds}s "
+            "(notebooks.timeout_seconds)"
+        ) from None
     except Exception as exc:  # kernel death, nbclient timeouts, bad notebook JSON
         first = (str(exc).strip().splitlines() or [""])[0]
         raise NotebookError(f"{source.name}: {type(exc).__name__}: {first}") from None

@@ -33,7 +33,7 @@ class ReportFiles:
 
 
 def sample_rows(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    """At most ``rows`` rows, drawn without replacement with ``seed`` (the frame itself if small)."""
+    """At most ``rows`` rows drawn without replacement with ``seed`` (the frame if smaller)."""
     if len(frame) <= rows:
         return frame.reset_index(drop=True)
     return frame.sample(n=rows, random_state=seed).reset_index(drop=True)
@@ -60,14 +60,17 @@ def _definition(spec: MonitorSpec, with_task: bool) -> object:
         pos = spec.positive_label if spec.positive_label is not None else 1
         task["classification"] = [
             BinaryClassification(
-                target=target, prediction_labels=cols.prediction,
-                prediction_probas=cols.score, pos_label=pos,  # type: ignore[arg-type]
+                target=target,
+                prediction_labels=cols.prediction,
+                prediction_probas=cols.score,
+                pos_label=pos,  # type: ignore[arg-type]
             )
         ]
     else:
         task["classification"] = [
             MulticlassClassification(
-                target=target, prediction_labels=cols.prediction,
+                target=target,
+                prediction_labels=cols.prediction,
                 prediction_probas=list(cols.probabilities) or None,
             )
         ]
@@ -89,8 +92,9 @@ def _labelled(frame: pd.DataFrame, spec: MonitorSpec) -> pd.DataFrame:
     return frame.loc[frame[target].notna()]
 
 
-def write_reports(spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFrame,
-                  out_dir: str | Path) -> ReportFiles:
+def write_reports(
+    spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFrame, out_dir: str | Path
+) -> ReportFiles:
     """Write ``data_drift.html`` and ``classification.html``/``regression.html`` into ``out_dir``.
 
     The performance report is skipped (``performance`` is None) when either side has no labels.
@@ -115,8 +119,14 @@ def write_reports(spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFr
     return ReportFiles(drift_path, perf_path, len(ref), len(cur))
 
 
-def _performance_report(spec: MonitorSpec, ref: pd.DataFrame, cur: pd.DataFrame, folder: Path,
-                        classification: type, regression: type) -> Path | None:
+def _performance_report(
+    spec: MonitorSpec,
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    folder: Path,
+    classification: type,
+    regression: type,
+) -> Path | None:
     from evidently import Dataset, Report
 
     ref_l, cur_l = _labelled(ref, spec), _labelled(cur, spec)

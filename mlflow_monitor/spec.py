@@ -209,11 +209,15 @@ class AlertsSpec(_Strict):
         return parse_duration(value)
 
 
+def _healthy_only() -> list[Literal["healthy", "warning", "critical", "error"]]:
+    return ["healthy"]
+
+
 class GateSpec(_Strict):
     """What a version needs before an alias may point at it."""
 
     allowed_health: list[Literal["healthy", "warning", "critical", "error"]] = Field(
-        default_factory=lambda: ["healthy"]
+        default_factory=_healthy_only
     )
     max_age: Duration | None = 7 * 86400.0
     must_pass: list[str] = Field(default_factory=list)

@@ -57,8 +57,10 @@ def _failing(runs: MonitorRuns, state: VersionState) -> tuple[str, ...]:
         return ()
     outcomes = [o for o in body.get("outcomes", []) if isinstance(o, dict)]
     order = {"fail": 0, "warn": 1, "error": 0}
-    found = sorted((o for o in outcomes if o.get("status") in order),
-                   key=lambda o: (order[str(o["status"])], str(o["check_id"])))
+    found = sorted(
+        (o for o in outcomes if o.get("status") in order),
+        key=lambda o: (order[str(o["status"])], str(o["check_id"])),
+    )
     texts = [f"{o['check_id']} ({o['status']})" for o in found]
     if len(texts) > _MAX_FINDINGS:
         texts = [*texts[:_MAX_FINDINGS], f"+{len(texts) - _MAX_FINDINGS} more"]
@@ -71,8 +73,15 @@ def status_table(rows: list[StatusRow]) -> str:
         return "no registered model versions found"
     header = ("MODEL", "VERSION", "ALIASES", "HEALTH", "LAST CHECK", "BASELINE RUN", "FAILING")
     body = [
-        (r.model, r.version, ",".join(r.aliases) or "-", r.health, r.last_checked,
-         r.baseline_run_id, "; ".join(r.failing) or "-")
+        (
+            r.model,
+            r.version,
+            ",".join(r.aliases) or "-",
+            r.health,
+            r.last_checked,
+            r.baseline_run_id,
+            "; ".join(r.failing) or "-",
+        )
         for r in rows
     ]
     widths = [max(len(str(line[i])) for line in (header, *body)) for i in range(len(header) - 1)]

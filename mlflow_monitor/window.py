@@ -23,7 +23,7 @@ from mlflow_monitor import checks, data
 from mlflow_monitor.baseline import Baseline, performance_of, profile_columns
 from mlflow_monitor.checks import AppliedThreshold, CheckOutcome, Health, MetricValue
 from mlflow_monitor.errors import DataError
-from mlflow_monitor.spec import MonitorSpec, load_spec
+from mlflow_monitor.spec import MetricCheck, MonitorSpec, load_spec
 from mlflow_monitor.stats.drift import DriftReport, compute_drift
 from mlflow_monitor.stats.performance import PerformanceResult, default_checks
 from mlflow_monitor.stats.profile import DatasetProfile
@@ -31,17 +31,17 @@ from mlflow_monitor.stats.quality import QualityReport, compute_quality
 from mlflow_monitor.stats.segments import SegmentBaseline, SegmentReport, compute_segments
 
 __all__ = [
-    "History",
     "RESULTS_FILE",
+    "History",
     "WindowInputs",
     "WindowResult",
     "evaluate_window",
     "evaluate_window_from_files",
+    "history_metrics",
     "load_inputs",
+    "outcomes_from_results",
     "read_history",
     "write_history",
-    "history_metrics",
-    "outcomes_from_results",
 ]
 
 RESULTS_FILE = "results.json"
@@ -78,12 +78,19 @@ class WindowResult:
     def outcomes_frame(self) -> pd.DataFrame:
         """The outcomes as a table (findings first), for display in the notebook."""
         rows = [
-            {"check": o.check_id, "status": o.status, "severity": o.severity, "value": o.value,
-             "threshold": _threshold_text(o), "message": o.message}
+            {
+                "check": o.check_id,
+                "status": o.status,
+                "severity": o.severity,
+                "value": o.value,
+                "threshold": _threshold_text(o),
+                "message": o.message,
+            }
             for o in (*self.failing, *(o for o in self.outcomes if not o.firing))
         ]
-        return pd.DataFrame(rows, columns=["check", "status", "severity", "value", "threshold",
-                                           "message"])
+        return pd.DataFrame(
+            rows, columns=["check", "status", "severity", "value", "threshold", "message"]
+        )
 
     def metrics_frame(self) -> pd.DataFrame:
         """The metrics to be logged, as a two-column table."""
@@ -150,17 +157,27 @@ def evaluate_window(
     prediction_drift = _prediction_drift(spec, baseline.profile, profile)
     performance = performance_of(spec, frame)
     quality = compute_quality(
-        frame, baseline.profile, numerical=spec.columns.numerical,
+        frame,
+        baseline.profile,
+        numerical=spec.columns.numerical,
         categorical=spec.columns.categorical,
     )
     segments = _segments(spec, baseline, frame)
     fairness = _fairness(spec, baseline, frame)
     outcomes = [
         *checks.drift_outcomes(drift, spec.drift),
-        *(checks.drift_outcomes(prediction_drift, spec.drift, prefix="drift/prediction",
-                                share=False) if prediction_drift else []),
+        *(
+            checks.drift_outcomes(
+                prediction_drift, spec.drift, prefix="drift/prediction", share=False
+            )
+            if prediction_drift
+            else []
+        ),
         *checks.performance_outcomes(
-            performance, baseline.performance, _performance_checks(spec), history=history or {},
+            performance,
+            baseline.performance,
+            _performance_checks(spec),
+            history=history or {},
             at=end,
         ),
         *checks.quality_outcomes(quality, spec.quality),
@@ -169,11 +186,20 @@ def evaluate_window(
     ]
     metrics = _metrics(drift, prediction_drift, performance, quality, segments, fairness)
     return WindowResult(
-        model=spec.model, model_version=model_version,
-        window_start=data.iso(start) if start else None, window_end=data.iso(end),
-        rows=len(frame), health=checks.health(outcomes), outcomes=tuple(outcomes),
-        metrics=tuple(metrics), drift=drift, prediction_drift=prediction_drift,
-        performance=performance, quality=quality, segments=segments, fairness=fairness,
+        model=spec.model,
+        model_version=model_version,
+        window_start=data.iso(start) if start else None,
+        window_end=data.iso(end),
+        rows=len(frame),
+        health=checks.health(outcomes),
+        outcomes=tuple(outcomes),
+        metrics=tuple(metrics),
+        drift=drift,
+        prediction_drift=prediction_drift,
+        performance=performance,
+        quality=quality,
+        segments=segments,
+        fairness=fairness,
         notes=baseline.notes,
     )
 
@@ -193,31 +219,35 @@ def _profile(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> Data
 
 
 def _overrides(spec: MonitorSpec, names: list[str]) -> tuple[dict[str, str], dict[str, float]]:
-    methods = {k: v for k, v in spec.drift.methods.items() if k in names}
+    methods: dict[str, str] = {k: v for k, v in spec.drift.methods.items() if k in names}
     thresholds = {k: v for k, v in spec.drift.thresholds.items() if k in names}
     return methods, thresholds
 
 
-def _feature_drift(spec: MonitorSpec, reference: DatasetProfile,
-                   current: DatasetProfile) -> DriftReport:
+def _feature_drift(
+    spec: MonitorSpec, reference: DatasetProfile, current: DatasetProfile
+) -> DriftReport:
     names = spec.columns.features
     methods, thresholds = _overrides(spec, names)
-    return compute_drift(reference, current, names, method=spec.drift.method, methods=methods,
-                         thresholds=thresholds)
+    return compute_drift(
+        reference, current, names, method=spec.drift.method, methods=methods, thresholds=thresholds
+    )
 
 
-def _prediction_drift(spec: MonitorSpec, reference: DatasetProfile,
-                      current: DatasetProfile) -> DriftReport | None:
+def _prediction_drift(
+    spec: MonitorSpec, reference: DatasetProfile, current: DatasetProfile
+) -> DriftReport | None:
     cols = spec.columns
     names = [c for c in (cols.prediction, cols.score) if c and c in current.columns]
     if not spec.drift.prediction or not names:
         return None
     methods, thresholds = _overrides(spec, names)
-    return compute_drift(reference, current, names, method=spec.drift.method, methods=methods,
-                         thresholds=thresholds)
+    return compute_drift(
+        reference, current, names, method=spec.drift.method, methods=methods, thresholds=thresholds
+    )
 
 
-def _performance_checks(spec: MonitorSpec) -> list[checks.MetricCheck]:
+def _performance_checks(spec: MonitorSpec) -> list[MetricCheck]:
     return list(spec.performance.checks) or default_checks(spec.task)
 
 
@@ -225,8 +255,12 @@ def _segments(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> Seg
     if not spec.columns.segments or not isinstance(baseline.segments, SegmentBaseline):
         return None
     return compute_segments(
-        frame, baseline.segments, min_size=spec.segments.min_size, metric=spec.segments.metric,
-        drift_method=spec.drift.method, drift_methods=spec.drift.methods,
+        frame,
+        baseline.segments,
+        min_size=spec.segments.min_size,
+        metric=spec.segments.metric,
+        drift_method=spec.drift.method,
+        drift_methods=spec.drift.methods,
         drift_thresholds=spec.drift.thresholds,
     )
 
@@ -236,7 +270,7 @@ def _segment_outcomes(spec: MonitorSpec, report: SegmentReport | None) -> list[C
 
 
 def _fairness(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> object | None:
-    """The fairness room's evaluation (``mlflow_monitor.fairness.evaluate_fairness``), if present."""
+    """The fairness room's evaluation (``fairness.evaluate_fairness``), when present."""
     if not spec.columns.protected:
         return None
     try:
@@ -247,9 +281,14 @@ def _fairness(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> obj
     return None if evaluate is None else evaluate(spec, baseline.fairness, frame)
 
 
-def _metrics(drift: DriftReport, prediction_drift: DriftReport | None,
-             performance: PerformanceResult | None, quality: QualityReport,
-             segments: SegmentReport | None, fairness: object | None) -> list[MetricValue]:
+def _metrics(
+    drift: DriftReport,
+    prediction_drift: DriftReport | None,
+    performance: PerformanceResult | None,
+    quality: QualityReport,
+    segments: SegmentReport | None,
+    fairness: object | None,
+) -> list[MetricValue]:
     values: list[MetricValue] = []
     if performance is not None:
         values += [MetricValue(f"perf/{k}", v) for k, v in performance.metrics.items()]
@@ -258,7 +297,8 @@ def _metrics(drift: DriftReport, prediction_drift: DriftReport | None,
             continue
         values += [
             MetricValue(f"drift/{c.column}/{c.method}", c.score)
-            for c in report.columns if c.status == "ok" and c.score is not None
+            for c in report.columns
+            if c.status == "ok" and c.score is not None
         ]
     if drift.status == "ok":
         values.append(MetricValue("drift/share_drifted", drift.share_drifted))
@@ -272,8 +312,14 @@ def _metrics(drift: DriftReport, prediction_drift: DriftReport | None,
 # -- files: the notebook's edge -----------------------------------------------------------------
 
 
-def load_inputs(spec_path: str, current_path: str, baseline_dir: str, window_start: str = "",
-                window_end: str = "", history_path: str = "") -> WindowInputs:
+def load_inputs(
+    spec_path: str,
+    current_path: str,
+    baseline_dir: str,
+    window_start: str = "",
+    window_end: str = "",
+    history_path: str = "",
+) -> WindowInputs:
     """Load the spec, the baseline, the window's rows (``[start, end)``) and the metric history."""
     spec = load_spec(spec_path)
     baseline = Baseline.load(baseline_dir)
@@ -284,15 +330,27 @@ def load_inputs(spec_path: str, current_path: str, baseline_dir: str, window_sta
     return WindowInputs(spec, baseline, frame, start, end_, read_history(history_path))
 
 
-def evaluate_window_from_files(spec_path: str, model_version: str, current_path: str,
-                               baseline_dir: str, window_start: str = "", window_end: str = "",
-                               history_path: str = "") -> WindowResult:
+def evaluate_window_from_files(
+    spec_path: str,
+    model_version: str,
+    current_path: str,
+    baseline_dir: str,
+    window_start: str = "",
+    window_end: str = "",
+    history_path: str = "",
+) -> WindowResult:
     """``load_inputs`` then ``evaluate_window`` (what ``monitor.ipynb`` runs)."""
-    inputs = load_inputs(spec_path, current_path, baseline_dir, window_start, window_end,
-                         history_path)
+    inputs = load_inputs(
+        spec_path, current_path, baseline_dir, window_start, window_end, history_path
+    )
     return evaluate_window(
-        inputs.spec, inputs.baseline, inputs.frame, model_version=model_version,
-        window_start=inputs.window_start, window_end=inputs.window_end, history=inputs.history,
+        inputs.spec,
+        inputs.baseline,
+        inputs.frame,
+        model_version=model_version,
+        window_start=inputs.window_start,
+        window_end=inputs.window_end,
+        history=inputs.history,
     )
 
 
@@ -313,7 +371,9 @@ def read_history(path: str) -> dict[str, list[tuple[datetime, float]]]:
     if not path:
         return {}
     raw = json.loads(Path(path).read_text())
-    return {k: [(datetime.fromisoformat(t), float(v)) for t, v in points] for k, points in raw.items()}
+    return {
+        k: [(datetime.fromisoformat(t), float(v)) for t, v in points] for k, points in raw.items()
+    }
 
 
 def outcomes_from_results(body: Mapping[str, object]) -> list[CheckOutcome]:
@@ -329,15 +389,20 @@ def _outcome(item: Mapping[str, object]) -> CheckOutcome:
     threshold = None
     if isinstance(t, Mapping):
         threshold = AppliedThreshold(
-            _num(t.get("lower")), _num(t.get("upper")), str(t.get("source", "")),
+            _num(t.get("lower")),
+            _num(t.get("upper")),
+            str(t.get("source", "")),
             str(t.get("note", "")),
         )
     evidence = item.get("evidence")
     return CheckOutcome(
-        check_id=str(item["check_id"]), kind=str(item["kind"]),
+        check_id=str(item["check_id"]),
+        kind=str(item["kind"]),
         status=item["status"],  # type: ignore[arg-type]
         severity=item["severity"],  # type: ignore[arg-type]
-        value=_num(item.get("value")), threshold=threshold, message=str(item.get("message", "")),
+        value=_num(item.get("value")),
+        threshold=threshold,
+        message=str(item.get("message", "")),
         metric=None if item.get("metric") is None else str(item.get("metric")),
         evidence=dict(evidence) if isinstance(evidence, Mapping) else {},
     )

@@ -190,3 +190,10 @@ def test_no_protected_attribute_means_no_reference() -> None:
         update={"columns": lending_spec().columns.model_copy(update={"protected": []})}
     )
     assert reference_fairness(spec, lending_frame(200, seed=34)) is None
+
+
+def test_rows_without_a_score_are_excluded_and_counted() -> None:
+    frame = lending_frame(1_000, seed=35)
+    frame.loc[:24, "score"] = float("nan")
+    evaluation = evaluate_fairness(lending_spec(), None, frame)
+    assert evaluation.decision.excluded_rows == 25 and evaluation.report.rows == 975

@@ -17,8 +17,13 @@ def alerts() -> None:
 
 
 @alerts.command("test")
-@click.option("--spec", "spec_path", required=True, type=click.Path(path_type=Path),
-              help="monitor.yaml whose alerts.channels receive the test message.")
+@click.option(
+    "--spec",
+    "spec_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="monitor.yaml whose alerts.channels receive the test message.",
+)
 @handles_errors
 def test_command(spec_path: Path) -> None:
     """Send a test message to every channel; exit 0 if all delivered, else 2."""
@@ -34,8 +39,10 @@ def test_command(spec_path: Path) -> None:
         click.echo(f"{result.channel:<20} {result.status:<7} {result.url}{detail}")
     failed = [r for r in results if r.status != "sent"]
     if failed:
-        fail(f"{len(failed)} of {len(results)} channels failed: "
-             + ", ".join(r.channel for r in failed))
+        fail(
+            f"{len(failed)} of {len(results)} channels failed: "
+            + ", ".join(r.channel for r in failed)
+        )
 
 
 COMMANDS: list[click.Command] = [alerts]

@@ -38,14 +38,25 @@ def _http_defaults() -> None:
 
 
 @click.command("baseline")
-@click.option("--spec", "spec_path", required=True, type=click.Path(dir_okay=False),
-              help="The model's monitor.yaml.")
+@click.option(
+    "--spec",
+    "spec_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The model's monitor.yaml.",
+)
 @click.option("--version", required=True, help="Registered model version to attach it to.")
-@click.option("--reference", required=True, type=click.Path(),
-              help="Reference data with predictions (and labels): parquet file/directory or CSV.")
+@click.option(
+    "--reference",
+    required=True,
+    type=click.Path(),
+    help="Reference data with predictions (and labels): parquet file/directory or CSV.",
+)
 @tracking_uri_option
 @handles_errors
-def baseline_command(spec_path: str, version: str, reference: str, tracking_uri: str | None) -> None:
+def baseline_command(
+    spec_path: str, version: str, reference: str, tracking_uri: str | None
+) -> None:
     """Build a baseline from reference data and attach it to a model version.
 
     Profiles the reference (chunk by chunk for large parquet), computes its performance, runs
@@ -55,28 +66,57 @@ def baseline_command(spec_path: str, version: str, reference: str, tracking_uri:
     from mlflow_monitor.monitor import build_baseline_run
 
     _http_defaults()
-    done = build_baseline_run(spec_path, version, reference, tracking_uri=tracking_uri,
-                              echo=_progress)
-    click.echo(f"baseline run {done.run_id} attached to {done.model} version {done.version} "
-               f"({done.rows:,} reference rows, sample of {done.sample_rows:,})")
+    done = build_baseline_run(
+        spec_path, version, reference, tracking_uri=tracking_uri, echo=_progress
+    )
+    click.echo(
+        f"baseline run {done.run_id} attached to {done.model} version {done.version} "
+        f"({done.rows:,} reference rows, sample of {done.sample_rows:,})"
+    )
 
 
 @click.command("run")
-@click.option("--spec", "spec_path", required=True, type=click.Path(dir_okay=False),
-              help="The model's monitor.yaml.")
+@click.option(
+    "--spec",
+    "spec_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The model's monitor.yaml.",
+)
 @click.option("--version", required=True, help="Registered model version being monitored.")
-@click.option("--current", required=True, type=click.Path(),
-              help="The window's data (predictions, labels if known): parquet or CSV.")
-@click.option("--window-start", default=None,
-              help="ISO 8601 start (inclusive); rows are filtered on columns.timestamp.")
-@click.option("--window-end", default=None,
-              help="ISO 8601 end (exclusive); metrics are logged with it as timestamp.")
-@click.option("--fail-on", type=click.Choice(["warning", "critical"]), default=None,
-              help="Exit 1 when the window's health is at least this bad.")
+@click.option(
+    "--current",
+    required=True,
+    type=click.Path(),
+    help="The window's data (predictions, labels if known): parquet or CSV.",
+)
+@click.option(
+    "--window-start",
+    default=None,
+    help="ISO 8601 start (inclusive); rows are filtered on columns.timestamp.",
+)
+@click.option(
+    "--window-end",
+    default=None,
+    help="ISO 8601 end (exclusive); metrics are logged with it as timestamp.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warning", "critical"]),
+    default=None,
+    help="Exit 1 when the window's health is at least this bad.",
+)
 @tracking_uri_option
 @handles_errors
-def run_command(spec_path: str, version: str, current: str, window_start: str | None,
-                window_end: str | None, fail_on: str | None, tracking_uri: str | None) -> None:
+def run_command(
+    spec_path: str,
+    version: str,
+    current: str,
+    window_start: str | None,
+    window_end: str | None,
+    fail_on: str | None,
+    tracking_uri: str | None,
+) -> None:
     """Monitor one window of data for a model version.
 
     Executes notebooks/monitor.ipynb (and the spec's extra notebooks) with papermill, logs
@@ -87,10 +127,19 @@ def run_command(spec_path: str, version: str, current: str, window_start: str | 
     from mlflow_monitor.monitor import run_window
 
     _http_defaults()
-    result = run_window(spec_path, version, current, tracking_uri=tracking_uri,
-                        window_start=window_start, window_end=window_end, echo=_progress)
-    click.echo(f"{result.model} version {result.version}: {result.health} "
-               f"(run {result.run_id}, window end {result.window_end})")
+    result = run_window(
+        spec_path,
+        version,
+        current,
+        tracking_uri=tracking_uri,
+        window_start=window_start,
+        window_end=window_end,
+        echo=_progress,
+    )
+    click.echo(
+        f"{result.model} version {result.version}: {result.health} "
+        f"(run {result.run_id}, window end {result.window_end})"
+    )
     for finding in result.failing:
         click.echo(f"  {finding}")
     if fail_on and result.health in _FAIL_ON[fail_on]:
@@ -111,10 +160,20 @@ def status_command(model: str | None, tracking_uri: str | None) -> None:
 
 @click.command("init")
 @click.option("--model", required=True, help="Registered model name.")
-@click.option("--data", "data_path", required=True, type=click.Path(),
-              help="Sample of the model's data (parquet or CSV) to infer column roles from.")
-@click.option("--out", default="monitor.yaml", show_default=True, type=click.Path(dir_okay=False),
-              help="Where to write the spec.")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(),
+    help="Sample of the model's data (parquet or CSV) to infer column roles from.",
+)
+@click.option(
+    "--out",
+    default="monitor.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the spec.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @handles_errors
 def init_command(model: str, data_path: str, out: str, force: bool) -> None:
@@ -126,8 +185,14 @@ def init_command(model: str, data_path: str, out: str, force: bool) -> None:
 
 
 @click.command("demo")
-@click.option("--dir", "directory", default="demo-mlflow", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for the demo's MLflow store and data.")
+@click.option(
+    "--dir",
+    "directory",
+    default="demo-mlflow",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the demo's MLflow store and data.",
+)
 @click.option("--rows", default=4000, show_default=True, help="Rows per demo window.")
 @handles_errors
 def demo_command(directory: str, rows: int) -> None:

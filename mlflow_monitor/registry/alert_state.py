@@ -80,8 +80,14 @@ class Lease:
 class AlertStateStore:
     """Read and write one model version's alert state under a lease (see module docstring)."""
 
-    def __init__(self, model: str, version: str, *, tracking_uri: str | None = None,
-                 settle_seconds: float = 0.3) -> None:
+    def __init__(
+        self,
+        model: str,
+        version: str,
+        *,
+        tracking_uri: str | None = None,
+        settle_seconds: float = 0.3,
+    ) -> None:
         self.model = model
         self.version = str(version)
         self._tracking_uri = tracking_uri
@@ -102,8 +108,9 @@ class AlertStateStore:
         if found:
             return found[0]
         tags = {TAG_KIND: STATE_KIND, TAG_MODEL_NAME: self.model, TAG_MODEL_VERSION: self.version}
-        mine = self._client.create_run(experiment, tags=tags,
-                                       run_name=f"alert-state v{self.version}")
+        mine = self._client.create_run(
+            experiment, tags=tags, run_name=f"alert-state v{self.version}"
+        )
         self._client.set_terminated(mine.info.run_id, "FINISHED")
         time.sleep(self._settle)
         winner = self._state_runs(experiment)[0]
@@ -112,16 +119,19 @@ class AlertStateStore:
         return winner
 
     def _state_runs(self, experiment_id: str) -> list[str]:
-        query = (f"tags.`{TAG_KIND}` = '{STATE_KIND}' and "
-                 f"tags.`{TAG_MODEL_VERSION}` = '{self.version}'")
-        runs = self._client.search_runs([experiment_id], query, ViewType.ACTIVE_ONLY,
-                                        max_results=50)
+        query = (
+            f"tags.`{TAG_KIND}` = '{STATE_KIND}' and tags.`{TAG_MODEL_VERSION}` = '{self.version}'"
+        )
+        runs = self._client.search_runs(
+            [experiment_id], query, ViewType.ACTIVE_ONLY, max_results=50
+        )
         ordered = sorted(runs, key=lambda r: (int(r.info.start_time or 0), r.info.run_id))
         return [r.info.run_id for r in ordered]
 
     # -- lease ----------------------------------------------------------------------------
-    def acquire(self, *, ttl_seconds: float, wait_seconds: float,
-                poll_seconds: float = 0.25) -> Lease | None:
+    def acquire(
+        self, *, ttl_seconds: float, wait_seconds: float, poll_seconds: float = 0.25
+    ) -> Lease | None:
         """Take the lease, waiting up to ``wait_seconds`` for a live holder; None if not taken."""
         run_id = self.run_id()
         deadline = time.monotonic() + wait_seconds
@@ -141,9 +151,9 @@ class AlertStateStore:
         expires = time.time() + ttl_seconds
         value = f"{token} {expires:.3f} {socket.gethostname()}:{os.getpid()}"
         key = f"{_LEASE_PREFIX}{number + 1}"
-        # Another process may create lease.<n+1> first (MLflow refuses ours), or the call may
-        # fail after the write: either way the read-back decides.
-        with contextlib.suppress(MlflowException):
+        # Another process may create lease.<n+1> first (MLflow refuses ours, or SQLite reports
+        # the database locked), or the call may fail after the write: the read-back decides.
+        with contextlib.suppress(Exception):
             self._client.log_param(run_id, key, value)
         written = self._client.get_run(run_id).data.params.get(key, "")
         if written.split(" ", 1)[0] != token:
@@ -159,8 +169,10 @@ class AlertStateStore:
 
     def release(self, lease: Lease) -> None:
         """Give the lease back (idempotent)."""
-        _call("releasing the alert lease",
-              lambda: self._client.set_tag(lease.run_id, TAG_RELEASED, str(lease.number)))
+        _call(
+            "releasing the alert lease",
+            lambda: self._client.set_tag(lease.run_id, TAG_RELEASED, str(lease.number)),
+        )
 
     # -- state ----------------------------------------------------------------------------
     def read(self) -> dict[str, CheckMarks]:
@@ -186,7 +198,6 @@ class AlertStateStore:
             if not marks.channels and check_id in stored:
                 self._delete_tag(lease.run_id, _tag_key(check_id))
 
-
     def _log_tags(self, run_id: str, tags: list[RunTag]) -> None:
         _call("writing alert state", lambda: self._client.log_batch(run_id, tags=tags))
 
@@ -208,7 +219,7 @@ def _call(what: str, func: Callable[[], T]) -> T:
 
 
 def _latest_lease(params: Mapping[str, str]) -> tuple[int, tuple[str, float] | None]:
-    numbers = [_as_int(k[len(_LEASE_PREFIX):]) for k in params if k.startswith(_LEASE_PREFIX)]
+    numbers = [_as_int(k[len(_LEASE_PREFIX) :]) for k in params if k.startswith(_LEASE_PREFIX)]
     if not numbers:
         return 0, None
     number = max(numbers)
@@ -232,8 +243,11 @@ def _tag_key(check_id: str) -> str:
 
 def _encode(marks: CheckMarks) -> str:
     channels = {
-        key: {"severity": m.severity, "sent_at": m.sent_at.isoformat(),
-              "windows": list(m.windows[-_WINDOWS_KEPT:])}
+        key: {
+            "severity": m.severity,
+            "sent_at": m.sent_at.isoformat(),
+            "windows": list(m.windows[-_WINDOWS_KEPT:]),
+        }
         for key, m in marks.channels.items()
     }
     return json.dumps({"check_id": marks.check_id, "channels": channels}, sort_keys=True)
@@ -244,8 +258,9 @@ def _decode(text: str) -> CheckMarks | None:
     try:
         data = json.loads(text)
         channels = {
-            key: ChannelMark(m["severity"], datetime.fromisoformat(m["sent_at"]),
-                             tuple(m.get("windows", ())))
+            key: ChannelMark(
+                m["severity"], datetime.fromisoformat(m["sent_at"]), tuple(m.get("windows", ()))
+            )
             for key, m in data["channels"].items()
         }
         return CheckMarks(str(data["check_id"]), channels)

@@ -197,8 +197,11 @@ def _signature(reader: _Reader, model: str, version: str) -> SignatureFacts | No
 def _schema_texts(schema: object) -> tuple[str, ...]:
     if schema is None:
         return ()
-    items = getattr(schema, "inputs", [])
-    return tuple(str(item).strip("'") for item in items)
+    texts = []
+    for item in getattr(schema, "inputs", []):
+        name, kind = getattr(item, "name", None), getattr(item, "type", None)
+        texts.append(f"{name}: {getattr(kind, 'name', kind)}" if name else str(item))
+    return tuple(texts)
 
 
 def _baseline_json(reader: _Reader, run_id: str) -> object | None:

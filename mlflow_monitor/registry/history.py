@@ -51,8 +51,10 @@ def metric_history(
     try:
         runs = _finished_window_runs(model, version, tracking_uri, limit)
     except MlflowException as exc:
-        raise RegistryError(f"MLflow error while reading metric history of {model}/{version}: "
-                            f"{str(exc.message).splitlines()[0][:300]}") from None
+        raise RegistryError(
+            f"MLflow error while reading metric history of {model}/{version}: "
+            f"{str(exc.message).splitlines()[0][:300]}"
+        ) from None
     except OSError as exc:
         raise RegistryError(f"MLflow unreachable while reading metric history: {exc}") from None
     for start_ms, metrics in runs:
@@ -82,9 +84,12 @@ def _finished_window_runs(
     token: str | None = None
     while len(found) < limit:
         page = mlflow.search_runs(
-            [experiment.experiment_id], query, ViewType.ACTIVE_ONLY,
+            [experiment.experiment_id],
+            query,
+            ViewType.ACTIVE_ONLY,
             max_results=min(_PAGE, limit - len(found)),
-            order_by=["attributes.start_time DESC"], page_token=token,
+            order_by=["attributes.start_time DESC"],
+            page_token=token,
         )
         for run in page:
             metrics = list(run.data.to_proto().metrics)

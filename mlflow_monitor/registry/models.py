@@ -12,10 +12,15 @@ from mlflow_monitor.registry._client import client
 __all__ = ["register_sklearn_model"]
 
 
-def register_sklearn_model(model: object, name: str, *, tracking_uri: str | None,
-                           example: pd.DataFrame | None = None,
-                           artifact_root: Path | None = None,
-                           experiment: str = "training") -> str:
+def register_sklearn_model(
+    model: object,
+    name: str,
+    *,
+    tracking_uri: str | None,
+    example: pd.DataFrame | None = None,
+    artifact_root: Path | None = None,
+    experiment: str = "training",
+) -> str:
     """Log ``model`` in a training run and register it as a new version of ``name``."""
     import mlflow
     import mlflow.sklearn
@@ -32,8 +37,12 @@ def register_sklearn_model(model: object, name: str, *, tracking_uri: str | None
             experiment_id = found.experiment_id
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{name}"):
             info = mlflow.sklearn.log_model(
-                model, name="model", input_example=example, registered_model_name=name,
+                model,
+                name="model",
+                input_example=example,
+                registered_model_name=name,
                 skops_trusted_types=_own_types(model),
+                pip_requirements=_requirements(),
             )
     except MlflowException as exc:
         raise RegistryError(f"registering {name}: {str(exc.message).splitlines()[0]}") from None
@@ -50,3 +59,10 @@ def _own_types(model: object) -> list[str] | None:
     except ImportError:
         return None
     return list(get_untrusted_types(data=dumps(model)))
+
+
+def _requirements() -> list[str]:
+    """Pinned scikit-learn: skips MLflow's requirement inference (a subprocess, ~10 s)."""
+    import sklearn
+
+    return [f"scikit-learn=={sklearn.__version__}"]

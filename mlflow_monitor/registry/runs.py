@@ -8,6 +8,7 @@ window end as timestamp so trends line up across runs (DESIGN.md section 4).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -39,13 +40,13 @@ from mlflow_monitor.registry._client import (
 )
 
 __all__ = [
-    "utc_now_iso",
     "TAG_HOST",
     "TAG_PID",
-    "RunStatus",
-    "VersionState",
-    "RunSummary",
     "MonitorRuns",
+    "RunStatus",
+    "RunSummary",
+    "VersionState",
+    "utc_now_iso",
 ]
 
 TAG_HOST = "monitor.host"
@@ -98,7 +99,9 @@ class MonitorRuns:
         except MlflowException as exc:
             raise RegistryError(self._describe(what, exc)) from None
         except OSError as exc:
-            raise RegistryError(f"MLflow unreachable at {self.tracking_uri} while {what}: {exc}")
+            raise RegistryError(
+                f"MLflow unreachable at {self.tracking_uri} while {what}: {exc}"
+            ) from None
 
     def _describe(self, what: str, exc: MlflowException) -> str:
         text = str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else ""
@@ -113,12 +116,18 @@ class MonitorRuns:
         try:
             mv = self._client.get_model_version(model, str(version))
         except MlflowException as exc:
-            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"):
+            if exc.error_code in (
+                "RESOURCE_DOES_NOT_EXIST",
+                "NOT_FOUND",
+                "INVALID_PARAMETER_VALUE",
+            ):
                 raise RegistryError(
                     f"model version {model}/{version} not found in the registry at "
                     f"{self.tracking_uri}"
                 ) from None
-            raise RegistryError(self._describe(f"reading model version {model}/{version}", exc))
+            raise RegistryError(
+                self._describe(f"reading model version {model}/{version}", exc)
+            ) from None
         except OSError as exc:
             raise RegistryError(f"MLflow unreachable at {self.tracking_uri}: {exc}") from None
         return _version_state(mv)
@@ -136,15 +145,14 @@ class MonitorRuns:
     def set_version_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
         """Set tags on a model version (values truncated to MLflow's limit)."""
         for key, value in tags.items():
-            self._call(
-                f"tagging model version {model}/{version}",
-                lambda k=key, v=value: self._client.set_model_version_tag(
-                    model, str(version), k, v[:_TAG_VALUE_MAX]
-                ),
+            tag = functools.partial(
+                self._client.set_model_version_tag, model, str(version), key, value[:_TAG_VALUE_MAX]
             )
+            self._call(f"tagging model version {model}/{version}", tag)
 
-    def set_health(self, model: str, version: str, health: str, run_id: str | None,
-                   reason: str = "") -> None:
+    def set_health(
+        self, model: str, version: str, health: str, run_id: str | None, reason: str = ""
+    ) -> None:
         """Record a window's outcome on the version: health, last run, last check, reason."""
         tags = {TAG_HEALTH: health, TAG_LAST_CHECKED: utc_now_iso(), TAG_HEALTH_REASON: reason}
         if run_id:
@@ -174,8 +182,9 @@ class MonitorRuns:
             db = Path.cwd() / db
         return (db.parent / "mlartifacts").as_uri()
 
-    def start_run(self, model: str, version: str, *, kind: str, run_name: str,
-                  tags: Mapping[str, str]) -> str:
+    def start_run(
+        self, model: str, version: str, *, kind: str, run_name: str, tags: Mapping[str, str]
+    ) -> str:
         """Start a run in ``monitor/<model>`` tagged with the model, version, kind and process."""
         experiment = self.experiment_id(model)
         all_tags = {
@@ -213,7 +222,8 @@ class MonitorRuns:
         ]
         for start in range(0, len(entities), _BATCH):
             chunk = entities[start : start + _BATCH]
-            self._call("logging metrics", lambda c=chunk: self._client.log_batch(run_id, metrics=c))
+            log = functools.partial(self._client.log_batch, run_id, metrics=chunk)
+            self._call("logging metrics", log)
 
     def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
         """Upload a directory's files under ``artifact_path``."""
@@ -230,7 +240,7 @@ class MonitorRuns:
         )
 
     def download(self, run_id: str, path: str, dst: Path) -> Path:
-        """Download an artifact (file or directory) of a run into ``dst``; returns the local path."""
+        """Download a run's artifact (file or directory) into ``dst``; returns the local path."""
         dst.mkdir(parents=True, exist_ok=True)
         local = self._call(
             f"downloading {path} from run {run_id}",
@@ -255,8 +265,9 @@ class MonitorRuns:
             run.info.run_id, run.info.status, int(run.info.start_time or 0), dict(run.data.tags)
         )
 
-    def monitor_runs(self, model: str, version: str, *, status: str | None = None,
-                     limit: int = 100) -> list[RunSummary]:
+    def monitor_runs(
+        self, model: str, version: str, *, status: str | None = None, limit: int = 100
+    ) -> list[RunSummary]:
         """Monitoring (window) runs of a version, newest first; optionally of one status."""
         experiment = self._client.get_experiment_by_name(experiment_name(model))
         if experiment is None:
@@ -270,8 +281,11 @@ class MonitorRuns:
         found = self._call(
             "searching monitoring runs",
             lambda: self._client.search_runs(
-                [experiment.experiment_id], " and ".join(parts), ViewType.ACTIVE_ONLY,
-                max_results=limit, order_by=["attributes.start_time DESC"],
+                [experiment.experiment_id],
+                " and ".join(parts),
+                ViewType.ACTIVE_ONLY,
+                max_results=limit,
+                order_by=["attributes.start_time DESC"],
             ),
         )
         return [

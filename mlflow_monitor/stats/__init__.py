@@ -1,6 +1,7 @@
 """Pure statistics (no MLflow, no files): profiles, drift, performance, quality, segments."""
 
 from mlflow_monitor.stats.bias_drift import BiasChange, BiasDriftReport, compare_fairness
+from mlflow_monitor.stats.drift import ColumnDrift, DriftReport, compute_drift, select_method
 from mlflow_monitor.stats.fairness import (
     AttributeFairness,
     Disparity,
@@ -15,6 +16,7 @@ from mlflow_monitor.stats.performance import (
     default_metric,
     higher_is_better,
 )
+from mlflow_monitor.stats.profile import CategoricalProfile, DatasetProfile, NumericProfile
 from mlflow_monitor.stats.quality import ColumnQuality, QualityReport, compute_quality
 from mlflow_monitor.stats.segments import (
     SegmentBaseline,
@@ -30,10 +32,15 @@ __all__ = [
     "AttributeFairness",
     "BiasChange",
     "BiasDriftReport",
+    "CategoricalProfile",
+    "ColumnDrift",
     "ColumnQuality",
+    "DatasetProfile",
     "Disparity",
+    "DriftReport",
     "FairnessReport",
     "GroupMetrics",
+    "NumericProfile",
     "PerformanceResult",
     "QualityReport",
     "SegmentBaseline",
@@ -42,6 +49,7 @@ __all__ = [
     "SegmentResult",
     "SegmentRoles",
     "compare_fairness",
+    "compute_drift",
     "compute_fairness",
     "compute_performance",
     "compute_quality",
@@ -50,4 +58,5 @@ __all__ = [
     "default_metric",
     "higher_is_better",
     "reference_segments",
+    "select_method",
 ]

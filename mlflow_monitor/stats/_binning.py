@@ -103,10 +103,12 @@ def quantile_edges(sorted_values: FloatArray, resolution: int) -> FloatArray:
 def bin_counts(sorted_values: FloatArray, edges: FloatArray) -> tuple[IntArray, FloatArray]:
     """Counts and value sums per right-closed bin, ``len(edges) + 1`` bins (see module doc)."""
     at_most = np.searchsorted(sorted_values, edges, side="right")
-    bounds = np.r_[0, at_most, sorted_values.size]
-    cumulative = np.r_[0.0, np.cumsum(sorted_values)]
-    counts = np.diff(bounds).astype(np.int64)
-    sums = np.diff(cumulative[bounds]).astype(np.float64)
+    starts = np.r_[0, at_most]
+    counts = np.diff(np.r_[starts, sorted_values.size]).astype(np.int64)
+    sums = np.zeros(counts.size, dtype=np.float64)
+    filled = counts > 0  # their starts increase strictly, so each segment is exactly its bin
+    if filled.any():
+        sums[filled] = np.add.reduceat(sorted_values, starts[filled])
     return counts, sums
 
 

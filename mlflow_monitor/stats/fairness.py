@@ -9,7 +9,9 @@ with ``aequitas.Audit`` on the same frame, group by group and number by number.
 
 Why the confusion counts are computed here instead of by ``aequitas.Audit``: measured on 1,000,000
 rows with two attributes and one intersection (object dtype already prepared), ``Audit.audit()``
-took 1.34 s against 0.21 s for one ``np.bincount`` per attribute; more decisively, ``Audit``
+took 1.34 s against 0.21 s for one ``np.bincount`` per attribute (``benchmarks/bench_fairness.py``:
+Audit 3.1 s with the dtype preparation it needs, against 0.8 s for the whole
+``evaluate_fairness`` with drift and four policy packs); more decisively, ``Audit``
 refuses non-object attribute dtypes (categorical, integer codes, booleans), drops missing attribute
 values, requires a binary label column (no label-free mode for windows whose labels have not
 arrived) and turns ``0/0`` and ``x/0`` into NaN/None without saying why. Here every undefined

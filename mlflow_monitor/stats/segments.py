@@ -463,7 +463,7 @@ def _evaluate(
     too_small = _too_small(rows, ref, min_size)
     if too_small:
         return replace(base, note=too_small)
-    performance = _performance(segment.frame, roles)
+    performance = _performance(segment.frame, roles, only=(metric,))
     value, notes = _metric_value(performance, metric, min_size)
     if ref is None:
         notes.insert(0, "new segment: not in the reference")
@@ -543,8 +543,10 @@ def _rank_key(result: SegmentResult) -> tuple[int, int, float, float, str, str]:
 # -- shared helpers -----------------------------------------------------------------------------
 
 
-def _performance(frame: pd.DataFrame, roles: SegmentRoles) -> PerformanceResult:
-    """Performance of one segment; a window without the target column is label-free."""
+def _performance(
+    frame: pd.DataFrame, roles: SegmentRoles, only: tuple[str, ...] | None = None
+) -> PerformanceResult:
+    """Performance of one segment (``only``: those metrics); no target column means no labels."""
     if roles.target and roles.target in frame.columns:
         truth = frame[roles.target]
     else:
@@ -558,6 +560,7 @@ def _performance(frame: pd.DataFrame, roles: SegmentRoles) -> PerformanceResult:
         classes=roles.classes,
         positive_label=roles.positive_label,
         threshold=roles.threshold,
+        only=only,
     )
 
 

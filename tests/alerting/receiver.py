@@ -64,8 +64,11 @@ class Receiver:
                 kind = self.headers.get("Content-Type", "")
                 fields = _parse(raw, kind)
                 record = Received(
-                    self.path.split("?", 1)[0], fields.get("title", ""),
-                    fields.get("message", ""), fields.get("type", ""), raw,
+                    self.path.split("?", 1)[0],
+                    fields.get("title", ""),
+                    fields.get("message", ""),
+                    fields.get("type", ""),
+                    raw,
                     self.headers.get("Authorization", ""),
                 )
                 with receiver._lock:

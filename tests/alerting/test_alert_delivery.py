@@ -26,34 +26,51 @@ SHARE = "drift/share_drifted"
 
 
 def _spec(chat_url: str, pager_url: str, cooldown: str = "24h") -> MonitorSpec:
-    return parse_spec({
-        "model": "churn",
-        "task": "binary_classification",
-        "columns": {"prediction": "pred", "target": "y", "numerical": ["age"]},
-        "alerts": {
-            "cooldown": cooldown,
-            "timeout_seconds": 2,
-            "mlflow_url": "http://mlflow.example:5000",
-            "channels": [
-                {"name": "chat", "url": chat_url, "min_severity": "warning"},
-                {"name": "pager", "url": pager_url, "min_severity": "critical"},
-            ],
-        },
-    })
+    return parse_spec(
+        {
+            "model": "churn",
+            "task": "binary_classification",
+            "columns": {"prediction": "pred", "target": "y", "numerical": ["age"]},
+            "alerts": {
+                "cooldown": cooldown,
+                "timeout_seconds": 2,
+                "mlflow_url": "http://mlflow.example:5000",
+                "channels": [
+                    {"name": "chat", "url": chat_url, "min_severity": "warning"},
+                    {"name": "pager", "url": pager_url, "min_severity": "critical"},
+                ],
+            },
+        }
+    )
 
 
 def _share(status: Status, severity: Severity, value: float) -> CheckOutcome:
     upper = 0.3 if severity == "warning" else 0.6
-    return CheckOutcome(SHARE, "drift", status, severity, value,
-                        AppliedThreshold(None, upper, "static"), f"share drifted {value:.2f}",
-                        metric=SHARE)
+    return CheckOutcome(
+        SHARE,
+        "drift",
+        status,
+        severity,
+        value,
+        AppliedThreshold(None, upper, "static"),
+        f"share drifted {value:.2f}",
+        metric=SHARE,
+    )
 
 
 def _event(hour: int, outcomes: list[CheckOutcome], run_id: str | None = None) -> RunEvent:
     start = T0 + timedelta(hours=hour)
     rid = run_id or f"run{hour:03d}"
-    return RunEvent("churn", "3", rid, f"http://mlflow.example:5000/#/experiments/1/runs/{rid}",
-                    start, start + timedelta(hours=1), health(outcomes), outcomes)
+    return RunEvent(
+        "churn",
+        "3",
+        rid,
+        f"http://mlflow.example:5000/#/experiments/1/runs/{rid}",
+        start,
+        start + timedelta(hours=1),
+        health(outcomes),
+        outcomes,
+    )
 
 
 def _at(hours: float):  # the injected clock: 'now' = T0 + hours
@@ -64,8 +81,16 @@ def test_window_sequence_routes_groups_cools_down_and_resolves(
     receiver: Receiver, tracking_uri: str
 ) -> None:
     spec = _spec(receiver.url("json", "chat"), receiver.url("form", "pager"))
-    passing = CheckOutcome("perf/accuracy", "performance", "pass", "critical", 0.91,
-                           AppliedThreshold(0.8, None, "static"), "ok", metric="perf/accuracy")
+    passing = CheckOutcome(
+        "perf/accuracy",
+        "performance",
+        "pass",
+        "critical",
+        0.91,
+        AppliedThreshold(0.8, None, "static"),
+        "ok",
+        metric="perf/accuracy",
+    )
 
     def run(hour: int, now: float, *outcomes: CheckOutcome) -> AlertsReport:
         event = _event(hour, [passing, *outcomes])
@@ -82,8 +107,14 @@ def test_window_sequence_routes_groups_cools_down_and_resolves(
     assert len(chat) == 1 and receiver.messages("pager") == []
     assert chat[0].type == "warning" and chat[0].title.startswith("[WARNING] churn v3")
     line = next(x for x in chat[0].message.splitlines() if SHARE in x)
-    for part in ("WARNING (new)", "churn v3", "value 0.4", "<= 0.3 (static)",
-                 "2024-03-04T12:00:00Z/2024-03-04T13:00:00Z", "/#/experiments/1/runs/run002"):
+    for part in (
+        "WARNING (new)",
+        "churn v3",
+        "value 0.4",
+        "<= 0.3 (static)",
+        "2024-03-04T12:00:00Z .. 2024-03-04T13:00:00Z",
+        "/#/experiments/1/runs/run002",
+    ):
         assert part in line, part
 
     # 3. critical: escalation to chat, first page to the pager
@@ -98,7 +129,9 @@ def test_window_sequence_routes_groups_cools_down_and_resolves(
     report = run(4, 5, _share("fail", "critical", 0.72))
     assert report.status == "nothing_to_send"
     assert {(s.channel, s.reason) for s in report.suppressed} == {
-        ("chat", "cooldown"), ("pager", "cooldown")}
+        ("chat", "cooldown"),
+        ("pager", "cooldown"),
+    }
     assert len(receiver.messages()) == 3
 
     # 5. still critical after the cooldown: repeated on both channels
@@ -122,18 +155,35 @@ def test_window_sequence_routes_groups_cools_down_and_resolves(
 def test_one_message_per_channel_worst_first(receiver: Receiver, tracking_uri: str) -> None:
     spec = _spec(receiver.url("json", "chat"), receiver.url("form", "pager"))
     findings = [
-        CheckOutcome("quality/age/missing", "quality", "warn", "warning", 0.2,
-                     AppliedThreshold(None, 0.1, "static"), "missing", metric=None),
+        CheckOutcome(
+            "quality/age/missing",
+            "quality",
+            "warn",
+            "warning",
+            0.2,
+            AppliedThreshold(None, 0.1, "static"),
+            "missing",
+            metric=None,
+        ),
         _share("fail", "critical", 0.8),
-        CheckOutcome("drift/age/psi", "drift", "warn", "info", 0.15,
-                     AppliedThreshold(None, 0.1, "drift_method"), "psi"),
+        CheckOutcome(
+            "drift/age/psi",
+            "drift",
+            "warn",
+            "info",
+            0.15,
+            AppliedThreshold(None, 0.1, "drift_method"),
+            "psi",
+        ),
     ]
     report = dispatch(spec, _event(1, findings), tracking_uri=tracking_uri, clock=_at(2))
     chat, pager = receiver.messages("chat"), receiver.messages("pager")
     assert len(chat) == 1 and len(pager) == 1
     order = [x.split(":")[0] for x in chat[0].message.splitlines() if x.startswith("- ")]
-    assert order == [f"- CRITICAL (new) churn v3 {SHARE}",
-                     "- WARNING (new) churn v3 quality/age/missing"]  # info below chat's minimum
+    assert order == [
+        f"- CRITICAL (new) churn v3 {SHARE}",
+        "- WARNING (new) churn v3 quality/age/missing",
+    ]  # info below chat's minimum
     assert "quality/age/missing" not in pager[0].message
     assert report.to_dict()["channels"][1]["severity"] == "critical"
 
@@ -143,8 +193,12 @@ def test_closed_port_failure_is_recorded_and_sent_by_the_next_run(
 ) -> None:
     dead = f"json://127.0.0.1:{closed_port()}/chat"
     finding = _share("fail", "critical", 0.9)
-    first = dispatch(_spec(dead, receiver.url("form", "pager")), _event(1, [finding]),
-                     tracking_uri=tracking_uri, clock=_at(2))
+    first = dispatch(
+        _spec(dead, receiver.url("form", "pager")),
+        _event(1, [finding]),
+        tracking_uri=tracking_uri,
+        clock=_at(2),
+    )
     assert first.status == "partial"
     failed = first.channels[0]
     assert failed.status == "failed" and failed.reason
@@ -194,9 +248,18 @@ def test_two_concurrent_runs_send_once(receiver: Receiver, tracking_uri: str) ->
 
 def test_monitoring_failure_alerts_then_resolves(receiver: Receiver, tracking_uri: str) -> None:
     spec = _spec(receiver.url("json", "chat"), receiver.url("form", "pager"))
-    report = notify_failure(spec, "churn", "3", "abc123", "column 'age' missing in window.parquet",
-                            T0, T0 + timedelta(hours=1), tracking_uri, experiment_id="7",
-                            clock=_at(2))
+    report = notify_failure(
+        spec,
+        "churn",
+        "3",
+        "abc123",
+        "column 'age' missing in window.parquet",
+        T0,
+        T0 + timedelta(hours=1),
+        tracking_uri,
+        experiment_id="7",
+        clock=_at(2),
+    )
     assert [c.status for c in report.channels] == ["sent", "sent"]
     page = receiver.messages("pager")[0]
     assert page.type == "failure"

@@ -14,15 +14,26 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
-def _window_run(client: MlflowClient, experiment: str, version: str, day: int, value: float,
-                status: str = "FINISHED", kind: str = "window") -> None:
-    run = client.create_run(experiment, tags={"monitor.kind": kind,
-                                              "monitor.model_version": version})
+def _window_run(
+    client: MlflowClient,
+    experiment: str,
+    version: str,
+    day: int,
+    value: float,
+    status: str = "FINISHED",
+    kind: str = "window",
+) -> None:
+    run = client.create_run(
+        experiment, tags={"monitor.kind": kind, "monitor.model_version": version}
+    )
     stamp = int((T0 + timedelta(days=day)).timestamp() * 1000)
-    client.log_batch(run.info.run_id, metrics=[
-        Metric("perf/accuracy", value, stamp, 0),
-        Metric("segment/region=EU/accuracy".replace("=", "_"), value / 2, stamp, 0),
-    ])
+    client.log_batch(
+        run.info.run_id,
+        metrics=[
+            Metric("perf/accuracy", value, stamp, 0),
+            Metric("segment/region=EU/accuracy".replace("=", "_"), value / 2, stamp, 0),
+        ],
+    )
     client.set_terminated(run.info.run_id, status)
 
 
@@ -36,14 +47,22 @@ def test_values_at_their_logged_timestamps_for_this_version_only(tracking_uri: s
     _window_run(client, experiment, "1", 4, 0.2, status="FAILED")  # not trusted
     _window_run(client, experiment, "1", 5, 0.3, kind="baseline")
 
-    found = metric_history("churn", "1", ["perf/accuracy", "segment/region=EU/accuracy",
-                                          "perf/absent"], tracking_uri=tracking_uri)
-    assert found["perf/accuracy"] == [(T0, 0.9), (T0 + timedelta(days=1), 0.5),
-                                      (T0 + timedelta(days=2), 0.88)]
+    found = metric_history(
+        "churn",
+        "1",
+        ["perf/accuracy", "segment/region=EU/accuracy", "perf/absent"],
+        tracking_uri=tracking_uri,
+    )
+    assert found["perf/accuracy"] == [
+        (T0, 0.9),
+        (T0 + timedelta(days=1), 0.5),
+        (T0 + timedelta(days=2), 0.88),
+    ]
     assert [v for _, v in found["segment/region=EU/accuracy"]] == [0.45, 0.25, 0.44]
     assert found["perf/absent"] == []
 
 
 def test_a_model_without_experiment_has_no_history(tracking_uri: str) -> None:
     assert metric_history("nobody", "1", ["perf/accuracy"], tracking_uri=tracking_uri) == {
-        "perf/accuracy": []}
+        "perf/accuracy": []
+    }

@@ -22,12 +22,16 @@ CITIES = np.array([f"city_{i}" for i in range(8)], dtype=object)
 def make_frame(rows: int, shift: float, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     city_weights = 1.0 / np.arange(1, 9) ** (0.7 + shift)
-    rating_weights = np.array([0.1, 0.2, 0.3, 0.25, 0.15]) + np.array([0.1, 0.05, 0, -0.05, -0.1]) * shift
+    rating_weights = (
+        np.array([0.1, 0.2, 0.3, 0.25, 0.15]) + np.array([0.1, 0.05, 0, -0.05, -0.1]) * shift
+    )
     return pd.DataFrame(
         {
             "normal": rng.normal(shift, 1.0, rows),
             "skewed": rng.lognormal(0.0, 0.8, rows) * (1.0 + shift),
-            "rating": rng.choice(np.arange(1.0, 6.0), rows, p=rating_weights / rating_weights.sum()),
+            "rating": rng.choice(
+                np.arange(1.0, 6.0), rows, p=rating_weights / rating_weights.sum()
+            ),
             "flag": (rng.random(rows) < 0.3 + 0.2 * shift).astype(np.int64),
             "city": CITIES[rng.choice(8, rows, p=city_weights / city_weights.sum())],
             "target": np.where(rng.random(rows) < 0.4 + 0.1 * shift, "yes", "no"),

@@ -239,6 +239,16 @@ def test_length_mismatch_is_a_data_error() -> None:
         compute_performance("regression", [1.0, 2.0, 3.0], [1.0, 2.0], prediction_name="pred")
 
 
+def test_only_restricts_to_the_named_metrics() -> None:
+    y, p, s = _binary((0, 1))
+    result = compute_performance("binary_classification", y, p, y_score=s, only=["roc_auc"])
+    assert result.metrics == {"roc_auc": skm.roc_auc_score(y, s)}
+    labels = np.array(["a", "b", "c", "a", "b"])
+    pred = np.array(["a", "c", "c", "a", "b"])
+    multi = compute_performance("multiclass_classification", labels, pred, only=["recall_class_b"])
+    assert multi.metrics == {"recall_class_b": 0.5}
+
+
 def test_result_round_trips_through_json() -> None:
     y, p, s = _binary((0, 1))
     result = compute_performance("binary_classification", y, p, y_score=s)

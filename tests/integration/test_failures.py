@@ -1,0 +1,179 @@
+"""Failures end cleanly: exit 2 with one line naming the cause, no RUNNING run, health `error`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.integration.conftest import ChurnData, Registered, Server, register, write_spec
+from tests.integration.flow import MODEL, attach_baseline, cli
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def _runs(uri: str) -> list[object]:
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(f"monitor/{MODEL}")
+    return [] if experiment is None else list(client.search_runs([experiment.experiment_id]))
+
+
+def _run(reg: Registered, current: Path, *extra: str) -> tuple[int, str]:
+    result = cli(
+        "run",
+        "--spec",
+        str(reg.spec),
+        "--version",
+        reg.version,
+        "--current",
+        str(current),
+        "--tracking-uri",
+        reg.uri,
+        *extra,
+    )
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    return result.exit_code, lines[0]
+
+
+def _assert_error_health(reg: Registered, text: str) -> None:
+    tags = MlflowClient(reg.uri).get_model_version(MODEL, reg.version).tags
+    assert tags["monitor.health"] == "error"
+    assert text in tags["monitor.health_reason"]
+    assert all(r.info.status != "RUNNING" for r in _runs(reg.uri))  # type: ignore[attr-defined]
+
+
+def test_missing_column_in_the_window(with_baseline: Registered, tmp_path: Path) -> None:
+    frame = pd.read_parquet(with_baseline.data.windows["stable"]).drop(columns=["age"])
+    path = tmp_path / "no_age.parquet"
+    frame.to_parquet(path)
+    code, line = _run(with_baseline, path)
+    assert code == 2
+    assert line == "error: no_age.parquet: missing column 'age' (columns.numerical)"
+    _assert_error_health(with_baseline, "missing column 'age'")
+
+
+def test_empty_window(with_baseline: Registered, tmp_path: Path) -> None:
+    path = tmp_path / "empty.parquet"
+    pd.read_parquet(with_baseline.data.windows["stable"]).iloc[0:0].to_parquet(path)
+    code, line = _run(with_baseline, path)
+    assert code == 2
+    assert line == "error: empty.parquet: the window is empty (0 rows)"
+    _assert_error_health(with_baseline, "the window is empty")
+
+
+def test_empty_time_range(with_baseline: Registered) -> None:
+    data = with_baseline.data
+    code, line = _run(
+        with_baseline,
+        data.windows["stable"],
+        "--window-start",
+        "2030-01-01T00:00:00Z",
+        "--window-end",
+        "2030-01-08T00:00:00Z",
+    )
+    assert code == 2
+    assert line.startswith("error: monitor.ipynb cell ")
+    assert line.endswith(
+        "DataError: window_stable.parquet: the window is empty (0 rows in "
+        "[2030-01-01T00:00:00Z, 2030-01-08T00:00:00Z))"
+    )
+    _assert_error_health(with_baseline, "the window is empty")
+    [run] = _runs(with_baseline.uri)[:1]
+    assert run.info.status == "FAILED"  # type: ignore[attr-defined]
+
+
+def test_unknown_model_version(with_baseline: Registered) -> None:
+    reg = Registered(with_baseline.uri, with_baseline.spec, "99", with_baseline.data)
+    code, line = _run(reg, with_baseline.data.windows["stable"])
+    assert code == 2
+    assert line == (
+        f"error: model version {MODEL}/99 not found in the registry at {with_baseline.uri}"
+    )
+    assert all(r.data.tags["monitor.kind"] == "baseline" for r in _runs(reg.uri))  # type: ignore[attr-defined]
+
+
+def test_version_without_baseline(registered: Registered) -> None:
+    code, line = _run(registered, registered.data.windows["stable"])
+    assert code == 2
+    assert line == (
+        f"error: model version {MODEL}/{registered.version} has no baseline: "
+        "run `mlflow-monitor baseline` first"
+    )
+    _assert_error_health(registered, "has no baseline")
+
+
+def test_broken_extra_notebook(with_baseline: Registered, tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "broken.ipynb", with_baseline.spec.parent / "broken.ipynb")
+    write_spec(with_baseline.spec.parent, extra=["broken.ipynb"])
+    code, line = _run(with_baseline, with_baseline.data.windows["stable"])
+    assert code == 2
+    assert line == "error: broken.ipynb cell 4: ZeroDivisionError: division by zero"
+    _assert_error_health(with_baseline, "broken.ipynb cell 4: ZeroDivisionError")
+    [run] = [r for r in _runs(with_baseline.uri) if r.data.tags["monitor.kind"] == "window"]  # type: ignore[attr-defined]
+    assert run.info.status == "FAILED"  # type: ignore[attr-defined]
+    assert run.data.tags["monitor.health"] == "error"  # type: ignore[attr-defined]
+
+
+def test_tracking_server_stopped_midway(
+    start_server: Callable[[str], Server], churn: ChurnData, tmp_path: Path
+) -> None:
+    backend = f"sqlite:///{tmp_path / 'server.db'}"
+    server = start_server(backend)
+    reg = register(server.uri, churn, tmp_path)
+    attach_baseline(reg)
+    shutil.copy(FIXTURES / "kill_server.ipynb", tmp_path / "kill_server.ipynb")
+    write_spec(tmp_path, extra=["kill_server.ipynb"])
+    env = {
+        **os.environ,
+        "MM_TEST_SERVER_PGID": str(server.process.pid),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    }
+    command = [
+        str(Path(sys.executable).parent / "mlflow-monitor"),
+        "run",
+        "--spec",
+        str(reg.spec),
+        "--version",
+        reg.version,
+        "--current",
+        str(churn.windows["stable"]),
+        "--tracking-uri",
+        server.uri,
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: MLflow unreachable at {server.uri} while logging metrics"]
+    assert server.process.poll() is not None
+
+    # The server comes back on the same store: the next run ends the abandoned run FAILED.
+    revived = start_server(backend)
+    write_spec(tmp_path)
+    reg = Registered(revived.uri, reg.spec, reg.version, churn)
+    result = cli(
+        "run",
+        "--spec",
+        str(reg.spec),
+        "--version",
+        reg.version,
+        "--current",
+        str(churn.windows["stable"]),
+        "--tracking-uri",
+        revived.uri,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "ended abandoned run" in result.stderr
+    runs = _runs(revived.uri)
+    assert all(r.info.status != "RUNNING" for r in runs)  # type: ignore[attr-defined]
+    statuses = sorted(r.info.status for r in runs)  # type: ignore[attr-defined]
+    assert statuses == ["FAILED", "FINISHED", "FINISHED"]

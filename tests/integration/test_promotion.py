@@ -1,0 +1,354 @@
+"""Health-gated promotion, its audit trail and automatic rollback, on a real SQLite MLflow store.
+
+Most states are crafted with the contract's version tags (``monitor.health``,
+``monitor.last_checked`` ...) and a real ``results.json`` on a real run; the last test drives a
+real baseline and monitoring run through ``mlflow_monitor.monitor``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+
+from mlflow_monitor.cli import main
+from mlflow_monitor.errors import GateRefused
+from mlflow_monitor.gate import auto_rollback, history, promote
+from mlflow_monitor.registry.runs import MonitorRuns
+from mlflow_monitor.spec import load_spec, parse_spec
+from tests.integration.conftest import Server
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Store:
+    uri: str
+    model_uri: str
+    run_id: str
+    root: Path
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A SQLite store holding one tiny logged sklearn model that versions are created from."""
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path_factory.mktemp("promotion")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 2))
+    model = LogisticRegression().fit(x, (x[:, 0] > 0.5).astype(int))
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment("training", artifact_location=(root / "art").as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format="cloudpickle",
+            signature=mlflow.models.infer_signature(x, model.predict(x)),
+            pip_requirements=["scikit-learn"],
+        )
+    yield Store(uri, info.model_uri, run.info.run_id, root)
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
+def register(store: Store, name: str, versions: int) -> None:
+    client = MlflowClient(store.uri, store.uri)
+    client.create_registered_model(name)
+    for _ in range(versions):
+        client.create_model_version(name, store.model_uri, run_id=store.run_id)
+
+
+def craft(
+    store: Store,
+    name: str,
+    version: str,
+    *,
+    health: str,
+    age: timedelta = timedelta(hours=1),
+    baseline: bool = True,
+    outcomes: list[dict[str, object]] | None = None,
+) -> None:
+    """Give a version the tags and results.json a monitoring run would have left."""
+    runs = MonitorRuns(store.uri)
+    tags = {
+        "monitor.health": health,
+        "monitor.last_checked": (datetime.now(timezone.utc) - age).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if baseline:
+        base = runs.start_run(name, version, kind="baseline", run_name="baseline", tags={})
+        runs.end_run(base, "FINISHED")
+        tags["monitor.baseline_run_id"] = base
+    window = runs.start_run(name, version, kind="window", run_name="window", tags={})
+    folder = store.root / f"results-{name}-{version}"
+    folder.mkdir(exist_ok=True)
+    body = {
+        "health": health,
+        "outcomes": outcomes
+        or [
+            {
+                "check_id": "performance/roc_auc",
+                "status": "pass" if health == "healthy" else "fail",
+                "severity": "critical",
+                "message": "roc_auc",
+                "threshold": {"source": "baseline"},
+            }
+        ],
+    }
+    (folder / "results.json").write_text(json.dumps(body))
+    runs.log_file(window, folder / "results.json")
+    runs.end_run(window, "FINISHED")
+    tags["monitor.last_run_id"] = window
+    runs.set_version_tags(name, version, tags)
+
+
+def alias_of(store: Store, name: str, alias: str) -> str:
+    return str(MlflowClient(store.uri, store.uri).get_model_version_by_alias(name, alias).version)
+
+
+def spec_for(name: str, **gate: object) -> object:
+    return parse_spec(
+        {
+            "model": name,
+            "task": "binary_classification",
+            "columns": {"prediction": "p", "numerical": ["x"]},
+            "gates": {"champion": {"max_age": "7d", **gate}},
+        }
+    )
+
+
+POLICY_FAIL = [
+    {"check_id": "performance/roc_auc", "status": "pass", "severity": "critical", "message": "ok"},
+    {
+        "check_id": "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F",
+        "status": "fail",
+        "severity": "critical",
+        "message": "selection_rate ratio 0.62 below 0.8",
+        "threshold": {"source": "policy:four_fifths_rule"},
+    },
+]
+
+
+def test_refusals_grant_override_and_history_in_order(store: Store) -> None:
+    name = "gated"
+    register(store, name, 5)
+    craft(store, name, "1", health="critical")
+    craft(store, name, "2", health="healthy", age=timedelta(days=10))
+    craft(store, name, "3", health="healthy", baseline=False)
+    craft(store, name, "4", health="healthy", outcomes=POLICY_FAIL)
+    craft(store, name, "5", health="healthy")
+    spec = spec_for(name, must_pass=["four_fifths_rule"])
+    spec_no_policy = spec_for(name)
+
+    expected = {
+        "1": "health: critical",
+        "2": "stale: last checked 10.0d ago",
+        "3": "baseline: none attached",
+        "4": "must_pass four_fifths_rule: policy/",
+    }
+    for version, reason in expected.items():
+        gate_spec = spec if version == "4" else spec_no_policy
+        with pytest.raises(GateRefused) as refused:
+            promote(gate_spec, name, version, "champion", tracking_uri=store.uri)  # type: ignore[arg-type]
+        assert any(r.startswith(reason) for r in refused.value.reasons), refused.value.reasons
+    assert "selection_rate ratio 0.62" in " ".join(refused.value.reasons)
+    assert MlflowClient(store.uri).get_registered_model(name).aliases == {}
+
+    granted = promote(spec_no_policy, name, "5", "champion", tracking_uri=store.uri)  # type: ignore[arg-type]
+    assert granted.record.decision == "granted" and granted.record.previous_version is None
+    assert alias_of(store, name, "champion") == "5"
+
+    forced = promote(
+        spec_no_policy,
+        name,
+        "1",
+        "champion",
+        tracking_uri=store.uri,  # type: ignore[arg-type]
+        force=True,
+        reason="hotfix for incident 42",
+    )
+    assert forced.forced and alias_of(store, name, "champion") == "1"
+    assert forced.record.override_reason == "hotfix for incident 42"
+    assert forced.record.reasons[0].startswith("health: critical")
+
+    records = history(name, tracking_uri=store.uri)
+    assert [(r.decision, r.version) for r in records] == [
+        ("refused", "1"),
+        ("refused", "2"),
+        ("refused", "3"),
+        ("refused", "4"),
+        ("granted", "5"),
+        ("forced", "1"),
+    ]
+    assert records[-1].previous_version == "5"
+    assert all(r.user and r.at for r in records)
+    assert records[3].evidence is not None
+    assert records[3].evidence.not_passing == (
+        "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F=fail",
+    )
+
+
+def test_cli_exit_codes_and_history(store: Store, tmp_path: Path) -> None:
+    name = "cli-gated"
+    register(store, name, 2)
+    craft(store, name, "1", health="healthy")
+    craft(store, name, "2", health="critical")
+    spec = tmp_path / "monitor.yaml"
+    spec.write_text(
+        f"model: {name}\ntask: regression\ncolumns: {{prediction: p, numerical: [x]}}\n"
+        "gates:\n  champion: {max_age: 7d}\n"
+    )
+    runner = CliRunner()
+    base = ["--tracking-uri", store.uri, "--model", name, "--alias", "champion"]
+
+    ok = runner.invoke(main, ["promote", *base, "--version", "1", "--spec", str(spec)])
+    assert ok.exit_code == 0, ok.output
+    assert "granted" in ok.output
+
+    refused = runner.invoke(main, ["promote", *base, "--version", "2", "--spec", str(spec)])
+    assert refused.exit_code == 1
+    assert "health: critical" in refused.output and "refused" in refused.output
+
+    bad = runner.invoke(main, ["promote", *base, "--version", "2", "--force"])
+    assert bad.exit_code == 2 and "--reason" in bad.output
+    missing = runner.invoke(main, ["promote", *base, "--version", "9"])
+    assert missing.exit_code == 2 and f"{name}/9 not found" in missing.output
+
+    forced = runner.invoke(
+        main, ["promote", *base, "--version", "2", "--force", "--reason", "rollback drill"]
+    )
+    assert forced.exit_code == 0 and "FORCED" in forced.output
+
+    shown = runner.invoke(main, ["history", "--tracking-uri", store.uri, "--model", name])
+    assert shown.exit_code == 0
+    lines = [ln for ln in shown.output.splitlines() if ln[:4].isdigit()]
+    assert [ln.split()[1] for ln in lines] == ["granted", "refused", "forced"]
+    assert "override reason: rollback drill" in shown.output
+
+
+def test_auto_rollback_moves_back_and_stays_without_healthy_predecessor(store: Store) -> None:
+    name = "rolling"
+    register(store, name, 3)
+    for version in ("1", "2", "3"):
+        craft(store, name, version, health="healthy")
+    spec = spec_for(name, auto_rollback=True)
+    for version in ("1", "2", "3"):
+        promote(spec, name, version, "champion", tracking_uri=store.uri)  # type: ignore[arg-type]
+    assert alias_of(store, name, "champion") == "3"
+
+    craft(store, name, "2", health="warning")  # the latest predecessor is no longer healthy
+    craft(store, name, "3", health="critical")
+    assert auto_rollback(spec, name, "3", "warning", tracking_uri=store.uri) is None  # type: ignore[arg-type]
+    result = auto_rollback(spec, name, "3", "critical", tracking_uri=store.uri)  # type: ignore[arg-type]
+    assert result is not None and result.moved
+    assert result.steps[0].to_version == "1"
+    assert "rolled back from version 3 (critical) to 1" in result.message
+    assert alias_of(store, name, "champion") == "1"
+
+    craft(store, name, "1", health="critical")
+    stuck = auto_rollback(spec, name, "1", "critical", tracking_uri=store.uri)  # type: ignore[arg-type]
+    assert stuck is not None and not stuck.moved
+    assert "stays on version 1" in stuck.message and "no previous holder" in stuck.message
+    assert alias_of(store, name, "champion") == "1"
+    assert auto_rollback(spec, name, "2", "critical", tracking_uri=store.uri) is None  # type: ignore[arg-type]
+
+    decisions = [
+        (r.decision, r.version, r.previous_version) for r in history(name, tracking_uri=store.uri)
+    ]
+    assert decisions[-2:] == [("rollback", "1", "3"), ("rollback_skipped", "1", "1")]
+
+
+def test_rollback_needs_auto_rollback_in_the_gate(store: Store) -> None:
+    name = "manual"
+    register(store, name, 2)
+    craft(store, name, "1", health="healthy")
+    craft(store, name, "2", health="healthy")
+    spec = spec_for(name)  # auto_rollback false
+    promote(spec, name, "1", "champion", tracking_uri=store.uri)  # type: ignore[arg-type]
+    promote(spec, name, "2", "champion", tracking_uri=store.uri)  # type: ignore[arg-type]
+    assert auto_rollback(spec, name, "2", "critical", tracking_uri=store.uri) is None  # type: ignore[arg-type]
+    assert alias_of(store, name, "champion") == "2"
+
+
+def test_real_degraded_window_rolls_the_champion_back(store: Store, tmp_path: Path) -> None:
+    """A real baseline and a real degraded monitoring run (papermill) trigger the rollback."""
+    from mlflow_monitor import demo, monitor
+
+    name = "real-rollback"
+    register(store, name, 2)
+    spec_path = demo.write_demo_spec(tmp_path / "monitor.yaml", model=name)
+    spec_path.write_text(spec_path.read_text() + "gates:\n  champion:\n    auto_rollback: true\n")
+    model = demo.train_churn_model(demo.make_churn(3000, seed=1, start=demo.START))
+    reference = demo.score(model, demo.make_churn(2000, seed=2, start=demo.START))
+    reference.to_parquet(tmp_path / "reference.parquet", index=False)
+    craft(store, name, "1", health="healthy")
+    monitor.build_baseline_run(spec_path, "2", tmp_path / "reference.parquet", tracking_uri=store.uri)
+    MonitorRuns(store.uri).set_health(name, "2", "healthy", None)  # as a healthy window leaves it
+    spec = load_spec(spec_path)
+    promote(spec, name, "1", "champion", tracking_uri=store.uri)
+    promote(spec, name, "2", "champion", tracking_uri=store.uri)
+    assert alias_of(store, name, "champion") == "2"
+
+    plan, frame = demo.demo_windows(1500)[2]
+    assert plan.name == "degraded"
+    window = tmp_path / "degraded.parquet"
+    demo.score(model, frame).to_parquet(window, index=False)
+    result = monitor.run_window(spec_path, "2", window, tracking_uri=store.uri,
+                                window_start=plan.start, window_end=plan.start + timedelta(days=7))
+
+    assert result.health == "critical"
+    assert alias_of(store, name, "champion") == "1"
+    last = history(name, tracking_uri=store.uri)[-1]
+    assert (last.decision, last.version, last.previous_version) == ("rollback", "1", "2")
+    assert "rolled back from version 2 (critical) to 1" in last.reasons[0]
+
+
+def test_gate_audit_and_card_over_http_server_on_postgresql(
+    start_server: Callable[[str], Server], postgres_uri: str, tmp_path: Path
+) -> None:
+    """The same records through a real `mlflow server` (HTTP, proxied artifacts, PostgreSQL)."""
+    from mlflow_monitor.cards import refresh_card
+
+    server = start_server(postgres_uri.replace("postgresql://", "postgresql+psycopg2://", 1))
+    client = MlflowClient(server.uri, server.uri)
+    experiment = client.create_experiment("training")
+    source = client.create_run(experiment)
+    client.set_terminated(source.info.run_id)
+    name = "served"
+    client.create_registered_model(name)
+    for _ in range(2):
+        client.create_model_version(name, f"{source.info.artifact_uri}/model",
+                                    run_id=source.info.run_id, description="Team text.")
+    http = Store(server.uri, "", source.info.run_id, tmp_path)
+    craft(http, name, "1", health="healthy")
+    craft(http, name, "2", health="healthy")
+    spec = spec_for(name, require_card=True, auto_rollback=True)
+
+    with pytest.raises(GateRefused) as refused:
+        promote(spec, name, "1", "champion", tracking_uri=server.uri)  # type: ignore[arg-type]
+    assert refused.value.reasons == ["card: no model card attached: run `mlflow-monitor card` "
+                                     "or a monitoring window"]
+    for version in ("1", "2"):
+        window = client.get_model_version(name, version).tags["monitor.last_run_id"]
+        card = refresh_card(spec, name, version, window, tracking_uri=server.uri)  # type: ignore[arg-type]
+        assert card.card_run_id == client.get_model_version(name, version).tags[
+            "monitor.baseline_run_id"]
+        promote(spec, name, version, "champion", tracking_uri=server.uri)  # type: ignore[arg-type]
+    description = client.get_model_version(name, "2").description
+    assert description.startswith("Team text.\n\n<!-- mlflow-monitor:card:start -->")
+
+    craft(http, name, "2", health="critical")
+    result = auto_rollback(spec, name, "2", "critical", tracking_uri=server.uri)  # type: ignore[arg-type]
+    assert result is not None and result.moved
+    assert alias_of(http, name, "champion") == "1"
+    assert [(r.decision, r.version) for r in history(name, tracking_uri=server.uri)] == [
+        ("refused", "1"), ("granted", "1"), ("granted", "2"), ("rollback", "1")]
