@@ -15,9 +15,12 @@ and the ratio 3 / 2. Chunked mode writes the current window to a parquet file (r
 ``--chunk-rows``) and profiles growing prefixes of it with ``DatasetProfile.from_chunks``, to
 show time linear in rows and memory bounded by the chunk size.
 
-Memory: a thread samples the process RSS with psutil every 5 ms; a stage's peak is the highest
-RSS seen during the stage minus the RSS when it started (what the stage adds on top of the
-frames already in memory). Frame sizes are pandas ``memory_usage(deep=True)``.
+Memory, two measures: a thread samples the process RSS with psutil every 5 ms (peak RSS of the
+whole process during the stage, frames included; ``RSS +`` is that peak minus the RSS at the
+stage's start, which under-reads when the allocator reuses freed pages), and for our stages
+tracemalloc's peak of the stage's own allocations (numpy reports to tracemalloc). Evidently runs
+without tracemalloc, which would slow its Python-heavy code. Frame sizes are pandas
+``memory_usage(deep=True)`` (which counts each row's string object in full).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -58,6 +62,7 @@ class Measure:
     seconds: float
     peak_mb: float  # highest RSS during the stage minus RSS at its start
     rss_mb: float  # highest absolute RSS during the stage
+    allocated_mb: float  # tracemalloc peak of the stage's allocations (numpy included); nan: off
 
 
 class _RssSampler:
@@ -90,14 +95,19 @@ class _RssSampler:
         return self._peak
 
 
-def measure(function: Callable[[], T]) -> tuple[T, Measure]:
+def measure(function: Callable[[], T], *, trace: bool = True) -> tuple[T, Measure]:
+    """Run ``function`` once: seconds, peak RSS, and (``trace``) tracemalloc's allocation peak."""
     gc.collect()
     start_rss = psutil.Process().memory_info().rss
+    if trace:
+        tracemalloc.start()
     with _RssSampler() as sampler:
         started = time.perf_counter()
         result = function()
         seconds = time.perf_counter() - started
-    return result, Measure(seconds, (sampler.peak - start_rss) / MB, sampler.peak / MB)
+    allocated = tracemalloc.get_traced_memory()[1] / MB if trace else float("nan")
+    tracemalloc.stop()
+    return result, Measure(seconds, (sampler.peak - start_rss) / MB, sampler.peak / MB, allocated)
 
 
 # --- the stages -------------------------------------------------------------------------------
@@ -174,15 +184,15 @@ def run_in_memory(rows: int, skip_evidently: bool) -> None:
         + ", ".join(f"{k} {parts[k]:.2f}" for k in ("profile", "drift", "performance", "quality"))
     )
     print(f"  share drifted {parts['share_drifted']:.2f}, roc_auc {parts['roc_auc']:.4f}")
-    print(f"  window peak / frames size: {window.peak_mb / frames_mb:.2f}x")
+    print(f"  window: peak RSS / frames size {window.rss_mb / frames_mb:.2f}x")
     if skip_evidently:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, evidently = measure(lambda: evidently_presets(reference, current))
+        _, evidently = measure(lambda: evidently_presets(reference, current), trace=False)
     _row("evidently DataDriftPreset + ClassificationPreset", evidently)
     print(f"ratio evidently / window statistics: {evidently.seconds / window.seconds:.1f}x faster")
-    print(f"  evidently peak / frames size: {evidently.peak_mb / frames_mb:.2f}x")
+    print(f"  evidently: peak RSS / frames size {evidently.rss_mb / frames_mb:.2f}x")
 
 
 def run_chunked(reference_rows: int, current_rows: int, chunk_rows: int) -> None:
@@ -201,7 +211,7 @@ def run_chunked(reference_rows: int, current_rows: int, chunk_rows: int) -> None
             rate = stage.seconds / profile.rows * 1e6
             print(
                 f"{profile.rows:>12,} rows  {stage.seconds:7.2f} s  {rate:5.2f} s per 1M rows  "
-                f"peak +{stage.peak_mb:6.0f} MB (RSS {stage.rss_mb:6.0f} MB)  "
+                f"peak RSS {stage.rss_mb:6.0f} MB  allocated {stage.allocated_mb:6.0f} MB  "
                 f"share drifted {drift.share_drifted:.2f}"
             )
 
@@ -228,7 +238,11 @@ def _profile_row_groups(path: Path, groups: int, reference: DatasetProfile) -> D
 
 
 def _row(label: str, m: Measure) -> None:
-    print(f"{label:<50} {m.seconds:8.2f} s   peak +{m.peak_mb:7.0f} MB   (RSS {m.rss_mb:7.0f} MB)")
+    allocated = "" if m.allocated_mb != m.allocated_mb else f"   allocated {m.allocated_mb:6.0f} MB"
+    print(
+        f"{label:<50} {m.seconds:8.2f} s   RSS +{m.peak_mb:6.0f} MB (peak {m.rss_mb:6.0f} MB)"
+        + allocated
+    )
 
 
 def _machine() -> str:

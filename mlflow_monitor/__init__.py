@@ -15,6 +15,7 @@ from mlflow_monitor.errors import (
     RegistryError,
     SpecError,
 )
+from mlflow_monitor.gate import promote
 from mlflow_monitor.spec import MonitorSpec, load_spec
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "SpecError",
     "health",
     "load_spec",
+    "promote",
 ]
 
 __version__ = "0.1.0"

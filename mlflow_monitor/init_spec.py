@@ -1,10 +1,10 @@
 """``mlflow-monitor init``: a commented monitor.yaml guessed from a data file's columns.
 
-Roles are guessed from names and dtypes (``target``/``label``/``churn``... -> target, ``prediction``/``pred``
--> prediction, a float column in [0, 1] named ``score``/``proba`` -> score, ``id``/``*_id`` -> id,
-datetime or ``*time*``/``*date*`` -> timestamp); the rest are features: numerical when numeric with
-more than 20 distinct values in the first rows, categorical otherwise. The text is validated with
-``parse_spec`` before it is written, so the file always loads.
+Roles are guessed from names and dtypes (``target``/``label``/``churn``... -> target,
+``prediction``/``pred`` -> prediction, a float column in [0, 1] named ``score``/``proba`` -> score,
+``id``/``*_id`` -> id, datetime or ``*time*``/``*date*`` -> timestamp); the rest are features:
+numerical when numeric with more than 20 distinct values in the first rows, else categorical.
+The text is validated with ``parse_spec`` before it is written, so the file always loads.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def render_spec(model: str, roles: GuessedRoles, source: str) -> str:
         "  segments: []        # columns whose values are checked one by one, e.g. [region]\n"
         "  protected: []       # protected attributes for fairness checks, e.g. [sex, race]\n"
         "drift:\n"
-        "  method: auto        # Evidently's selection; or psi, ks, wasserstein, jensenshannon ...\n"
+        "  method: auto        # Evidently's selection; or psi, ks, wasserstein, jensenshannon\n"
         "  share_warning: 0.3  # share of drifted features that makes the window a warning\n"
         "  share_critical: 0.6\n"
         "performance:\n"

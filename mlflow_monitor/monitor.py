@@ -22,7 +22,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlflow_monitor import data
-from mlflow_monitor.baseline import build_baseline
 from mlflow_monitor.checks import HEALTH_ORDER, CheckOutcome, Health, MetricValue
 from mlflow_monitor.errors import MonitorError, NotebookError, RegistryError
 from mlflow_monitor.notebooks import NotebookParameters, run_notebook, shipped_notebook
@@ -35,18 +34,13 @@ from mlflow_monitor.registry._client import (
 )
 from mlflow_monitor.registry.runs import MonitorRuns, VersionState
 from mlflow_monitor.spec import MonitorSpec, load_spec
-from mlflow_monitor.window import (
-    RESULTS_FILE,
-    history_metrics,
-    outcomes_from_results,
-    write_history,
-)
 
 __all__ = ["BaselineRun", "Echo", "WindowRun", "build_baseline_run", "run_window"]
 
 Echo = Callable[[str], None]
 _LOG = logging.getLogger("mlflow_monitor.monitor")
 FAIRNESS_NOTEBOOK = "fairness_audit.ipynb"
+RESULTS_FILE = "results.json"  # window.RESULTS_FILE; window (and the stats) load in the kernel
 
 
 def _quiet(message: str) -> None:
@@ -100,6 +94,8 @@ def build_baseline_run(
     runs.version(spec.model, version)
     data.validate_data(spec, reference_path, what="reference")
     echo(f"[baseline] profiling {reference_path}")
+    from mlflow_monitor.baseline import build_baseline
+
     baseline = build_baseline(spec, reference_path)
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
         work = Path(tmp)
@@ -318,6 +314,8 @@ def _read_results(path: Path) -> _Results:
     """The part of ``results.json`` the workflow needs (the notebook wrote the whole of it)."""
     if not path.is_file():
         raise NotebookError("monitor.ipynb: produced no results.json")
+    from mlflow_monitor.window import outcomes_from_results
+
     body = json.loads(path.read_text())
     metrics = tuple(MetricValue(str(k), float(v)) for k, v in body["metrics"].items())
     outcomes = tuple(outcomes_from_results(body))
@@ -337,10 +335,12 @@ def _read_results(path: Path) -> _Results:
 
 def _history(runs: MonitorRuns, spec: MonitorSpec, version: str, work: Path) -> str:
     """Past values of the metrics whose checks use history, as a file for the notebook."""
-    names = history_metrics(spec)
+    # The task's default checks have no history: only the spec's own checks can ask for it.
+    names = [f"perf/{c.metric}" for c in spec.performance.checks if c.history is not None]
     if not names:
         return ""
     from mlflow_monitor.registry.history import metric_history
+    from mlflow_monitor.window import write_history
 
     past = metric_history(spec.model, version, names, tracking_uri=runs.tracking_uri)
     return str(write_history(past, work / "history.json"))

@@ -141,8 +141,7 @@ def run_notebook(
         raise NotebookError(_cell_error(source.name, exc)) from None
     except TimeoutError:
         raise NotebookError(
-            f"{source.name}: a cell timed out after {timeout_seconds}s "
-            "(notebooks.timeout_seconds)"
+            f"{source.name}: a cell timed out after {timeout_seconds}s (notebooks.timeout_seconds)"
         ) from None
     except Exception as exc:  # kernel death, nbclient timeouts, bad notebook JSON
         first = (str(exc).strip().splitlines() or [""])[0]

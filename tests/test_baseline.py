@@ -1,4 +1,4 @@
-"""baseline.py: build from a frame or chunk by chunk, bounded seeded sample, save/load round trip."""
+"""baseline.py: build from a frame or by chunks, bounded seeded sample, save/load round trip."""
 
 from __future__ import annotations
 

@@ -29,17 +29,36 @@ from mlflow_monitor.registry.cards import (
 from mlflow_monitor.spec import parse_spec
 
 NOW = datetime(2025, 3, 1, tzinfo=timezone.utc)
-SECTIONS = ["Model details", "Intended use", "Factors", "Metrics", "Evaluation data",
-            "Training data", "Quantitative analyses", "Ethical considerations",
-            "Caveats and recommendations", "Monitoring"]
-SPEC = parse_spec({
-    "model": "lending", "task": "binary_classification", "positive_label": 1,
-    "columns": {"target": "y", "prediction": "p", "numerical": ["income"],
-                "categorical": ["region"], "protected": ["sex"], "segments": ["region"]},
-    "performance": {"checks": [{"metric": "roc_auc", "max_drop": 0.05}]},
-    "segments": {"metric": "roc_auc"},
-    "fairness": {"policies": ["four_fifths_rule"]},
-})
+SECTIONS = [
+    "Model details",
+    "Intended use",
+    "Factors",
+    "Metrics",
+    "Evaluation data",
+    "Training data",
+    "Quantitative analyses",
+    "Ethical considerations",
+    "Caveats and recommendations",
+    "Monitoring",
+]
+SPEC = parse_spec(
+    {
+        "model": "lending",
+        "task": "binary_classification",
+        "positive_label": 1,
+        "columns": {
+            "target": "y",
+            "prediction": "p",
+            "numerical": ["income"],
+            "categorical": ["region"],
+            "protected": ["sex"],
+            "segments": ["region"],
+        },
+        "performance": {"checks": [{"metric": "roc_auc", "max_drop": 0.05}]},
+        "segments": {"metric": "roc_auc"},
+        "fairness": {"policies": ["four_fifths_rule"]},
+    }
+)
 
 
 def run(run_id: str, metrics: dict[str, float], **tags: str) -> RunFacts:
@@ -48,40 +67,87 @@ def run(run_id: str, metrics: dict[str, float], **tags: str) -> RunFacts:
 
 def facts(description: str = "") -> CardFacts:
     baseline_json = {
-        "rows": 5000, "created_at": "2025-01-01T00:00:00Z",
+        "rows": 5000,
+        "created_at": "2025-01-01T00:00:00Z",
         "performance": {"metrics": {"roc_auc": 0.81, "f1": 0.7}},
-        "fairness": {"attributes": [{"attribute": "sex", "groups": [
-            {"group": "F", "size": 2400, "rates": {"selection_rate": 0.31, "fnr": 0.30, "tp": 9}},
-            {"group": "M", "size": 2600, "rates": {"selection_rate": 0.42, "fnr": 0.15}},
-        ]}]},
-        "segments": {"segments": [
-            {"column": "region", "segment": "north", "rows": 3000,
-             "performance": {"metrics": {"f1": 0.7, "roc_auc": 0.83}}},
-        ]},
+        "fairness": {
+            "attributes": [
+                {
+                    "attribute": "sex",
+                    "groups": [
+                        {
+                            "group": "F",
+                            "size": 2400,
+                            "rates": {"selection_rate": 0.31, "fnr": 0.30, "tp": 9},
+                        },
+                        {
+                            "group": "M",
+                            "size": 2600,
+                            "rates": {"selection_rate": 0.42, "fnr": 0.15},
+                        },
+                    ],
+                }
+            ]
+        },
+        "segments": {
+            "segments": [
+                {
+                    "column": "region",
+                    "segment": "north",
+                    "rows": 3000,
+                    "performance": {"metrics": {"f1": 0.7, "roc_auc": 0.83}},
+                },
+            ]
+        },
     }
     results = {
         "metrics": {"fairness/sex=F/fnr": 0.41, "segment/region=north/roc_auc": 0.7},
         "outcomes": [
-            {"check_id": "performance/roc_auc", "status": "fail", "severity": "critical",
-             "message": "roc_auc = 0.7 < 0.76 (baseline)"},
-            {"check_id": "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F",
-             "status": "fail", "severity": "critical", "message": "ratio 0.74 < 0.8"},
-            {"check_id": "drift/income/psi", "status": "pass", "severity": "warning",
-             "message": "ok"},
+            {
+                "check_id": "performance/roc_auc",
+                "status": "fail",
+                "severity": "critical",
+                "message": "roc_auc = 0.7 < 0.76 (baseline)",
+            },
+            {
+                "check_id": "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F",
+                "status": "fail",
+                "severity": "critical",
+                "message": "ratio 0.74 < 0.8",
+            },
+            {
+                "check_id": "drift/income/psi",
+                "status": "pass",
+                "severity": "warning",
+                "message": "ok",
+            },
         ],
     }
     windows = tuple(
-        run(f"w{i}", {"perf/roc_auc": 0.8 - i / 10, "drift/share_drifted": i / 4},
-            **{"monitor.window_end": f"2025-02-0{i + 1}T00:00:00Z", "monitor.health": h})
+        run(
+            f"w{i}",
+            {"perf/roc_auc": 0.8 - i / 10, "drift/share_drifted": i / 4},
+            **{"monitor.window_end": f"2025-02-0{i + 1}T00:00:00Z", "monitor.health": h},
+        )
         for i, h in enumerate(["healthy", "critical"])
     )
     return CardFacts(
-        version=VersionFacts("lending", "4", description, 1_700_000_000_000, "models:/m-1",
-                             "train-run", ("champion",),
-                             {"monitor.health": "critical", "monitor.last_checked": "2025-02-02"}),
-        signature=None, source_run=run("train-run", {"val_auc": 0.83}),
-        baseline_run=run("base-run", {}), baseline_json=baseline_json,
-        windows=windows[::-1], last_results=results,
+        version=VersionFacts(
+            "lending",
+            "4",
+            description,
+            1_700_000_000_000,
+            "models:/m-1",
+            "train-run",
+            ("champion",),
+            {"monitor.health": "critical", "monitor.last_checked": "2025-02-02"},
+        ),
+        signature=None,
+        source_run=run("train-run", {"val_auc": 0.83}),
+        baseline_run=run("base-run", {}),
+        baseline_json=baseline_json,
+        windows=windows[::-1],
+        last_results=results,
     )
 
 
@@ -120,7 +186,9 @@ def test_monitoring_section_has_trend_findings_and_policy() -> None:
     assert [w.run_id for w in context.windows] == ["w0", "w1"]  # oldest first
     assert context.trend_metrics == ("perf/roc_auc", "drift/share_drifted")
     assert [f.check_id for f in context.open_findings] == [
-        "performance/roc_auc", "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F"]
+        "performance/roc_auc",
+        "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F",
+    ]
     assert context.policy_status == "failing: 1 of 1 rule checks"
     md = render_card(context).markdown
     assert "| 2025-02-02T00:00:00Z | critical | 0.7 | 0.25 |" in md.replace("… – ", "")
@@ -159,7 +227,8 @@ def test_managed_block_leaves_user_text_untouched() -> None:
     second = replace_managed_block(edited, "health: critical")
     assert "health: healthy" not in second and "health: critical" in second
     assert second.replace(f"{CARD_START}\nhealth: critical\n{CARD_END}", "") == edited.replace(
-        f"{CARD_START}\nhealth: healthy\n{CARD_END}", "")
+        f"{CARD_START}\nhealth: healthy\n{CARD_END}", ""
+    )
     assert user_description(second) == (
         "Trained by the lending team.\n\nSee JIRA-13 for the data contract."
         "\n\n\n\nFooter by the user."

@@ -1,4 +1,4 @@
-"""data.py: schema-only validation, chunked reads, time windows, one-line errors naming the cause."""
+"""data.py: schema-only validation, chunked reads, time windows, one-line errors naming a cause."""
 
 from __future__ import annotations
 

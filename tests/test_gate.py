@@ -59,8 +59,13 @@ def test_each_refusal_reason(changes: dict[str, object], expected: str) -> None:
 
 
 def test_every_reason_is_listed_not_just_the_first() -> None:
-    bad = state(health="critical", last_checked=NOW - timedelta(days=30), baseline_present=False,
-                baseline_run_id=None, card_present=False)
+    bad = state(
+        health="critical",
+        last_checked=NOW - timedelta(days=30),
+        baseline_present=False,
+        baseline_run_id=None,
+        card_present=False,
+    )
     gate = GateSpec(require_card=True)
     reasons = decide(bad, gate, alias="champion", now=NOW).reasons
     assert [r.split(":")[0] for r in reasons] == ["health", "stale", "baseline", "card"]
@@ -80,10 +85,17 @@ def test_max_age_accepts_durations_and_none_disables_it() -> None:
 
 POLICY = (
     OutcomeSummary("performance/roc_auc", "pass"),
-    OutcomeSummary("policy/four_fifths_rule/selection_rate_impact_ratio/sex=F", "fail",
-                   message="ratio 0.62 < 0.8", source="policy:four_fifths_rule"),
-    OutcomeSummary("policy/four_fifths_rule/selection_rate_impact_ratio/sex=M", "pass",
-                   source="policy:four_fifths_rule"),
+    OutcomeSummary(
+        "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F",
+        "fail",
+        message="ratio 0.62 < 0.8",
+        source="policy:four_fifths_rule",
+    ),
+    OutcomeSummary(
+        "policy/four_fifths_rule/selection_rate_impact_ratio/sex=M",
+        "pass",
+        source="policy:four_fifths_rule",
+    ),
     OutcomeSummary("fairness/sex=X/group_size", "insufficient_data"),
 )
 
@@ -93,15 +105,20 @@ POLICY = (
     [
         (["performance"], True, None),
         (["performance/roc_auc"], True, None),
-        (["four_fifths_rule"], False, "must_pass four_fifths_rule: policy/four_fifths_rule/"
-                                       "selection_rate_impact_ratio/sex=F is fail (ratio 0.62"),
+        (
+            ["four_fifths_rule"],
+            False,
+            "must_pass four_fifths_rule: policy/four_fifths_rule/"
+            "selection_rate_impact_ratio/sex=F is fail (ratio 0.62",
+        ),
         (["policy/four_fifths_rule"], False, "must_pass policy/four_fifths_rule: policy/"),
         (["fairness"], False, "must_pass fairness: fairness/sex=X/group_size is insufficient"),
         (["equal_opportunity"], False, "must_pass equal_opportunity: no such check"),
     ],
 )
-def test_must_pass_by_prefix_or_policy_pack(must_pass: list[str], granted: bool,
-                                            expected: str | None) -> None:
+def test_must_pass_by_prefix_or_policy_pack(
+    must_pass: list[str], granted: bool, expected: str | None
+) -> None:
     decision = decide(state(outcomes=POLICY), GateSpec(must_pass=must_pass), alias="c", now=NOW)
     assert decision.granted is granted
     if expected:
@@ -109,19 +126,27 @@ def test_must_pass_by_prefix_or_policy_pack(must_pass: list[str], granted: bool,
 
 
 def test_must_pass_without_results_is_refused() -> None:
-    decision = decide(state(outcomes=None), GateSpec(must_pass=["performance"]), alias="c",
-                      now=NOW)
-    assert decision.reasons == ("must_pass performance: the last monitoring run has no "
-                                "results.json",)
+    decision = decide(state(outcomes=None), GateSpec(must_pass=["performance"]), alias="c", now=NOW)
+    assert decision.reasons == (
+        "must_pass performance: the last monitoring run has no results.json",
+    )
 
 
 def test_parse_outcomes_reads_results_json_shape() -> None:
-    body = {"health": "critical", "outcomes": [
-        {"check_id": "policy/p/r/a=b", "status": "fail", "severity": "critical",
-         "message": "m", "threshold": {"source": "policy:p", "lower": 0.8}},
-        {"check_id": "drift/age/psi", "status": "pass", "threshold": None},
-        {"not": "an outcome"},
-    ]}
+    body = {
+        "health": "critical",
+        "outcomes": [
+            {
+                "check_id": "policy/p/r/a=b",
+                "status": "fail",
+                "severity": "critical",
+                "message": "m",
+                "threshold": {"source": "policy:p", "lower": 0.8},
+            },
+            {"check_id": "drift/age/psi", "status": "pass", "threshold": None},
+            {"not": "an outcome"},
+        ],
+    }
     parsed = parse_outcomes(body)
     assert parsed == (
         OutcomeSummary("policy/p/r/a=b", "fail", "critical", "m", "policy:p"),
@@ -133,9 +158,16 @@ def test_parse_outcomes_reads_results_json_shape() -> None:
 def test_audit_record_round_trips_through_json() -> None:
     evidence = Evidence.of(state(health="critical", outcomes=POLICY), GateSpec())
     record = AuditRecord(
-        model="churn", alias="champion", version="3", decision="forced",
-        at="2025-03-01T12:00:00.000000Z", user="ana", previous_version="2",
-        reasons=("health: critical",), override_reason="hotfix", evidence=evidence,
+        model="churn",
+        alias="champion",
+        version="3",
+        decision="forced",
+        at="2025-03-01T12:00:00.000000Z",
+        user="ana",
+        previous_version="2",
+        reasons=("health: critical",),
+        override_reason="hotfix",
+        evidence=evidence,
     )
     again = AuditRecord.from_dict(record.to_dict(), run_id="r1")
     assert again == record and again.run_id == "r1"

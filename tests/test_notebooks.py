@@ -109,6 +109,4 @@ def test_timeout_is_a_notebook_error(tmp_path: Path) -> None:
     source = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
     with pytest.raises(NotebookError) as err:
         run_notebook(source, tmp_path / "out.ipynb", {"output_dir": "."}, timeout_seconds=3)
-    assert str(err.value) == (
-        "slow.ipynb: a cell timed out after 3s (notebooks.timeout_seconds)"
-    )
+    assert str(err.value) == ("slow.ipynb: a cell timed out after 3s (notebooks.timeout_seconds)")

@@ -10,16 +10,19 @@ an ``other`` bucket, and missing.
 Why hand-written: Evidently (and scipy) recompute every statistic from the raw frames on every
 run, so a baseline would have to carry its raw reference data and each window would re-sort it.
 A profile is built once, is a few kB per column, merges chunk by chunk (parquet row groups, later
-Spark partitions) and a window is binned against it in one ``searchsorted`` + ``bincount`` per
-column. Measured on 1,000,000 + 1,000,000 rows x 20 features (benchmarks/README.md): the window's
-drift + performance + quality take ~1/50 of the time of Evidently's DataDriftPreset +
-ClassificationPreset on the same frames.
+Spark partitions) and a window is binned against it with one ``np.sort`` per column (counts
+and sums read off at the edges). Measured on 1,000,000 + 1,000,000 rows x 23 columns
+(benchmarks/README.md): the window's profile + drift take 1.5 s, with performance and quality
+5.5 s, against 485 s for Evidently's DataDriftPreset + ClassificationPreset on the same frames
+(87x); a 10,000,000-row parquet window profiles by row group at ~2 s per million rows in under
+700 MB.
 
 Resolution: numerical histograms have ``bins * 10`` fine quantile bins (1,000 for the default
 ``spec.drift.bins = 100``). KS and Wasserstein need the fine grid (the KS statistic from a
 histogram is off by at most the largest bin mass, so 0.1 % of the reference at 1,000 bins;
 Wasserstein is exact except inside bins where the two CDFs cross, thanks to the per-bin sums);
-PSI and Jensen-Shannon group the fine bins into at most ``bins`` coarse quantile bins.
+PSI and Jensen-Shannon group the fine bins into Sturges' number of coarse quantile bins, as many
+as Evidently uses, capped by ``bins``.
 
 Edges rule: a window profiled with ``reference=`` uses the reference's edges (values outside
 fall in the under/overflow bins, whose value sums keep Wasserstein's tails exact). Without a

@@ -220,7 +220,7 @@ def postgres_uri() -> Iterator[str]:
     with conn.cursor() as cur:  # type: ignore[attr-defined]
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql://{user}@127.0.0.1:5432/{name}"
+        yield f"postgresql+psycopg2://{user}@127.0.0.1:5432/{name}"
     finally:
         with conn.cursor() as cur:  # type: ignore[attr-defined]
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

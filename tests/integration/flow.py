@@ -69,10 +69,10 @@ def run_window(reg: Registered, name: str, *extra: str) -> Result:
     )
 
 
-def check_window(reg: Registered, name: str) -> dict[str, object]:
-    """Run one window and assert the whole contract; returns its results.json."""
-    result = run_window(reg, name)
-    assert result.exit_code == 0, result.stderr
+def check_window(reg: Registered, name: str, *, exit_code: int = 0) -> dict[str, object]:
+    """Run one window (``--fail-on critical``) and assert the whole contract; its results.json."""
+    result = run_window(reg, name, "--fail-on", "critical")
+    assert result.exit_code == exit_code, result.stderr
     expected = reg.data.expected[name]
     assert f": {expected} (run " in result.stdout
     client = MlflowClient(reg.uri)

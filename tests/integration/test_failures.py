@@ -122,6 +122,8 @@ def test_broken_extra_notebook(with_baseline: Registered, tmp_path: Path) -> Non
     [run] = [r for r in _runs(with_baseline.uri) if r.data.tags["monitor.kind"] == "window"]  # type: ignore[attr-defined]
     assert run.info.status == "FAILED"  # type: ignore[attr-defined]
     assert run.data.tags["monitor.health"] == "error"  # type: ignore[attr-defined]
+    table = cli("status", "--model", MODEL, "--tracking-uri", with_baseline.uri)
+    assert "error: broken.ipynb cell 4: ZeroDivisionError: division by zero" in table.stdout
 
 
 def test_tracking_server_stopped_midway(

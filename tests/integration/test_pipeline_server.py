@@ -18,7 +18,8 @@ def _flow(server: Server, churn: ChurnData, folder: Path) -> None:
     reg = register(server.uri, churn, folder)
     baseline_run = attach_baseline(reg)
     assert status(check_window(reg, "stable"), "performance/roc_auc") == "pass"
-    assert status(check_window(reg, "degraded"), "performance/roc_auc") == "fail"
+    degraded = check_window(reg, "degraded", exit_code=1)
+    assert status(degraded, "performance/roc_auc") == "fail"
     client = MlflowClient(server.uri)
     experiment = client.get_experiment_by_name(f"monitor/{MODEL}")
     assert experiment is not None

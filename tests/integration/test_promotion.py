@@ -291,7 +291,9 @@ def test_real_degraded_window_rolls_the_champion_back(store: Store, tmp_path: Pa
     reference = demo.score(model, demo.make_churn(2000, seed=2, start=demo.START))
     reference.to_parquet(tmp_path / "reference.parquet", index=False)
     craft(store, name, "1", health="healthy")
-    monitor.build_baseline_run(spec_path, "2", tmp_path / "reference.parquet", tracking_uri=store.uri)
+    monitor.build_baseline_run(
+        spec_path, "2", tmp_path / "reference.parquet", tracking_uri=store.uri
+    )
     MonitorRuns(store.uri).set_health(name, "2", "healthy", None)  # as a healthy window leaves it
     spec = load_spec(spec_path)
     promote(spec, name, "1", "champion", tracking_uri=store.uri)
@@ -302,8 +304,14 @@ def test_real_degraded_window_rolls_the_champion_back(store: Store, tmp_path: Pa
     assert plan.name == "degraded"
     window = tmp_path / "degraded.parquet"
     demo.score(model, frame).to_parquet(window, index=False)
-    result = monitor.run_window(spec_path, "2", window, tracking_uri=store.uri,
-                                window_start=plan.start, window_end=plan.start + timedelta(days=7))
+    result = monitor.run_window(
+        spec_path,
+        "2",
+        window,
+        tracking_uri=store.uri,
+        window_start=plan.start,
+        window_end=plan.start + timedelta(days=7),
+    )
 
     assert result.health == "critical"
     assert alias_of(store, name, "champion") == "1"
@@ -318,37 +326,62 @@ def test_gate_audit_and_card_over_http_server_on_postgresql(
     """The same records through a real `mlflow server` (HTTP, proxied artifacts, PostgreSQL)."""
     from mlflow_monitor.cards import refresh_card
 
+    import time; t0 = time.monotonic()
     server = start_server(postgres_uri.replace("postgresql://", "postgresql+psycopg2://", 1))
+    print("T", 'server = start_server(postgres', round(time.monotonic() - t0, 1))
+    print("START", time.monotonic() - t0)
+    print("T", 'print("START", time.monotonic(', round(time.monotonic() - t0, 1))
     client = MlflowClient(server.uri, server.uri)
+    print("T", 'client = MlflowClient(server.u', round(time.monotonic() - t0, 1))
     experiment = client.create_experiment("training")
+    print("T", 'experiment = client.create_exp', round(time.monotonic() - t0, 1))
     source = client.create_run(experiment)
+    print("T", 'source = client.create_run(exp', round(time.monotonic() - t0, 1))
     client.set_terminated(source.info.run_id)
+    print("T", 'client.set_terminated(source.i', round(time.monotonic() - t0, 1))
     name = "served"
     client.create_registered_model(name)
+    print("T", 'client.create_registered_model', round(time.monotonic() - t0, 1))
     for _ in range(2):
-        client.create_model_version(name, f"{source.info.artifact_uri}/model",
-                                    run_id=source.info.run_id, description="Team text.")
+        client.create_model_version(
+            name,
+            f"{source.info.artifact_uri}/model",
+            run_id=source.info.run_id,
+            description="Team text.",
+        )
     http = Store(server.uri, "", source.info.run_id, tmp_path)
+    print("T", 'http = Store(server.uri, "", s', round(time.monotonic() - t0, 1))
     craft(http, name, "1", health="healthy")
+    print("T", 'craft(http, name, "1", health=', round(time.monotonic() - t0, 1))
     craft(http, name, "2", health="healthy")
+    print("T", 'craft(http, name, "2", health=', round(time.monotonic() - t0, 1))
     spec = spec_for(name, require_card=True, auto_rollback=True)
+    print("T", 'spec = spec_for(name, require_', round(time.monotonic() - t0, 1))
 
     with pytest.raises(GateRefused) as refused:
         promote(spec, name, "1", "champion", tracking_uri=server.uri)  # type: ignore[arg-type]
-    assert refused.value.reasons == ["card: no model card attached: run `mlflow-monitor card` "
-                                     "or a monitoring window"]
+    assert refused.value.reasons == [
+        "card: no model card attached: run `mlflow-monitor card` or a monitoring window"
+    ]
     for version in ("1", "2"):
         window = client.get_model_version(name, version).tags["monitor.last_run_id"]
         card = refresh_card(spec, name, version, window, tracking_uri=server.uri)  # type: ignore[arg-type]
-        assert card.card_run_id == client.get_model_version(name, version).tags[
-            "monitor.baseline_run_id"]
+        assert (
+            card.card_run_id
+            == client.get_model_version(name, version).tags["monitor.baseline_run_id"]
+        )
         promote(spec, name, version, "champion", tracking_uri=server.uri)  # type: ignore[arg-type]
     description = client.get_model_version(name, "2").description
     assert description.startswith("Team text.\n\n<!-- mlflow-monitor:card:start -->")
 
     craft(http, name, "2", health="critical")
+    print("T", 'craft(http, name, "2", health=', round(time.monotonic() - t0, 1))
     result = auto_rollback(spec, name, "2", "critical", tracking_uri=server.uri)  # type: ignore[arg-type]
     assert result is not None and result.moved
     assert alias_of(http, name, "champion") == "1"
     assert [(r.decision, r.version) for r in history(name, tracking_uri=server.uri)] == [
-        ("refused", "1"), ("granted", "1"), ("granted", "2"), ("rollback", "1")]
+        ("refused", "1"),
+        ("granted", "1"),
+        ("granted", "2"),
+        ("rollback", "1"),
+    ]

@@ -11,7 +11,7 @@ from evidently.legacy.calculations.stattests.registry import get_stattest
 from evidently.legacy.core import ColumnType
 from scipy import stats
 
-from mlflow_monitor.errors import SpecError
+from mlflow_monitor.errors import DataError, SpecError
 from mlflow_monitor.stats.drift import DriftReport, compute_drift
 from mlflow_monitor.stats.profile import DatasetProfile
 from tests.stats.conftest import CATEGORICAL, NUMERICAL, make_pair
@@ -213,5 +213,5 @@ def test_single_class_target() -> None:
 def test_columns_missing_from_a_profile_are_named() -> None:
     reference, current = make_pair(100, 0.0)
     ref, cur = _profiles(reference, current)
-    with pytest.raises(Exception, match="column 'ghost' is not in the reference profile"):
+    with pytest.raises(DataError, match="column 'ghost' is not in the reference profile"):
         compute_drift(ref, cur, ["ghost"])
