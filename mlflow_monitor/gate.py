@@ -270,7 +270,9 @@ class AuditRecord:
     def from_dict(cls, data: object, *, run_id: str | None = None) -> AuditRecord:
         """Inverse of ``to_dict``; ``RegistryError`` naming the run when it is malformed."""
         if not isinstance(data, dict):
-            raise RegistryError(f"audit record in run {run_id} is not a JSON object")
+            raise RegistryError(
+                f"audit record in run {run_id}: audit.json missing or not a JSON object"
+            )
         try:
             raw = data.get("evidence")
             evidence = None
@@ -448,7 +450,7 @@ def history(
     from mlflow_monitor.registry.audit import AliasRegistry
 
     stored = AliasRegistry(tracking_uri).audit_records(model, alias=alias)
-    return [AuditRecord.from_dict(s.record, run_id=s.run_id) for s in stored if s.record]
+    return [AuditRecord.from_dict(s.record, run_id=s.run_id) for s in stored]
 
 
 # -- automatic rollback ---------------------------------------------------------------------------

@@ -155,7 +155,8 @@ class AliasRegistry:
         )
         if experiment is None:
             return []
-        parts = [f"tags.`{TAG_KIND}` = '{KIND_AUDIT}'"]
+        # FINISHED only: a FAILED audit run is a record that could not be stored (its move undone)
+        parts = [f"tags.`{TAG_KIND}` = '{KIND_AUDIT}'", "attributes.status = 'FINISHED'"]
         if alias is not None:
             parts.append(f"tags.`{TAG_AUDIT_ALIAS}` = '{alias}'")
         found: list[StoredAudit] = []
