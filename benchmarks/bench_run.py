@@ -85,7 +85,8 @@ def _timed(command: list[str]) -> tuple[float, float, str]:
     peak = rss.stop() / MB
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command[:2])} failed ({process.returncode}):\n{err[-3000:]}")
-    return seconds, peak, out.strip()
+    steps = [line for line in err.splitlines() if line.lstrip()[:1].isdigit() and "s [" in line]
+    return seconds, peak, "\n".join([out.strip(), *steps])
 
 
 def _setup(folder: Path, reference: Path) -> tuple[str, Path]:
@@ -170,7 +171,8 @@ def main() -> None:
             f"mlflow-monitor run, {args.rows:,} rows, end to end: {seconds:.1f} s, "
             f"peak {peak:.0f} MB (command + kernel)"
         )
-        print(f"  -> {out.splitlines()[0]}")
+        for line in out.splitlines():
+            print(f"  | {line}")
     if args.skip_evidently:
         return
     ev_seconds, ev_peak = _evidently(reference, current)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mlflow_monitor import data
 from mlflow_monitor.checks import HEALTH_ORDER, CheckOutcome, Health, MetricValue
-from mlflow_monitor.errors import MonitorError, NotebookError, RegistryError
+from mlflow_monitor.errors import DataError, MonitorError, NotebookError, RegistryError
 from mlflow_monitor.notebooks import NotebookParameters, run_notebook, shipped_notebook
 from mlflow_monitor.registry._client import (
     TAG_BASELINE_RUN,
@@ -195,6 +195,11 @@ def run_window(
             reason = f"{type(exc).__name__}: {exc}"
             _record_error(runs, spec, str(version), run_id, reason, window_start, window_end, echo)
             raise MonitorError(f"monitoring run failed: {reason}") from exc
+        except KeyboardInterrupt:  # Ctrl-C: still nothing left RUNNING
+            _record_error(
+                runs, spec, str(version), run_id, "interrupted", window_start, window_end, echo
+            )
+            raise
     _after_window(runs, spec, result, echo, card_dir=Path(spec_path).resolve().parent)
     return result
 
@@ -217,7 +222,7 @@ def _validate(
     start = _as_time(window_start, "window-start")
     end = _as_time(window_end, "window-end")
     if start and end and start >= end:
-        raise MonitorError(f"--window-start {data.iso(start)} is not before --window-end")
+        raise DataError(f"--window-start {data.iso(start)} is not before --window-end")
     return _Inputs(
         spec,
         spec_path.resolve(),
@@ -396,9 +401,11 @@ def _after_window(
     card_dir: Path | None = None,
 ) -> None:
     """Cards refresh, alert dispatch (``alerts.json`` on the run), auto-rollback."""
+    echo(f"[run] health {result.health}: refreshing the model card, alerts, alias gates")
     _refresh_card(spec, result.version, result.run_id, runs.tracking_uri, echo, card_dir=card_dir)
     _dispatch_alerts(runs, spec, result, echo)
     _auto_rollback(spec, result, runs.tracking_uri, echo)
+    echo("[run] done")
 
 
 def _hook(module: str, name: str) -> Callable[..., object] | None:
