@@ -21,19 +21,19 @@ if TYPE_CHECKING:
     from mlflow_monitor.stats.segments import SegmentReport
 
 __all__ = [
-    "Status",
-    "Health",
-    "CheckOutcome",
-    "AppliedThreshold",
-    "evaluate_metric_check",
-    "status_for",
-    "health",
     "HEALTH_ORDER",
+    "AppliedThreshold",
+    "CheckOutcome",
+    "Health",
     "MetricValue",
+    "Status",
     "drift_outcomes",
+    "evaluate_metric_check",
+    "health",
     "performance_outcomes",
     "quality_outcomes",
     "segment_outcomes",
+    "status_for",
 ]
 
 Status = Literal["pass", "warn", "fail", "insufficient_data", "error"]
