@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["notebook_path", "card_templates_dir"]
+__all__ = ["card_templates_dir", "notebook_path"]
 
 
 def notebook_path(name: str) -> Path:

@@ -150,7 +150,7 @@ def health(outcomes: list[CheckOutcome]) -> Health:
 
 @dataclass(frozen=True)
 class MetricValue:
-    """One metric to log: contract name (``perf/roc_auc``, ``drift/age/wasserstein`` ...) and value."""
+    """One metric to log: contract name (e.g. ``perf/roc_auc``) and value."""
 
     name: str
     value: float

@@ -7,12 +7,12 @@ prints it on stderr and exits with ``exit_code``.
 from __future__ import annotations
 
 __all__ = [
-    "MonitorError",
-    "SpecError",
     "DataError",
-    "RegistryError",
-    "NotebookError",
     "GateRefused",
+    "MonitorError",
+    "NotebookError",
+    "RegistryError",
+    "SpecError",
 ]
 
 

@@ -19,27 +19,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlflow_monitor.errors import SpecError
 
 __all__ = [
-    "Task",
-    "Severity",
-    "DriftMethod",
-    "ColumnsSpec",
-    "HistorySpec",
-    "MetricCheck",
-    "DriftSpec",
-    "PerformanceSpec",
-    "QualitySpec",
-    "SegmentsSpec",
-    "FairnessSpec",
     "AlertChannel",
     "AlertsSpec",
+    "ColumnsSpec",
+    "DriftMethod",
+    "DriftSpec",
+    "FairnessSpec",
     "GateSpec",
-    "NotebooksSpec",
-    "SamplingSpec",
+    "HistorySpec",
+    "MetricCheck",
     "MonitorSpec",
+    "NotebooksSpec",
+    "PerformanceSpec",
+    "QualitySpec",
+    "SamplingSpec",
+    "SegmentsSpec",
+    "Severity",
+    "Task",
+    "find_secrets",
     "load_spec",
     "parse_spec",
     "resolve_secret",
-    "find_secrets",
 ]
 
 Task = Literal["binary_classification", "multiclass_classification", "regression"]
@@ -307,9 +307,8 @@ def _check_roles(spec: MonitorSpec) -> None:
 
 def _check_task(spec: MonitorSpec) -> None:
     cols = spec.columns
-    if spec.task == "regression":
-        if cols.score or cols.probabilities:
-            raise ValueError("columns.score: a regression task has no score or probabilities")
+    if spec.task == "regression" and (cols.score or cols.probabilities):
+        raise ValueError("columns.score: a regression task has no score or probabilities")
     if spec.task == "binary_classification" and cols.probabilities:
         raise ValueError("columns.probabilities: use columns.score for a binary task")
     if spec.task == "multiclass_classification" and cols.score:

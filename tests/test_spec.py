@@ -94,7 +94,9 @@ def test_unset_secret_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> Non
         resolve_secret("json://host/${NOT_SET_ANYWHERE}")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30m", 1800), ("24h", 86400), ("7d", 604800), (90, 90)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30m", 1800), ("24h", 86400), ("7d", 604800), (90, 90)]
+)
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -40,7 +40,7 @@ def safe_metric_name(name: str) -> str:
 
 
 def client(tracking_uri: str | None = None) -> MlflowClient:
-    """An ``MlflowClient`` for ``tracking_uri`` (else ``MLFLOW_TRACKING_URI``, else MLflow's default)."""
+    """An ``MlflowClient`` for ``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else the default."""
     try:
         return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     except Exception as exc:  # MLflow raises many types for a bad URI
