@@ -18,6 +18,24 @@ from mlflow_monitor.errors import (
 from mlflow_monitor.gate import promote
 from mlflow_monitor.spec import MonitorSpec, load_spec
 
+# Workflows load MLflow, pandas and scipy: imported on first use so `import mlflow_monitor` stays
+# light (module-level __getattr__, PEP 562).
+_LAZY = {
+    "build_baseline_run": "mlflow_monitor.monitor",
+    "run_window": "mlflow_monitor.monitor",
+    "evaluate_window": "mlflow_monitor.window",
+    "refresh_card": "mlflow_monitor.cards",
+    "dispatch": "mlflow_monitor.alerts",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mlflow_monitor' has no attribute {name!r}")
+
 __all__ = [
     "CheckOutcome",
     "DataError",
@@ -27,9 +45,14 @@ __all__ = [
     "NotebookError",
     "RegistryError",
     "SpecError",
+    "build_baseline_run",
+    "dispatch",
+    "evaluate_window",
     "health",
     "load_spec",
     "promote",
+    "refresh_card",
+    "run_window",
 ]
 
 __version__ = "0.1.0"

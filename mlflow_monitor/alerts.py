@@ -51,6 +51,7 @@ __all__ = [
     "channel_key",
     "dispatch",
     "notify_failure",
+    "notify_rollback",
     "plan_messages",
     "render_message",
     "run_url",
@@ -65,6 +66,7 @@ ReportStatus = Literal[
     "sent", "partial", "failed", "nothing_to_send", "no_channels", "locked", "error"
 ]
 MONITORING_CHECK = "monitoring/run"
+ROLLBACK_CHECK = "gate/auto_rollback"
 _KIND_ORDER: dict[ItemKind, int] = {"escalated": 0, "new": 1, "repeat": 2, "resolved": 3}
 Clock = Callable[[], datetime]
 
@@ -547,6 +549,75 @@ def _failure_link(
 
         experiment_id = MonitorRuns(tracking_uri).experiment_id(model)
     return run_url(tracking_uri, experiment_id, run_id, spec.alerts.mlflow_url)
+
+
+def notify_rollback(
+    spec: MonitorSpec,
+    model: str,
+    version: str,
+    run_id: str,
+    message: str,
+    moved: bool,
+    *,
+    tracking_uri: str | None = None,
+    window_start: datetime | str = "",
+    window_end: datetime | str = "",
+    experiment_id: str | None = None,
+) -> AlertsReport:
+    """Alert an automatic rollback (or that nothing moved) to every channel; never raises.
+
+    ``message`` is ``RollbackResult.message`` (one line per alias). Sent as one critical message
+    per channel admitting critical, outside fatigue control: an alias move happens once, and a
+    rollback that found no healthy predecessor is reported on every critical run that tries.
+    """
+    event = RunEvent(model, str(version), run_id, "", window_start, window_end, "critical", ())
+    try:
+        if not spec.alerts.channels:
+            return _report(event, "no_channels", note="alerts.channels is empty")
+        try:
+            link = _failure_link(spec, model, run_id, tracking_uri, experiment_id)
+        except Exception:  # the alias move is what matters; the alert goes out without a UI link
+            link = f"runs:/{run_id}"
+        title, body = _rollback_text(model, str(version), message, moved, link)
+        item = AlertItem(
+            "new", ROLLBACK_CHECK, "critical", "moved" if moved else "stuck", None, None, message
+        )
+        results = [_send_rollback(spec, c, title, body, item) for c in spec.alerts.channels]
+        return _report(event, _overall(results), channels=tuple(results))
+    except Exception as exc:
+        reason = _one_line(exc, spec.alerts.channels)
+        log.warning("rollback alert for %s v%s not sent: %s", model, version, reason)
+        return _report(event, "error", error=reason)
+
+
+def _rollback_text(
+    model: str, version: str, message: str, moved: bool, link: str
+) -> tuple[str, str]:
+    """(title, body) of a rollback alert; the title says whether anything moved."""
+    first = (message.strip().splitlines() or [f"{model} v{version} is critical"])[0]
+    if moved:
+        title = f"[CRITICAL] [mlflow-monitor] {first}"
+        outcome = "The alias was moved back to the most recent previous holder still healthy."
+    else:
+        title = f"[CRITICAL] [mlflow-monitor] no healthy predecessor, nothing moved: {first}"
+        outcome = "No healthy predecessor: nothing moved, the alias still points at the version."
+    body = (
+        f"Model {model} version {version} turned critical; automatic rollback ran. {outcome}\n"
+        f"Run: {link}\n\n{message.strip()}"
+    )
+    return title, body
+
+
+def _send_rollback(
+    spec: MonitorSpec, channel: AlertChannel, title: str, body: str, item: AlertItem
+) -> ChannelResult:
+    key = channel_key(channel)
+    if _rank(channel.min_severity) > _rank("critical"):
+        return ChannelResult(key, printable_url(channel), channel.min_severity, "nothing_to_send")
+    ok, reason, shown = deliver(channel, title, body, "failure", spec.alerts.timeout_seconds)
+    status: Literal["sent", "failed"] = "sent" if ok else "failed"
+    log.info("rollback alert to %s (%s): %s", key, shown, status)
+    return ChannelResult(key, shown, channel.min_severity, status, reason, "critical", (item,))
 
 
 def send_test(spec: MonitorSpec) -> list[ChannelResult]:

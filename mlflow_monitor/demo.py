@@ -5,11 +5,13 @@ is known in advance: the *stable* window comes from the reference distribution (
 *drifted* window moves prices, contracts and tenure but keeps the mechanism, so the features drift
 while the model still ranks customers well (warning); the *degraded* window keeps the inputs but
 changes the mechanism (support calls stop mattering, a new price sensitivity appears), so
-performance falls (critical).
+performance falls (critical). A protected attribute (``gender``) is drawn independently of
+everything else, so the fairness audit (four-fifths rule) has something real to check and passes.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ import pandas as pd
 
 __all__ = [
     "CHURN_SPEC",
+    "PROTECTED",
     "WindowPlan",
     "demo_windows",
     "make_churn",
@@ -36,6 +39,8 @@ CATEGORICAL = ["contract", "payment_method", "region"]
 _CONTRACTS = ["month-to-month", "one-year", "two-year"]
 _PAYMENTS = ["card", "bank-transfer", "e-check", "mailed-check"]
 _REGIONS = ["north", "south", "east", "west"]
+PROTECTED = "gender"  # not a model input and not in the churn mechanism: no bias injected
+_GENDERS = ["female", "male"]
 START = datetime(2025, 1, 6, tzinfo=timezone.utc)
 
 CHURN_SPEC = """\
@@ -52,6 +57,7 @@ columns:
   numerical: [tenure_months, monthly_charges, support_calls, age]
   categorical: [contract, payment_method, region]
   segments: [region, contract]
+  protected: [gender]
 drift:
   share_warning: 0.25
   share_critical: 0.75
@@ -64,10 +70,13 @@ segments:
   min_size: 200
   metric: roc_auc
   max_drop: 0.12
+fairness:
+  policies: [four_fifths_rule]
 sampling:
   report_rows: 2000
 notebooks:
   timeout_seconds: 600
+card: card.yaml
 """
 
 
@@ -116,6 +125,7 @@ def make_churn(
     )
     logit = (1 - decay) * _mechanism(frame) + decay * _new_mechanism(frame, rng)
     frame["churned"] = (rng.uniform(size=rows) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+    frame[PROTECTED] = rng.choice(_GENDERS, rows)  # drawn last: the other columns stay as they were
     return frame.sort_values("event_time", ignore_index=True)
 
 
@@ -191,9 +201,12 @@ def demo_windows(rows: int = 4000) -> list[tuple[WindowPlan, pd.DataFrame]]:
 
 
 def write_demo_spec(path: Path, model: str = MODEL_NAME) -> Path:
-    """Write the demo's ``monitor.yaml`` to ``path``."""
+    """Write the demo's ``monitor.yaml`` to ``path``, and the shipped ``card.yaml`` beside it."""
+    from mlflow_monitor._resources import card_templates_dir
+
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(CHURN_SPEC.format(model=model))
+    shutil.copyfile(card_templates_dir() / "card.yaml", path.parent / "card.yaml")
     return path
 
 

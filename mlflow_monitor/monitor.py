@@ -166,6 +166,23 @@ def run_window(
     echo: Echo = _quiet,
 ) -> WindowRun:
     """Monitor one window of ``model``/``version``; see the module docstring for the steps."""
+    from mlflow_monitor.reports import report_worker
+
+    with report_worker():  # Evidently loads in a child while MLflow and the kernel start
+        return _run_window(
+            spec_path, version, current_path, tracking_uri, window_start, window_end, echo
+        )
+
+
+def _run_window(
+    spec_path: str | Path,
+    version: str,
+    current_path: str | Path,
+    tracking_uri: str | None,
+    window_start: datetime | str | None,
+    window_end: datetime | str | None,
+    echo: Echo,
+) -> WindowRun:
     spec = load_spec(spec_path)
     runs = MonitorRuns(tracking_uri)
     state = runs.version(spec.model, version)
@@ -319,7 +336,7 @@ def _read_results(path: Path) -> _Results:
     """The part of ``results.json`` the workflow needs (the notebook wrote the whole of it)."""
     if not path.is_file():
         raise NotebookError("monitor.ipynb: produced no results.json")
-    from mlflow_monitor.window import outcomes_from_results
+    from mlflow_monitor.results_json import outcomes_from_results
 
     body = json.loads(path.read_text())
     metrics = tuple(MetricValue(str(k), float(v)) for k, v in body["metrics"].items())
@@ -400,11 +417,11 @@ def _after_window(
     *,
     card_dir: Path | None = None,
 ) -> None:
-    """Cards refresh, alert dispatch (``alerts.json`` on the run), auto-rollback."""
+    """Cards refresh, alert dispatch (``alerts.json`` on the run), auto-rollback (alerted)."""
     echo(f"[run] health {result.health}: refreshing the model card, alerts, alias gates")
     _refresh_card(spec, result.version, result.run_id, runs.tracking_uri, echo, card_dir=card_dir)
     _dispatch_alerts(runs, spec, result, echo)
-    _auto_rollback(spec, result, runs.tracking_uri, echo)
+    _auto_rollback(runs, spec, result, echo)
     echo("[run] done")
 
 
@@ -485,17 +502,45 @@ def _notify_failure(
         echo(f"[run] failure alert not sent: {type(exc).__name__}: {exc}")
 
 
-def _auto_rollback(spec: MonitorSpec, result: WindowRun, tracking_uri: str, echo: Echo) -> None:
+def _auto_rollback(runs: MonitorRuns, spec: MonitorSpec, result: WindowRun, echo: Echo) -> None:
+    """Move auto-rollback aliases off a critical version; alert it (``rollback_alerts.json``)."""
     rollback = _hook("gate", "auto_rollback")
     if rollback is None or result.health != "critical":
         return
     try:
-        moved = rollback(spec, spec.model, result.version, result.health, tracking_uri=tracking_uri)
-        message = getattr(moved, "message", "")
-        if message:
-            echo(f"[run] auto-rollback: {message}")
+        done = rollback(
+            spec, spec.model, result.version, result.health, tracking_uri=runs.tracking_uri
+        )
+        if done is None:
+            return
+        message = str(getattr(done, "message", ""))
+        echo(f"[run] auto-rollback: {message}")
+        _notify_rollback(runs, spec, result, message, bool(getattr(done, "moved", False)), echo)
     except Exception as exc:
         echo(f"[run] auto-rollback not done: {type(exc).__name__}: {exc}")
+
+
+def _notify_rollback(
+    runs: MonitorRuns, spec: MonitorSpec, result: WindowRun, message: str, moved: bool, echo: Echo
+) -> None:
+    notify = _hook("alerts", "notify_rollback")
+    if notify is None:
+        return
+    try:
+        report = notify(
+            spec,
+            spec.model,
+            result.version,
+            result.run_id,
+            message,
+            moved,
+            tracking_uri=runs.tracking_uri,
+            window_start=result.window_start or "",
+            window_end=result.window_end,
+        )
+        _log_json(runs, result.run_id, "rollback_alerts.json", report.to_dict())  # type: ignore[attr-defined]
+    except Exception as exc:
+        echo(f"[run] rollback alert not sent: {type(exc).__name__}: {exc}")
 
 
 def _log_json(runs: MonitorRuns, run_id: str, name: str, body: object) -> None:

@@ -5,30 +5,52 @@ rows costs minutes, so it only ever sees ``spec.sampling.report_rows`` seeded ro
 reference sample and of the window. The numbers that decide health come from ``stats/`` on all
 rows; the reports show the same story on a sample for a human reader.
 
-Reports are written by the monitoring notebook itself (not by ``monitor.py``), so the executed
+Reports are written at the monitoring notebook's request (not by ``monitor.py``), so the executed
 notebook records that they were produced and with which sample sizes: the audit trail and the
-reports cannot disagree. The notebook starts them first, in a child process
-(``start_reports``, ``python -m mlflow_monitor.reports``), and collects them last: importing
-Evidently alone takes 5-7 s and the reports another 5 s, which then overlap with the kernel's own
-imports, window load and statistics (measured on 1,000,000 rows, 2 cores: the whole ``run``
-went from 32 s to the time in benchmarks/README.md).
+reports cannot disagree. They run in a child process (``python -m mlflow_monitor.reports``)
+because importing Evidently alone takes 5-7 s and the reports another 5 s, time that overlaps
+with the kernel's statistics. ``run`` goes further: ``report_worker`` starts that child before
+MLflow is even imported, so Evidently is loaded by the time the notebook hands it the window's
+seeded sample (``start_reports(..., current=frame)``; the child then never reads the whole
+window). Without a worker (a notebook run by hand) ``start_reports`` starts a fresh child.
+Measured on 1,000,000 rows, 2 cores: see benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlflow_monitor.errors import MonitorError
 from mlflow_monitor.spec import MonitorSpec
 
-__all__ = ["ReportFiles", "ReportJob", "sample_rows", "start_reports", "write_reports"]
+if TYPE_CHECKING:  # pandas is imported by the functions that use it: report_worker stays light
+    import pandas as pd
+
+__all__ = [
+    "WORKER_ENV",
+    "ReportFiles",
+    "ReportJob",
+    "report_worker",
+    "sample_rows",
+    "start_reports",
+    "write_reports",
+]
+
+WORKER_ENV = "MLFLOW_MONITOR_REPORT_WORKER"
+_SAMPLE_FILE = "current_sample.parquet"
+_POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -40,27 +62,50 @@ class ReportFiles:
     reference_rows: int
     current_rows: int
 
-
-@dataclass(frozen=True, eq=False)
-class ReportJob:
-    """Reports being written by a child process; ``wait`` returns them or raises its error."""
-
-    process: subprocess.Popen[str]
-
-    def wait(self) -> ReportFiles:
-        """Block until the reports are written; a failure is a ``MonitorError`` with its line."""
-        out, err = self.process.communicate()
-        if self.process.returncode != 0:
-            lines = [line for line in err.strip().splitlines() if line.strip()]
-            raise MonitorError(f"reports: {lines[-1] if lines else 'child process failed'}")
-        body = json.loads(out.strip().splitlines()[-1])
+    @classmethod
+    def from_json(cls, text: str) -> ReportFiles:
+        """Inverse of the child's last stdout line / the worker's ``result.json``."""
+        body = json.loads(text)
         performance = body["performance"]
-        return ReportFiles(
+        return cls(
             Path(body["drift"]),
             Path(performance) if performance else None,
             int(body["reference_rows"]),
             int(body["current_rows"]),
         )
+
+
+@dataclass(frozen=True, eq=False)
+class ReportJob:
+    """Reports being written by a child process; ``wait`` returns them or raises its error.
+
+    ``process`` is a child this job started; otherwise ``worker`` is the folder of the
+    pre-started worker that took the job. ``scratch`` (the sample file's folder) goes at the end.
+    """
+
+    process: subprocess.Popen[str] | None = None
+    worker: Path | None = None
+    scratch: Path | None = None
+
+    def wait(self) -> ReportFiles:
+        """Block until the reports are written; a failure is a ``MonitorError`` with its line."""
+        try:
+            if self.process is not None:
+                return self._wait_child(self.process)
+            if self.worker is None:
+                raise MonitorError("reports: no child process and no worker")
+            return _wait_worker(self.worker)
+        finally:
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
+
+    @staticmethod
+    def _wait_child(process: subprocess.Popen[str]) -> ReportFiles:
+        out, err = process.communicate()
+        if process.returncode != 0:
+            lines = [line for line in err.strip().splitlines() if line.strip()]
+            raise MonitorError(f"reports: {lines[-1] if lines else 'child process failed'}")
+        return ReportFiles.from_json(out.strip().splitlines()[-1])
 
 
 def start_reports(
@@ -70,9 +115,24 @@ def start_reports(
     window_start: str,
     window_end: str,
     out_dir: str | Path,
+    *,
+    current: pd.DataFrame | None = None,
 ) -> ReportJob:
-    """Start writing the reports in a child process (same inputs as the monitoring notebook)."""
+    """Start writing the reports in a child process (same inputs as the monitoring notebook).
+
+    ``current``: the window's rows already loaded by the caller; only their seeded sample is
+    handed over (the same rows the child would draw from the file). A worker started by
+    ``report_worker`` takes the job when there is one; else a fresh child is started.
+    """
     args = [spec_path, baseline_dir, current_path, window_start, window_end, str(out_dir)]
+    scratch = None
+    if current is not None:
+        scratch = Path(tempfile.mkdtemp(prefix="mlflow-monitor-sample-"))
+        args[2:5] = [str(_write_sample(spec_path, current, scratch)), "", ""]
+    worker = _claim_worker()
+    if worker is not None:
+        _write_json(worker / "job.json", args)
+        return ReportJob(worker=worker, scratch=scratch)
     command = [sys.executable, "-m", "mlflow_monitor.reports", *args]
     process = subprocess.Popen(
         command,
@@ -81,7 +141,16 @@ def start_reports(
         text=True,
         preexec_fn=_die_with_parent,
     )
-    return ReportJob(process)
+    return ReportJob(process=process, scratch=scratch)
+
+
+def _write_sample(spec_path: str, frame: pd.DataFrame, folder: Path) -> Path:
+    from mlflow_monitor.spec import load_spec
+
+    sampling = load_spec(spec_path).sampling
+    path = folder / _SAMPLE_FILE
+    sample_rows(frame, sampling.report_rows, sampling.seed).to_parquet(path, index=False)
+    return path
 
 
 def _die_with_parent() -> None:
@@ -91,6 +160,87 @@ def _die_with_parent() -> None:
         import signal
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+# -- the pre-started worker ---------------------------------------------------------------------
+
+
+@contextmanager
+def report_worker() -> Iterator[Path | None]:
+    """Start the report child now (it imports Evidently, then waits for one job); stop it after.
+
+    The folder is published in ``$MLFLOW_MONITOR_REPORT_WORKER``, which the notebook kernel
+    inherits; the first ``start_reports`` there claims it. Nested use is a no-op.
+    """
+    if os.environ.get(WORKER_ENV):
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="mlflow-monitor-reports-"))
+    with open(folder / "stderr", "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow_monitor.reports", "--worker", str(folder)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            preexec_fn=_die_with_parent,
+        )
+    (folder / "pid").write_text(str(process.pid))
+    os.environ[WORKER_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop(WORKER_ENV, None)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _claim_worker() -> Path | None:
+    """The worker's folder if there is one and no one took it yet (one job per worker)."""
+    folder = os.environ.get(WORKER_ENV)
+    if not folder or not Path(folder, "pid").is_file():
+        return None
+    try:
+        os.close(os.open(Path(folder, "claimed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except OSError:
+        return None
+    return Path(folder)
+
+
+def _wait_worker(folder: Path) -> ReportFiles:
+    result, pid = folder / "result.json", int((folder / "pid").read_text())
+    while not result.exists():
+        if not _alive(pid) and not result.exists():
+            lines = [x for x in (folder / "stderr").read_text().splitlines() if x.strip()]
+            raise MonitorError(f"reports: {lines[-1] if lines else 'report worker died'}")
+        time.sleep(_POLL_SECONDS)
+    body = json.loads(result.read_text())
+    if "error" in body:
+        raise MonitorError(f"reports: {body['error']}")
+    return ReportFiles.from_json(json.dumps(body))
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (its parent reaps it only at the end)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _write_json(path: Path, body: object) -> None:
+    """Write then rename, so the reader never sees half a file."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(body))
+    os.replace(partial, path)
 
 
 def sample_rows(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
@@ -205,8 +355,10 @@ def _performance_report(
     return path
 
 
-def _main(argv: Sequence[str]) -> int:
-    """Child-process entry: load the inputs like the notebook does, write, print the files."""
+def _job(argv: Sequence[str]) -> dict[str, object]:
+    """Load the inputs like the notebook does and write the reports; the files as JSON."""
+    import pandas as pd
+
     from mlflow_monitor import data
     from mlflow_monitor.baseline import SAMPLE_FILE
     from mlflow_monitor.spec import load_spec
@@ -218,13 +370,38 @@ def _main(argv: Sequence[str]) -> int:
     frame = data.load_window(spec, current_path, start, end)
     reference = pd.read_parquet(Path(baseline_dir) / SAMPLE_FILE)
     files = write_reports(spec, reference, frame, out_dir)
-    body = {
+    return {
         "drift": str(files.drift),
         "performance": str(files.performance) if files.performance else None,
         "reference_rows": files.reference_rows,
         "current_rows": files.current_rows,
     }
-    print(json.dumps(body))
+
+
+def _serve(folder: Path) -> int:
+    """Worker entry: import Evidently now, wait for ``job.json``, write ``result.json``."""
+    try:
+        import evidently.presets  # noqa: F401  (the slow part, done before the job arrives)
+
+        from mlflow_monitor import baseline, data  # noqa: F401
+
+        job = folder / "job.json"
+        while not job.exists():
+            time.sleep(_POLL_SECONDS)
+        body = _job(json.loads(job.read_text()))
+    except BaseException as exc:  # the kernel waiting on result.json gets the one line
+        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        _write_json(folder / "result.json", {"error": line})
+        return 1
+    _write_json(folder / "result.json", body)
+    return 0
+
+
+def _main(argv: Sequence[str]) -> int:
+    """Child-process entry: ``--worker FOLDER``, or the six inputs (print the files as JSON)."""
+    if argv[:1] == ["--worker"]:
+        return _serve(Path(argv[1]))
+    print(json.dumps(_job(argv)))
     return 0
 
 

@@ -21,8 +21,8 @@ import pandas as pd
 
 from mlflow_monitor import checks, data
 from mlflow_monitor.baseline import Baseline, performance_of, profile_columns
-from mlflow_monitor.checks import AppliedThreshold, CheckOutcome, Health, MetricValue
-from mlflow_monitor.errors import DataError
+from mlflow_monitor.checks import CheckOutcome, Health, MetricValue
+from mlflow_monitor.results_json import outcomes_from_results
 from mlflow_monitor.spec import MetricCheck, MonitorSpec, load_spec
 from mlflow_monitor.stats.drift import DriftReport, compute_drift
 from mlflow_monitor.stats.performance import PerformanceResult, default_checks
@@ -374,42 +374,6 @@ def read_history(path: str) -> dict[str, list[tuple[datetime, float]]]:
     return {
         k: [(datetime.fromisoformat(t), float(v)) for t, v in points] for k, points in raw.items()
     }
-
-
-def outcomes_from_results(body: Mapping[str, object]) -> list[CheckOutcome]:
-    """The check outcomes of a ``results.json`` (as written by ``WindowResult.to_dict``)."""
-    raw = body.get("outcomes")
-    if not isinstance(raw, list):
-        raise DataError("results.json: 'outcomes' must be a list")
-    return [_outcome(item) for item in raw]
-
-
-def _outcome(item: Mapping[str, object]) -> CheckOutcome:
-    t = item.get("threshold")
-    threshold = None
-    if isinstance(t, Mapping):
-        threshold = AppliedThreshold(
-            _num(t.get("lower")),
-            _num(t.get("upper")),
-            str(t.get("source", "")),
-            str(t.get("note", "")),
-        )
-    evidence = item.get("evidence")
-    return CheckOutcome(
-        check_id=str(item["check_id"]),
-        kind=str(item["kind"]),
-        status=item["status"],  # type: ignore[arg-type]
-        severity=item["severity"],  # type: ignore[arg-type]
-        value=_num(item.get("value")),
-        threshold=threshold,
-        message=str(item.get("message", "")),
-        metric=None if item.get("metric") is None else str(item.get("metric")),
-        evidence=dict(evidence) if isinstance(evidence, Mapping) else {},
-    )
-
-
-def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) else None
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from mlflow_monitor import demo, monitor
+from mlflow_monitor._resources import card_templates_dir
 from mlflow_monitor.registry.models import register_sklearn_model
 from mlflow_monitor.status import status_rows, status_table
 
@@ -35,6 +36,7 @@ def main() -> None:
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     spec = folder / "monitor.yaml"
     shutil.copyfile(HERE / "monitor.yaml", spec)
+    shutil.copyfile(card_templates_dir() / "card.yaml", folder / "card.yaml")  # `card: card.yaml`
 
     # 1. Train a classifier on last month's customers and register it.
     train = demo.make_churn(8000, seed=1, start=demo.START - timedelta(days=28), days=21)

@@ -124,18 +124,21 @@ def run_command(
     `monitor/<model>`, and sets the version's `monitor.health`. Exit 0 whatever the health
     (1 with --fail-on tripped), 2 when the run failed.
     """
-    from mlflow_monitor.monitor import run_window
+    from mlflow_monitor.reports import report_worker
 
     _http_defaults()
-    result = run_window(
-        spec_path,
-        version,
-        current,
-        tracking_uri=tracking_uri,
-        window_start=window_start,
-        window_end=window_end,
-        echo=_progress,
-    )
+    with report_worker():  # started before MLflow is imported: both imports overlap
+        from mlflow_monitor.monitor import run_window
+
+        result = run_window(
+            spec_path,
+            version,
+            current,
+            tracking_uri=tracking_uri,
+            window_start=window_start,
+            window_end=window_end,
+            echo=_progress,
+        )
     click.echo(
         f"{result.model} version {result.version}: {result.health} "
         f"(run {result.run_id}, window end {result.window_end})"

@@ -1,9 +1,11 @@
 """Model performance for one window: classification and regression metrics, equal to sklearn's.
 
 Every metric is computed by scikit-learn on the labelled rows (``labels`` explicit where sklearn
-would otherwise guess), so values equal sklearn's exactly. Rows without a label are dropped and
-counted (labels often arrive later); a metric that is undefined on the data (ROC AUC with a single
-class, precision with no predicted positive) is left out and the note says why, never NaN.
+would otherwise guess), so values equal sklearn's exactly; binary accuracy, precision, recall and
+F1 are the same integer divisions sklearn does, from the confusion counts (``_label_metrics``).
+Rows without a label are dropped and counted (labels often arrive later); a metric that is
+undefined on the data (ROC AUC with a single class, precision with no predicted positive) is left
+out and the note says why, never NaN.
 Binary labels are compared as ``label == positive_label``, so string labels work the same as 0/1.
 """
 
@@ -402,25 +404,23 @@ def _equals(values: np.ndarray, positive: object) -> np.ndarray:
 
 
 def _label_metrics(truth: np.ndarray, pred: np.ndarray, notes: list[str]) -> dict[str, float]:
-    """Accuracy, precision, recall, F1 (one sklearn pass), positive rate and confusion counts.
+    """Accuracy, precision, recall, F1, positive rate and confusion counts from one ``bincount``.
 
-    Confusion counts come from one ``bincount`` (integers, so equal to sklearn's
-    ``confusion_matrix``, which costs ~0.4 s more at 1,000,000 rows).
+    sklearn's ``accuracy_score`` and ``precision_recall_fscore_support(average="binary")``
+    reduce to these divisions of integer counts (F1 as ``2 tp / (2 tp + fn + fp)``); on exact
+    integers both round once, so the values are bitwise equal (tests/stats/test_performance.py),
+    and skipping sklearn's input validation saves ~0.5 s at 1,000,000 rows.
     """
     tn, fp, fn, tp = (int(x) for x in np.bincount(2 * truth + pred, minlength=4))
-    values = {"accuracy": float(skm.accuracy_score(truth, pred))}
-    precision, recall, f1, _ = skm.precision_recall_fscore_support(
-        truth, pred, average="binary", zero_division=0.0
-    )
-    defined = {
-        "precision": (tp + fp > 0, "no predicted positive"),
-        "recall": (tp + fn > 0, "no positive label"),
-        "f1": (tp + fp + fn > 0, "no positive label or prediction"),
+    values = {"accuracy": (tp + tn) / (tp + tn + fp + fn)}
+    ratios = {
+        "precision": (tp, tp + fp, "no predicted positive"),
+        "recall": (tp, tp + fn, "no positive label"),
+        "f1": (2 * tp, 2 * tp + fp + fn, "no positive label or prediction"),
     }
-    for name, value in (("precision", precision), ("recall", recall), ("f1", f1)):
-        ok, why = defined[name]
-        if ok:
-            values[name] = float(value)
+    for name, (numerator, denominator, why) in ratios.items():
+        if denominator > 0:
+            values[name] = numerator / denominator
         else:
             notes.append(f"{name} undefined: {why}")
     values["positive_rate"] = float(np.mean(pred))

@@ -106,12 +106,11 @@ def churn(tmp_path_factory: pytest.TempPathFactory) -> ChurnData:
 
 
 def write_spec(folder: Path, extra: list[str] | None = None) -> Path:
-    """The demo spec with small report samples (and optional extra notebooks)."""
-    text = demo.CHURN_SPEC.format(model=demo.MODEL_NAME)
-    text = text.replace("report_rows: 2000", f"report_rows: {REPORT_ROWS}")
+    """The demo spec (and its card.yaml) with small report samples and optional extra notebooks."""
+    path = demo.write_demo_spec(folder / "monitor.yaml")
+    text = path.read_text().replace("report_rows: 2000", f"report_rows: {REPORT_ROWS}")
     if extra:
         text = text.replace("notebooks:\n", "notebooks:\n  extra: [" + ", ".join(extra) + "]\n")
-    path = folder / "monitor.yaml"
     path.write_text(text)
     return path
 

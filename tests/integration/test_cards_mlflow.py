@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import timedelta
-from importlib.resources import files
 from pathlib import Path
 
 import mlflow
-import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
@@ -48,26 +44,16 @@ class Monitored:
     window_run: str
 
 
-def with_gender(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
-    frame["gender"] = np.random.default_rng(seed).choice(["female", "male"], len(frame))
-    return frame
-
-
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory: pytest.TempPathFactory) -> Monitored:
-    """A demo-like churn model with a protected attribute: baseline + one stable window."""
+    """The demo's churn model, spec (gender protected, four-fifths rule, card.yaml) and data:
+    baseline + one stable window."""
     root = tmp_path_factory.mktemp("cards")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     spec = demo.write_demo_spec(root / "monitor.yaml", model=MODEL)
-    text = spec.read_text().replace(
-        "segments: [region, contract]", "segments: [region, contract]\n  protected: [gender]"
-    )
-    text = text.replace("sampling:", "fairness:\n  policies: [four_fifths_rule]\nsampling:")
-    spec.write_text(text + "card: card.yaml\n")
-    shutil.copy(Path(str(files("mlflow_monitor.model_cards") / "card.yaml")), root / "card.yaml")
 
     model = demo.train_churn_model(demo.make_churn(3000, seed=1, start=demo.START))
-    reference = with_gender(demo.score(model, demo.make_churn(2000, seed=2, start=demo.START)), 2)
+    reference = demo.score(model, demo.make_churn(2000, seed=2, start=demo.START))
     reference.to_parquet(root / "reference.parquet", index=False)
     features = reference[demo.NUMERICAL + demo.CATEGORICAL].head(20)
     mlflow.set_tracking_uri(uri)
@@ -91,7 +77,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Monitored:
     baseline = monitor.build_baseline_run(spec, "1", root / "reference.parquet", tracking_uri=uri)
     plan, frame = demo.demo_windows(1500)[0]
     window = root / "window.parquet"
-    with_gender(demo.score(model, frame), 3).to_parquet(window, index=False)
+    demo.score(model, frame).to_parquet(window, index=False)
     result = monitor.run_window(
         spec,
         "1",

@@ -1,8 +1,9 @@
 """Health-gated promotion, its audit trail and automatic rollback, on a real SQLite MLflow store.
 
 Most states are crafted with the contract's version tags (``monitor.health``,
-``monitor.last_checked`` ...) and a real ``results.json`` on a real run; the last test drives a
-real baseline and monitoring run through ``mlflow_monitor.monitor``.
+``monitor.last_checked`` ...) and a real ``results.json`` on a real run; one test drives a real
+baseline and monitoring runs through ``mlflow_monitor.monitor``, with the rollback alerts
+delivered by apprise to an HTTP receiver on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -24,6 +26,7 @@ from mlflow_monitor.errors import GateRefused
 from mlflow_monitor.gate import auto_rollback, history, promote
 from mlflow_monitor.registry.runs import MonitorRuns
 from mlflow_monitor.spec import load_spec, parse_spec
+from tests.alerting.receiver import Received, Receiver
 from tests.integration.conftest import Server
 
 pytestmark = pytest.mark.integration
@@ -59,6 +62,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         )
     yield Store(uri, info.model_uri, run.info.run_id, root)
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An HTTP receiver on 127.0.0.1 for apprise's ``json://`` deliveries."""
+    server = Receiver()
+    yield server
+    server.close()
 
 
 def register(store: Store, name: str, versions: int) -> None:
@@ -279,14 +290,26 @@ def test_rollback_needs_auto_rollback_in_the_gate(store: Store) -> None:
     assert alias_of(store, name, "champion") == "2"
 
 
-def test_real_degraded_window_rolls_the_champion_back(store: Store, tmp_path: Path) -> None:
-    """A real baseline and a real degraded monitoring run (papermill) trigger the rollback."""
+def test_real_degraded_window_rolls_the_champion_back_and_alerts(
+    store: Store, tmp_path: Path, receiver: Receiver
+) -> None:
+    """A real baseline and real degraded monitoring runs (papermill) trigger the rollback.
+
+    The first critical run moves @champion back to v1 and apprise delivers the rollback to a
+    receiver on 127.0.0.1; once v1 is critical too, the next critical run of v2 moves nothing and
+    the alert says so.
+    """
     from mlflow_monitor import demo, monitor
 
     name = "real-rollback"
     register(store, name, 2)
     spec_path = demo.write_demo_spec(tmp_path / "monitor.yaml", model=name)
-    spec_path.write_text(spec_path.read_text() + "gates:\n  champion:\n    auto_rollback: true\n")
+    spec_path.write_text(
+        spec_path.read_text()
+        + "gates:\n  champion:\n    auto_rollback: true\n"
+        + f"alerts:\n  channels:\n    - {{url: '{receiver.url('json', 'oncall')}', "
+        + "min_severity: critical, name: oncall}\n"
+    )
     model = demo.train_churn_model(demo.make_churn(3000, seed=1, start=demo.START))
     reference = demo.score(model, demo.make_churn(2000, seed=2, start=demo.START))
     reference.to_parquet(tmp_path / "reference.parquet", index=False)
@@ -304,20 +327,57 @@ def test_real_degraded_window_rolls_the_champion_back(store: Store, tmp_path: Pa
     assert plan.name == "degraded"
     window = tmp_path / "degraded.parquet"
     demo.score(model, frame).to_parquet(window, index=False)
-    result = monitor.run_window(
-        spec_path,
-        "2",
-        window,
-        tracking_uri=store.uri,
-        window_start=plan.start,
-        window_end=plan.start + timedelta(days=7),
-    )
 
+    def degraded_run() -> monitor.WindowRun:
+        receiver.clear()
+        return monitor.run_window(
+            spec_path,
+            "2",
+            window,
+            tracking_uri=store.uri,
+            window_start=plan.start,
+            window_end=plan.start + timedelta(days=7),
+        )
+
+    result = degraded_run()
     assert result.health == "critical"
     assert alias_of(store, name, "champion") == "1"
     last = history(name, tracking_uri=store.uri)[-1]
     assert (last.decision, last.version, last.previous_version) == ("rollback", "1", "2")
     assert "rolled back from version 2 (critical) to 1" in last.reasons[0]
+    rollback = rollback_message(receiver)
+    assert f"{name}@champion rolled back from version 2 (critical) to 1" in rollback.title
+    assert "nothing moved" not in rollback.title and rollback.type == "failure"
+    logged = rollback_report(store, result.run_id, tmp_path / "first")
+    assert logged["status"] == "sent" and logged["channels"][0]["status"] == "sent"
+
+    craft(store, name, "1", health="critical")  # the only predecessor is no longer healthy
+    promote(spec, name, "2", "champion", tracking_uri=store.uri, force=True, reason="drill")
+    stuck = degraded_run()
+    assert stuck.health == "critical" and alias_of(store, name, "champion") == "2"
+    assert history(name, tracking_uri=store.uri)[-1].decision == "rollback_skipped"
+    message = rollback_message(receiver)
+    assert "no healthy predecessor, nothing moved" in message.title
+    assert f"{name}@champion stays on version 2 (critical)" in message.message
+    assert rollback_report(store, stuck.run_id, tmp_path / "second")["status"] == "sent"
+
+
+def rollback_message(receiver: Receiver) -> Received:
+    """The one rollback alert among what the on-call channel received during one run."""
+    found = [m for m in receiver.messages("oncall") if "[mlflow-monitor]" in m.title]
+    assert len(found) == 1, [m.title for m in receiver.messages()]
+    return found[0]
+
+
+def rollback_report(store: Store, run_id: str, folder: Path) -> dict[str, Any]:
+    path = mlflow.artifacts.download_artifacts(
+        run_id=run_id,
+        artifact_path="rollback_alerts.json",
+        dst_path=str(folder),
+        tracking_uri=store.uri,
+    )
+    body: dict[str, Any] = json.loads(Path(path).read_text())
+    return body
 
 
 def test_gate_audit_and_card_over_http_server_on_postgresql(
