@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,13 @@ import yaml
 
 from mlflow_monitor import demo
 from mlflow_monitor.errors import MonitorError
-from mlflow_monitor.reports import sample_rows, start_reports, write_reports
+from mlflow_monitor.reports import (
+    WORKER_ENV,
+    report_worker,
+    sample_rows,
+    start_reports,
+    write_reports,
+)
 from mlflow_monitor.spec import MonitorSpec, parse_spec
 
 
@@ -60,3 +67,27 @@ def test_child_process_error_is_one_line(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"reports: mlflow_monitor.errors.SpecError: {tmp_path / 'nope.yaml'}: spec file not found"
     )
+
+
+def test_prestarted_worker_takes_the_job_and_reports_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(WORKER_ENV, raising=False)
+    with report_worker() as folder:
+        assert folder is not None
+        job = start_reports(
+            str(tmp_path / "nope.yaml"), str(tmp_path), "w.parquet", "", "", tmp_path
+        )
+        assert job.worker == folder and job.process is None
+        again = start_reports(
+            str(tmp_path / "nope.yaml"), str(tmp_path), "w.parquet", "", "", tmp_path
+        )
+        assert again.process is not None  # one job per worker: the next gets a fresh child
+        with pytest.raises(MonitorError) as err:
+            job.wait()
+        with pytest.raises(MonitorError):
+            again.wait()
+    assert str(err.value) == (
+        f"reports: mlflow_monitor.errors.SpecError: {tmp_path / 'nope.yaml'}: spec file not found"
+    )
+    assert not folder.exists() and WORKER_ENV not in os.environ

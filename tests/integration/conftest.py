@@ -8,7 +8,7 @@ Reusable by other rooms' tests:
   version). ``with_baseline``: the same with a baseline attached.
 - ``start_server``: factory starting ``mlflow server`` on 127.0.0.1 on a free port for a backend
   store URI; every server is killed after the test.
-- ``postgres_uri``: a fresh PostgreSQL database on 127.0.0.1:5432 for the session (created from
+- ``postgres_uri``: a fresh PostgreSQL database on 127.0.0.1:5432 for each test (created from
   database ``test`` as user postgres or root, dropped afterwards).
 """
 
@@ -211,7 +211,7 @@ def _connect_admin() -> object:
     raise RuntimeError(f"PostgreSQL at 127.0.0.1:5432 (db test) not reachable: {last}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def postgres_uri() -> Iterator[str]:
     conn = _connect_admin()
     name = f"mlflow_monitor_{uuid.uuid4().hex[:12]}"
