@@ -136,6 +136,7 @@ def run_notebook(
             progress_bar=False,
             execution_timeout=timeout_seconds,
             cwd=str(cwd) if cwd else None,
+            shutdown_kernel="immediate",
         )
     except PapermillExecutionError as exc:
         raise NotebookError(_cell_error(source.name, exc)) from None

@@ -9,12 +9,13 @@ import os
 
 import click
 
+from mlflow_monitor.cli import _gc
 from mlflow_monitor.cli import alerts as _alerts
 from mlflow_monitor.cli import cards as _cards
 from mlflow_monitor.cli import gate as _gate
 from mlflow_monitor.cli import pipeline as _pipeline
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,3 +29,12 @@ def main() -> None:
 for _module in (_pipeline, _alerts, _gate, _cards):
     for _command in _module.COMMANDS:
         main.add_command(_command)
+
+
+def console() -> None:
+    """The ``mlflow-monitor`` executable: ``main`` with the collector paused (see ``_gc``)."""
+    _gc.pause()
+    try:
+        main()
+    finally:
+        _gc.freeze_for_exit()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from mlflow_monitor.cli import _gc
 from mlflow_monitor.cli._common import handles_errors, tracking_uri_option
 
 __all__ = ["COMMANDS"]
@@ -65,6 +66,7 @@ def baseline_command(
     """
     from mlflow_monitor.monitor import build_baseline_run
 
+    _gc.resume()  # the reference is profiled in this process
     _http_defaults()
     done = build_baseline_run(
         spec_path, version, reference, tracking_uri=tracking_uri, echo=_progress
@@ -208,6 +210,7 @@ def demo_command(directory: str, rows: int) -> None:
     from mlflow_monitor.demo import MODEL_NAME, run_demo
     from mlflow_monitor.status import status_rows, status_table
 
+    _gc.resume()  # the demo trains a model and profiles data in this process
     _http_defaults()
     uri = run_demo(Path(directory), rows=rows, echo=_progress)
     click.echo(status_table(status_rows(MODEL_NAME, tracking_uri=uri)))
