@@ -18,6 +18,7 @@ Measured on 1,000,000 rows, 2 cores: see benchmarks/README.md.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -381,10 +382,7 @@ def _job(argv: Sequence[str]) -> dict[str, object]:
 def _serve(folder: Path) -> int:
     """Worker entry: import Evidently now, wait for ``job.json``, write ``result.json``."""
     try:
-        import evidently.presets  # noqa: F401  (the slow part, done before the job arrives)
-
-        from mlflow_monitor import baseline, data  # noqa: F401
-
+        _load_libraries()  # the slow part, done before the job arrives
         job = folder / "job.json"
         while not job.exists():
             time.sleep(_POLL_SECONDS)
@@ -397,10 +395,27 @@ def _serve(folder: Path) -> int:
     return 0
 
 
+def _load_libraries() -> None:
+    """Import Evidently and the loaders with the cyclic collector paused, then freeze them.
+
+    Evidently's import builds many thousands of long-lived objects that the collector walks again
+    and again while they load: 1.95 s paused instead of 2.5-2.8 s (measured, 2 cores).
+    """
+    gc.disable()
+    try:
+        import evidently.presets  # noqa: F401
+
+        from mlflow_monitor import baseline, data  # noqa: F401
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def _main(argv: Sequence[str]) -> int:
     """Child-process entry: ``--worker FOLDER``, or the six inputs (print the files as JSON)."""
     if argv[:1] == ["--worker"]:
         return _serve(Path(argv[1]))
+    _load_libraries()
     print(json.dumps(_job(argv)))
     return 0
 
