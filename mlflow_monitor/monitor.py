@@ -166,9 +166,11 @@ def run_window(
     echo: Echo = _quiet,
 ) -> WindowRun:
     """Monitor one window of ``model``/``version``; see the module docstring for the steps."""
+    from mlflow_monitor.kernels import warm_kernel
     from mlflow_monitor.reports import report_worker
 
-    with report_worker():  # Evidently loads in a child while MLflow and the kernel start
+    # Evidently loads in a child and the kernel imports the statistics while MLflow starts
+    with report_worker(), warm_kernel(shipped_notebook("monitor.ipynb")):
         return _run_window(
             spec_path, version, current_path, tracking_uri, window_start, window_end, echo
         )

@@ -126,10 +126,13 @@ def run_command(
     `monitor/<model>`, and sets the version's `monitor.health`. Exit 0 whatever the health
     (1 with --fail-on tripped), 2 when the run failed.
     """
+    from mlflow_monitor.kernels import warm_kernel
+    from mlflow_monitor.notebooks import shipped_notebook
     from mlflow_monitor.reports import report_worker
 
     _http_defaults()
-    with report_worker():  # started before MLflow is imported: both imports overlap
+    # the report child and the notebook kernel start before MLflow is imported: all overlap
+    with report_worker(), warm_kernel(shipped_notebook("monitor.ipynb")):
         from mlflow_monitor.monitor import run_window
 
         result = run_window(

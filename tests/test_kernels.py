@@ -1,0 +1,106 @@
+"""kernels.py: a kernel started ahead of its notebook is the one papermill runs it in."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from mlflow_monitor.kernels import warm_kernel
+from mlflow_monitor.notebooks import run_notebook, shipped_notebook
+
+_PROBE = "import os, sys\nprint(f'PROBE {os.getpid()} {\"mlflow_monitor.window\" in sys.modules}')"
+
+
+def _probe_notebook(path: Path) -> Path:
+    params = new_code_cell('output_dir = "."')
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[params, new_code_cell(_PROBE)])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+def _probe(executed: Path) -> tuple[int, bool]:
+    """The kernel's pid and whether the statistics core was loaded before the cell ran."""
+    cells = json.loads(executed.read_text())["cells"]
+    text = "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []))
+    pid, loaded = text.split("PROBE ")[1].split()[:2]
+    return int(pid), loaded == "True"
+
+
+def _kernel_pid(warm: object) -> int:
+    return int(warm.manager.provisioner.process.pid)  # type: ignore[attr-defined]
+
+
+def test_notebook_runs_in_its_warm_kernel_with_the_imports_loaded(tmp_path: Path) -> None:
+    source = _probe_notebook(tmp_path / "probe.ipynb")
+    with warm_kernel(source) as warm:
+        assert warm is not None
+        pid = _kernel_pid(warm)
+        run_notebook(source, tmp_path / "out.ipynb", {"output_dir": "x"}, timeout_seconds=120)
+        ran_in, preloaded = _probe(tmp_path / "out.ipynb")
+        assert (ran_in, preloaded) == (pid, True)
+        assert not warm.manager.has_kernel  # shut down as soon as its notebook is done
+
+
+def test_other_notebooks_get_a_fresh_kernel(tmp_path: Path) -> None:
+    reserved = _probe_notebook(tmp_path / "reserved.ipynb")
+    other = _probe_notebook(tmp_path / "other.ipynb")
+    with warm_kernel(reserved) as warm:
+        assert warm is not None
+        pid = _kernel_pid(warm)
+        run_notebook(other, tmp_path / "out.ipynb", {"output_dir": "x"}, timeout_seconds=120)
+        ran_in, preloaded = _probe(tmp_path / "out.ipynb")
+        assert ran_in != pid and not preloaded
+        assert warm.manager.has_kernel  # still reserved for its own notebook
+    assert not warm.manager.has_kernel  # and stopped when the block ends
+
+
+def test_a_dead_warm_kernel_falls_back_to_a_fresh_one(tmp_path: Path) -> None:
+    source = _probe_notebook(tmp_path / "probe.ipynb")
+    with warm_kernel(source) as warm:
+        assert warm is not None
+        pid = _kernel_pid(warm)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        run_notebook(source, tmp_path / "out.ipynb", {"output_dir": "x"}, timeout_seconds=120)
+        ran_in, _ = _probe(tmp_path / "out.ipynb")
+        assert ran_in != pid
+
+
+def test_nested_use_starts_no_second_kernel(tmp_path: Path) -> None:
+    source = _probe_notebook(tmp_path / "probe.ipynb")
+    with warm_kernel(source) as outer, warm_kernel(source) as inner:
+        assert outer is not None and inner is None
+
+
+def test_preload_covers_the_imports_of_the_monitoring_notebook() -> None:
+    cells = json.loads(shipped_notebook("monitor.ipynb").read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    names = set(re.findall(r"^import (\w+)", code, re.M))
+    names |= {
+        f"mlflow_monitor.{m.strip()}"
+        for line in re.findall(r"^from mlflow_monitor import (.+)$", code, re.M)
+        for m in line.split(",")
+    }
+    names.discard("pathlib")
+    assert {"pandas", "mlflow_monitor.window", "mlflow_monitor.reports"} <= names
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, mlflow_monitor._kernel_preload; print(*sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert names <= set(loaded)
