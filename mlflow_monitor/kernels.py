@@ -1,13 +1,18 @@
-"""A notebook kernel started ahead of its notebook, loading while the command talks to MLflow.
+"""Notebook kernels: local-socket transport, and one started ahead of ``monitor.ipynb``.
+
+Every kernel is started here and handed to papermill. It talks over local (IPC) sockets rather
+than TCP on 127.0.0.1: other users of the machine cannot reach it, and ipykernel has no reason
+to print its "running over TCP without encryption" warning into every command's output (TCP is
+kept only where the runtime folder's path is too long for a socket name).
 
 ``mlflow-monitor run`` spends its first second or so importing MLflow, opening the store,
-validating the window and downloading the baseline; papermill would start the kernel only then,
-and the kernel would then spend another second importing pandas and the statistics core in
-``monitor.ipynb``'s first cell. ``warm_kernel`` starts that kernel first, with
-``_kernel_preload`` as its start-up line (imports only, no computation: the notebook's own cells
-still do and record all the work), and ``run_notebook`` hands it to papermill for that one
-notebook. A kernel that died or was never claimed is simply shut down; papermill then starts a
-fresh one as before. Measured end to end on 1,000,000 rows: see benchmarks/README.md.
+validating the window and downloading the baseline; a kernel started only then would spend
+another second importing pandas and the statistics core in ``monitor.ipynb``'s first cell.
+``warm_kernel`` starts that kernel first, with ``_kernel_preload`` as its start-up line
+(imports only, no computation: the notebook's own cells still do and record all the work), and
+``run_notebook`` hands it to papermill for that one notebook. A warm kernel that died or was
+never claimed is shut down; papermill then gets a fresh one. Measured end to end on 1,000,000
+rows: see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,10 +30,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
-__all__ = ["WarmKernel", "claim", "shut_down", "warm_kernel"]
+__all__ = ["WarmKernel", "claim", "start_kernel", "stop_kernel", "warm_kernel"]
 
 _LOG = logging.getLogger("mlflow_monitor.kernels")
 PRELOAD_LINE = "import mlflow_monitor._kernel_preload as _preload; del _preload"
+_SOCKET_PATH_LIMIT = 100  # Linux allows 107 bytes, macOS 103, for a socket file's path
 
 
 @dataclass(eq=False)
@@ -42,9 +49,45 @@ class WarmKernel:
 _current: WarmKernel | None = None
 
 
+def start_kernel(kernel_name: str, cwd: Path, *, preload: bool = False) -> AsyncKernelManager:
+    """Launch a kernel in ``cwd``; papermill waits for it to be ready when it takes it."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    from jupyter_core.utils import run_sync
+
+    manager = AsyncKernelManager(kernel_name=kernel_name, **_transport(Path(jupyter_runtime_dir())))
+    extra = [f"--IPKernelApp.exec_lines={PRELOAD_LINE}"] if preload else []
+    run_sync(manager.start_kernel)(extra_arguments=extra, cwd=str(cwd))
+    return manager
+
+
+def _transport(runtime: Path) -> dict[str, str]:
+    """IPC sockets named by absolute path in Jupyter's runtime folder (TCP if it is too long).
+
+    jupyter_client's default IPC name is relative, so a kernel started in another folder than
+    this process would listen where the client never looks.
+    """
+    prefix = runtime / f"kernel-{uuid.uuid4()}-ipc"
+    if len(str(prefix)) + 6 >= _SOCKET_PATH_LIMIT:  # + "-<port>"
+        return {"transport": "tcp"}
+    runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return {"transport": "ipc", "ip": str(prefix)}
+
+
+def stop_kernel(manager: AsyncKernelManager, *, now: bool) -> None:
+    """Stop the kernel (``now``: kill it, its notebook is written); never raises."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        if manager.has_kernel:
+            run_sync(manager.shutdown_kernel)(now=now)
+    except Exception as exc:  # already gone: nothing to stop
+        _LOG.debug("kernel shutdown: %s", exc)
+
+
 @contextmanager
 def warm_kernel(notebook: Path, kernel_name: str = "python3") -> Iterator[WarmKernel | None]:
-    """Start the kernel for ``notebook`` now; shut it down on the way out. Nested use: no-op.
+    """Start the kernel for ``notebook`` now; stop it on the way out. Nested use: no-op.
 
     A kernel that cannot start is logged and skipped: the notebook's own run reports the cause.
     """
@@ -53,14 +96,20 @@ def warm_kernel(notebook: Path, kernel_name: str = "python3") -> Iterator[WarmKe
         yield None
         return
     scratch = Path(tempfile.mkdtemp(prefix="mlflow-monitor-kernel-"))
-    warm = _start(notebook.resolve(), kernel_name, scratch)
+    try:
+        warm: WarmKernel | None = WarmKernel(
+            start_kernel(kernel_name, scratch, preload=True), notebook.resolve()
+        )
+    except Exception as exc:
+        _LOG.info("no warm kernel (%s: %s); a fresh one will be started", type(exc).__name__, exc)
+        warm = None
     _current = warm
     try:
         yield warm
     finally:
         _current = None
         if warm is not None:
-            shut_down(warm)
+            stop_kernel(warm.manager, now=True)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -75,29 +124,3 @@ def claim(notebook: Path) -> WarmKernel | None:
         return None
     warm.claimed = True
     return warm
-
-
-def shut_down(warm: WarmKernel) -> None:
-    """Stop the kernel at once (its notebook is written; nothing is left to flush)."""
-    from jupyter_core.utils import run_sync
-
-    try:
-        if warm.manager.has_kernel:
-            run_sync(warm.manager.shutdown_kernel)(now=True)
-    except Exception as exc:  # already gone: nothing to stop
-        _LOG.debug("warm kernel shutdown: %s", exc)
-
-
-def _start(notebook: Path, kernel_name: str, cwd: Path) -> WarmKernel | None:
-    try:
-        from jupyter_client.manager import AsyncKernelManager
-        from jupyter_core.utils import run_sync
-
-        manager = AsyncKernelManager(kernel_name=kernel_name)
-        run_sync(manager.start_kernel)(
-            extra_arguments=[f"--IPKernelApp.exec_lines={PRELOAD_LINE}"], cwd=str(cwd)
-        )
-    except Exception as exc:
-        _LOG.info("no warm kernel (%s: %s); papermill will start one", type(exc).__name__, exc)
-        return None
-    return WarmKernel(manager, notebook)

@@ -3,9 +3,10 @@
 ``run_notebook`` reads top to bottom as the steps of one execution: find the notebook, check the
 parameters against its ``parameters`` cell (``papermill.inspect_notebook``), pick the kernel that
 runs this very Python (``python3``, which jupyter_client maps to ``sys.executable``, with
-ipykernel's own spec as the fallback), execute with a per-cell timeout and cell output sent to the
-``mlflow_monitor.notebooks`` logger, and turn a ``PapermillExecutionError`` into one line naming the
-notebook, cell, exception type and message. A kernel started ahead for the notebook
+ipykernel's own spec as the fallback), start it (``kernels``: local sockets), execute with a
+per-cell timeout and cell output sent to the ``mlflow_monitor.notebooks`` logger, turn a
+``PapermillExecutionError`` into one line naming the notebook, cell, exception type and message,
+and stop the kernel. A kernel started ahead for the notebook
 (``kernels.warm_kernel``) is handed to papermill instead of a fresh one.
 """
 
@@ -15,10 +16,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlflow_monitor import kernels
 from mlflow_monitor._resources import notebook_path
 from mlflow_monitor.errors import NotebookError
+
+if TYPE_CHECKING:
+    from jupyter_client.manager import AsyncKernelManager
 
 __all__ = [
     "KERNEL_NAME",
@@ -129,19 +134,17 @@ def run_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     _LOG.info("executing %s", source.name)
     warm = kernels.claim(source)
-    started = {"km": warm.manager} if warm is not None else {}
+    manager = warm.manager if warm else _fresh_kernel(cwd or Path.cwd())
     try:
         papermill.execute_notebook(
             str(source),
             str(output),
             parameters=values,
-            kernel_name=kernel_name(),
+            kernel_name=KERNEL_NAME,
             log_output=True,
             progress_bar=False,
             execution_timeout=timeout_seconds,
-            cwd=str(cwd) if cwd else None,
-            shutdown_kernel=_shutdown_mode(source),
-            **started,
+            km=manager,
         )
     except PapermillExecutionError as exc:
         raise NotebookError(_cell_error(source.name, exc)) from None
@@ -153,19 +156,25 @@ def run_notebook(
         first = (str(exc).strip().splitlines() or [""])[0]
         raise NotebookError(f"{source.name}: {type(exc).__name__}: {first}") from None
     finally:
-        if warm is not None:
-            kernels.shut_down(warm)
+        kernels.stop_kernel(manager, now=_shipped(source))
     return ExecutedNotebook(source.stem, output)
 
 
-def _shutdown_mode(source: Path) -> str:
-    """Shipped notebooks: kill the kernel after the last cell, their outputs are all written.
+def _fresh_kernel(cwd: Path) -> AsyncKernelManager:
+    name = kernel_name()
+    try:
+        return kernels.start_kernel(name, cwd)
+    except Exception as exc:
+        raise NotebookError(f"kernel {name!r} did not start: {type(exc).__name__}: {exc}") from None
+
+
+def _shipped(source: Path) -> bool:
+    """Shipped notebooks write everything before their last cell ends: their kernel is killed.
 
     A graceful shutdown waits for the kernel to exit on its own, which after a 1,000,000-row
     window took 0.5-3 s (measured); a user's notebook keeps it, for its atexit hooks.
     """
-    shipped = source.resolve().parent == shipped_notebook("monitor.ipynb").parent
-    return "immediate" if shipped else "graceful"
+    return source.resolve().parent == shipped_notebook("monitor.ipynb").parent
 
 
 def _cell_error(name: str, exc: Exception) -> str:
