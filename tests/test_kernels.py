@@ -10,26 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_notebook
-
 from mlflow_monitor.kernels import warm_kernel
 from mlflow_monitor.notebooks import run_notebook, shipped_notebook
+from tests.fixtures.notebooks import write_notebook
 
 _PROBE = "import os, sys\nprint(f'PROBE {os.getpid()} {\"mlflow_monitor.window\" in sys.modules}')"
 
 
 def _probe_notebook(path: Path) -> Path:
-    params = new_code_cell('output_dir = "."')
-    params.metadata["tags"] = ["parameters"]
-    nb = new_notebook(cells=[params, new_code_cell(_PROBE)])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(path, 'output_dir = "."', _PROBE)
 
 
 def _probe(executed: Path) -> tuple[int, bool]:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 from mlflow_monitor.errors import NotebookError
 from mlflow_monitor.notebooks import (
@@ -16,6 +15,7 @@ from mlflow_monitor.notebooks import (
     run_notebook,
     shipped_notebook,
 )
+from tests.fixtures.notebooks import write_notebook
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -33,16 +33,7 @@ def _params(tmp_path: Path) -> NotebookParameters:
 
 
 def _notebook(path: Path, *sources: str) -> Path:
-    params = new_code_cell('output_dir = "."\nseconds = 0')
-    params.metadata["tags"] = ["parameters"]
-    nb = new_notebook(cells=[params, *(new_code_cell(s) for s in sources)])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(path, 'output_dir = "."\nseconds = 0', *sources)
 
 
 @pytest.mark.parametrize("name", ["monitor.ipynb", "baseline.ipynb"])

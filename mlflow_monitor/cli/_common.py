@@ -26,6 +26,20 @@ tracking_uri_option = click.option(
 )
 
 
+def spec_option(
+    help_text: str = "The model's monitor.yaml.", *, required: bool = True
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--spec PATH`` (the command receives ``spec_path``; ``None`` when optional and absent)."""
+    return click.option(
+        "--spec",
+        "spec_path",
+        required=required,
+        default=None,
+        type=click.Path(dir_okay=False),
+        help=help_text,
+    )
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print one line on stderr and exit with ``code``."""
     click.echo(f"error: {message}", err=True)

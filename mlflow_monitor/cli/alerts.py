@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from mlflow_monitor.cli._common import fail, handles_errors
+from mlflow_monitor.cli._common import fail, handles_errors, spec_option
 
 __all__ = ["COMMANDS", "alerts"]
 
@@ -17,15 +15,9 @@ def alerts() -> None:
 
 
 @alerts.command("test")
-@click.option(
-    "--spec",
-    "spec_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="monitor.yaml whose alerts.channels receive the test message.",
-)
+@spec_option("monitor.yaml whose alerts.channels receive the test message.")
 @handles_errors
-def test_command(spec_path: Path) -> None:
+def test_command(spec_path: str) -> None:
     """Send a test message to every channel; exit 0 if all delivered, else 2."""
     from mlflow_monitor.alerts import send_test
     from mlflow_monitor.spec import load_spec

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlflow_monitor.cli._common import handles_errors, tracking_uri_option
+from mlflow_monitor.cli._common import handles_errors, spec_option, tracking_uri_option
 
 __all__ = ["COMMANDS", "card_command"]
 
@@ -22,13 +22,7 @@ __all__ = ["COMMANDS", "card_command"]
     show_default=True,
     help="Directory for model_card.md and model_card.html.",
 )
-@click.option(
-    "--spec",
-    "spec_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="monitor.yaml (task, checks, the card YAML named by its `card` key).",
-)
+@spec_option("monitor.yaml (task, checks, the card YAML named by its `card` key).", required=False)
 @click.option(
     "--card",
     "card_path",

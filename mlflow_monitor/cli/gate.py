@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from mlflow_monitor.cli._common import handles_errors, tracking_uri_option
+from mlflow_monitor.cli._common import handles_errors, spec_option, tracking_uri_option
 from mlflow_monitor.errors import GateRefused
 
 __all__ = ["COMMANDS", "history_command", "promote_command"]
@@ -21,13 +21,7 @@ __all__ = ["COMMANDS", "history_command", "promote_command"]
 @click.option("--model", required=True, help="Registered model name.")
 @click.option("--version", "version", required=True, help="Model version to promote.")
 @click.option("--alias", required=True, help="Registry alias to move, e.g. champion.")
-@click.option(
-    "--spec",
-    "spec_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="monitor.yaml holding the alias's gate (default gate without it).",
-)
+@spec_option("monitor.yaml holding the alias's gate (default gate without it).", required=False)
 @click.option("--force", is_flag=True, help="Override a refusal (needs --reason; audited).")
 @click.option("--reason", default=None, help="Why the override is justified.")
 @tracking_uri_option

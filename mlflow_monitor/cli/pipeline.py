@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from mlflow_monitor.cli import _gc
-from mlflow_monitor.cli._common import handles_errors, tracking_uri_option
+from mlflow_monitor.cli._common import handles_errors, spec_option, tracking_uri_option
 
 __all__ = ["COMMANDS"]
 
@@ -39,13 +39,7 @@ def _http_defaults() -> None:
 
 
 @click.command("baseline")
-@click.option(
-    "--spec",
-    "spec_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The model's monitor.yaml.",
-)
+@spec_option()
 @click.option("--version", required=True, help="Registered model version to attach it to.")
 @click.option(
     "--reference",
@@ -78,13 +72,7 @@ def baseline_command(
 
 
 @click.command("run")
-@click.option(
-    "--spec",
-    "spec_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The model's monitor.yaml.",
-)
+@spec_option()
 @click.option("--version", required=True, help="Registered model version being monitored.")
 @click.option(
     "--current",

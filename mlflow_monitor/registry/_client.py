@@ -7,7 +7,10 @@ functions exported by ``mlflow_monitor.registry``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_monitor.errors import RegistryError
@@ -25,6 +28,8 @@ TAG_MODEL_NAME = "monitor.model_name"
 TAG_MODEL_VERSION = "monitor.model_version"
 TAG_WINDOW_START = "monitor.window_start"
 TAG_WINDOW_END = "monitor.window_end"
+
+T = TypeVar("T")
 
 _METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. :/]")
 
@@ -45,3 +50,28 @@ def client(tracking_uri: str | None = None) -> MlflowClient:
         return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     except Exception as exc:  # MLflow raises many types for a bad URI
         raise RegistryError(f"cannot open MLflow at {tracking_uri!r}: {exc}") from None
+
+
+def guarded(tracking_uri: str | None, what: str, func: Callable[[], T]) -> T:
+    """Run one MLflow call; its failure becomes a one-line ``RegistryError`` saying what failed.
+
+    ``what`` completes "while ...": "MLflow unreachable at URI while logging metrics",
+    "MLflow error while reading model version churn/3: <MLflow's first line>".
+    """
+    try:
+        return func()
+    except RegistryError:
+        raise
+    except MlflowException as exc:
+        raise RegistryError(describe_failure(tracking_uri, what, exc)) from None
+    except OSError as exc:
+        raise RegistryError(f"MLflow unreachable at {tracking_uri} while {what}: {exc}") from None
+
+
+def describe_failure(tracking_uri: str | None, what: str, exc: MlflowException) -> str:
+    """One line for an ``MlflowException``: unreachable server, or MLflow's own first line."""
+    text = (str(exc.message).strip().splitlines() or [str(exc.error_code)])[0]
+    lowered = text.lower()
+    if "connection" in lowered or "max retries" in lowered or "failed to establish" in lowered:
+        return f"MLflow unreachable at {tracking_uri} while {what}"
+    return f"MLflow error while {what}: {text[:300]}"

@@ -42,12 +42,17 @@ from datetime import datetime
 from typing import TypeVar
 
 from mlflow.entities import RunTag, ViewType
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_monitor.alerts import ChannelMark, CheckMarks
 from mlflow_monitor.errors import RegistryError
-from mlflow_monitor.registry._client import TAG_KIND, TAG_MODEL_NAME, TAG_MODEL_VERSION, client
+from mlflow_monitor.registry._client import (
+    TAG_KIND,
+    TAG_MODEL_NAME,
+    TAG_MODEL_VERSION,
+    client,
+    guarded,
+)
 from mlflow_monitor.registry.runs import MonitorRuns
 
 __all__ = [
@@ -99,7 +104,7 @@ class AlertStateStore:
     def run_id(self) -> str:
         """The version's state run, created (once, race-resolved) on first use."""
         if self._run_id is None:
-            self._run_id = _call("opening the alert state run", self._resolve_run)
+            self._run_id = self._call("opening the alert state run", self._resolve_run)
         return self._run_id
 
     def _resolve_run(self) -> str:
@@ -136,7 +141,9 @@ class AlertStateStore:
         run_id = self.run_id()
         deadline = time.monotonic() + wait_seconds
         while True:
-            lease = _call("taking the alert lease", lambda: self._try_acquire(run_id, ttl_seconds))
+            lease = self._call(
+                "taking the alert lease", lambda: self._try_acquire(run_id, ttl_seconds)
+            )
             if lease is not None or time.monotonic() >= deadline:
                 return lease
             time.sleep(poll_seconds)
@@ -162,14 +169,14 @@ class AlertStateStore:
 
     def holds(self, lease: Lease) -> bool:
         """True while ``lease`` is the newest lease, unreleased and unexpired."""
-        run = _call("checking the alert lease", lambda: self._client.get_run(lease.run_id))
+        run = self._call("checking the alert lease", lambda: self._client.get_run(lease.run_id))
         number, _ = _latest_lease(run.data.params)
         released = _as_int(run.data.tags.get(TAG_RELEASED, "0"))
         return number == lease.number and released < lease.number and lease.expires > time.time()
 
     def release(self, lease: Lease) -> None:
         """Give the lease back (idempotent)."""
-        _call(
+        self._call(
             "releasing the alert lease",
             lambda: self._client.set_tag(lease.run_id, TAG_RELEASED, str(lease.number)),
         )
@@ -178,7 +185,7 @@ class AlertStateStore:
     def read(self) -> dict[str, CheckMarks]:
         """Every check's marks, by check id."""
         run_id = self.run_id()
-        tags = _call("reading alert state", lambda: self._client.get_run(run_id).data.tags)
+        tags = self._call("reading alert state", lambda: self._client.get_run(run_id).data.tags)
         marks = [_decode(v) for k, v in tags.items() if k.startswith(_STATE_PREFIX)]
         return {m.check_id: m for m in marks if m is not None}
 
@@ -198,24 +205,14 @@ class AlertStateStore:
             if not marks.channels and check_id in stored:
                 self._delete_tag(lease.run_id, _tag_key(check_id))
 
+    def _call(self, what: str, func: Callable[[], T]) -> T:
+        return guarded(self._client.tracking_uri, what, func)
+
     def _log_tags(self, run_id: str, tags: list[RunTag]) -> None:
-        _call("writing alert state", lambda: self._client.log_batch(run_id, tags=tags))
+        self._call("writing alert state", lambda: self._client.log_batch(run_id, tags=tags))
 
     def _delete_tag(self, run_id: str, key: str) -> None:
-        _call("clearing alert state", lambda: self._client.delete_tag(run_id, key))
-
-
-def _call(what: str, func: Callable[[], T]) -> T:
-    """Run one MLflow call; its failure becomes a one-line ``RegistryError`` saying what failed."""
-    try:
-        return func()
-    except RegistryError:
-        raise
-    except MlflowException as exc:
-        first = (str(exc.message).strip().splitlines() or [exc.error_code])[0]
-        raise RegistryError(f"MLflow error while {what}: {first[:300]}") from None
-    except OSError as exc:
-        raise RegistryError(f"MLflow unreachable while {what}: {exc}") from None
+        self._call("clearing alert state", lambda: self._client.delete_tag(run_id, key))
 
 
 def _latest_lease(params: Mapping[str, str]) -> tuple[int, tuple[str, float] | None]:

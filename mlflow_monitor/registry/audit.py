@@ -26,7 +26,7 @@ from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
 from mlflow_monitor.errors import RegistryError
-from mlflow_monitor.registry._client import TAG_KIND, client, experiment_name
+from mlflow_monitor.registry._client import TAG_KIND, client, experiment_name, guarded
 from mlflow_monitor.registry.runs import MonitorRuns, VersionState
 
 __all__ = [
@@ -87,15 +87,7 @@ class AliasRegistry:
         self._client = client(tracking_uri)
 
     def _call(self, what: str, func: Callable[[], T]) -> T:
-        try:
-            return func()
-        except MlflowException as exc:
-            text = (str(exc.message).strip().splitlines() or [""])[0][:300]
-            raise RegistryError(f"MLflow error while {what}: {text}") from None
-        except OSError as exc:
-            raise RegistryError(
-                f"MLflow unreachable at {self.tracking_uri} while {what}: {exc}"
-            ) from None
+        return guarded(self.tracking_uri, what, func)
 
     # -- aliases ----------------------------------------------------------------------------
     def alias_version(self, model: str, alias: str) -> str | None:

@@ -19,8 +19,7 @@ from typing import TypeVar
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_monitor.errors import RegistryError
-from mlflow_monitor.registry._client import client
+from mlflow_monitor.registry._client import client, guarded
 from mlflow_monitor.registry.audit import TAG_CARD_RUN
 from mlflow_monitor.registry.runs import MonitorRuns
 
@@ -100,13 +99,7 @@ class _Reader:
         self.client = client(tracking_uri)
 
     def call(self, what: str, func: Callable[[], T]) -> T:
-        try:
-            return func()
-        except MlflowException as exc:
-            text = (str(exc.message).strip().splitlines() or [""])[0][:300]
-            raise RegistryError(f"MLflow error while {what}: {text}") from None
-        except OSError as exc:
-            raise RegistryError(f"MLflow unreachable at {self.uri} while {what}: {exc}") from None
+        return guarded(self.uri, what, func)
 
     def run(self, run_id: str | None) -> RunFacts | None:
         if not run_id:

@@ -35,7 +35,9 @@ from mlflow_monitor.registry._client import (
     TAG_MODEL_NAME,
     TAG_MODEL_VERSION,
     client,
+    describe_failure,
     experiment_name,
+    guarded,
     safe_metric_name,
 )
 
@@ -92,23 +94,10 @@ class MonitorRuns:
 
     # -- errors -----------------------------------------------------------------------------
     def _call(self, what: str, func: Callable[[], T]) -> T:
-        try:
-            return func()
-        except RegistryError:
-            raise
-        except MlflowException as exc:
-            raise RegistryError(self._describe(what, exc)) from None
-        except OSError as exc:
-            raise RegistryError(
-                f"MLflow unreachable at {self.tracking_uri} while {what}: {exc}"
-            ) from None
+        return guarded(self.tracking_uri, what, func)
 
     def _describe(self, what: str, exc: MlflowException) -> str:
-        text = str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else ""
-        lowered = text.lower()
-        if "connection" in lowered or "max retries" in lowered or "failed to establish" in lowered:
-            return f"MLflow unreachable at {self.tracking_uri} while {what}"
-        return f"MLflow error while {what}: {text[:300]}"
+        return describe_failure(self.tracking_uri, what, exc)
 
     # -- versions ---------------------------------------------------------------------------
     def version(self, model: str, version: str) -> VersionState:
