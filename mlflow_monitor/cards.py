@@ -6,8 +6,11 @@ human-written YAML (``card:`` in the spec; ``HumanCard``). ``build_context`` ass
 ``CardContext`` (pure), ``render_card`` renders ``model_card.md`` and ``model_card.html`` with
 the Jinja2 templates shipped in ``mlflow_monitor.model_cards`` (HTML autoescaped), and
 ``refresh_card`` (called after every monitoring run) attaches both to the run and the baseline
-run and rewrites the managed summary in the version's description. Missing human fields render
-as "Not provided", never as a blank.
+run and rewrites the managed summary in the version's description; the card YAML goes beside
+the card as ``card/card.yaml``. ``write_card`` (the ``card`` command) renders on demand, taking
+the spec and card YAML the baseline run kept when none is given, and never publishes a card
+without any human field over an existing one. Missing human fields render as "Not provided",
+never as a blank.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlflow_monitor.errors import MonitorError, SpecError
-from mlflow_monitor.spec import MonitorSpec
+from mlflow_monitor.spec import MonitorSpec, parse_spec
 
 if TYPE_CHECKING:
     from mlflow_monitor.registry.cards import CardFacts, RunFacts
@@ -43,8 +46,10 @@ __all__ = [
     "NamedValue",
     "RenderedCard",
     "WindowRow",
+    "WrittenCard",
     "build_context",
     "load_human_card",
+    "parse_human_card",
     "refresh_card",
     "render_card",
     "write_card",
@@ -105,22 +110,33 @@ class HumanCard:
 
 def load_human_card(path: str | Path) -> HumanCard:
     """Read and validate the card YAML; ``SpecError`` naming the file and the key at fault."""
+    return _read_human_card(path)[0]
+
+
+def _read_human_card(path: str | Path) -> tuple[HumanCard, str]:
+    """The card YAML file as a ``HumanCard`` and its text (kept beside the published card)."""
     file = Path(path)
     if not file.is_file():
         raise SpecError(f"{file}: card file not found (spec key 'card')")
+    text = file.read_text()
+    return parse_human_card(text, str(file)), text
+
+
+def parse_human_card(text: str, source: str) -> HumanCard:
+    """Validate card YAML text; ``SpecError`` naming ``source`` and the key at fault."""
     try:
-        raw = yaml.safe_load(file.read_text()) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise SpecError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise SpecError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
-        raise SpecError(f"{file}: expected a mapping at the top level")
+        raise SpecError(f"{source}: expected a mapping at the top level")
     try:
         parsed = _CardYaml.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         what = "unknown key" if err["type"] == "extra_forbidden" else str(err["msg"])
-        raise SpecError(f"{file}: {what} {key!r}") from None
+        raise SpecError(f"{source}: {what} {key!r}") from None
     return HumanCard(
         overview=parsed.overview,
         owners=tuple(parsed.owners),
@@ -591,28 +607,25 @@ class CardRefresh:
     card: RenderedCard
 
 
-def _build(
-    spec: MonitorSpec | None,
-    model: str,
-    version: str,
-    *,
-    tracking_uri: str | None,
-    card_path: str | Path | None,
-    card_dir: str | Path | None = None,
-) -> tuple[RenderedCard, CardFacts]:
-    from mlflow_monitor.registry.cards import collect_card_facts
+def _named_card(
+    spec: MonitorSpec | None, card_path: str | Path | None, card_dir: str | Path | None
+) -> tuple[HumanCard, str | None]:
+    """The human card from ``card_path``, else the spec's ``card`` (relative: in ``card_dir``).
 
-    human = HumanCard()
+    Returns the card and its YAML text; ``(HumanCard(), None)`` when neither names a file.
+    """
     if card_path:
-        human = load_human_card(card_path)
-    elif spec is not None and spec.card:
+        return _read_human_card(card_path)
+    if spec is not None and spec.card:
         path = Path(spec.card)
-        human = load_human_card(
+        return _read_human_card(
             path if path.is_absolute() or not card_dir else Path(card_dir) / path
         )
-    facts = collect_card_facts(model, version, tracking_uri=tracking_uri)
-    context = build_context(facts, human, spec, now=datetime.now(timezone.utc))
-    return render_card(context), facts
+    return HumanCard(), None
+
+
+def _render(facts: CardFacts, human: HumanCard, spec: MonitorSpec | None) -> RenderedCard:
+    return render_card(build_context(facts, human, spec, now=datetime.now(timezone.utc)))
 
 
 def refresh_card(
@@ -628,13 +641,16 @@ def refresh_card(
 
     Called by the pipeline after each monitoring run (and after a baseline is built). A relative
     ``spec.card`` is read from ``card_dir`` (the spec's folder) when given, else from the working
-    directory. Any failure is a ``MonitorError`` (``CardError`` for template problems); nothing
-    is written to the run until the card has rendered.
+    directory; its YAML is kept beside the card (``card/card.yaml``) so ``write_card`` can
+    re-render without it. Any failure is a ``MonitorError`` (``CardError`` for template
+    problems); nothing is written to the run until the card has rendered.
     """
+    from mlflow_monitor.registry.cards import collect_card_facts
+
     try:
-        card, facts = _build(
-            spec, model, str(version), tracking_uri=tracking_uri, card_path=None, card_dir=card_dir
-        )
+        human, card_yaml = _named_card(spec, None, card_dir)
+        facts = collect_card_facts(model, str(version), tracking_uri=tracking_uri)
+        card = _render(facts, human, spec)
         baseline = facts.baseline_run.run_id if facts.baseline_run else None
         return _publish(
             model,
@@ -643,11 +659,26 @@ def refresh_card(
             [r for r in (run_id, baseline) if r],
             baseline or run_id,
             tracking_uri,
+            card_yaml=card_yaml,
         )
     except MonitorError:
         raise
     except Exception as exc:  # a card must never take a monitoring run down with a traceback
         raise CardError(f"model card for {model}/{version}: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class WrittenCard:
+    """A card written to disk: its files, whether it was published, and why not.
+
+    ``kept_card_run`` names the run whose published card was left alone because this one
+    lacked every human-written field (None when that did not happen).
+    """
+
+    markdown: Path
+    html: Path
+    published: bool
+    kept_card_run: str | None = None
 
 
 def write_card(
@@ -660,28 +691,60 @@ def write_card(
     card_path: str | Path | None = None,
     card_dir: str | Path | None = None,
     publish: bool = True,
-) -> tuple[Path, Path]:
+) -> WrittenCard:
     """Render the card into ``out_dir`` (and, with ``publish``, attach it to the baseline run).
 
     ``card_path`` overrides ``spec.card``; a relative ``spec.card`` is read from ``card_dir``.
+    Without ``spec`` the baseline run's ``monitor.yaml`` is used, and without a named card YAML
+    the baseline run's ``card/card.yaml``. A card with no human-written field at all is never
+    published over an existing one (``WrittenCard.kept_card_run``).
     """
-    card, facts = _build(
-        spec,
-        model,
-        str(version),
-        tracking_uri=tracking_uri,
-        card_path=card_path,
-        card_dir=card_dir,
-    )
+    from mlflow_monitor.registry.audit import TAG_CARD_RUN
+    from mlflow_monitor.registry.cards import collect_card_facts
+
+    human, card_yaml = _named_card(spec, card_path, card_dir)
+    facts = collect_card_facts(model, str(version), tracking_uri=tracking_uri)
+    baseline = facts.baseline_run.run_id if facts.baseline_run else None
+    if baseline and (spec is None or card_yaml is None):
+        spec, stored = _stored_inputs(baseline, spec, tracking_uri)
+        if card_yaml is None and stored is not None:
+            human = stored
+    card = _render(facts, human, spec)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     md, html = folder / MARKDOWN_FILE, folder / HTML_FILE
     md.write_text(card.markdown, encoding="utf-8")
     html.write_text(card.html, encoding="utf-8")
-    if publish:
-        baseline = facts.baseline_run.run_id if facts.baseline_run else None
-        _publish(model, str(version), card, [baseline] if baseline else [], baseline, tracking_uri)
-    return md, html
+    kept = facts.version.tags.get(TAG_CARD_RUN) if human == HumanCard() else None
+    if not publish or kept:
+        return WrittenCard(md, html, published=False, kept_card_run=kept if publish else None)
+    run_ids = [baseline] if baseline else []
+    _publish(model, str(version), card, run_ids, baseline, tracking_uri, card_yaml=card_yaml)
+    return WrittenCard(md, html, published=True)
+
+
+def _stored_inputs(
+    run_id: str, spec: MonitorSpec | None, tracking_uri: str | None
+) -> tuple[MonitorSpec | None, HumanCard | None]:
+    """``spec``, else the baseline run's spec copy; and the run's stored human card, if any.
+
+    The stored spec's own ``card`` path is not followed: it was relative to a folder we no
+    longer know; ``card/card.yaml`` on the run is the card YAML that went with it.
+    """
+    from mlflow_monitor.registry.cards import CARD_YAML, SPEC_FILE, read_card_inputs
+
+    stored = read_card_inputs(run_id, tracking_uri=tracking_uri)
+    if spec is None and stored.spec_text is not None:
+        source = f"{SPEC_FILE} of baseline run {run_id}"
+        try:
+            raw = yaml.safe_load(stored.spec_text)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        spec = parse_spec(raw, source=source)
+    human = None
+    if stored.card_yaml is not None:
+        human = parse_human_card(stored.card_yaml, f"{CARD_YAML} of baseline run {run_id}")
+    return spec, human
 
 
 def _publish(
@@ -691,6 +754,8 @@ def _publish(
     run_ids: Sequence[str],
     card_run_id: str | None,
     tracking_uri: str | None,
+    *,
+    card_yaml: str | None = None,
 ) -> CardRefresh:
     from mlflow_monitor.registry.cards import publish_card
 
@@ -705,6 +770,7 @@ def _publish(
             run_ids=run_ids,
             card_run_id=card_run_id,
             summary=card.summary,
+            card_yaml=card_yaml,
             tracking_uri=tracking_uri,
         )
     return CardRefresh(model, version, tuple(run_ids), card_run_id, description, card)

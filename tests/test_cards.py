@@ -14,6 +14,7 @@ from mlflow_monitor.cards import (
     HumanCard,
     build_context,
     load_human_card,
+    parse_human_card,
     render_card,
 )
 from mlflow_monitor.errors import SpecError
@@ -210,6 +211,17 @@ def test_card_yaml_errors_name_the_key_and_file(tmp_path: Path) -> None:
         load_human_card(bad)
     with pytest.raises(SpecError, match="card file not found"):
         load_human_card(tmp_path / "missing.yaml")
+
+
+def test_stored_card_yaml_parses_like_the_file_and_errors_name_the_source() -> None:
+    path = Path(str(files("mlflow_monitor.model_cards") / "card.yaml"))
+    assert parse_human_card(path.read_text(), "stored") == load_human_card(path)
+    assert parse_human_card("", "stored") == HumanCard()
+    source = "card/card.yaml of baseline run r1"
+    with pytest.raises(SpecError, match=r"^card/card.yaml of baseline run r1: unknown key 'x'$"):
+        parse_human_card("x: 1\n", source)
+    with pytest.raises(SpecError, match="baseline run r1: expected a mapping"):
+        parse_human_card("- a\n", source)
 
 
 def test_html_is_autoescaped() -> None:

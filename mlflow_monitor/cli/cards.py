@@ -46,12 +46,15 @@ def card_command(
     no_publish: bool,
     tracking_uri: str | None,
 ) -> None:
-    """Render MODEL VERSION's model card (Markdown and HTML) from MLflow and the card YAML."""
+    """Render MODEL VERSION's model card (Markdown and HTML) from MLflow and the card YAML.
+
+    Without --spec (or --card) the spec (card YAML) kept on the version's baseline run is used.
+    """
     from mlflow_monitor.cards import write_card
     from mlflow_monitor.spec import load_spec
 
     spec = load_spec(spec_path) if spec_path else None
-    markdown, html = write_card(
+    written = write_card(
         spec,
         model,
         version,
@@ -61,8 +64,13 @@ def card_command(
         card_dir=Path(spec_path).parent if spec_path else None,
         publish=not no_publish,
     )
-    click.echo(f"wrote {markdown}")
-    click.echo(f"wrote {html}")
+    click.echo(f"wrote {written.markdown}")
+    click.echo(f"wrote {written.html}")
+    if written.kept_card_run:
+        click.echo(
+            "card not published: human-written fields are missing (give --spec with a `card:` "
+            f"key, or --card); the published card on run {written.kept_card_run} is kept"
+        )
 
 
 COMMANDS: list[click.Command] = [card_command]

@@ -3,9 +3,11 @@
 ``collect_card_facts`` reads the version (description, tags, aliases, signature), its source run
 (parameters, metrics), the baseline run (its metrics and ``baseline.json``), the latest
 monitoring windows (metrics, tags) and the last window's ``results.json``. ``publish_card`` logs
-``model_card.md``/``model_card.html`` on the given runs, points the version tag
-``monitor.card_run_id`` at the baseline run, and rewrites the managed block of the version's
-description between markers, leaving the user's own text untouched.
+``model_card.md``/``model_card.html`` on the given runs (and the human card YAML as
+``card/card.yaml`` on the card run), points the version tag ``monitor.card_run_id`` at the
+baseline run, and rewrites the managed block of the version's description between markers,
+leaving the user's own text untouched. ``read_card_inputs`` reads back what a baseline run keeps
+for re-rendering a card without local files: the spec copy ``monitor.yaml`` and ``card/card.yaml``.
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ from mlflow_monitor.registry.runs import MonitorRuns
 __all__ = [
     "CARD_END",
     "CARD_START",
+    "CARD_YAML",
+    "SPEC_FILE",
     "CardFacts",
+    "CardInputs",
     "RunFacts",
     "SignatureFacts",
     "VersionFacts",
     "collect_card_facts",
     "publish_card",
+    "read_card_inputs",
     "replace_managed_block",
     "user_description",
 ]
@@ -40,6 +46,8 @@ CARD_START = "<!-- mlflow-monitor:card:start -->"
 CARD_END = "<!-- mlflow-monitor:card:end -->"
 _BLOCK = re.compile(re.escape(CARD_START) + r".*?" + re.escape(CARD_END), re.DOTALL)
 _BASELINE_FILE = "baseline.json"
+CARD_YAML = "card/card.yaml"  # the human card YAML, beside the card on the card run
+SPEC_FILE = "monitor.yaml"  # the spec copy the pipeline logs at the baseline run's root
 T = TypeVar("T")
 
 
@@ -216,6 +224,40 @@ def _baseline_json(reader: _Reader, run_id: str) -> object | None:
     return None
 
 
+@dataclass(frozen=True)
+class CardInputs:
+    """The texts a baseline run keeps for its card: the spec copy and the human card YAML."""
+
+    run_id: str
+    spec_text: str | None
+    card_yaml: str | None
+
+
+def read_card_inputs(run_id: str, *, tracking_uri: str | None = None) -> CardInputs:
+    """``monitor.yaml`` and ``card/card.yaml`` of ``run_id``; None for a file the run lacks.
+
+    Only listed files are downloaded, so an unreachable store is an error, not a missing file.
+    """
+    reader = _Reader(tracking_uri)
+    return CardInputs(
+        run_id,
+        _artifact_text(reader, run_id, SPEC_FILE),
+        _artifact_text(reader, run_id, CARD_YAML),
+    )
+
+
+def _artifact_text(reader: _Reader, run_id: str, path: str) -> str | None:
+    folder = path.rpartition("/")[0] or None
+    listing = reader.call(
+        f"listing artifacts of run {run_id}",
+        lambda: reader.client.list_artifacts(run_id, folder),
+    )
+    if not any(f.path == path and not f.is_dir for f in listing):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return reader.runs.download(run_id, path, Path(tmp)).read_text(encoding="utf-8")
+
+
 # -- publication ---------------------------------------------------------------------------------
 def publish_card(
     model: str,
@@ -225,17 +267,24 @@ def publish_card(
     run_ids: Sequence[str],
     card_run_id: str | None,
     summary: str,
+    card_yaml: str | None = None,
     tracking_uri: str | None = None,
 ) -> str:
     """Log the card files on each run, tag the version, update the description's managed block.
 
     Returns the new description. ``card_run_id`` (the baseline run, usually) is recorded in the
-    version tag ``monitor.card_run_id`` so gates can check that a card is attached.
+    version tag ``monitor.card_run_id`` so gates can check that a card is attached; the human
+    card YAML the card was rendered from (``card_yaml``) is logged there as ``card/card.yaml``.
     """
     reader = _Reader(tracking_uri)
     for run_id in dict.fromkeys(run_ids):
         for file in files:
             reader.runs.log_file(run_id, file)
+    if card_run_id and card_yaml is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / CARD_YAML.rpartition("/")[2]
+            local.write_text(card_yaml, encoding="utf-8")
+            reader.runs.log_file(card_run_id, local, CARD_YAML.rpartition("/")[0])
     if card_run_id:
         reader.runs.set_version_tags(model, version, {TAG_CARD_RUN: card_run_id})
     mv = reader.call(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -107,6 +108,8 @@ def test_card_attached_to_baseline_and_window_runs_with_every_section(monitored:
     assert "tenure_months: double" in card  # the logged signature
     assert "| learning_rate | 0.1 |" in card  # the source run's parameters
     assert "Baseline reference: 2,000 rows" in card
+    kept = artifact_text(monitored, monitored.baseline_run, "card/card.yaml")
+    assert kept == (monitored.root / "card.yaml").read_text()  # the YAML beside the card
 
 
 def test_disaggregated_tables_and_monitoring_section(monitored: Monitored) -> None:
@@ -183,3 +186,120 @@ def test_card_command_renders_on_demand(monitored: Monitored, tmp_path: Path) ->
     bad.write_text("owner: typo\n")
     wrong = runner.invoke(main, [*args, "--card", str(bad)])
     assert wrong.exit_code == 2 and "unknown key 'owner'" in wrong.output
+
+
+INTENDED_USE = "Rank active customers by churn risk"
+NOT_PUBLISHED = "card not published: human-written fields are missing"
+
+
+def card_cli(m: Monitored, version: str, out: Path, *extra: str) -> tuple[int, str]:
+    args = ["card", "--tracking-uri", m.uri, "--model", MODEL, "--version", version]
+    done = CliRunner().invoke(main, [*args, "--out", str(out), *extra])
+    return done.exit_code, done.output
+
+
+def fresh_artifact(m: Monitored, run_id: str, name: str, dst: Path) -> str:
+    """An artifact downloaded into a folder of its own (no stale copy from an earlier read)."""
+    path = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=name, dst_path=str(dst), tracking_uri=m.uri
+    )
+    return Path(path).read_text()
+
+
+def test_card_without_spec_uses_what_the_baseline_run_kept(
+    monitored: Monitored, tmp_path: Path
+) -> None:
+    code, output = card_cli(monitored, "1", tmp_path / "out")
+    assert code == 0, output
+    assert NOT_PUBLISHED not in output
+    card = (tmp_path / "out" / "model_card.md").read_text()
+    assert INTENDED_USE in card  # card/card.yaml of the baseline run
+    assert "**Owners:** Retention analytics <retention-ml@example.com>" in card
+    assert "Protected attributes: gender" in card  # monitor.yaml of the baseline run
+    assert "roc_auc: max_drop 0.05 — critical" in card
+    published = fresh_artifact(monitored, monitored.baseline_run, "model_card.md", tmp_path / "dl")
+    assert INTENDED_USE in published and published == card  # republished, not degraded
+    description = MlflowClient(monitored.uri, monitored.uri).get_model_version(MODEL, "1")
+    assert "Intended use: Rank active customers" in description.description
+
+
+def new_version(m: Monitored, description: str = "") -> str:
+    """Another version of the same logged model (MLflow resolves ``models:/m-...`` globally)."""
+    client = MlflowClient(m.uri, m.uri)
+    first = client.get_model_version(MODEL, "1")
+    mlflow.set_tracking_uri(m.uri)
+    try:
+        made = client.create_model_version(
+            MODEL, first.source, run_id=first.run_id, description=description
+        )
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    return str(made.version)
+
+
+@pytest.fixture(scope="module")
+def bare_version(monitored: Monitored) -> str:
+    """Version 2 of the same model, its baseline built from a spec without a `card:` key."""
+    spec = monitored.root / "bare" / "monitor.yaml"
+    spec.parent.mkdir()
+    text = monitored.spec.read_text()
+    assert "card: card.yaml\n" in text
+    spec.write_text(text.replace("card: card.yaml\n", ""))
+    version = new_version(monitored)
+    monitor.build_baseline_run(
+        spec, version, monitored.root / "reference.parquet", tracking_uri=monitored.uri
+    )
+    return version
+
+
+def test_card_without_any_card_yaml_is_not_published_over_the_existing_card(
+    monitored: Monitored, bare_version: str, tmp_path: Path
+) -> None:
+    client = MlflowClient(monitored.uri, monitored.uri)
+    before = client.get_model_version(MODEL, bare_version)
+    baseline = before.tags["monitor.baseline_run_id"]
+    assert before.tags["monitor.card_run_id"] == baseline  # the pipeline published a card
+    published = fresh_artifact(monitored, baseline, "model_card.md", tmp_path / "dl0")
+    time.sleep(1.1)  # a re-published card would carry a later "Generated ... at" second
+
+    code, output = card_cli(monitored, bare_version, tmp_path / "out")
+    assert code == 0, output
+    assert NOT_PUBLISHED in output and f"on run {baseline} is kept" in output
+    card = (tmp_path / "out" / "model_card.md").read_text()
+    assert "**Primary intended uses:** Not provided" in card
+    assert "Protected attributes: gender" in card  # the stored spec is still used
+    assert card != published
+    assert fresh_artifact(monitored, baseline, "model_card.md", tmp_path / "dl1") == published
+    after = client.get_model_version(MODEL, bare_version)
+    assert after.description == before.description
+
+    # --card publishes, keeps the YAML beside the card; the next bare `card` reuses it.
+    code, output = card_cli(
+        monitored, bare_version, tmp_path / "out2", "--card", str(monitored.root / "card.yaml")
+    )
+    assert code == 0 and NOT_PUBLISHED not in output, output
+    assert INTENDED_USE in fresh_artifact(monitored, baseline, "model_card.md", tmp_path / "dl2")
+    kept = fresh_artifact(monitored, baseline, "card/card.yaml", tmp_path / "dl3")
+    assert kept == (monitored.root / "card.yaml").read_text()
+    code, output = card_cli(monitored, bare_version, tmp_path / "out3")
+    assert code == 0 and NOT_PUBLISHED not in output, output
+    assert INTENDED_USE in (tmp_path / "out3" / "model_card.md").read_text()
+
+
+def test_bare_card_is_published_when_no_card_exists_yet(
+    monitored: Monitored, tmp_path: Path
+) -> None:
+    client = MlflowClient(monitored.uri, monitored.uri)
+    version = new_version(monitored, "mine")
+    code, output = card_cli(monitored, version, tmp_path / "a", "--no-publish")
+    assert code == 0 and NOT_PUBLISHED not in output, output
+    assert (
+        "**Primary intended uses:** Not provided" in (tmp_path / "a" / "model_card.md").read_text()
+    )
+    assert client.get_model_version(MODEL, version).description == "mine"
+
+    code, output = card_cli(monitored, version, tmp_path / "b")  # no baseline, no card yet
+    assert code == 0 and NOT_PUBLISHED not in output, output
+    description = client.get_model_version(MODEL, version).description
+    assert description.startswith("mine\n\n" + CARD_START)
+    assert "Intended use: Not provided" in description
