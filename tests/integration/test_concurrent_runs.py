@@ -1,0 +1,68 @@
+"""Two `mlflow-monitor run` processes at once on one SQLite store: both finish, nothing RUNNING."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.integration.conftest import Registered
+from tests.integration.flow import MODEL
+
+pytestmark = pytest.mark.integration
+
+EXECUTABLE = str(Path(sys.executable).parent / "mlflow-monitor")
+
+
+def _start(reg: Registered, window: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            EXECUTABLE,
+            "run",
+            "--spec",
+            str(reg.spec),
+            "--version",
+            reg.version,
+            "--current",
+            str(reg.data.windows[window]),
+            "--window-start",
+            reg.data.starts[window],
+            "--window-end",
+            reg.data.ends[window],
+            "--tracking-uri",
+            reg.uri,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_windows_run_at_once_on_sqlite(with_baseline: Registered) -> None:
+    windows = ("stable", "degraded")
+    processes = {name: _start(with_baseline, name) for name in windows}
+    finished = {name: p.communicate(timeout=600) for name, p in processes.items()}
+
+    client = MlflowClient(with_baseline.uri)
+    run_ids = set()
+    for name, (out, err) in finished.items():
+        assert processes[name].returncode == 0, err
+        expected = with_baseline.data.expected[name]
+        assert f": {expected} (run " in out
+        run_id = out.split("(run ")[1].split(",")[0]
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["monitor.health"] == expected
+        assert run.data.tags["monitor.window_end"] == with_baseline.data.ends[name]
+        assert "without encryption" not in err  # kernels talk over local sockets
+        run_ids.add(run_id)
+    assert len(run_ids) == 2
+    tags = client.get_model_version(MODEL, with_baseline.version).tags
+    assert tags["monitor.last_run_id"] in run_ids
+    experiment = client.get_experiment_by_name(f"monitor/{MODEL}")
+    assert experiment is not None
+    running = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
+    assert running == []
