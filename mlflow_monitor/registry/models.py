@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,15 +85,31 @@ def _log_and_register(
         experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
     else:
         experiment_id = found.experiment_id
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{name}"):
+    with (
+        mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{name}"),
+        warnings.catch_warnings(),
+    ):
+        # the predicted class labels are integers and never missing: MLflow's hint does not apply
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
         return mlflow.sklearn.log_model(
             model,
             name="model",
-            input_example=example,
+            input_example=_doubles(example),
             registered_model_name=name,
             skops_trusted_types=_own_types(model),
             pip_requirements=_requirements(),
         )
+
+
+def _doubles(example: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Integer columns as float64, so the signature accepts a missing value in them.
+
+    MLflow's own advice (it warns on every integer column of an inferred schema otherwise).
+    """
+    if example is None:
+        return None
+    ints = [c for c in example.columns if pd.api.types.is_integer_dtype(example[c])]
+    return example.astype({c: "float64" for c in ints}) if ints else example
 
 
 def _own_types(model: object) -> list[str] | None:
