@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from mlflow_monitor.registry._client import safe_metric_name
 from tests.integration.conftest import Registered
 
 MODEL = "churn-classifier"
+EXECUTABLE = str(Path(sys.executable).parent / "mlflow-monitor")
 
 
 def cli(*args: str) -> Result:
@@ -50,23 +52,30 @@ def attach_baseline(reg: Registered, reference: Path | None = None) -> str:
     return run_id
 
 
-def run_window(reg: Registered, name: str, *extra: str) -> Result:
-    return cli(
+def run_args(reg: Registered, current: Path, *extra: str) -> list[str]:
+    """Arguments of ``mlflow-monitor run`` for ``reg`` on the data file ``current``."""
+    return [
         "run",
         "--spec",
         str(reg.spec),
         "--version",
         reg.version,
         "--current",
-        str(reg.data.windows[name]),
-        "--window-start",
-        reg.data.starts[name],
-        "--window-end",
-        reg.data.ends[name],
+        str(current),
         "--tracking-uri",
         reg.uri,
         *extra,
-    )
+    ]
+
+
+def window_args(reg: Registered, name: str, *extra: str) -> list[str]:
+    """``run_args`` for one of the churn windows, with its start and end."""
+    window = ("--window-start", reg.data.starts[name], "--window-end", reg.data.ends[name])
+    return run_args(reg, reg.data.windows[name], *window, *extra)
+
+
+def run_window(reg: Registered, name: str, *extra: str) -> Result:
+    return cli(*window_args(reg, name, *extra))
 
 
 def check_window(reg: Registered, name: str, *, exit_code: int = 0) -> dict[str, object]:

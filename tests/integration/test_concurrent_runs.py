@@ -3,38 +3,19 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.integration.conftest import Registered
-from tests.integration.flow import MODEL
+from tests.integration.flow import EXECUTABLE, MODEL, window_args
 
 pytestmark = pytest.mark.integration
-
-EXECUTABLE = str(Path(sys.executable).parent / "mlflow-monitor")
 
 
 def _start(reg: Registered, window: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [
-            EXECUTABLE,
-            "run",
-            "--spec",
-            str(reg.spec),
-            "--version",
-            reg.version,
-            "--current",
-            str(reg.data.windows[window]),
-            "--window-start",
-            reg.data.starts[window],
-            "--window-end",
-            reg.data.ends[window],
-            "--tracking-uri",
-            reg.uri,
-        ],
+        [EXECUTABLE, *window_args(reg, window)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

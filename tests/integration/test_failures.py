@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.integration.conftest import ChurnData, Registered, Server, register, write_spec
-from tests.integration.flow import MODEL, attach_baseline, cli
+from tests.integration.flow import EXECUTABLE, MODEL, attach_baseline, cli, run_args
 
 pytestmark = pytest.mark.integration
 
@@ -28,18 +27,7 @@ def _runs(uri: str) -> list[object]:
 
 
 def _run(reg: Registered, current: Path, *extra: str) -> tuple[int, str]:
-    result = cli(
-        "run",
-        "--spec",
-        str(reg.spec),
-        "--version",
-        reg.version,
-        "--current",
-        str(current),
-        "--tracking-uri",
-        reg.uri,
-        *extra,
-    )
+    result = cli(*run_args(reg, current, *extra))
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1, result.stderr
     return result.exit_code, lines[0]
@@ -140,18 +128,8 @@ def test_tracking_server_stopped_midway(
         "MM_TEST_SERVER_PGID": str(server.process.pid),
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
     }
-    command = [
-        str(Path(sys.executable).parent / "mlflow-monitor"),
-        "run",
-        "--spec",
-        str(reg.spec),
-        "--version",
-        reg.version,
-        "--current",
-        str(churn.windows["stable"]),
-        "--tracking-uri",
-        server.uri,
-    ]
+    assert reg.uri == server.uri
+    command = [EXECUTABLE, *run_args(reg, churn.windows["stable"])]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -162,17 +140,7 @@ def test_tracking_server_stopped_midway(
     revived = start_server(backend)
     write_spec(tmp_path)
     reg = Registered(revived.uri, reg.spec, reg.version, churn)
-    result = cli(
-        "run",
-        "--spec",
-        str(reg.spec),
-        "--version",
-        reg.version,
-        "--current",
-        str(churn.windows["stable"]),
-        "--tracking-uri",
-        revived.uri,
-    )
+    result = cli(*run_args(reg, churn.windows["stable"]))
     assert result.exit_code == 0, result.stderr
     assert "ended abandoned run" in result.stderr
     runs = _runs(revived.uri)
