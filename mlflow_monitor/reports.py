@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlflow_monitor._process import process_alive
 from mlflow_monitor.errors import MonitorError
 from mlflow_monitor.spec import MonitorSpec
 
@@ -212,7 +213,7 @@ def _claim_worker() -> Path | None:
 def _wait_worker(folder: Path) -> ReportFiles:
     result, pid = folder / "result.json", int((folder / "pid").read_text())
     while not result.exists():
-        if not _alive(pid) and not result.exists():
+        if not process_alive(pid) and not result.exists():
             lines = [x for x in (folder / "stderr").read_text().splitlines() if x.strip()]
             raise MonitorError(f"reports: {lines[-1] if lines else 'report worker died'}")
         time.sleep(_POLL_SECONDS)
@@ -220,21 +221,6 @@ def _wait_worker(folder: Path) -> ReportFiles:
     if "error" in body:
         raise MonitorError(f"reports: {body['error']}")
     return ReportFiles.from_json(json.dumps(body))
-
-
-def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie (its parent reaps it only at the end)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _write_json(path: Path, body: object) -> None:

@@ -322,9 +322,7 @@ def _check_fairness(spec: MonitorSpec) -> None:
     for combo in spec.fairness.intersections:
         for name in combo:
             if name not in protected:
-                raise ValueError(
-                    f"fairness.intersections: {name!r} is not in columns.protected"
-                )
+                raise ValueError(f"fairness.intersections: {name!r} is not in columns.protected")
     for name in spec.fairness.reference_groups:
         if name not in protected:
             raise ValueError(f"fairness.reference_groups: {name!r} is not in columns.protected")
@@ -339,7 +337,7 @@ def parse_spec(data: object, source: str = "monitor.yaml") -> MonitorSpec:
     try:
         return MonitorSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(f"{source}: {_first_error(exc)}") from None
+        raise SpecError(f"{source}: {first_error(exc)}") from None
 
 
 def load_spec(path: str | os.PathLike[str]) -> MonitorSpec:
@@ -354,7 +352,8 @@ def load_spec(path: str | os.PathLike[str]) -> MonitorSpec:
     return parse_spec(data, source=str(file))
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
+    """The first validation error as one line naming the key (shared with the policy packs)."""
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":

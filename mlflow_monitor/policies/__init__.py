@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlflow_monitor.errors import SpecError
-from mlflow_monitor.spec import Severity
+from mlflow_monitor.spec import Severity, first_error
 from mlflow_monitor.stats.fairness import GROUP_METRICS, LABEL_FREE_METRICS
 
 __all__ = [
@@ -136,7 +136,7 @@ def load_pack(name_or_path: str | os.PathLike[str]) -> PolicyPack:
     try:
         return PolicyPack.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(f"{source}: {_first_error(exc)}") from None
+        raise SpecError(f"{source}: {first_error(exc)}") from None
 
 
 def load_packs(names: Sequence[str], overrides: dict[str, float] | None = None) -> list[PolicyPack]:
@@ -165,13 +165,3 @@ def _read(name: str) -> tuple[str, str]:
         return path.read_text(), str(path)
     known = ", ".join(shipped_packs())
     raise SpecError(f"fairness.policies: unknown policy pack {name!r} (shipped: {known})")
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        return f"unknown key {key!r}"
-    if err["type"] == "missing":
-        return f"missing key {key!r}"
-    return f"{key}: {str(err['msg']).removeprefix('Value error, ')}"

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
+from mlflow_monitor._process import process_alive
 from mlflow_monitor.checks import MetricValue
 from mlflow_monitor.errors import RegistryError
 from mlflow_monitor.registry._client import (
@@ -293,7 +294,7 @@ class MonitorRuns:
         for summary in self.monitor_runs(model, version, status="RUNNING"):
             same_host = summary.tags.get(TAG_HOST) == host
             pid = _as_int(summary.tags.get(TAG_PID, ""))
-            if same_host and pid > 0 and pid != os.getpid() and not _alive(pid):
+            if same_host and pid > 0 and pid != os.getpid() and not process_alive(pid):
                 self.set_run_tags(summary.run_id, {TAG_HEALTH_REASON: "monitoring process died"})
                 self.end_run(summary.run_id, "FAILED")
                 ended.append(summary.run_id)
@@ -334,13 +335,3 @@ def _as_int(text: str) -> int:
         return int(text)
     except (TypeError, ValueError):
         return -1
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
