@@ -15,7 +15,6 @@ Reusable by other rooms' tests:
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -70,22 +69,6 @@ class Server:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
-
-
-@pytest.fixture(scope="session")
-def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from mlflow.tracking import MlflowClient
-
-    db = tmp_path_factory.mktemp("pipeline-store") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
-    return db
-
-
-@pytest.fixture
-def tracking_uri(tmp_path: Path, _empty_store: Path) -> str:
-    db = tmp_path / "mlflow.db"
-    shutil.copyfile(_empty_store, db)
-    return f"sqlite:///{db}"
 
 
 @pytest.fixture(scope="session")
