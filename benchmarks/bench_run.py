@@ -21,6 +21,8 @@ Timed:
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import statistics
 import subprocess
@@ -79,6 +81,8 @@ class TreeRss:
 
 
 def _timed(command: list[str]) -> tuple[float, float, str]:
+    global _LAST_START
+    _LAST_START = time.time()
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     rss = TreeRss(process.pid)
@@ -89,6 +93,37 @@ def _timed(command: list[str]) -> tuple[float, float, str]:
         raise SystemExit(f"{' '.join(command[:2])} failed ({process.returncode}):\n{err[-3000:]}")
     steps = [line for line in err.splitlines() if line.lstrip()[:1].isdigit() and "s [" in line]
     return seconds, peak, "\n".join([out.strip(), *steps])
+
+
+_LAST_START = 0.0  # wall-clock start of the last timed command, for the notebook's timeline
+
+
+def _timeline(uri: str, out: str) -> list[str]:
+    """Where the last run's time went: papermill's cell timestamps, from the command's start."""
+    from datetime import datetime
+
+    from mlflow.tracking import MlflowClient
+
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    run_id = out.split("(run ")[1].split(",")[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = MlflowClient(uri).download_artifacts(run_id, "notebooks/monitor.ipynb", tmp)
+        notebook = json.loads(Path(path).read_text())
+
+    def since_start(stamp: str) -> float:
+        return datetime.fromisoformat(stamp).timestamp() - _LAST_START
+
+    meta = notebook["metadata"]["papermill"]
+    lines = [f"{since_start(meta['start_time']):5.2f} s  papermill starts monitor.ipynb"]
+    for cell in notebook["cells"]:
+        timing = cell["metadata"].get("papermill", {})
+        if cell["cell_type"] != "code" or not timing.get("start_time"):
+            continue
+        first = "".join(cell["source"]).strip().splitlines()[0][:60]
+        start, took = since_start(timing["start_time"]), float(timing["duration"] or 0)
+        lines.append(f"{start:5.2f} s  +{took:4.2f} s  {first}")
+    lines.append(f"{since_start(meta['end_time']):5.2f} s  notebook done")
+    return lines
 
 
 def _setup(folder: Path, reference: Path) -> tuple[str, Path]:
@@ -177,6 +212,9 @@ def main() -> None:
                 f"peak {peak:.0f} MB (command + kernel + report child)"
             )
         for line in out.splitlines():
+            print(f"  | {line}")
+        print("timeline of the last run (from the command's start):")
+        for line in _timeline(uri, out):
             print(f"  | {line}")
         seconds = statistics.median(timings)
         print(f"mlflow-monitor run, median of {len(timings)}: {seconds:.2f} s")
