@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -40,6 +41,11 @@ def _assert_error_health(reg: Registered, text: str) -> None:
     assert all(r.info.status != "RUNNING" for r in _runs(reg.uri))  # type: ignore[attr-defined]
 
 
+def _left_behind() -> list[str]:
+    """Processes this test process started and did not stop (kernels, report children)."""
+    return [" ".join(p.cmdline()[:4]) for p in psutil.Process().children(recursive=True)]
+
+
 def test_missing_column_in_the_window(with_baseline: Registered, tmp_path: Path) -> None:
     frame = pd.read_parquet(with_baseline.data.windows["stable"]).drop(columns=["age"])
     path = tmp_path / "no_age.parquet"
@@ -48,6 +54,7 @@ def test_missing_column_in_the_window(with_baseline: Registered, tmp_path: Path)
     assert code == 2
     assert line == "error: no_age.parquet: missing column 'age' (columns.numerical)"
     _assert_error_health(with_baseline, "missing column 'age'")
+    assert _left_behind() == []  # the warm kernel and the report child are gone
 
 
 def test_empty_window(with_baseline: Registered, tmp_path: Path) -> None:
@@ -106,6 +113,7 @@ def test_broken_extra_notebook(with_baseline: Registered, tmp_path: Path) -> Non
     code, line = _run(with_baseline, with_baseline.data.windows["stable"])
     assert code == 2
     assert line == "error: broken.ipynb cell 4: ZeroDivisionError: division by zero"
+    assert _left_behind() == []
     _assert_error_health(with_baseline, "broken.ipynb cell 4: ZeroDivisionError")
     [run] = [r for r in _runs(with_baseline.uri) if r.data.tags["monitor.kind"] == "window"]  # type: ignore[attr-defined]
     assert run.info.status == "FAILED"  # type: ignore[attr-defined]
