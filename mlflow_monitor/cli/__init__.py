@@ -5,8 +5,6 @@ Each room contributes its subcommands from its own module here, registered below
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from mlflow_monitor.cli import _gc
@@ -22,8 +20,6 @@ __all__ = ["console", "main"]
 @click.version_option(package_name="mlflow-monitor")
 def main() -> None:
     """Monitor MLflow models: drift, decay, fairness, policy checks, alerts, gated promotion."""
-    # MLflow's per-download progress bars drown the one-line output of status/card/history.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 for _module in (_pipeline, _alerts, _gate, _cards):

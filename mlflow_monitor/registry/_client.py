@@ -6,8 +6,10 @@ functions exported by ``mlflow_monitor.registry``.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from mlflow.exceptions import MlflowException
@@ -75,3 +77,21 @@ def describe_failure(tracking_uri: str | None, what: str, exc: MlflowException) 
     if "connection" in lowered or "max retries" in lowered or "failed to establish" in lowered:
         return f"MLflow unreachable at {tracking_uri} while {what}"
     return f"MLflow error while {what}: {text[:300]}"
+
+
+@contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """No MLflow progress bar for our own small downloads (a JSON, a notebook, a baseline).
+
+    Only while the download runs, and only when the user has not set
+    ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` themselves.
+    """
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_monitor.registry._client import client, guarded
+from mlflow_monitor.registry._client import client, guarded, quiet_downloads
 from mlflow_monitor.registry.audit import TAG_CARD_RUN
 from mlflow_monitor.registry.runs import MonitorRuns
 
@@ -178,7 +178,7 @@ def _signature(reader: _Reader, model: str, version: str) -> SignatureFacts | No
 
     try:
         root = reader.client.get_model_version_download_uri(model, version)
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, quiet_downloads():
             path = mlflow.artifacts.download_artifacts(
                 artifact_uri=root.rstrip("/") + "/MLmodel",
                 dst_path=tmp,

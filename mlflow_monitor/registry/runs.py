@@ -39,6 +39,7 @@ from mlflow_monitor.registry._client import (
     describe_failure,
     experiment_name,
     guarded,
+    quiet_downloads,
     safe_metric_name,
 )
 
@@ -232,10 +233,11 @@ class MonitorRuns:
     def download(self, run_id: str, path: str, dst: Path) -> Path:
         """Download a run's artifact (file or directory) into ``dst``; returns the local path."""
         dst.mkdir(parents=True, exist_ok=True)
-        local = self._call(
-            f"downloading {path} from run {run_id}",
-            lambda: self._client.download_artifacts(run_id, path, str(dst)),
-        )
+        with quiet_downloads():
+            local = self._call(
+                f"downloading {path} from run {run_id}",
+                lambda: self._client.download_artifacts(run_id, path, str(dst)),
+            )
         return Path(local)
 
     def read_json(self, run_id: str, path: str) -> object | None:
