@@ -36,6 +36,7 @@ def __getattr__(name: str) -> object:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'mlflow_monitor' has no attribute {name!r}")
 
+
 __all__ = [
     "CheckOutcome",
     "DataError",

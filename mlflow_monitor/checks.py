@@ -115,8 +115,14 @@ def evaluate_metric_check(
         bounds.append(history_bound)
     if value is None or not math.isfinite(value):
         return CheckOutcome(
-            cid, kind, "insufficient_data", check.severity, None, bounds[0] if bounds else None,
-            f"{check.metric}: no value for this window", metric=check.metric,
+            cid,
+            kind,
+            "insufficient_data",
+            check.severity,
+            None,
+            bounds[0] if bounds else None,
+            f"{check.metric}: no value for this window",
+            metric=check.metric,
         )
     for bound in bounds:
         low_bad = bound.lower is not None and value < bound.lower
@@ -124,14 +130,26 @@ def evaluate_metric_check(
         if low_bad or high_bad:
             side = f"< {bound.lower:.4g}" if low_bad else f"> {bound.upper:.4g}"
             return CheckOutcome(
-                cid, kind, status_for(True, check.severity), check.severity, value, bound,
-                f"{check.metric} = {value:.4g} {side} ({bound.source})", metric=check.metric,
+                cid,
+                kind,
+                status_for(True, check.severity),
+                check.severity,
+                value,
+                bound,
+                f"{check.metric} = {value:.4g} {side} ({bound.source})",
+                metric=check.metric,
                 evidence={"baseline": baseline},
             )
     applied = bounds[0] if bounds else None
     return CheckOutcome(
-        cid, kind, "pass", check.severity, value, applied,
-        f"{check.metric} = {value:.4g} within bounds", metric=check.metric,
+        cid,
+        kind,
+        "pass",
+        check.severity,
+        value,
+        applied,
+        f"{check.metric} = {value:.4g} within bounds",
+        metric=check.metric,
         evidence={"baseline": baseline},
     )
 
@@ -177,14 +195,22 @@ def drift_outcomes(
 def _column_drift_outcome(c: ColumnDrift, spec: DriftSpec, prefix: str) -> CheckOutcome:
     check_id = f"{prefix}/{c.column}"
     evidence: dict[str, float | int | str | None] = {
-        "method": c.method, "reference_rows": c.reference_rows, "current_rows": c.current_rows,
+        "method": c.method,
+        "reference_rows": c.reference_rows,
+        "current_rows": c.current_rows,
         "p_value_adjusted": c.p_value_adjusted,
     }
     if c.status != "ok" or c.score is None:
         return CheckOutcome(
-            check_id, "drift", "insufficient_data", spec.column_severity, None, None,
+            check_id,
+            "drift",
+            "insufficient_data",
+            spec.column_severity,
+            None,
+            None,
             f"{c.column}: drift not evaluated ({c.note or 'too little data'})",
-            metric=c.method, evidence=evidence,
+            metric=c.method,
+            evidence=evidence,
         )
     p_value = c.method in ("ks", "chisquare", "z")
     bound = AppliedThreshold(
@@ -192,9 +218,15 @@ def _column_drift_outcome(c: ColumnDrift, spec: DriftSpec, prefix: str) -> Check
     )
     verdict = "drifted" if c.drifted else "no drift"
     return CheckOutcome(
-        check_id, "drift", status_for(c.drifted, spec.column_severity), spec.column_severity,
-        c.score, bound, f"{c.column}: {verdict} ({c.method} = {c.score:.4g}, threshold "
-        f"{c.threshold:.4g})", metric=c.method, evidence=evidence,
+        check_id,
+        "drift",
+        status_for(c.drifted, spec.column_severity),
+        spec.column_severity,
+        c.score,
+        bound,
+        f"{c.column}: {verdict} ({c.method} = {c.score:.4g}, threshold {c.threshold:.4g})",
+        metric=c.method,
+        evidence=evidence,
     )
 
 
@@ -202,21 +234,33 @@ def _share_outcome(report: DriftReport, spec: DriftSpec) -> CheckOutcome:
     value = report.share_drifted
     evaluated = len(report.evaluated)
     evidence: dict[str, float | int | str | None] = {
-        "number_drifted": report.number_drifted, "evaluated_columns": evaluated,
+        "number_drifted": report.number_drifted,
+        "evaluated_columns": evaluated,
     }
     if report.status != "ok":
         return CheckOutcome(
-            "drift/share_drifted", "drift", "insufficient_data", "critical", None, None,
-            "share of drifted columns: no column could be evaluated", evidence=evidence,
+            "drift/share_drifted",
+            "drift",
+            "insufficient_data",
+            "critical",
+            None,
+            None,
+            "share of drifted columns: no column could be evaluated",
+            evidence=evidence,
         )
     severity: Severity = "critical" if value >= spec.share_critical else "warning"
     violated = value >= spec.share_warning
     limit = spec.share_critical if severity == "critical" else spec.share_warning
     return CheckOutcome(
-        "drift/share_drifted", "drift", status_for(violated, severity), severity, value,
+        "drift/share_drifted",
+        "drift",
+        status_for(violated, severity),
+        severity,
+        value,
         AppliedThreshold(None, limit, "static", "share of drifted feature columns"),
         f"{report.number_drifted} of {evaluated} feature columns drifted ({value:.0%})",
-        metric="share_drifted", evidence=evidence,
+        metric="share_drifted",
+        evidence=evidence,
     )
 
 
@@ -249,9 +293,11 @@ def performance_outcomes(
             from mlflow_monitor.history import evaluate_with_history
 
             past = (history or {}).get(f"perf/{check.metric}", [])
-            outcomes.append(evaluate_with_history(
-                check, value, past, at, baseline=base, check_id=check_id, kind="performance"
-            ))
+            outcomes.append(
+                evaluate_with_history(
+                    check, value, past, at, baseline=base, check_id=check_id, kind="performance"
+                )
+            )
         else:
             outcomes.append(evaluate_metric_check(check, value, baseline=base, check_id=check_id))
     return outcomes
@@ -259,7 +305,13 @@ def performance_outcomes(
 
 def _insufficient(check: MetricCheck, check_id: str, message: str) -> CheckOutcome:
     return CheckOutcome(
-        check_id, "performance", "insufficient_data", check.severity, None, None, message,
+        check_id,
+        "performance",
+        "insufficient_data",
+        check.severity,
+        None,
+        None,
+        message,
         metric=check.metric,
     )
 
@@ -267,12 +319,18 @@ def _insufficient(check: MetricCheck, check_id: str, message: str) -> CheckOutco
 def quality_outcomes(report: QualityReport, spec: QualitySpec) -> list[CheckOutcome]:
     """Row count, schema (absent/wrong-typed columns: critical) and share limits per column."""
     rows_ok = report.rows >= spec.min_rows
-    outcomes = [CheckOutcome(
-        "quality/rows", "quality", "pass" if rows_ok else "insufficient_data", spec.severity,
-        float(report.rows), AppliedThreshold(float(spec.min_rows), None, "static"),
-        f"{report.rows} rows" + ("" if rows_ok else f" (< quality.min_rows {spec.min_rows})"),
-        metric="rows",
-    )]
+    outcomes = [
+        CheckOutcome(
+            "quality/rows",
+            "quality",
+            "pass" if rows_ok else "insufficient_data",
+            spec.severity,
+            float(report.rows),
+            AppliedThreshold(float(spec.min_rows), None, "static"),
+            f"{report.rows} rows" + ("" if rows_ok else f" (< quality.min_rows {spec.min_rows})"),
+            metric="rows",
+        )
+    ]
     for column in report.columns:
         outcomes.extend(_column_quality(column, spec))
     return outcomes
@@ -281,10 +339,18 @@ def quality_outcomes(report: QualityReport, spec: QualitySpec) -> list[CheckOutc
 def _column_quality(c: ColumnQuality, spec: QualitySpec) -> list[CheckOutcome]:
     if not c.present or not c.dtype_ok:
         problem = "absent from the window" if not c.present else f"wrong type {c.dtype}"
-        return [CheckOutcome(
-            f"quality/{c.column}/schema", "quality", "fail", "critical", None, None,
-            f"{c.column}: {problem}" + (f" ({c.note})" if c.note else ""), metric="schema",
-        )]
+        return [
+            CheckOutcome(
+                f"quality/{c.column}/schema",
+                "quality",
+                "fail",
+                "critical",
+                None,
+                None,
+                f"{c.column}: {problem}" + (f" ({c.note})" if c.note else ""),
+                metric="schema",
+            )
+        ]
     limits = {
         "missing_share": (c.missing_share, spec.max_missing_share),
         "out_of_range_share": (c.out_of_range_share, spec.max_out_of_range_share),
@@ -296,13 +362,21 @@ def _column_quality(c: ColumnQuality, spec: QualitySpec) -> list[CheckOutcome]:
             continue
         violated = share > limit
         examples = ", ".join(c.unseen_values[:5]) if check == "unseen_share" else ""
-        outcomes.append(CheckOutcome(
-            f"quality/{c.column}/{check}", "quality", status_for(violated, spec.severity),
-            spec.severity, share, AppliedThreshold(None, limit, "static"),
-            f"{c.column}: {check} = {share:.2%}" + (f" (> {limit:.2%})" if violated else "")
-            + (f"; e.g. {examples}" if violated and examples else ""),
-            metric=check, evidence={"rows": c.rows},
-        ))
+        outcomes.append(
+            CheckOutcome(
+                f"quality/{c.column}/{check}",
+                "quality",
+                status_for(violated, spec.severity),
+                spec.severity,
+                share,
+                AppliedThreshold(None, limit, "static"),
+                f"{c.column}: {check} = {share:.2%}"
+                + (f" (> {limit:.2%})" if violated else "")
+                + (f"; e.g. {examples}" if violated and examples else ""),
+                metric=check,
+                evidence={"rows": c.rows},
+            )
+        )
     return outcomes
 
 
@@ -318,27 +392,48 @@ def segment_outcomes(report: SegmentReport, spec: SegmentsSpec) -> list[CheckOut
     for r in report.results:
         check_id = f"segment/{r.column}={r.segment}"
         evidence: dict[str, float | int | str | None] = {
-            "rows": r.rows, "reference_rows": r.reference_rows, "baseline": r.baseline_value,
+            "rows": r.rows,
+            "reference_rows": r.reference_rows,
+            "baseline": r.baseline_value,
             "share_drifted": r.share_drifted,
         }
         if r.status != "ok" or r.degradation is None or r.baseline_value is None:
             why = r.note or ("new segment" if r.is_new else "no comparable value")
-            outcomes.append(CheckOutcome(
-                check_id, "segment", "insufficient_data", spec.severity, r.value, None,
-                f"{r.column}={r.segment}: {why}", metric=r.metric, evidence=evidence,
-            ))
+            outcomes.append(
+                CheckOutcome(
+                    check_id,
+                    "segment",
+                    "insufficient_data",
+                    spec.severity,
+                    r.value,
+                    None,
+                    f"{r.column}={r.segment}: {why}",
+                    metric=r.metric,
+                    evidence=evidence,
+                )
+            )
             continue
         up = higher_is_better(r.metric)
         bound = AppliedThreshold(
             r.baseline_value - spec.max_drop if up else None,
-            None if up else r.baseline_value + spec.max_drop, "baseline",
+            None if up else r.baseline_value + spec.max_drop,
+            "baseline",
             f"baseline={r.baseline_value:.6g}",
         )
         violated = r.degradation > spec.max_drop
-        outcomes.append(CheckOutcome(
-            check_id, "segment", status_for(violated, spec.severity), spec.severity, r.value, bound,
-            f"{r.column}={r.segment}: {r.metric} {r.value:.4g} vs baseline {r.baseline_value:.4g}"
-            + (f" (worse by {r.degradation:.4g} > {spec.max_drop:g})" if violated else ""),
-            metric=r.metric, evidence=evidence,
-        ))
+        outcomes.append(
+            CheckOutcome(
+                check_id,
+                "segment",
+                status_for(violated, spec.severity),
+                spec.severity,
+                r.value,
+                bound,
+                f"{r.column}={r.segment}: {r.metric} {r.value:.4g} "
+                f"vs baseline {r.baseline_value:.4g}"
+                + (f" (worse by {r.degradation:.4g} > {spec.max_drop:g})" if violated else ""),
+                metric=r.metric,
+                evidence=evidence,
+            )
+        )
     return outcomes
