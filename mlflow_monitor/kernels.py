@@ -3,7 +3,7 @@
 Every kernel is started here and handed to papermill. It talks over local (IPC) sockets rather
 than TCP on 127.0.0.1: other users of the machine cannot reach it, and ipykernel has no reason
 to print its "running over TCP without encryption" warning into every command's output (TCP is
-kept only where the runtime folder's path is too long for a socket name).
+kept on Windows and where the runtime folder's path is too long for a socket name).
 
 ``mlflow-monitor run`` spends its first second or so importing MLflow, opening the store,
 validating the window and downloading the baseline; a kernel started only then would spend
@@ -18,6 +18,7 @@ rows: see benchmarks/README.md.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import uuid
@@ -68,8 +69,8 @@ def _transport(runtime: Path) -> dict[str, str]:
     this process would listen where the client never looks.
     """
     prefix = runtime / f"kernel-{uuid.uuid4()}-ipc"
-    if len(str(prefix)) + 6 >= _SOCKET_PATH_LIMIT:  # + "-<port>"
-        return {"transport": "tcp"}
+    if os.name != "posix" or len(str(prefix)) + 6 >= _SOCKET_PATH_LIMIT:  # + "-<port>"
+        return {"transport": "tcp"}  # Windows' ZeroMQ has no IPC transport
     runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
     return {"transport": "ipc", "ip": str(prefix)}
 

@@ -93,3 +93,13 @@ def test_preload_covers_the_imports_of_the_monitoring_notebook() -> None:
         check=True,
     ).stdout.split()
     assert names <= set(loaded)
+
+
+def test_kernels_use_local_sockets_unless_the_path_is_too_long(tmp_path: Path) -> None:
+    from mlflow_monitor.kernels import _transport
+
+    short = _transport(tmp_path / "rt")
+    assert short["transport"] == "ipc"
+    assert Path(short["ip"]).is_absolute() and Path(short["ip"]).parent == tmp_path / "rt"
+    assert (tmp_path / "rt").is_dir()
+    assert _transport(tmp_path / ("x" * 120)) == {"transport": "tcp"}
