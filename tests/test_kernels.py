@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from mlflow_monitor.kernels import warm_kernel
@@ -95,11 +97,15 @@ def test_preload_covers_the_imports_of_the_monitoring_notebook() -> None:
     assert names <= set(loaded)
 
 
-def test_kernels_use_local_sockets_unless_the_path_is_too_long(tmp_path: Path) -> None:
+def test_kernels_use_local_sockets_unless_the_path_is_too_long() -> None:
     from mlflow_monitor.kernels import _transport
 
-    short = _transport(tmp_path / "rt")
-    assert short["transport"] == "ipc"
-    assert Path(short["ip"]).is_absolute() and Path(short["ip"]).parent == tmp_path / "rt"
-    assert (tmp_path / "rt").is_dir()
-    assert _transport(tmp_path / ("x" * 120)) == {"transport": "tcp"}
+    short_dir = Path(tempfile.mkdtemp(prefix="rt-"))  # pytest's tmp_path is too long a name
+    try:
+        short = _transport(short_dir / "rt")
+        assert short["transport"] == "ipc"
+        assert Path(short["ip"]).is_absolute() and Path(short["ip"]).parent == short_dir / "rt"
+        assert (short_dir / "rt").is_dir()
+        assert _transport(short_dir / ("x" * 120)) == {"transport": "tcp"}
+    finally:
+        shutil.rmtree(short_dir)
