@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aequitas import Audit
 
-from mlflow_monitor.compliance import build_compliance
-from mlflow_monitor.fairness import evaluate_fairness, reference_fairness
+from mlflow_monitor.verdicts.fairness_checks import evaluate_fairness, reference_fairness
+from mlflow_monitor.workflows.compliance_audit import build_compliance
 from tests.fixtures.lending import (
     FAIR,
     UNFAIR_FNR,

@@ -6,7 +6,7 @@ aequitas) are imported by the functions that need them.
 
 from __future__ import annotations
 
-from mlflow_monitor.checks import CheckOutcome, health
+from mlflow_monitor.contract import CheckOutcome, health
 from mlflow_monitor.errors import (
     DataError,
     GateRefused,
@@ -15,17 +15,17 @@ from mlflow_monitor.errors import (
     RegistryError,
     SpecError,
 )
-from mlflow_monitor.gate import promote
 from mlflow_monitor.spec import MonitorSpec, load_spec
+from mlflow_monitor.workflows.promote import promote
 
 # Workflows load MLflow, pandas and scipy: imported on first use so `import mlflow_monitor` stays
 # light (module-level __getattr__, PEP 562).
 _LAZY = {
-    "build_baseline_run": "mlflow_monitor.monitor",
-    "run_window": "mlflow_monitor.monitor",
-    "evaluate_window": "mlflow_monitor.window",
-    "refresh_card": "mlflow_monitor.cards",
-    "dispatch": "mlflow_monitor.alerts",
+    "build_baseline_run": "mlflow_monitor.workflows.build_baseline",
+    "run_window": "mlflow_monitor.workflows.monitor_window",
+    "evaluate_window": "mlflow_monitor.verdicts.evaluation",
+    "refresh_card": "mlflow_monitor.workflows.model_cards",
+    "dispatch": "mlflow_monitor.workflows.dispatch_alerts",
 }
 
 

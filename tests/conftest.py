@@ -1,12 +1,15 @@
-"""Suite-wide settings: quiet, deterministic MLflow for every test."""
+"""Suite-wide settings and fixtures: quiet MLflow, an empty SQLite store, an HTTP receiver."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.receiver import Receiver
 
 # MLflow's telemetry thread sets and unsets an environment variable concurrently with requests
 # (seen as KeyError '_MLFLOW_TELEMETRY_SESSION_ID'); artifact progress bars clutter CLI output.
@@ -31,3 +34,11 @@ def tracking_uri(tmp_path: Path, _empty_store: Path) -> str:
     db = tmp_path / "mlflow.db"
     shutil.copyfile(_empty_store, db)
     return f"sqlite:///{db}"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An HTTP server on 127.0.0.1 that records what apprise delivers to it."""
+    server = Receiver()
+    yield server
+    server.close()

@@ -20,10 +20,12 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
-from mlflow_monitor import demo, monitor
-from mlflow_monitor._resources import card_templates_dir
-from mlflow_monitor.registry.models import register_sklearn_model
-from mlflow_monitor.status import status_rows, status_table
+from mlflow_monitor.adapters.mlflow.models import register_sklearn_model
+from mlflow_monitor.resources import card_templates_dir
+from mlflow_monitor.workflows import demo
+from mlflow_monitor.workflows import monitor_window as monitor
+from mlflow_monitor.workflows.build_baseline import build_baseline_run
+from mlflow_monitor.workflows.status import status_rows, status_table
 
 HERE = Path(__file__).parent
 
@@ -48,7 +50,7 @@ def main() -> None:
     # 2. Score the validation data and attach it as the version's baseline.
     reference = folder / "reference.parquet"
     demo.score(model, demo.make_churn(5000, seed=2)).to_parquet(reference, index=False)
-    monitor.build_baseline_run(spec, version, reference, tracking_uri=uri, echo=print)
+    build_baseline_run(spec, version, reference, tracking_uri=uri, echo=print)
 
     # 3. Every week, monitor the week's scored (and later labelled) traffic.
     for plan, frame in demo.demo_windows(4000):

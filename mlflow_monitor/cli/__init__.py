@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import click
 
-from mlflow_monitor.cli import _gc
-from mlflow_monitor.cli import alerts as _alerts
-from mlflow_monitor.cli import cards as _cards
-from mlflow_monitor.cli import gate as _gate
-from mlflow_monitor.cli import pipeline as _pipeline
+from mlflow_monitor.cli import _gc, alert_commands, card_commands, gate_commands, pipeline_commands
 
 __all__ = ["console", "main"]
 
@@ -22,7 +18,7 @@ def main() -> None:
     """Monitor MLflow models: drift, decay, fairness, policy checks, alerts, gated promotion."""
 
 
-for _module in (_pipeline, _alerts, _gate, _cards):
+for _module in (pipeline_commands, alert_commands, gate_commands, card_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

@@ -44,7 +44,6 @@ __all__ = [
     "GroupMetrics",
     "compare_rates",
     "compute_fairness",
-    "group_labels",
     "intersection_name",
 ]
 
@@ -349,11 +348,6 @@ def compute_fairness(
         attributes.append(_attribute(columns, groups, ref_rule, metrics, min_group_size))
     note = "" if has_labels else "label-free: no labels, only selection rate and its ratios"
     return FairnessReport(len(pred), has_labels, min_group_size, tuple(attributes), metrics, note)
-
-
-def group_labels(values: pd.Series) -> list[str]:
-    """The group text of each distinct value, as ``compute_fairness`` names groups."""
-    return _encode(values)[1]
 
 
 def _labeled_mask(labels: np.ndarray | None, rows: int) -> np.ndarray:

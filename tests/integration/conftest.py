@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_monitor import demo
+from mlflow_monitor.workflows import demo
 
 WINDOW_ROWS = 3000
 REPORT_ROWS = 500
@@ -99,7 +99,7 @@ def write_spec(folder: Path, extra: list[str] | None = None) -> Path:
 
 
 def register(uri: str, data: ChurnData, folder: Path) -> Registered:
-    from mlflow_monitor.registry.models import register_sklearn_model
+    from mlflow_monitor.adapters.mlflow.models import register_sklearn_model
 
     local = folder / "mlartifacts" if uri.startswith("sqlite:") else None
     version = register_sklearn_model(
@@ -115,7 +115,7 @@ def registered(tracking_uri: str, churn: ChurnData, tmp_path: Path) -> Registere
 
 @pytest.fixture
 def with_baseline(registered: Registered) -> Registered:
-    from mlflow_monitor.monitor import build_baseline_run
+    from mlflow_monitor.workflows.build_baseline import build_baseline_run
 
     build_baseline_run(
         registered.spec, registered.version, registered.data.reference, tracking_uri=registered.uri

@@ -13,7 +13,12 @@ from click.testing import CliRunner, Result
 from mlflow.tracking import MlflowClient
 
 from mlflow_monitor.cli import main
-from mlflow_monitor.registry._client import safe_metric_name
+from mlflow_monitor.contract import (
+    RESULTS_FILE,
+    RESULTS_SCHEMA_VERSION,
+    WindowResults,
+    safe_metric_name,
+)
 from tests.integration.conftest import Registered
 
 MODEL = "churn-classifier"
@@ -106,8 +111,12 @@ def check_window(reg: Registered, name: str, *, exit_code: int = 0) -> dict[str,
     ):
         points = client.get_metric_history(run.info.run_id, safe_metric_name(metric))
         assert [p.timestamp for p in points] == [end_ms], metric
-    results = json.loads(_download(client, run.info.run_id, "results.json").read_text())
+    results = json.loads(_download(client, run.info.run_id, RESULTS_FILE).read_text())
     assert results["health"] == expected
+    read = WindowResults.from_dict(results)  # the contract's one reader
+    assert read.schema_version == RESULTS_SCHEMA_VERSION and read.health == expected
+    assert read.to_dict()["outcomes"] == results["outcomes"]
+    assert dict((m.name, m.value) for m in read.metrics) == results["metrics"]
     assert results["rows"] == 3000
     assert {o["status"] for o in results["outcomes"]} <= {
         "pass",

@@ -22,13 +22,14 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mlflow_monitor import monitor
-from mlflow_monitor.alerts import RunEvent, dispatch
-from mlflow_monitor.checks import AppliedThreshold, CheckOutcome
+from mlflow_monitor.adapters.mlflow.alert_state import AlertStateStore, Lease
+from mlflow_monitor.contract import AppliedThreshold, CheckOutcome
 from mlflow_monitor.errors import MonitorError
-from mlflow_monitor.registry.alert_state import AlertStateStore, Lease
 from mlflow_monitor.spec import load_spec, parse_spec
-from tests.alerting.receiver import Receiver
+from mlflow_monitor.verdicts.alert_plan import RunEvent
+from mlflow_monitor.workflows import monitor_window as monitor
+from mlflow_monitor.workflows.dispatch_alerts import dispatch
+from tests.fixtures.receiver import Receiver
 from tests.integration.conftest import Registered, Server
 
 pytestmark = pytest.mark.integration

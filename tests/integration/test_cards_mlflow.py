@@ -12,11 +12,13 @@ import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
 
-from mlflow_monitor import demo, monitor
-from mlflow_monitor.cards import refresh_card
+from mlflow_monitor.adapters.mlflow.card_store import CARD_END, CARD_START
 from mlflow_monitor.cli import main
-from mlflow_monitor.registry.cards import CARD_END, CARD_START
 from mlflow_monitor.spec import load_spec
+from mlflow_monitor.workflows import demo
+from mlflow_monitor.workflows import monitor_window as monitor
+from mlflow_monitor.workflows.build_baseline import build_baseline_run
+from mlflow_monitor.workflows.model_cards import refresh_card
 
 pytestmark = [
     pytest.mark.integration,
@@ -79,7 +81,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Monitored:
     )
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
 
-    baseline = monitor.build_baseline_run(spec, "1", root / "reference.parquet", tracking_uri=uri)
+    baseline = build_baseline_run(spec, "1", root / "reference.parquet", tracking_uri=uri)
     plan, frame = demo.demo_windows(1500)[0]
     window = root / "window.parquet"
     demo.score(model, frame).to_parquet(window, index=False)
@@ -250,7 +252,7 @@ def bare_version(monitored: Monitored) -> str:
     assert "card: card.yaml\n" in text
     spec.write_text(text.replace("card: card.yaml\n", ""))
     version = new_version(monitored)
-    monitor.build_baseline_run(
+    build_baseline_run(
         spec, version, monitored.root / "reference.parquet", tracking_uri=monitored.uri
     )
     return version

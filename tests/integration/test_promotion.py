@@ -2,7 +2,7 @@
 
 Most states are crafted with the contract's version tags (``monitor.health``,
 ``monitor.last_checked`` ...) and a real ``results.json`` on a real run; one test drives a real
-baseline and monitoring runs through ``mlflow_monitor.monitor``, with the rollback alerts
+baseline and monitoring runs through ``workflows.monitor_window``, with the rollback alerts
 delivered by apprise to an HTTP receiver on 127.0.0.1.
 """
 
@@ -21,12 +21,12 @@ import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
 
+from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
 from mlflow_monitor.cli import main
 from mlflow_monitor.errors import GateRefused
-from mlflow_monitor.gate import auto_rollback, history, promote
-from mlflow_monitor.registry.runs import MonitorRuns
 from mlflow_monitor.spec import load_spec, parse_spec
-from tests.alerting.receiver import Received, Receiver
+from mlflow_monitor.workflows.promote import auto_rollback, history, promote
+from tests.fixtures.receiver import Received, Receiver
 from tests.integration.conftest import Server
 
 pytestmark = pytest.mark.integration
@@ -299,7 +299,9 @@ def test_real_degraded_window_rolls_the_champion_back_and_alerts(
     receiver on 127.0.0.1; once v1 is critical too, the next critical run of v2 moves nothing and
     the alert says so.
     """
-    from mlflow_monitor import demo, monitor
+    from mlflow_monitor.workflows import demo
+    from mlflow_monitor.workflows import monitor_window as monitor
+    from mlflow_monitor.workflows.build_baseline import build_baseline_run
 
     name = "real-rollback"
     register(store, name, 2)
@@ -314,9 +316,7 @@ def test_real_degraded_window_rolls_the_champion_back_and_alerts(
     reference = demo.score(model, demo.make_churn(2000, seed=2, start=demo.START))
     reference.to_parquet(tmp_path / "reference.parquet", index=False)
     craft(store, name, "1", health="healthy")
-    monitor.build_baseline_run(
-        spec_path, "2", tmp_path / "reference.parquet", tracking_uri=store.uri
-    )
+    build_baseline_run(spec_path, "2", tmp_path / "reference.parquet", tracking_uri=store.uri)
     MonitorRuns(store.uri).set_health(name, "2", "healthy", None)  # as a healthy window leaves it
     spec = load_spec(spec_path)
     promote(spec, name, "1", "champion", tracking_uri=store.uri)
@@ -384,7 +384,7 @@ def test_gate_audit_and_card_over_http_server_on_postgresql(
     start_server: Callable[[str], Server], postgres_uri: str, tmp_path: Path
 ) -> None:
     """The same records through a real `mlflow server` (HTTP, proxied artifacts, PostgreSQL)."""
-    from mlflow_monitor.cards import refresh_card
+    from mlflow_monitor.workflows.model_cards import refresh_card
 
     server = start_server(postgres_uri.replace("postgresql://", "postgresql+psycopg2://", 1))
     client = MlflowClient(server.uri, server.uri)

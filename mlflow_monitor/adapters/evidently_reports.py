@@ -1,0 +1,408 @@
+"""Evidently HTML reports for the audit trail, on bounded seeded samples.
+
+Evidently is the visual layer: it recomputes every statistic from raw rows, which at 1,000,000
+rows costs minutes, so it only ever sees ``spec.sampling.report_rows`` seeded rows of the baseline's
+reference sample and of the window. The numbers that decide health come from ``stats/`` on all
+rows; the reports show the same story on a sample for a human reader.
+
+Reports are written at the monitoring notebook's request (not by the workflow), so the executed
+notebook records that they were produced and with which sample sizes: the audit trail and the
+reports cannot disagree. They run in a child process (``python -m`` this module) because
+importing Evidently alone takes 5-7 s and the reports another 5 s, time that overlaps with the
+kernel's statistics. ``run`` goes further: ``report_worker`` starts that child before
+MLflow is even imported, so Evidently is loaded by the time the notebook hands it the window's
+seeded sample (``start_reports(..., current=frame)``; the child then never reads the whole
+window). Without a worker (a notebook run by hand) ``start_reports`` starts a fresh child.
+Measured on 1,000,000 rows, 2 cores: see benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlflow_monitor.adapters.notebook_parameters import NotebookParameters
+from mlflow_monitor.adapters.processes import process_alive
+from mlflow_monitor.contract import REPORTS_DIR, SAMPLE_FILE
+from mlflow_monitor.errors import MonitorError
+from mlflow_monitor.spec import MonitorSpec
+
+if TYPE_CHECKING:  # pandas is imported by the functions that use it: report_worker stays light
+    import pandas as pd
+
+__all__ = [
+    "WORKER_ENV",
+    "ReportFiles",
+    "ReportJob",
+    "report_worker",
+    "sample_rows",
+    "start_reports",
+    "write_reports",
+]
+
+WORKER_ENV = "MLFLOW_MONITOR_REPORT_WORKER"
+_SAMPLE_FILE = "current_sample.parquet"
+_POLL_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """The HTML files written and the sample sizes they were built on."""
+
+    drift: Path
+    performance: Path | None
+    reference_rows: int
+    current_rows: int
+
+    @classmethod
+    def from_json(cls, text: str) -> ReportFiles:
+        """Inverse of the child's last stdout line / the worker's ``result.json``."""
+        body = json.loads(text)
+        performance = body["performance"]
+        return cls(
+            Path(body["drift"]),
+            Path(performance) if performance else None,
+            int(body["reference_rows"]),
+            int(body["current_rows"]),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ReportJob:
+    """Reports being written by a child process; ``wait`` returns them or raises its error.
+
+    ``process`` is a child this job started; otherwise ``worker`` is the folder of the
+    pre-started worker that took the job. ``scratch`` (the sample file's folder) goes at the end.
+    """
+
+    process: subprocess.Popen[str] | None = None
+    worker: Path | None = None
+    scratch: Path | None = None
+
+    def wait(self) -> ReportFiles:
+        """Block until the reports are written; a failure is a ``MonitorError`` with its line."""
+        try:
+            if self.process is not None:
+                return self._wait_child(self.process)
+            if self.worker is None:
+                raise MonitorError("reports: no child process and no worker")
+            return _wait_worker(self.worker)
+        finally:
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
+
+    @staticmethod
+    def _wait_child(process: subprocess.Popen[str]) -> ReportFiles:
+        out, err = process.communicate()
+        if process.returncode != 0:
+            lines = [line for line in err.strip().splitlines() if line.strip()]
+            raise MonitorError(f"reports: {lines[-1] if lines else 'child process failed'}")
+        return ReportFiles.from_json(out.strip().splitlines()[-1])
+
+
+def start_reports(params: NotebookParameters, *, current: pd.DataFrame | None = None) -> ReportJob:
+    """Start writing the reports in a child process (same inputs as the monitoring notebook).
+
+    ``current``: the window's rows already loaded by the caller; only their seeded sample is
+    handed over (the same rows the child would draw from the file). A worker started by
+    ``report_worker`` takes the job when there is one; else a fresh child is started.
+    """
+    scratch = None
+    if current is not None:  # the child reads the seeded sample, not the whole window
+        scratch = Path(tempfile.mkdtemp(prefix="mlflow-monitor-sample-"))
+        sample = _write_sample(params.spec_path, current, scratch)
+        params = replace(params, current_path=str(sample), window_start="", window_end="")
+    worker = _claim_worker()
+    if worker is not None:
+        _write_json(worker / "job.json", params.as_dict())
+        return ReportJob(worker=worker, scratch=scratch)
+    command = [sys.executable, "-m", __name__, "--job", params.to_json()]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_die_with_parent,
+    )
+    return ReportJob(process=process, scratch=scratch)
+
+
+def _write_sample(spec_path: str, frame: pd.DataFrame, folder: Path) -> Path:
+    from mlflow_monitor.spec import load_spec
+
+    sampling = load_spec(spec_path).sampling
+    path = folder / _SAMPLE_FILE
+    sample_rows(frame, sampling.report_rows, sampling.seed).to_parquet(path, index=False)
+    return path
+
+
+def _die_with_parent() -> None:
+    """Linux: the child is killed when the kernel that started it goes (a failed notebook)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+# -- the pre-started worker ---------------------------------------------------------------------
+
+
+@contextmanager
+def report_worker() -> Iterator[Path | None]:
+    """Start the report child now (it imports Evidently, then waits for one job); stop it after.
+
+    The folder is published in ``$MLFLOW_MONITOR_REPORT_WORKER``, which the notebook kernel
+    inherits; the first ``start_reports`` there claims it. Nested use is a no-op.
+    """
+    if os.environ.get(WORKER_ENV):
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="mlflow-monitor-reports-"))
+    with open(folder / "stderr", "w") as stderr:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow_monitor.adapters.evidently_reports",
+                "--worker",
+                str(folder),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            preexec_fn=_die_with_parent,
+        )
+    (folder / "pid").write_text(str(process.pid))
+    os.environ[WORKER_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop(WORKER_ENV, None)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _claim_worker() -> Path | None:
+    """The worker's folder if there is one and no one took it yet (one job per worker)."""
+    folder = os.environ.get(WORKER_ENV)
+    if not folder or not Path(folder, "pid").is_file():
+        return None
+    try:
+        os.close(os.open(Path(folder, "claimed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except OSError:
+        return None
+    return Path(folder)
+
+
+def _wait_worker(folder: Path) -> ReportFiles:
+    result, pid = folder / "result.json", int((folder / "pid").read_text())
+    while not result.exists():
+        if not process_alive(pid) and not result.exists():
+            lines = [x for x in (folder / "stderr").read_text().splitlines() if x.strip()]
+            raise MonitorError(f"reports: {lines[-1] if lines else 'report worker died'}")
+        time.sleep(_POLL_SECONDS)
+    body = json.loads(result.read_text())
+    if "error" in body:
+        raise MonitorError(f"reports: {body['error']}")
+    return ReportFiles.from_json(json.dumps(body))
+
+
+def _write_json(path: Path, body: object) -> None:
+    """Write then rename, so the reader never sees half a file."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(body))
+    os.replace(partial, path)
+
+
+def sample_rows(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """At most ``rows`` rows drawn without replacement with ``seed`` (the frame if smaller)."""
+    if len(frame) <= rows:
+        return frame.reset_index(drop=True)
+    return frame.sample(n=rows, random_state=seed).reset_index(drop=True)
+
+
+def _definition(spec: MonitorSpec, with_task: bool) -> object:
+    from evidently import BinaryClassification, DataDefinition, MulticlassClassification, Regression
+
+    cols = spec.columns
+    numerical = list(cols.numerical)
+    categorical = list(cols.categorical)
+    if not with_task:
+        if cols.score:
+            numerical.append(cols.score)
+        if cols.prediction:
+            target_list = numerical if spec.task == "regression" else categorical
+            target_list.append(cols.prediction)
+        return DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+    target = cols.target or ""
+    task: dict[str, object] = {}
+    if spec.task == "regression":
+        task["regression"] = [Regression(target=target, prediction=cols.prediction or "")]
+    elif spec.task == "binary_classification":
+        pos = spec.positive_label if spec.positive_label is not None else 1
+        task["classification"] = [
+            BinaryClassification(
+                target=target,
+                prediction_labels=cols.prediction,
+                prediction_probas=cols.score,
+                pos_label=pos,  # type: ignore[arg-type]
+            )
+        ]
+    else:
+        task["classification"] = [
+            MulticlassClassification(
+                target=target,
+                prediction_labels=cols.prediction,
+                prediction_probas=list(cols.probabilities) or None,
+            )
+        ]
+    return DataDefinition(numerical_columns=numerical, categorical_columns=categorical, **task)
+
+
+def _drift_columns(spec: MonitorSpec) -> list[str]:
+    cols = spec.columns
+    names = list(cols.features)
+    if spec.drift.prediction:
+        names += [c for c in (cols.prediction, cols.score) if c]
+    return names
+
+
+def _labelled(frame: pd.DataFrame, spec: MonitorSpec) -> pd.DataFrame:
+    target = spec.columns.target
+    if not target or target not in frame.columns:
+        return frame.iloc[0:0]
+    return frame.loc[frame[target].notna()]
+
+
+def write_reports(
+    spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFrame, out_dir: str | Path
+) -> ReportFiles:
+    """Write ``data_drift.html`` and ``classification.html``/``regression.html`` into ``out_dir``.
+
+    The performance report is skipped (``performance`` is None) when either side has no labels.
+    """
+    from evidently import Dataset, Report
+    from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, seed = spec.sampling.report_rows, spec.sampling.seed
+    ref = sample_rows(reference, rows, seed)
+    cur = sample_rows(current, rows, seed)
+    columns = [c for c in _drift_columns(spec) if c in ref.columns and c in cur.columns]
+    plain = _definition(spec, with_task=False)
+    drift = Report([DataDriftPreset(columns=columns)]).run(
+        Dataset.from_pandas(cur[columns], data_definition=plain),  # type: ignore[arg-type]
+        Dataset.from_pandas(ref[columns], data_definition=plain),  # type: ignore[arg-type]
+    )
+    drift_path = folder / "data_drift.html"
+    drift.save_html(str(drift_path))
+    perf_path = _performance_report(spec, ref, cur, folder, ClassificationPreset, RegressionPreset)
+    return ReportFiles(drift_path, perf_path, len(ref), len(cur))
+
+
+def _performance_report(
+    spec: MonitorSpec,
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    folder: Path,
+    classification: type,
+    regression: type,
+) -> Path | None:
+    from evidently import Dataset, Report
+
+    ref_l, cur_l = _labelled(ref, spec), _labelled(cur, spec)
+    if ref_l.empty or cur_l.empty:
+        return None
+    definition = _definition(spec, with_task=True)
+    preset = regression() if spec.task == "regression" else classification()
+    snapshot = Report([preset]).run(
+        Dataset.from_pandas(cur_l, data_definition=definition),  # type: ignore[arg-type]
+        Dataset.from_pandas(ref_l, data_definition=definition),  # type: ignore[arg-type]
+    )
+    name = "regression.html" if spec.task == "regression" else "classification.html"
+    path = folder / name
+    snapshot.save_html(str(path))
+    return path
+
+
+def _job(params: NotebookParameters) -> dict[str, object]:
+    """Load the inputs like the notebook does and write the reports; the files as JSON."""
+    import pandas as pd
+
+    from mlflow_monitor.adapters.sources import files as data
+    from mlflow_monitor.spec import load_spec
+
+    spec = load_spec(params.spec_path)
+    start = data.parse_time(params.window_start, "window-start")
+    end = data.parse_time(params.window_end, "window-end")
+    frame = data.load_window(spec, params.current_path, start, end)
+    reference = pd.read_parquet(Path(params.baseline_dir) / SAMPLE_FILE)
+    out_dir = Path(params.output_dir) / REPORTS_DIR
+    files = write_reports(spec, reference, frame, out_dir)
+    return {
+        "drift": str(files.drift),
+        "performance": str(files.performance) if files.performance else None,
+        "reference_rows": files.reference_rows,
+        "current_rows": files.current_rows,
+    }
+
+
+def _serve(folder: Path) -> int:
+    """Worker entry: import Evidently now, wait for ``job.json``, write ``result.json``."""
+    try:
+        _load_libraries()  # the slow part, done before the job arrives
+        job = folder / "job.json"
+        while not job.exists():
+            time.sleep(_POLL_SECONDS)
+        body = _job(NotebookParameters.from_json(job.read_text()))
+    except BaseException as exc:  # the kernel waiting on result.json gets the one line
+        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        _write_json(folder / "result.json", {"error": line})
+        return 1
+    _write_json(folder / "result.json", body)
+    return 0
+
+
+def _load_libraries() -> None:
+    """Import Evidently and the loaders with the cyclic collector paused, then freeze them.
+
+    Evidently's import builds many thousands of long-lived objects that the collector walks again
+    and again while they load: 1.95 s paused instead of 2.5-2.8 s (measured, 2 cores).
+    """
+    gc.disable()
+    try:
+        import evidently.presets  # noqa: F401
+
+        from mlflow_monitor.adapters.sources import files as data  # noqa: F401
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def _main(argv: Sequence[str]) -> int:
+    """Child-process entry: ``--worker FOLDER``, or ``--job PARAMETERS_JSON`` (prints the files)."""
+    if argv[:1] == ["--worker"]:
+        return _serve(Path(argv[1]))
+    _load_libraries()
+    print(json.dumps(_job(NotebookParameters.from_json(argv[1]))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,266 @@
+"""Alert state of one model version, kept in MLflow, and the lease that serializes its writers.
+
+Where: one *state run* per model version in the experiment ``monitor/<model>``, tagged
+``monitor.kind=alert_state`` and ``monitor.model_version``. It is ended FINISHED at creation
+(nothing stays RUNNING); tags and params can still be written to a finished run.
+
+- **State**: one tag per check, ``alert.<check>.<hash>``, holding JSON: for every channel the
+  severity last delivered, when, and the window keys already delivered (idempotency key =
+  model, version, check, window; model and version are the state run itself). Only a lease
+  holder writes state.
+- **Lease** (mutual exclusion, all backends): the lease is a sequence of *write-once params*
+  ``lease.<n>`` = ``<token> <expires epoch> <host:pid>``. MLflow refuses to change a param's
+  value (a unique key in the SQL stores, SQLite and PostgreSQL, and the same store behind an
+  HTTP server), so of two processes that both try to create ``lease.<n+1>`` exactly one
+  succeeds: a real compare-and-set, confirmed by reading the param back. The holder releases by
+  setting the tag ``monitor.alert_lease_released`` to ``n``; a crashed holder's lease expires
+  after its TTL and the next claimant takes ``lease.<n+1>``.
+
+Guarantee and its limit: while a holder finishes within its TTL, no two processes hold the
+lease, so two runs of the same version never both send. A holder that stalls past its TTL (or
+machines whose clocks disagree by more than the TTL) can overlap with the next holder; the
+holder re-checks ``holds()`` before writing state, so the overlap costs at most one duplicate
+message, never lost state. Creating the state run itself is not atomic in MLflow: two first
+runs may both create one; every process then picks the same one (oldest start, then smallest
+id) after a short settle and the loser's run is deleted. The param log grows by one per run
+(about 9,000 params per version-year of hourly windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from mlflow.entities import RunTag, ViewType
+from mlflow.tracking import MlflowClient
+
+from mlflow_monitor.adapters.mlflow.client import client, guarded
+from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
+from mlflow_monitor.contract import (
+    KIND_ALERT_STATE,
+    TAG_KIND,
+    TAG_LEASE_RELEASED,
+    TAG_MODEL_NAME,
+    TAG_MODEL_VERSION,
+    parse_utc,
+    utc_text,
+)
+from mlflow_monitor.errors import RegistryError
+from mlflow_monitor.verdicts.alert_plan import ChannelMark, CheckMarks
+
+__all__ = [
+    "AlertStateStore",
+    "Lease",
+]
+
+_STATE_PREFIX = "alert."
+_LEASE_PREFIX = "lease."
+_WINDOWS_KEPT = 20
+_TAG_BATCH = 100
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-]")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A held lease: ``lease.<number>`` on the state run, owned by ``token`` until ``expires``."""
+
+    run_id: str
+    number: int
+    token: str
+    expires: float
+
+
+class AlertStateStore:
+    """Read and write one model version's alert state under a lease (see module docstring)."""
+
+    def __init__(
+        self,
+        model: str,
+        version: str,
+        *,
+        tracking_uri: str | None = None,
+        settle_seconds: float = 0.3,
+    ) -> None:
+        self.model = model
+        self.version = str(version)
+        self._tracking_uri = tracking_uri
+        self._client: MlflowClient = client(tracking_uri)
+        self._settle = settle_seconds
+        self._run_id: str | None = None
+
+    # -- the state run --------------------------------------------------------------------
+    def run_id(self) -> str:
+        """The version's state run, created (once, race-resolved) on first use."""
+        if self._run_id is None:
+            self._run_id = self._call("opening the alert state run", self._resolve_run)
+        return self._run_id
+
+    def _resolve_run(self) -> str:
+        experiment = MonitorRuns(self._tracking_uri).experiment_id(self.model)
+        found = self._state_runs(experiment)
+        if found:
+            return found[0]
+        tags = {
+            TAG_KIND: KIND_ALERT_STATE,
+            TAG_MODEL_NAME: self.model,
+            TAG_MODEL_VERSION: self.version,
+        }
+        mine = self._client.create_run(
+            experiment, tags=tags, run_name=f"alert-state v{self.version}"
+        )
+        self._client.set_terminated(mine.info.run_id, "FINISHED")
+        time.sleep(self._settle)
+        winner = self._state_runs(experiment)[0]
+        if winner != mine.info.run_id:
+            self._client.delete_run(mine.info.run_id)
+        return winner
+
+    def _state_runs(self, experiment_id: str) -> list[str]:
+        query = (
+            f"tags.`{TAG_KIND}` = '{KIND_ALERT_STATE}'"
+            f" and tags.`{TAG_MODEL_VERSION}` = '{self.version}'"
+        )
+        runs = self._client.search_runs(
+            [experiment_id], query, ViewType.ACTIVE_ONLY, max_results=50
+        )
+        ordered = sorted(runs, key=lambda r: (int(r.info.start_time or 0), r.info.run_id))
+        return [r.info.run_id for r in ordered]
+
+    # -- lease ----------------------------------------------------------------------------
+    def acquire(
+        self, *, ttl_seconds: float, wait_seconds: float, poll_seconds: float = 0.25
+    ) -> Lease | None:
+        """Take the lease, waiting up to ``wait_seconds`` for a live holder; None if not taken."""
+        run_id = self.run_id()
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            lease = self._call(
+                "taking the alert lease", lambda: self._try_acquire(run_id, ttl_seconds)
+            )
+            if lease is not None or time.monotonic() >= deadline:
+                return lease
+            time.sleep(poll_seconds)
+
+    def _try_acquire(self, run_id: str, ttl_seconds: float) -> Lease | None:
+        run = self._client.get_run(run_id)
+        number, holder = _latest_lease(run.data.params)
+        released = _as_int(run.data.tags.get(TAG_LEASE_RELEASED, "0"))
+        if number > released and holder is not None and holder[1] > time.time():
+            return None
+        token = uuid.uuid4().hex
+        expires = time.time() + ttl_seconds
+        value = f"{token} {expires:.3f} {socket.gethostname()}:{os.getpid()}"
+        key = f"{_LEASE_PREFIX}{number + 1}"
+        # Another process may create lease.<n+1> first (MLflow refuses ours, or SQLite reports
+        # the database locked), or the call may fail after the write: the read-back decides.
+        with contextlib.suppress(Exception):
+            self._client.log_param(run_id, key, value)
+        written = self._client.get_run(run_id).data.params.get(key, "")
+        if written.split(" ", 1)[0] != token:
+            return None
+        return Lease(run_id, number + 1, token, expires)
+
+    def holds(self, lease: Lease) -> bool:
+        """True while ``lease`` is the newest lease, unreleased and unexpired."""
+        run = self._call("checking the alert lease", lambda: self._client.get_run(lease.run_id))
+        number, _ = _latest_lease(run.data.params)
+        released = _as_int(run.data.tags.get(TAG_LEASE_RELEASED, "0"))
+        return number == lease.number and released < lease.number and lease.expires > time.time()
+
+    def release(self, lease: Lease) -> None:
+        """Give the lease back (idempotent)."""
+        self._call(
+            "releasing the alert lease",
+            lambda: self._client.set_tag(lease.run_id, TAG_LEASE_RELEASED, str(lease.number)),
+        )
+
+    # -- state ----------------------------------------------------------------------------
+    def read(self) -> dict[str, CheckMarks]:
+        """Every check's marks, by check id."""
+        run_id = self.run_id()
+        tags = self._call("reading alert state", lambda: self._client.get_run(run_id).data.tags)
+        marks = [_decode(v) for k, v in tags.items() if k.startswith(_STATE_PREFIX)]
+        return {m.check_id: m for m in marks if m is not None}
+
+    def write(self, lease: Lease, changes: Mapping[str, CheckMarks]) -> None:
+        """Store changed marks (a check with no channel left is removed); lease must be held."""
+        if not self.holds(lease):
+            raise RegistryError(
+                f"alert lease {lease.number} of {self.model}/{self.version} was lost (expired or "
+                "taken over); alert state not written"
+            )
+        keep = [RunTag(_tag_key(c), _encode(m)) for c, m in changes.items() if m.channels]
+        for start in range(0, len(keep), _TAG_BATCH):
+            chunk = keep[start : start + _TAG_BATCH]
+            self._log_tags(lease.run_id, chunk)
+        stored = self.read()
+        for check_id, marks in changes.items():
+            if not marks.channels and check_id in stored:
+                self._delete_tag(lease.run_id, _tag_key(check_id))
+
+    def _call(self, what: str, func: Callable[[], T]) -> T:
+        return guarded(self._client.tracking_uri, what, func)
+
+    def _log_tags(self, run_id: str, tags: list[RunTag]) -> None:
+        self._call("writing alert state", lambda: self._client.log_batch(run_id, tags=tags))
+
+    def _delete_tag(self, run_id: str, key: str) -> None:
+        self._call("clearing alert state", lambda: self._client.delete_tag(run_id, key))
+
+
+def _latest_lease(params: Mapping[str, str]) -> tuple[int, tuple[str, float] | None]:
+    numbers = [_as_int(k[len(_LEASE_PREFIX) :]) for k in params if k.startswith(_LEASE_PREFIX)]
+    if not numbers:
+        return 0, None
+    number = max(numbers)
+    parts = params[f"{_LEASE_PREFIX}{number}"].split(" ")
+    expires = float(parts[1]) if len(parts) > 1 else 0.0
+    return number, (parts[0], expires)
+
+
+def _as_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def _tag_key(check_id: str) -> str:
+    slug = _UNSAFE_KEY.sub("_", check_id)[:120]
+    digest = hashlib.sha1(check_id.encode()).hexdigest()[:10]
+    return f"{_STATE_PREFIX}{slug}.{digest}"
+
+
+def _encode(marks: CheckMarks) -> str:
+    channels = {
+        key: {
+            "severity": m.severity,
+            "sent_at": utc_text(m.sent_at, precise=True),
+            "windows": list(m.windows[-_WINDOWS_KEPT:]),
+        }
+        for key, m in marks.channels.items()
+    }
+    return json.dumps({"check_id": marks.check_id, "channels": channels}, sort_keys=True)
+
+
+def _decode(text: str) -> CheckMarks | None:
+    """Marks from a state tag; an unreadable tag is ignored (it can only cause one re-send)."""
+    try:
+        data = json.loads(text)
+        channels = {
+            key: ChannelMark(m["severity"], parse_utc(m["sent_at"]), tuple(m.get("windows", ())))
+            for key, m in data["channels"].items()
+        }
+        return CheckMarks(str(data["check_id"]), channels)
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,317 @@
+"""Monitoring and baseline runs in MLflow: start, log (metrics, tags, artifacts), end; version tags.
+
+``MonitorRuns`` wraps one ``MlflowClient`` and turns every MLflow failure into a ``RegistryError``
+with one line that says what failed ("model version churn/7 not found", "MLflow unreachable at
+http://... while logging metrics"). Metrics are logged in batches of at most 1,000 with the
+window end as timestamp so trends line up across runs (DESIGN.md section 4).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import urlparse
+
+from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+
+from mlflow_monitor.adapters.mlflow.client import client, describe_failure, guarded, quiet_downloads
+from mlflow_monitor.adapters.processes import process_alive
+from mlflow_monitor.contract import (
+    TAG_BASELINE_RUN,
+    TAG_HEALTH,
+    TAG_HEALTH_REASON,
+    TAG_HOST,
+    TAG_KIND,
+    TAG_LAST_CHECKED,
+    TAG_LAST_RUN,
+    TAG_MODEL_NAME,
+    TAG_MODEL_VERSION,
+    TAG_PID,
+    MetricValue,
+    experiment_name,
+    safe_metric_name,
+    utc_now,
+    utc_text,
+)
+from mlflow_monitor.errors import RegistryError
+
+__all__ = [
+    "MonitorRuns",
+    "RunStatus",
+    "RunSummary",
+    "VersionState",
+]
+
+_BATCH = 1000
+_TAG_VALUE_MAX = 5000
+
+RunStatus = Literal["FINISHED", "FAILED"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """What the registry records about one model version's monitoring."""
+
+    model: str
+    version: str
+    health: str | None
+    last_checked: str | None
+    last_run_id: str | None
+    baseline_run_id: str | None
+    reason: str | None
+    aliases: tuple[str, ...]
+    source_run_id: str | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A finished monitoring or baseline run, as far as status and history need it."""
+
+    run_id: str
+    status: str
+    start_time_ms: int
+    tags: Mapping[str, str]
+
+
+class MonitorRuns:
+    """Runs, metrics, artifacts and version tags of one model's monitoring, on one tracking URI."""
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self._client = client(tracking_uri)
+        self.tracking_uri = self._client.tracking_uri
+
+    # -- errors -----------------------------------------------------------------------------
+    def _call(self, what: str, func: Callable[[], T]) -> T:
+        return guarded(self.tracking_uri, what, func)
+
+    def _describe(self, what: str, exc: MlflowException) -> str:
+        return describe_failure(self.tracking_uri, what, exc)
+
+    # -- versions ---------------------------------------------------------------------------
+    def version(self, model: str, version: str) -> VersionState:
+        """The version's monitoring state; ``RegistryError`` naming it when it does not exist."""
+        try:
+            mv = self._client.get_model_version(model, str(version))
+        except MlflowException as exc:
+            if exc.error_code in (
+                "RESOURCE_DOES_NOT_EXIST",
+                "NOT_FOUND",
+                "INVALID_PARAMETER_VALUE",
+            ):
+                raise RegistryError(
+                    f"model version {model}/{version} not found in the registry at "
+                    f"{self.tracking_uri}"
+                ) from None
+            raise RegistryError(
+                self._describe(f"reading model version {model}/{version}", exc)
+            ) from None
+        except OSError as exc:
+            raise RegistryError(f"MLflow unreachable at {self.tracking_uri}: {exc}") from None
+        return _version_state(mv)
+
+    def versions(self, model: str | None = None) -> list[VersionState]:
+        """Every version of ``model`` (or of every registered model), newest first per model."""
+        filter_string = f"name = '{model}'" if model else None
+        found = self._call(
+            "listing model versions",
+            lambda: list(self._client.search_model_versions(filter_string=filter_string)),
+        )
+        states = [_version_state(mv) for mv in found]
+        return sorted(states, key=lambda s: (s.model, -_as_int(s.version)))
+
+    def set_version_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
+        """Set tags on a model version (values truncated to MLflow's limit)."""
+        for key, value in tags.items():
+            tag = functools.partial(
+                self._client.set_model_version_tag, model, str(version), key, value[:_TAG_VALUE_MAX]
+            )
+            self._call(f"tagging model version {model}/{version}", tag)
+
+    def set_health(
+        self, model: str, version: str, health: str, run_id: str | None, reason: str = ""
+    ) -> None:
+        """Record a window's outcome on the version: health, last run, last check, reason."""
+        tags = {
+            TAG_HEALTH: health,
+            TAG_LAST_CHECKED: utc_text(utc_now()),
+            TAG_HEALTH_REASON: reason,
+        }
+        if run_id:
+            tags[TAG_LAST_RUN] = run_id
+        self.set_version_tags(model, version, tags)
+
+    # -- runs ---------------------------------------------------------------------------------
+    def experiment_id(self, model: str) -> str:
+        """The ``monitor/<model>`` experiment, created on first use."""
+        name = experiment_name(model)
+
+        def _get_or_create() -> str:
+            found = self._client.get_experiment_by_name(name)
+            if found is not None:
+                return str(found.experiment_id)
+            return str(self._client.create_experiment(name, artifact_location=self._artifacts()))
+
+        return self._call(f"opening experiment {name}", _get_or_create)
+
+    def _artifacts(self) -> str | None:
+        """Next to a local SQLite store, artifacts go in ``mlartifacts/`` beside the db file."""
+        parsed = urlparse(self.tracking_uri)
+        if parsed.scheme != "sqlite":
+            return None
+        db = Path(self.tracking_uri.removeprefix("sqlite:///"))
+        if not db.is_absolute():
+            db = Path.cwd() / db
+        return (db.parent / "mlartifacts").as_uri()
+
+    def start_run(
+        self, model: str, version: str, *, kind: str, run_name: str, tags: Mapping[str, str]
+    ) -> str:
+        """Start a run in ``monitor/<model>`` tagged with the model, version, kind and process."""
+        experiment = self.experiment_id(model)
+        all_tags = {
+            TAG_KIND: kind,
+            TAG_MODEL_NAME: model,
+            TAG_MODEL_VERSION: str(version),
+            TAG_HOST: socket.gethostname(),
+            TAG_PID: str(os.getpid()),
+            **tags,
+        }
+        run = self._call(
+            "starting a run",
+            lambda: self._client.create_run(experiment, tags=all_tags, run_name=run_name),
+        )
+        return str(run.info.run_id)
+
+    def end_run(self, run_id: str, status: RunStatus) -> None:
+        """End a run FINISHED or FAILED."""
+        self._call(f"ending run {run_id}", lambda: self._client.set_terminated(run_id, status))
+
+    def set_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        """Set several tags on a run in one call."""
+        batch = [RunTag(k, v[:_TAG_VALUE_MAX]) for k, v in tags.items()]
+        self._call("tagging the run", lambda: self._client.log_batch(run_id, tags=batch))
+
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        """Log run parameters (never a resolved secret: callers pass spec values only)."""
+        batch = [Param(k, v[:6000]) for k, v in params.items()]
+        self._call("logging parameters", lambda: self._client.log_batch(run_id, params=batch))
+
+    def log_metrics(self, run_id: str, metrics: Sequence[MetricValue], timestamp_ms: int) -> None:
+        """Log metrics under safe names, all stamped ``timestamp_ms``, in batches of <= 1000."""
+        entities = [
+            Metric(safe_metric_name(m.name), float(m.value), int(timestamp_ms), 0) for m in metrics
+        ]
+        for start in range(0, len(entities), _BATCH):
+            chunk = entities[start : start + _BATCH]
+            log = functools.partial(self._client.log_batch, run_id, metrics=chunk)
+            self._call("logging metrics", log)
+
+    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
+        """Upload a directory's files under ``artifact_path``."""
+        self._call(
+            f"uploading {artifact_path or 'artifacts'}",
+            lambda: self._client.log_artifacts(run_id, str(local_dir), artifact_path),
+        )
+
+    def log_file(self, run_id: str, local_file: Path, artifact_path: str | None = None) -> None:
+        """Upload one file under ``artifact_path``."""
+        self._call(
+            f"uploading {local_file.name}",
+            lambda: self._client.log_artifact(run_id, str(local_file), artifact_path),
+        )
+
+    def download(self, run_id: str, path: str, dst: Path) -> Path:
+        """Download a run's artifact (file or directory) into ``dst``; returns the local path."""
+        dst.mkdir(parents=True, exist_ok=True)
+        with quiet_downloads():
+            local = self._call(
+                f"downloading {path} from run {run_id}",
+                lambda: self._client.download_artifacts(run_id, path, str(dst)),
+            )
+        return Path(local)
+
+    def read_json(self, run_id: str, path: str) -> object | None:
+        """A JSON artifact of a run, or None when the run has no such file."""
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = self.download(run_id, path, Path(tmp))
+            except RegistryError:
+                return None
+            parsed: object = json.loads(local.read_text())
+            return parsed
+
+    def monitor_runs(
+        self, model: str, version: str, *, status: str | None = None, limit: int = 100
+    ) -> list[RunSummary]:
+        """Monitoring (window) runs of a version, newest first; optionally of one status."""
+        experiment = self._client.get_experiment_by_name(experiment_name(model))
+        if experiment is None:
+            return []
+        parts = [
+            f"tags.`{TAG_MODEL_VERSION}` = '{version}'",
+            f"tags.`{TAG_KIND}` = 'window'",
+        ]
+        if status:
+            parts.append(f"attributes.status = '{status}'")
+        found = self._call(
+            "searching monitoring runs",
+            lambda: self._client.search_runs(
+                [experiment.experiment_id],
+                " and ".join(parts),
+                ViewType.ACTIVE_ONLY,
+                max_results=limit,
+                order_by=["attributes.start_time DESC"],
+            ),
+        )
+        return [
+            RunSummary(r.info.run_id, r.info.status, int(r.info.start_time or 0), dict(r.data.tags))
+            for r in found
+        ]
+
+    def fail_abandoned_runs(self, model: str, version: str) -> list[str]:
+        """End FAILED any RUNNING window run of this version whose process on this host is gone.
+
+        A run whose tracking server vanished mid-way cannot be ended at the time; the next run
+        of the version finishes that bookkeeping so nothing stays RUNNING.
+        """
+        ended: list[str] = []
+        host = socket.gethostname()
+        for summary in self.monitor_runs(model, version, status="RUNNING"):
+            same_host = summary.tags.get(TAG_HOST) == host
+            pid = _as_int(summary.tags.get(TAG_PID, ""))
+            if same_host and pid > 0 and pid != os.getpid() and not process_alive(pid):
+                self.set_run_tags(summary.run_id, {TAG_HEALTH_REASON: "monitoring process died"})
+                self.end_run(summary.run_id, "FAILED")
+                ended.append(summary.run_id)
+        return ended
+
+
+def _version_state(mv: object) -> VersionState:
+    tags: dict[str, str] = dict(getattr(mv, "tags", {}) or {})
+    return VersionState(
+        model=str(getattr(mv, "name", "")),
+        version=str(getattr(mv, "version", "")),
+        health=tags.get(TAG_HEALTH),
+        last_checked=tags.get(TAG_LAST_CHECKED),
+        last_run_id=tags.get(TAG_LAST_RUN),
+        baseline_run_id=tags.get(TAG_BASELINE_RUN),
+        reason=tags.get(TAG_HEALTH_REASON) or None,
+        aliases=tuple(getattr(mv, "aliases", ()) or ()),
+        source_run_id=getattr(mv, "run_id", None),
+    )
+
+
+def _as_int(text: str) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return -1

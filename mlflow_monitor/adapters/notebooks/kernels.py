@@ -1,0 +1,133 @@
+"""Notebook kernels: local-socket transport, and one started ahead of ``monitor.ipynb``.
+
+Every kernel is started here and handed to papermill. It talks over local (IPC) sockets rather
+than TCP on 127.0.0.1: other users of the machine cannot reach it, and ipykernel has no reason
+to print its "running over TCP without encryption" warning into every command's output (TCP is
+kept on Windows and where the runtime folder's path is too long for a socket name).
+
+``mlflow-monitor run`` spends its first second or so importing MLflow, opening the store,
+validating the window and downloading the baseline; a kernel started only then would spend
+another second importing pandas and the statistics core in ``monitor.ipynb``'s first cell.
+``warm_kernel`` starts that kernel first, importing the workflow's preload module on start-up
+(``workflows.window_preload``: imports only, no computation: the notebook's own cells still do and record all the work), and
+``run_notebook`` hands it to papermill for that one notebook. A warm kernel that died or was
+never claimed is shut down; papermill then gets a fresh one. Measured end to end on 1,000,000
+rows: see benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jupyter_client.manager import AsyncKernelManager
+
+__all__ = ["WarmKernel", "claim", "start_kernel", "stop_kernel", "warm_kernel"]
+
+_LOG = logging.getLogger("mlflow_monitor.adapters.notebooks.kernels")
+_SOCKET_PATH_LIMIT = 100  # Linux allows 107 bytes, macOS 103, for a socket file's path
+
+
+@dataclass(eq=False)
+class WarmKernel:
+    """A started kernel reserved for one notebook; ``claimed`` once papermill got it."""
+
+    manager: AsyncKernelManager
+    notebook: Path
+    claimed: bool = False
+
+
+_current: WarmKernel | None = None
+
+
+def start_kernel(
+    kernel_name: str, cwd: Path, *, preload: str | None = None
+) -> AsyncKernelManager:
+    """Launch a kernel in ``cwd`` (importing module ``preload`` first); papermill waits for it."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    from jupyter_core.utils import run_sync
+
+    manager = AsyncKernelManager(kernel_name=kernel_name, **_transport(Path(jupyter_runtime_dir())))
+    line = f"import {preload} as _preload; del _preload"
+    extra = [f"--IPKernelApp.exec_lines={line}"] if preload else []
+    run_sync(manager.start_kernel)(extra_arguments=extra, cwd=str(cwd))
+    return manager
+
+
+def _transport(runtime: Path) -> dict[str, str]:
+    """IPC sockets named by absolute path in Jupyter's runtime folder (TCP if it is too long).
+
+    jupyter_client's default IPC name is relative, so a kernel started in another folder than
+    this process would listen where the client never looks.
+    """
+    prefix = runtime / f"kernel-{uuid.uuid4()}-ipc"
+    if os.name != "posix" or len(str(prefix)) + 6 >= _SOCKET_PATH_LIMIT:  # + "-<port>"
+        return {"transport": "tcp"}  # Windows' ZeroMQ has no IPC transport
+    runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return {"transport": "ipc", "ip": str(prefix)}
+
+
+def stop_kernel(manager: AsyncKernelManager, *, now: bool) -> None:
+    """Stop the kernel (``now``: kill it, its notebook is written); never raises."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        if manager.has_kernel:
+            run_sync(manager.shutdown_kernel)(now=now)
+    except Exception as exc:  # already gone: nothing to stop
+        _LOG.debug("kernel shutdown: %s", exc)
+
+
+@contextmanager
+def warm_kernel(
+    notebook: Path, *, preload: str, kernel_name: str = "python3"
+) -> Iterator[WarmKernel | None]:
+    """Start the kernel for ``notebook`` now, importing ``preload``; stop it on the way out.
+
+    Nested use is a no-op.
+
+    A kernel that cannot start is logged and skipped: the notebook's own run reports the cause.
+    """
+    global _current
+    if _current is not None:
+        yield None
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="mlflow-monitor-kernel-"))
+    try:
+        warm: WarmKernel | None = WarmKernel(
+            start_kernel(kernel_name, scratch, preload=preload), notebook.resolve()
+        )
+    except Exception as exc:
+        _LOG.info("no warm kernel (%s: %s); a fresh one will be started", type(exc).__name__, exc)
+        warm = None
+    _current = warm
+    try:
+        yield warm
+    finally:
+        _current = None
+        if warm is not None:
+            stop_kernel(warm.manager, now=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def claim(notebook: Path) -> WarmKernel | None:
+    """The warm kernel started for ``notebook`` if it is still alive and unclaimed."""
+    warm = _current
+    if warm is None or warm.claimed or warm.notebook != notebook.resolve():
+        return None
+    from jupyter_core.utils import run_sync
+
+    if not run_sync(warm.manager.is_alive)():
+        return None
+    warm.claimed = True
+    return warm

@@ -1,0 +1,1 @@
+"""Where window and reference rows come from: ``files`` (local CSV and parquet) today."""

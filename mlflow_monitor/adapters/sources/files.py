@@ -1,0 +1,197 @@
+"""Read reference data and windows (parquet file or directory, CSV); validate them against a spec.
+
+Validation works from the schema where the format has one: a parquet file's columns and row
+count come from its footer, so a 10 GB window is checked without loading it. Large references are
+read in parquet row groups (``iter_chunks``) so they are profiled in bounded memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from mlflow_monitor.contract import parse_utc, utc_text
+from mlflow_monitor.errors import DataError
+from mlflow_monitor.spec import MonitorSpec
+
+__all__ = [
+    "DataInfo",
+    "inspect_data",
+    "iter_chunks",
+    "load_window",
+    "monitored_columns",
+    "parse_time",
+    "read_frame",
+    "validate_data",
+]
+
+_CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Columns (name -> dtype text) and row count of a data file, read without loading the rows.
+
+    ``rows`` is None for CSV, whose length is only known by reading it.
+    """
+
+    path: Path
+    columns: dict[str, str]
+    rows: int | None
+
+
+def _kind(path: Path) -> str:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        if not any(path.rglob("*.parquet")):
+            raise DataError(f"{path}: directory holds no .parquet files")
+        return "parquet"
+    suffix = path.suffix.lower()
+    if suffix in _PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in _CSV_SUFFIXES:
+        return "csv"
+    raise DataError(f"{path}: unsupported format {suffix!r} (use .parquet or .csv)")
+
+
+def inspect_data(path: str | Path) -> DataInfo:
+    """Schema and row count of ``path`` (parquet: from the footer; CSV: dtypes of 1k rows)."""
+    file = Path(path)
+    if _kind(file) == "csv":
+        head = _read_csv(file, nrows=1000)
+        return DataInfo(file, {str(c): str(t) for c, t in head.dtypes.items()}, None)
+    import pyarrow.dataset as ds
+
+    try:
+        dataset = ds.dataset(str(file), format="parquet")
+        rows = dataset.count_rows()
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for corrupt files
+        raise DataError(f"{file}: not a readable parquet file ({exc})") from None
+    return DataInfo(file, {f.name: str(f.type) for f in dataset.schema}, int(rows))
+
+
+def validate_data(
+    spec: MonitorSpec, path: str | Path, *, need_target: bool = False, what: str = "window"
+) -> DataInfo:
+    """Check that ``path`` has every column the spec needs and at least one row.
+
+    The error names the file, the first missing column and the spec key that requires it.
+    """
+    info = inspect_data(path)
+    for column, role in _required_roles(spec, need_target):
+        if column not in info.columns:
+            raise DataError(f"{info.path.name}: missing column {column!r} (columns.{role})")
+    if info.rows == 0:
+        raise DataError(f"{info.path.name}: the {what} is empty (0 rows)")
+    return info
+
+
+def _required_roles(spec: MonitorSpec, need_target: bool) -> list[tuple[str, str]]:
+    cols = spec.columns
+    pairs: list[tuple[str, str]] = []
+    for role in ("id", "timestamp", "prediction", "score"):
+        name = getattr(cols, role)
+        if name:
+            pairs.append((name, role))
+    if need_target and cols.target:
+        pairs.append((cols.target, "target"))
+    for role in ("probabilities", "numerical", "categorical", "protected", "segments"):
+        pairs.extend((name, role) for name in getattr(cols, role))
+    return list(dict.fromkeys(pairs))
+
+
+def monitored_columns(spec: MonitorSpec, info: DataInfo) -> list[str]:
+    """Columns a monitor reads from a file: the spec's required ones, plus the target if present."""
+    names = spec.columns.required()
+    if spec.columns.target and spec.columns.target in info.columns:
+        names.append(spec.columns.target)
+    return list(dict.fromkeys(names))
+
+
+def _read_csv(path: Path, **kwargs: object) -> pd.DataFrame:
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        return pd.read_csv(path, sep=sep, **kwargs)  # type: ignore[call-overload, no-any-return]
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
+
+
+def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """The whole file (only ``columns`` when given) as a DataFrame."""
+    file = Path(path)
+    if _kind(file) == "csv":
+        return _read_csv(file, usecols=columns)
+    import pyarrow.dataset as ds
+
+    try:
+        table = ds.dataset(str(file), format="parquet").to_table(columns=columns)
+    except Exception as exc:
+        raise DataError(f"{file}: cannot read parquet ({str(exc).splitlines()[0]})") from None
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
+
+
+def iter_chunks(
+    path: str | Path, columns: list[str] | None = None, rows: int = 250_000
+) -> Iterator[pd.DataFrame]:
+    """The file as DataFrames of at most ``rows`` rows (parquet record batches, CSV chunks)."""
+    file = Path(path)
+    if _kind(file) == "csv":
+        sep = "\t" if file.suffix.lower() == ".tsv" else ","
+        yield from pd.read_csv(file, sep=sep, usecols=columns, chunksize=rows)
+        return
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(str(file), format="parquet")
+    for batch in dataset.to_batches(columns=columns, batch_size=rows):
+        if batch.num_rows:
+            yield batch.to_pandas()
+
+
+def parse_time(text: str | None, name: str) -> datetime | None:
+    """A timezone-aware UTC datetime from ISO 8601 text (naive means UTC); None for empty."""
+    if not text:
+        return None
+    try:
+        return parse_utc(text)
+    except ValueError:
+        raise DataError(f"--{name}: not an ISO 8601 time: {text!r}") from None
+
+
+def _utc(series: pd.Series, name: str) -> pd.Series:
+    try:
+        converted = pd.to_datetime(series, utc=True)
+    except (ValueError, TypeError):
+        raise DataError(f"{name}: timestamp column holds values that are not times") from None
+    return converted
+
+
+def load_window(
+    spec: MonitorSpec, path: str | Path, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """The spec's columns of a window, rows in ``[start, end)`` by ``columns.timestamp``.
+
+    Without a timestamp column ``start``/``end`` only label the window. An empty result is a
+    ``DataError`` (a window with no rows cannot be judged, and must never read as healthy).
+    """
+    info = validate_data(spec, path)
+    frame = read_frame(info.path, monitored_columns(spec, info))
+    ts = spec.columns.timestamp
+    if ts and (start or end):
+        stamps = _utc(frame[ts], ts)
+        keep = pd.Series(True, index=frame.index)
+        if start:
+            keep &= stamps >= pd.Timestamp(start)
+        if end:
+            keep &= stamps < pd.Timestamp(end)
+        frame = frame.loc[keep.to_numpy()].reset_index(drop=True)
+        if frame.empty:
+            shown = f"[{utc_text(start) if start else '-inf'}, {utc_text(end) if end else '+inf'})"
+            raise DataError(f"{info.path.name}: the window is empty (0 rows in {shown})")
+    return frame

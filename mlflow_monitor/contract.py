@@ -1,0 +1,408 @@
+"""The public contract, defined once: tag names, artifact names, metric names, time text, results.
+
+Everything mlflow-monitor writes to MLflow and everything it reads back goes through this module,
+so a name or a format changes in one place:
+
+- **Tags** on model versions (``monitor.health`` ...) and on runs (``monitor.kind`` ...).
+  Every run in ``monitor/<model>`` carries ``monitor.kind``: ``window`` (one monitoring window),
+  ``baseline``, ``alert_state`` (fatigue-control bookkeeping) or ``audit`` (one gate decision).
+  The window runs are the list people read: in the MLflow UI filter the experiment with
+  ``WINDOW_RUNS_FILTER`` (``tags.`monitor.kind` = 'window'``); bookkeeping runs say so in
+  their description.
+- **Artifacts**: ``results.json`` and the other files a run keeps.
+- **Metric names**: ``perf/<metric>``, ``drift/<column>/<method>`` ...; ``safe_metric_name``
+  replaces characters MLflow refuses (never drops them).
+- **Time**: one UTC text format, ``2026-11-30T00:00:00Z`` (``utc_text``), read by ``parse_utc``.
+- **Results schema** (``results.json``): ``CheckOutcome`` with its ``AppliedThreshold`` and
+  evidence, ``MetricValue``, and ``WindowResults``, the one reader that gate, status, cards and
+  alerts use. ``RESULTS_SCHEMA_VERSION`` is written into every file; readers accept every
+  earlier version (a field added later reads as its default).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal, cast, get_args
+
+from mlflow_monitor.errors import DataError
+from mlflow_monitor.spec import Severity
+
+__all__ = [
+    "HEALTH_ORDER",
+    "RESULTS_SCHEMA_VERSION",
+    "AppliedThreshold",
+    "CheckOutcome",
+    "Health",
+    "MetricValue",
+    "RunKind",
+    "Status",
+    "WindowResults",
+    "experiment_name",
+    "health",
+    "parse_utc",
+    "read_results",
+    "safe_metric_name",
+    "utc_now",
+    "utc_text",
+    "write_results",
+]
+
+# -- tags on a model version -------------------------------------------------------------------
+TAG_HEALTH = "monitor.health"
+TAG_HEALTH_REASON = "monitor.health_reason"
+TAG_LAST_RUN = "monitor.last_run_id"
+TAG_LAST_CHECKED = "monitor.last_checked"
+TAG_BASELINE_RUN = "monitor.baseline_run_id"
+TAG_CARD_RUN = "monitor.card_run_id"
+
+# -- tags on runs ------------------------------------------------------------------------------
+TAG_KIND = "monitor.kind"
+TAG_MODEL_NAME = "monitor.model_name"
+TAG_MODEL_VERSION = "monitor.model_version"
+TAG_WINDOW_START = "monitor.window_start"
+TAG_WINDOW_END = "monitor.window_end"
+TAG_HOST = "monitor.host"
+TAG_PID = "monitor.pid"
+TAG_LEASE_RELEASED = "monitor.alert_lease_released"
+TAG_AUDIT_ALIAS = "monitor.audit.alias"
+TAG_AUDIT_DECISION = "monitor.audit.decision"
+TAG_AUDIT_VERSION = "monitor.audit.version"
+TAG_AUDIT_PREVIOUS = "monitor.audit.previous_version"
+TAG_AUDIT_USER = "monitor.audit.user"
+TAG_AUDIT_AT = "monitor.audit.at"
+TAG_RUN_NOTE = "mlflow.note.content"  # MLflow's own tag for a run's description
+
+RunKind = Literal["window", "baseline", "alert_state", "audit"]
+KIND_WINDOW: RunKind = "window"
+KIND_BASELINE: RunKind = "baseline"
+KIND_ALERT_STATE: RunKind = "alert_state"
+KIND_AUDIT: RunKind = "audit"
+WINDOW_RUNS_FILTER = f"tags.`{TAG_KIND}` = '{KIND_WINDOW}'"
+
+# -- artifacts ---------------------------------------------------------------------------------
+RESULTS_FILE = "results.json"
+COMPLIANCE_FILE = "compliance.json"
+COMPLIANCE_REPORT_FILE = "reports/compliance_report.html"
+ALERTS_FILE = "alerts.json"
+ROLLBACK_ALERTS_FILE = "rollback_alerts.json"
+BASELINE_DIR = "baseline"
+BASELINE_FILE = "baseline.json"
+SAMPLE_FILE = "sample.parquet"
+SPEC_FILE = "monitor.yaml"
+AUDIT_FILE = "audit.json"
+CARD_MARKDOWN_FILE = "model_card.md"
+CARD_HTML_FILE = "model_card.html"
+CARD_YAML_FILE = "card/card.yaml"
+NOTEBOOKS_DIR = "notebooks"
+REPORTS_DIR = "reports"
+
+# -- names -------------------------------------------------------------------------------------
+_METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def experiment_name(model_name: str) -> str:
+    """The experiment that holds every baseline and monitoring run of one model."""
+    return f"monitor/{model_name}"
+
+
+def safe_metric_name(name: str) -> str:
+    """Replace characters MLflow refuses in metric names with ``_`` (never drop them)."""
+    return _METRIC_UNSAFE.sub("_", name)
+
+
+# -- time --------------------------------------------------------------------------------------
+def utc_text(moment: datetime, *, precise: bool = False) -> str:
+    """``2026-11-30T00:00:00Z``; ``precise`` keeps microseconds (ordering within a second)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    pattern = "%Y-%m-%dT%H:%M:%S.%fZ" if precise else "%Y-%m-%dT%H:%M:%SZ"
+    return aware.astimezone(timezone.utc).strftime(pattern)
+
+
+def parse_utc(text: str) -> datetime:
+    """Read ISO 8601 text (``Z`` or an offset; naive text is taken as UTC) as an aware UTC time."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return aware.astimezone(timezone.utc)
+
+
+def utc_now() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+# -- results schema ----------------------------------------------------------------------------
+RESULTS_SCHEMA_VERSION = 2  # 1: session-1 release (no schema change beyond the version itself)
+
+Status = Literal["pass", "warn", "fail", "insufficient_data", "error"]
+Health = Literal["healthy", "warning", "critical", "error"]
+HEALTH_ORDER: dict[Health, int] = {"healthy": 0, "warning": 1, "critical": 2, "error": 3}
+_STATUSES = frozenset(get_args(Status))
+_SEVERITIES = frozenset(get_args(Severity))
+_FINDING_ORDER = {"error": 0, "fail": 1, "warn": 2}
+
+Evidence = dict[str, float | int | str | None]
+
+
+@dataclass(frozen=True)
+class AppliedThreshold:
+    """The bound actually applied to a value, and where it came from.
+
+    ``source`` is one of ``static``, ``baseline``, ``history``, ``history_seasonal``,
+    ``static_fallback`` (history requested but too short), ``policy:<pack>``, ``drift_method``.
+    """
+
+    lower: float | None
+    upper: float | None
+    source: str
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe fields."""
+        return {"lower": self.lower, "upper": self.upper, "source": self.source, "note": self.note}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, object]) -> AppliedThreshold:
+        """Inverse of ``to_dict``."""
+        return cls(
+            _number(raw.get("lower")),
+            _number(raw.get("upper")),
+            str(raw.get("source") or ""),
+            str(raw.get("note") or ""),
+        )
+
+    def text(self) -> str:
+        """``[0.7, +inf] (baseline)``."""
+        low = f"{self.lower:.4g}" if self.lower is not None else "-inf"
+        high = f"{self.upper:.4g}" if self.upper is not None else "+inf"
+        return f"[{low}, {high}] ({self.source})"
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One check's verdict with the evidence behind it (serialized into ``results.json``)."""
+
+    check_id: str
+    kind: str
+    status: Status
+    severity: Severity
+    value: float | None
+    threshold: AppliedThreshold | None
+    message: str
+    metric: str | None = None
+    evidence: Evidence = field(default_factory=dict)
+
+    @property
+    def firing(self) -> bool:
+        """True when the outcome is a finding people should hear about."""
+        return self.status in ("warn", "fail", "error")
+
+    @property
+    def source(self) -> str:
+        """Where the applied threshold came from (``policy:<pack>`` for policy rules)."""
+        return self.threshold.source if self.threshold else ""
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe fields, as in ``results.json``."""
+        return {
+            "check_id": self.check_id,
+            "kind": self.kind,
+            "status": self.status,
+            "severity": self.severity,
+            "value": self.value,
+            "threshold": self.threshold.to_dict() if self.threshold else None,
+            "message": self.message,
+            "metric": self.metric,
+            "evidence": dict(self.evidence),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, object]) -> CheckOutcome:
+        """Inverse of ``to_dict``; an unknown status or severity is a ``DataError``."""
+        if "check_id" not in raw:
+            raise DataError("results.json: an outcome has no 'check_id'")
+        status = str(raw.get("status", "error"))
+        severity = str(raw.get("severity", "critical"))
+        if status not in _STATUSES or severity not in _SEVERITIES:
+            raise DataError(
+                f"results.json: outcome {raw['check_id']!r} has status {status!r} / "
+                f"severity {severity!r}"
+            )
+        threshold = raw.get("threshold")
+        evidence = raw.get("evidence")
+        metric = raw.get("metric")
+        return cls(
+            check_id=str(raw["check_id"]),
+            kind=str(raw.get("kind", "")),
+            status=cast(Status, status),
+            severity=cast(Severity, severity),
+            value=_number(raw.get("value")),
+            threshold=AppliedThreshold.from_dict(threshold)
+            if isinstance(threshold, Mapping)
+            else None,
+            message=str(raw.get("message", "")),
+            metric=None if metric is None else str(metric),
+            evidence=dict(evidence) if isinstance(evidence, Mapping) else {},
+        )
+
+    def matches(self, name: str) -> bool:
+        """``name`` is this check's id, an id prefix, a path segment or its policy pack."""
+        prefix = name.rstrip("/")
+        return (
+            self.check_id == prefix
+            or self.check_id.startswith(prefix + "/")
+            or prefix in self.check_id.split("/")
+            or self.source == f"policy:{prefix}"
+        )
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """A metric to log: contract name (``perf/roc_auc``) and value."""
+
+    name: str
+    value: float
+
+
+def health(outcomes: Iterable[CheckOutcome]) -> Health:
+    """Worst of the outcomes: error > critical (any fail) > warning (any warn) > healthy."""
+    statuses = {o.status for o in outcomes}
+    if "error" in statuses:
+        return "error"
+    if "fail" in statuses:
+        return "critical"
+    if "warn" in statuses:
+        return "warning"
+    return "healthy"
+
+
+def findings(outcomes: Iterable[CheckOutcome]) -> tuple[CheckOutcome, ...]:
+    """The outcomes that are findings (error, fail, warn), worst first, then by check id."""
+    found = [o for o in outcomes if o.firing]
+    return tuple(sorted(found, key=lambda o: (_FINDING_ORDER[o.status], o.check_id)))
+
+
+@dataclass(frozen=True)
+class WindowResults:
+    """``results.json`` as every reader sees it: the window, its health, outcomes and metrics.
+
+    The statistics sections (drift, performance, quality, segments, fairness) stay as the JSON
+    they were written as, in ``sections``; the cards read their tables from there.
+    """
+
+    model: str
+    model_version: str
+    window_start: str | None
+    window_end: str
+    rows: int
+    health: Health
+    outcomes: tuple[CheckOutcome, ...]
+    metrics: tuple[MetricValue, ...]
+    notes: tuple[str, ...] = ()
+    sections: Mapping[str, object] = field(default_factory=dict)
+    schema_version: int = RESULTS_SCHEMA_VERSION
+
+    @property
+    def findings(self) -> tuple[CheckOutcome, ...]:
+        """Outcomes that are findings, worst first."""
+        return findings(self.outcomes)
+
+    def statistics(self) -> Mapping[str, object]:
+        """The statistics sections as JSON (a subclass that holds them typed renders them)."""
+        return self.sections
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON body of ``results.json`` (non-finite numbers are the writer's concern)."""
+        return {
+            "schema_version": self.schema_version,
+            "model": self.model,
+            "model_version": self.model_version,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "rows": self.rows,
+            "health": self.health,
+            "counts": _counts(self.outcomes),
+            "outcomes": [o.to_dict() for o in self.outcomes],
+            "metrics": {m.name: m.value for m in self.metrics},
+            **dict(self.statistics()),
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, object]) -> WindowResults:
+        """Read any schema version up to ``RESULTS_SCHEMA_VERSION``; a newer one is refused."""
+        version = raw.get("schema_version", 1)
+        if not isinstance(version, int) or version > RESULTS_SCHEMA_VERSION:
+            raise DataError(
+                f"results.json: schema_version {version!r} is newer than this release reads "
+                f"({RESULTS_SCHEMA_VERSION}); upgrade mlflow-monitor"
+            )
+        items = raw.get("outcomes")
+        if not isinstance(items, list):
+            raise DataError("results.json: 'outcomes' must be a list")
+        outcomes = tuple(CheckOutcome.from_dict(i) for i in items if isinstance(i, Mapping))
+        stated = str(raw.get("health") or health(outcomes))
+        if stated not in HEALTH_ORDER:
+            raise DataError(f"results.json: unknown health {stated!r}")
+        metrics = raw.get("metrics")
+        pairs = metrics.items() if isinstance(metrics, Mapping) else ()
+        start = raw.get("window_start")
+        notes = raw.get("notes")
+        return cls(
+            schema_version=version,
+            model=str(raw.get("model", "")),
+            model_version=str(raw.get("model_version", "")),
+            window_start=None if start in (None, "") else str(start),
+            window_end=str(raw.get("window_end", "")),
+            rows=int(cast(int, raw.get("rows") or 0)),
+            health=stated,  # type: ignore[arg-type]  # checked against HEALTH_ORDER above
+            outcomes=outcomes,
+            metrics=tuple(
+                MetricValue(str(k), float(v)) for k, v in pairs if isinstance(v, (int, float))
+            ),
+            notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
+            sections={k: v for k, v in raw.items() if k in _SECTIONS},
+        )
+
+
+_SECTIONS = ("drift", "prediction_drift", "performance", "quality", "segments", "fairness")
+
+
+def read_results(path: str | Path) -> WindowResults:
+    """Read a ``results.json`` file; a missing or unreadable file is one ``DataError`` line."""
+    source = Path(path)
+    try:
+        raw = json.loads(source.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{source}: no results.json") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{source}: unreadable results.json ({exc})") from None
+    if not isinstance(raw, Mapping):
+        raise DataError(f"{source}: results.json must hold an object")
+    return WindowResults.from_dict(raw)
+
+
+def write_results(body: Mapping[str, object], output_dir: str | Path) -> Path:
+    """Write ``results.json`` (strict JSON: no NaN or inf) into ``output_dir``; returns its path."""
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RESULTS_FILE
+    path.write_text(json.dumps(body, indent=1, allow_nan=False))
+    return path
+
+
+def _counts(outcomes: Iterable[CheckOutcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    return counts
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None

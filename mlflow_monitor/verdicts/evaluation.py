@@ -1,0 +1,290 @@
+"""One window judged against its baseline: statistics, check outcomes, metrics and health.
+
+``evaluate_window`` is pure (frames and objects in, a ``WindowResult`` out): it profiles the window
+on the baseline's bin edges, computes feature and prediction drift, performance (when labels are
+present), data quality, segments and fairness, turns them into check outcomes with the spec's
+thresholds (``window_checks``), and folds them into the window's health. ``to_dict`` is the body
+of ``results.json`` (``contract.write_results`` writes it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from mlflow_monitor.contract import (
+    CheckOutcome,
+    MetricValue,
+    WindowResults,
+    health,
+    utc_now,
+    utc_text,
+)
+from mlflow_monitor.spec import MetricCheck, MonitorSpec
+from mlflow_monitor.stats.drift import DriftReport, compute_drift
+from mlflow_monitor.stats.performance import PerformanceResult, default_checks
+from mlflow_monitor.stats.profile import DatasetProfile
+from mlflow_monitor.stats.quality import QualityReport, compute_quality
+from mlflow_monitor.stats.segments import SegmentBaseline, SegmentReport, compute_segments
+from mlflow_monitor.verdicts import window_checks as checks
+from mlflow_monitor.verdicts.baseline_model import Baseline, performance_of, profile_columns
+from mlflow_monitor.verdicts.fairness_checks import FairnessEvaluation, evaluate_fairness
+
+__all__ = [
+    "History",
+    "WindowResult",
+    "evaluate_window",
+    "window_bounds",
+]
+
+History = Mapping[str, Sequence[tuple[datetime, float]]]
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class WindowResult(WindowResults):
+    """Everything one window produced: the ``results.json`` record plus the typed statistics."""
+
+    drift: DriftReport
+    prediction_drift: DriftReport | None
+    performance: PerformanceResult | None
+    quality: QualityReport
+    segments: SegmentReport | None = None
+    fairness: FairnessEvaluation | None = None
+
+    @property
+    def failing(self) -> tuple[CheckOutcome, ...]:
+        """Outcomes that are findings (warn, fail, error), worst first."""
+        return self.findings
+
+    def outcomes_frame(self) -> pd.DataFrame:
+        """The outcomes as a table (findings first), for display in the notebook."""
+        rows = [
+            {
+                "check": o.check_id,
+                "status": o.status,
+                "severity": o.severity,
+                "value": o.value,
+                "threshold": o.threshold.text() if o.threshold else "",
+                "message": o.message,
+            }
+            for o in (*self.failing, *(o for o in self.outcomes if not o.firing))
+        ]
+        return pd.DataFrame(
+            rows, columns=["check", "status", "severity", "value", "threshold", "message"]
+        )
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """The metrics to be logged, as a two-column table."""
+        return pd.DataFrame([(m.name, m.value) for m in self.metrics], columns=["metric", "value"])
+
+    def statistics(self) -> Mapping[str, object]:
+        """The statistics sections of ``results.json``."""
+        return {
+            "drift": self.drift.to_dict(),
+            "prediction_drift": self.prediction_drift.to_dict() if self.prediction_drift else None,
+            "performance": self.performance.to_dict() if self.performance else None,
+            "quality": self.quality.to_dict(),
+            "segments": self.segments.to_dict() if self.segments else None,
+            "fairness": self.fairness.to_dict() if self.fairness else None,
+        }
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe ``results.json`` body (non-finite numbers become null)."""
+        return _json_safe(super().to_dict())  # type: ignore[return-value]
+
+
+def evaluate_window(
+    spec: MonitorSpec,
+    baseline: Baseline,
+    frame: pd.DataFrame,
+    *,
+    model_version: str = "",
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
+    history: History | None = None,
+) -> WindowResult:
+    """Judge one window against ``baseline`` with the spec's thresholds (pure)."""
+    start, end = window_bounds(spec, frame, window_start, window_end)
+    profile = _profile(spec, baseline, frame)
+    drift = _feature_drift(spec, baseline.profile, profile)
+    prediction_drift = _prediction_drift(spec, baseline.profile, profile)
+    performance = performance_of(spec, frame)
+    quality = compute_quality(
+        frame,
+        baseline.profile,
+        numerical=spec.columns.numerical,
+        categorical=spec.columns.categorical,
+    )
+    segments = _segments(spec, baseline, frame)
+    fairness = _fairness(spec, baseline, frame)
+    outcomes = [
+        *checks.drift_outcomes(drift, spec.drift),
+        *(
+            checks.drift_outcomes(
+                prediction_drift, spec.drift, prefix="drift/prediction", share=False
+            )
+            if prediction_drift
+            else []
+        ),
+        *checks.performance_outcomes(
+            performance,
+            baseline.performance,
+            _performance_checks(spec),
+            history=history or {},
+            at=end,
+        ),
+        *checks.quality_outcomes(quality, spec.quality),
+        *_segment_outcomes(spec, segments),
+        *(fairness.outcomes if fairness else []),
+    ]
+    metrics = _metrics(drift, prediction_drift, performance, quality, segments, fairness)
+    return WindowResult(
+        model=spec.model,
+        model_version=model_version,
+        window_start=utc_text(start) if start else None,
+        window_end=utc_text(end),
+        rows=len(frame),
+        health=health(outcomes),
+        outcomes=tuple(outcomes),
+        metrics=tuple(metrics),
+        drift=drift,
+        prediction_drift=prediction_drift,
+        performance=performance,
+        quality=quality,
+        segments=segments,
+        fairness=fairness,
+        notes=baseline.notes,
+    )
+
+
+# -- steps ------------------------------------------------------------------------------------
+
+
+def _profile(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> DatasetProfile:
+    numerical, categorical = profile_columns(spec, list(frame.columns))
+    known = set(baseline.profile.columns)
+    return DatasetProfile.from_frame(
+        frame,
+        numerical=[c for c in numerical if c in known],
+        categorical=[c for c in categorical if c in known],
+        reference=baseline.profile,
+    )
+
+
+def _overrides(spec: MonitorSpec, names: list[str]) -> tuple[dict[str, str], dict[str, float]]:
+    methods: dict[str, str] = {k: v for k, v in spec.drift.methods.items() if k in names}
+    thresholds = {k: v for k, v in spec.drift.thresholds.items() if k in names}
+    return methods, thresholds
+
+
+def _feature_drift(
+    spec: MonitorSpec, reference: DatasetProfile, current: DatasetProfile
+) -> DriftReport:
+    names = spec.columns.features
+    methods, thresholds = _overrides(spec, names)
+    return compute_drift(
+        reference, current, names, method=spec.drift.method, methods=methods, thresholds=thresholds
+    )
+
+
+def _prediction_drift(
+    spec: MonitorSpec, reference: DatasetProfile, current: DatasetProfile
+) -> DriftReport | None:
+    cols = spec.columns
+    names = [c for c in (cols.prediction, cols.score) if c and c in current.columns]
+    if not spec.drift.prediction or not names:
+        return None
+    methods, thresholds = _overrides(spec, names)
+    return compute_drift(
+        reference, current, names, method=spec.drift.method, methods=methods, thresholds=thresholds
+    )
+
+
+def _performance_checks(spec: MonitorSpec) -> list[MetricCheck]:
+    return list(spec.performance.checks) or default_checks(spec.task)
+
+
+def _segments(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> SegmentReport | None:
+    if not spec.columns.segments or not isinstance(baseline.segments, SegmentBaseline):
+        return None
+    return compute_segments(
+        frame,
+        baseline.segments,
+        min_size=spec.segments.min_size,
+        metric=spec.segments.metric,
+        drift_method=spec.drift.method,
+        drift_methods=spec.drift.methods,
+        drift_thresholds=spec.drift.thresholds,
+    )
+
+
+def _segment_outcomes(spec: MonitorSpec, report: SegmentReport | None) -> list[CheckOutcome]:
+    return [] if report is None else checks.segment_outcomes(report, spec.segments)
+
+
+def _fairness(
+    spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame
+) -> FairnessEvaluation | None:
+    if not spec.columns.protected:
+        return None
+    return evaluate_fairness(spec, baseline.fairness, frame)
+
+
+def _metrics(
+    drift: DriftReport,
+    prediction_drift: DriftReport | None,
+    performance: PerformanceResult | None,
+    quality: QualityReport,
+    segments: SegmentReport | None,
+    fairness: FairnessEvaluation | None,
+) -> list[MetricValue]:
+    values: list[MetricValue] = []
+    if performance is not None:
+        values += [MetricValue(f"perf/{k}", v) for k, v in performance.metrics.items()]
+    for report in (drift, prediction_drift):
+        if report is None:
+            continue
+        values += [
+            MetricValue(f"drift/{c.column}/{c.method}", c.score)
+            for c in report.columns
+            if c.status == "ok" and c.score is not None
+        ]
+    if drift.status == "ok":
+        values.append(MetricValue("drift/share_drifted", drift.share_drifted))
+    values += [MetricValue(k, v) for k, v in quality.metrics().items()]
+    if segments is not None:
+        values += [MetricValue(k, v) for k, v in segments.metrics().items()]
+    values += fairness.metrics if fairness else []
+    return [m for m in values if isinstance(m.value, (int, float)) and math.isfinite(m.value)]
+
+
+def window_bounds(
+    spec: MonitorSpec, frame: pd.DataFrame, start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime]:
+    """The window's start and end: given ones, else the timestamp column's range, else now."""
+    ts = spec.columns.timestamp
+    if ts and ts in frame.columns and len(frame):
+        stamps = pd.to_datetime(frame[ts], utc=True, errors="coerce").dropna()
+        if len(stamps):
+            start = start or stamps.min().floor("us").to_pydatetime()
+            end = end or stamps.max().floor("us").to_pydatetime()
+    return start, end or utc_now()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _json_safe(value.item())
+    return value

@@ -1,0 +1,132 @@
+"""Workflow: build a baseline from reference data and attach it to a registered model version.
+
+``build_baseline_run`` reads as its steps: check the spec, version and reference file; profile the
+reference (whole, or chunk by chunk when it is larger than one chunk); start a
+``monitor.kind=baseline`` run; execute ``baseline.ipynb``; log the baseline directory, the
+notebook, the spec and the reference performance; point ``monitor.baseline_run_id`` at the run;
+refresh the model card.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow_monitor.adapters.baseline_files import save_baseline
+from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
+from mlflow_monitor.adapters.notebooks.execute import run_notebook, shipped_notebook
+from mlflow_monitor.adapters.sources import files as data
+from mlflow_monitor.contract import (
+    BASELINE_DIR,
+    KIND_BASELINE,
+    NOTEBOOKS_DIR,
+    TAG_BASELINE_RUN,
+    MetricValue,
+)
+from mlflow_monitor.errors import MonitorError
+from mlflow_monitor.spec import MonitorSpec, load_spec
+from mlflow_monitor.verdicts.baseline_model import (
+    Baseline,
+    build_baseline_from_chunks,
+    build_baseline_from_frame,
+)
+from mlflow_monitor.workflows.run_steps import (
+    Echo,
+    end_failed,
+    now_ms,
+    quiet,
+    refresh_card_quietly,
+    spec_copy,
+)
+
+__all__ = ["CHUNK_ROWS", "BaselineRun", "build_baseline", "build_baseline_run"]
+
+CHUNK_ROWS = 250_000
+
+
+def build_baseline(
+    spec: MonitorSpec, path: str | Path, *, chunk_rows: int = CHUNK_ROWS
+) -> Baseline:
+    """Build the baseline from a reference file (parquet file/directory or CSV)."""
+    info = data.validate_data(spec, path, what="reference")
+    wanted = data.monitored_columns(spec, info)
+    if info.rows is not None and info.rows <= chunk_rows:
+        return build_baseline_from_frame(spec, data.read_frame(info.path, wanted))
+    return build_baseline_from_chunks(
+        spec, lambda: data.iter_chunks(info.path, wanted, chunk_rows), wanted
+    )
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """A baseline attached to a version: its run, and the reference rows it summarizes."""
+
+    model: str
+    version: str
+    run_id: str
+    rows: int
+    sample_rows: int
+
+
+def build_baseline_run(
+    spec_path: str | Path,
+    version: str,
+    reference_path: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    echo: Echo = quiet,
+) -> BaselineRun:
+    """Build the baseline from reference data and attach it to ``model``/``version``.
+
+    Logs a ``monitor.kind=baseline`` run (``baseline/``, ``notebooks/baseline.ipynb``, the spec)
+    and points the version tag ``monitor.baseline_run_id`` at it; an older baseline run is kept.
+    """
+    spec = load_spec(spec_path)
+    runs = MonitorRuns(tracking_uri)
+    runs.version(spec.model, version)
+    data.validate_data(spec, reference_path, what="reference")
+    echo(f"[baseline] profiling {reference_path}")
+    baseline = build_baseline(spec, reference_path)
+    with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
+        work = Path(tmp)
+        folder = save_baseline(baseline, work / BASELINE_DIR)
+        run_id = runs.start_run(
+            spec.model, version, kind=KIND_BASELINE, run_name=f"baseline v{version}", tags={}
+        )
+        echo(f"[baseline] run {run_id}: executing baseline.ipynb")
+        try:
+            params = {  # baseline.ipynb: the baseline directory, not a window
+                "spec_path": str(Path(spec_path).resolve()),
+                "model_version": str(version),
+                "baseline_dir": str(folder),
+                "output_dir": str(work / "out"),
+            }
+            run_notebook(
+                shipped_notebook("baseline.ipynb"),
+                work / NOTEBOOKS_DIR / "baseline.ipynb",
+                params,
+                timeout_seconds=spec.notebooks.timeout_seconds,
+                cwd=work,
+            )
+            runs.log_params(
+                run_id,
+                {"reference_path": str(reference_path), "reference_rows": str(baseline.rows)},
+            )
+            perf = baseline.performance.metrics if baseline.performance else {}
+            runs.log_metrics(
+                run_id, [MetricValue(f"perf/{k}", v) for k, v in perf.items()], now_ms()
+            )
+            runs.log_artifacts(run_id, folder, BASELINE_DIR)
+            runs.log_artifacts(run_id, work / NOTEBOOKS_DIR, NOTEBOOKS_DIR)
+            runs.log_file(run_id, spec_copy(spec_path, work))
+            runs.end_run(run_id, "FINISHED")
+        except MonitorError as exc:
+            end_failed(runs, run_id, str(exc))
+            raise
+        runs.set_version_tags(spec.model, version, {TAG_BASELINE_RUN: run_id})
+    echo(f"[baseline] attached run {run_id} to {spec.model} version {version}")
+    refresh_card_quietly(
+        spec, version, run_id, runs.tracking_uri, echo, card_dir=Path(spec_path).resolve().parent
+    )
+    return BaselineRun(spec.model, str(version), run_id, baseline.rows, len(baseline.sample))

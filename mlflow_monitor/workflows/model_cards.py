@@ -1,0 +1,768 @@
+"""Model cards that follow the model: Mitchell et al.'s sections plus a live Monitoring section.
+
+A card is filled from MLflow (version, source run, signature, tags), the baseline (reference
+performance, fairness per group, segment performance), the latest monitoring windows and a small
+human-written YAML (``card:`` in the spec; ``HumanCard``). ``build_context`` assembles a typed
+``CardContext`` (pure), ``render_card`` renders ``model_card.md`` and ``model_card.html`` with
+the Jinja2 templates shipped in ``mlflow_monitor.resources.model_cards`` (HTML autoescaped), and
+``refresh_card`` (called after every monitoring run) attaches both to the run and the baseline
+run and rewrites the managed summary in the version's description; the card YAML goes beside
+the card as ``card/card.yaml``. ``write_card`` (the ``card`` command) renders on demand, taking
+the spec and card YAML the baseline run kept when none is given, and never publishes a card
+without any human field over an existing one. Missing human fields render as "Not provided",
+never as a blank.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mlflow_monitor.contract import WindowResults, findings, utc_text
+from mlflow_monitor.errors import DataError, MonitorError, SpecError
+from mlflow_monitor.spec import MonitorSpec, parse_spec
+
+if TYPE_CHECKING:
+    from mlflow_monitor.adapters.mlflow.card_store import CardFacts, RunFacts
+
+__all__ = [
+    "NOT_PROVIDED",
+    "CardContext",
+    "CardError",
+    "CardRefresh",
+    "Finding",
+    "GroupRow",
+    "GroupTable",
+    "HumanCard",
+    "NamedValue",
+    "RenderedCard",
+    "WindowRow",
+    "WrittenCard",
+    "build_context",
+    "load_human_card",
+    "parse_human_card",
+    "refresh_card",
+    "render_card",
+    "write_card",
+]
+
+NOT_PROVIDED = "Not provided"
+MARKDOWN_FILE = "model_card.md"
+HTML_FILE = "model_card.html"
+_TEMPLATES = "mlflow_monitor.resources.model_cards"
+_GROUP_METRIC = re.compile(r"^(fairness|segment)/([^/=]+)=(.+)/([^/]+)$")
+_MAX_ROWS = 30
+_MAX_TREND_METRICS = 5
+
+
+class CardError(MonitorError):
+    """The card could not be built or rendered; the message names the file or step."""
+
+
+# -- the human-written part ------------------------------------------------------------------------
+class _CardYaml(BaseModel):
+    """The YAML a person writes for a card; unknown keys are errors that name the key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    overview: str | None = None
+    owners: list[str] = []
+    license: str | None = None
+    references: list[str] = []
+    intended_use: str | None = None
+    intended_users: list[str] = []
+    out_of_scope_uses: list[str] = []
+    factors: list[str] = []
+    training_data: str | None = None
+    evaluation_data: str | None = None
+    ethical_considerations: list[str] = []
+    limitations: list[str] = []
+    recommendations: list[str] = []
+
+
+@dataclass(frozen=True)
+class HumanCard:
+    """The human-written fields; ``None``/empty means "Not provided" on the card."""
+
+    overview: str | None = None
+    owners: tuple[str, ...] = ()
+    license: str | None = None
+    references: tuple[str, ...] = ()
+    intended_use: str | None = None
+    intended_users: tuple[str, ...] = ()
+    out_of_scope_uses: tuple[str, ...] = ()
+    factors: tuple[str, ...] = ()
+    training_data: str | None = None
+    evaluation_data: str | None = None
+    ethical_considerations: tuple[str, ...] = ()
+    limitations: tuple[str, ...] = ()
+    recommendations: tuple[str, ...] = ()
+
+
+def load_human_card(path: str | Path) -> HumanCard:
+    """Read and validate the card YAML; ``SpecError`` naming the file and the key at fault."""
+    return _read_human_card(path)[0]
+
+
+def _read_human_card(path: str | Path) -> tuple[HumanCard, str]:
+    """The card YAML file as a ``HumanCard`` and its text (kept beside the published card)."""
+    file = Path(path)
+    if not file.is_file():
+        raise SpecError(f"{file}: card file not found (spec key 'card')")
+    text = file.read_text()
+    return parse_human_card(text, str(file)), text
+
+
+def parse_human_card(text: str, source: str) -> HumanCard:
+    """Validate card YAML text; ``SpecError`` naming ``source`` and the key at fault."""
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: expected a mapping at the top level")
+    try:
+        parsed = _CardYaml.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        what = "unknown key" if err["type"] == "extra_forbidden" else str(err["msg"])
+        raise SpecError(f"{source}: {what} {key!r}") from None
+    return HumanCard(
+        overview=parsed.overview,
+        owners=tuple(parsed.owners),
+        license=parsed.license,
+        references=tuple(parsed.references),
+        intended_use=parsed.intended_use,
+        intended_users=tuple(parsed.intended_users),
+        out_of_scope_uses=tuple(parsed.out_of_scope_uses),
+        factors=tuple(parsed.factors),
+        training_data=parsed.training_data,
+        evaluation_data=parsed.evaluation_data,
+        ethical_considerations=tuple(parsed.ethical_considerations),
+        limitations=tuple(parsed.limitations),
+        recommendations=tuple(parsed.recommendations),
+    )
+
+
+# -- the context the templates render ---------------------------------------------------------
+@dataclass(frozen=True)
+class NamedValue:
+    """A name and its value, already formatted for display."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One group of an attribute or segment column: rows, and one cell per metric."""
+
+    group: str
+    size: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    """A disaggregated table: one attribute (protected or segment) by group and metric."""
+
+    attribute: str
+    kind: str
+    metrics: tuple[str, ...]
+    rows: tuple[GroupRow, ...]
+
+
+@dataclass(frozen=True)
+class WindowRow:
+    """One monitoring window in the trend table."""
+
+    run_id: str
+    window: str
+    health: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A check outcome shown on the card (open finding or policy rule)."""
+
+    check_id: str
+    status: str
+    severity: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CardContext:
+    """Everything the card templates show, formatted; built by ``build_context``."""
+
+    model: str
+    version: str
+    generated_at: str
+    task: str
+    created: str
+    aliases: tuple[str, ...]
+    description: str
+    flavors: tuple[str, ...]
+    signature_inputs: tuple[str, ...]
+    signature_outputs: tuple[str, ...]
+    source_run_id: str | None
+    human: HumanCard
+    factors: tuple[str, ...]
+    metrics_used: tuple[str, ...]
+    training_params: tuple[NamedValue, ...]
+    training_metrics: tuple[NamedValue, ...]
+    evaluation_data: tuple[str, ...]
+    baseline_run_id: str | None
+    reference_performance: tuple[NamedValue, ...]
+    disaggregated: tuple[GroupTable, ...]
+    health: str | None
+    health_reason: str | None
+    last_checked: str | None
+    trend_metrics: tuple[str, ...]
+    windows: tuple[WindowRow, ...]
+    open_findings: tuple[Finding, ...]
+    policy: tuple[Finding, ...]
+    policy_status: str
+
+
+def build_context(
+    facts: CardFacts, human: HumanCard, spec: MonitorSpec | None, *, now: datetime
+) -> CardContext:
+    """Assemble the card's context from registry facts, the human YAML and the spec. Pure."""
+    from mlflow_monitor.adapters.mlflow.card_store import user_description
+
+    version, tags = facts.version, facts.version.tags
+    baseline = _as_map(facts.baseline_json)
+    latest = _as_map(_as_map(facts.last_results).get("metrics"))
+    outcomes = _outcomes(facts.last_results)
+    policy = tuple(f for f in outcomes if f.check_id.startswith("policy/"))
+    return CardContext(
+        model=version.name,
+        version=version.version,
+        generated_at=utc_text(now),
+        task=spec.task if spec else NOT_PROVIDED,
+        created=_iso_ms(version.created_ms),
+        aliases=version.aliases,
+        description=user_description(version.description),
+        flavors=facts.signature.flavors if facts.signature else (),
+        signature_inputs=facts.signature.inputs if facts.signature else (),
+        signature_outputs=facts.signature.outputs if facts.signature else (),
+        source_run_id=version.source_run_id,
+        human=human,
+        factors=_factors(spec, human),
+        metrics_used=_metrics_used(spec),
+        training_params=_named(facts.source_run.params if facts.source_run else {}),
+        training_metrics=_named(facts.source_run.metrics if facts.source_run else {}),
+        evaluation_data=_evaluation_data(facts, baseline, human),
+        baseline_run_id=facts.baseline_run.run_id if facts.baseline_run else None,
+        reference_performance=_reference_performance(facts, baseline),
+        disaggregated=_disaggregated(baseline, latest, spec),
+        health=tags.get("monitor.health"),
+        health_reason=tags.get("monitor.health_reason") or None,
+        last_checked=tags.get("monitor.last_checked"),
+        trend_metrics=(trend := _trend_metrics(facts.windows, spec)),
+        windows=_window_rows(facts.windows, trend),
+        open_findings=tuple(f for f in outcomes if f.status in ("warn", "fail", "error")),
+        policy=policy,
+        policy_status=_policy_status(policy, spec),
+    )
+
+
+def _as_map(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return "—" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _iso_ms(ms: int) -> str:
+    return utc_text(datetime.fromtimestamp(ms / 1000, tz=timezone.utc)) if ms else NOT_PROVIDED
+
+
+def _named(values: Mapping[str, object]) -> tuple[NamedValue, ...]:
+    return tuple(NamedValue(k, _fmt(values[k])) for k in sorted(values)[:_MAX_ROWS])
+
+
+def _factors(spec: MonitorSpec | None, human: HumanCard) -> tuple[str, ...]:
+    found = list(human.factors)
+    if spec and spec.columns.protected:
+        found.append("Protected attributes: " + ", ".join(spec.columns.protected))
+    if spec and spec.fairness.intersections:
+        found.append(
+            "Intersections: " + "; ".join(" × ".join(c) for c in spec.fairness.intersections)
+        )
+    if spec and spec.columns.segments:
+        found.append("Segments: " + ", ".join(spec.columns.segments))
+    return tuple(found)
+
+
+def _metrics_used(spec: MonitorSpec | None) -> tuple[str, ...]:
+    if spec is None:
+        return ()
+    lines = []
+    for check in spec.performance.checks:
+        bounds = [
+            f"{k} {v:g}"
+            for k, v in (
+                ("min", check.min),
+                ("max", check.max),
+                ("max_drop", check.max_drop),
+                ("max_rise", check.max_rise),
+            )
+            if v is not None
+        ]
+        if check.history:
+            bounds.append(f"history median ± {check.history.k:g}·MAD")
+        rel = " (relative)" if check.relative else ""
+        lines.append(f"{check.metric}: {', '.join(bounds)}{rel} — {check.severity}")
+    drift = spec.drift
+    lines.append(
+        f"Data drift ({drift.method}): share of drifted columns warning at "
+        f"{drift.share_warning:g}, critical at {drift.share_critical:g}"
+    )
+    if spec.fairness.policies:
+        lines.append("Fairness policy packs: " + ", ".join(spec.fairness.policies))
+    return tuple(lines)
+
+
+def _evaluation_data(
+    facts: CardFacts, baseline: Mapping[str, object], human: HumanCard
+) -> tuple[str, ...]:
+    lines = [human.evaluation_data] if human.evaluation_data else []
+    if facts.baseline_run is not None:
+        rows = baseline.get("rows")
+        size = f"{_fmt(rows)} rows" if rows is not None else "reference data"
+        built = baseline.get("created_at") or _iso_ms(facts.baseline_run.start_time_ms)
+        lines.append(
+            f"Baseline reference: {size}, built {built} (run {facts.baseline_run.run_id})."
+        )
+        lines += [str(n) for n in _as_list(baseline.get("notes"))]
+    return tuple(lines)
+
+
+def _reference_performance(
+    facts: CardFacts, baseline: Mapping[str, object]
+) -> tuple[NamedValue, ...]:
+    metrics = _as_map(_as_map(baseline.get("performance")).get("metrics"))
+    if not metrics and facts.baseline_run is not None:
+        metrics = {
+            k.removeprefix("perf/"): v
+            for k, v in facts.baseline_run.metrics.items()
+            if k.startswith("perf/")
+        }
+    return _named(metrics)
+
+
+def _disaggregated(
+    baseline: Mapping[str, object], latest: Mapping[str, object], spec: MonitorSpec | None
+) -> tuple[GroupTable, ...]:
+    """Per protected attribute and segment column: reference value per group (→ latest)."""
+    cells: dict[tuple[str, str], dict[str, Mapping[str, object]]] = {}
+    sizes: dict[tuple[str, str], dict[str, object]] = {}
+    for kind, attr, group, size, metrics in _baseline_groups(baseline):
+        cells.setdefault((kind, attr), {})[group] = metrics
+        sizes.setdefault((kind, attr), {})[group] = size
+    tables = []
+    for (kind, attr), groups in cells.items():
+        names = _table_metrics(groups.values(), spec)
+        rows = tuple(
+            GroupRow(
+                group,
+                _fmt(sizes[(kind, attr)].get(group)),
+                tuple(
+                    _cell(values.get(m), latest.get(f"{kind}/{attr}={group}/{m}")) for m in names
+                ),
+            )
+            for group, values in list(groups.items())[:_MAX_ROWS]
+        )
+        tables.append(GroupTable(attr, _KIND_LABEL[kind], names, rows))
+    return tuple(tables) or _latest_only_tables(latest, spec)
+
+
+_KIND_LABEL = {"fairness": "protected attribute", "segment": "segment"}
+_COUNTS = {"tp", "fp", "tn", "fn"}
+
+
+def _table_metrics(
+    groups: Iterable[Mapping[str, object]], spec: MonitorSpec | None
+) -> tuple[str, ...]:
+    """The spec's key metrics first, then the rest; raw confusion counts left out; at most 8."""
+    present = list(dict.fromkeys(m for g in groups for m in g if m not in _COUNTS))
+    key = [spec.segments.metric] if spec and spec.segments.metric else []
+    key += [c.metric for c in spec.performance.checks] if spec else []
+    ordered = [m for m in key if m in present] + present
+    return tuple(dict.fromkeys(ordered))[:8]
+
+
+def _baseline_groups(
+    baseline: Mapping[str, object],
+) -> Iterable[tuple[str, str, str, object, Mapping[str, object]]]:
+    """(kind, attribute, group, size, metrics) from baseline.json's fairness and segments."""
+    for attr in _as_list(_as_map(baseline.get("fairness")).get("attributes")):
+        for group in _as_list(_as_map(attr).get("groups")):
+            g = _as_map(group)
+            yield (
+                "fairness",
+                str(_as_map(attr).get("attribute")),
+                str(g.get("group")),
+                g.get("size"),
+                _as_map(g.get("rates")),
+            )
+    for seg in _as_list(_as_map(baseline.get("segments")).get("segments")):
+        s = _as_map(seg)
+        perf = _as_map(_as_map(s.get("performance")).get("metrics"))
+        yield "segment", str(s.get("column")), str(s.get("segment")), s.get("rows"), perf
+
+
+def _latest_only_tables(
+    latest: Mapping[str, object], spec: MonitorSpec | None
+) -> tuple[GroupTable, ...]:
+    """Without baseline groups: the latest window's group metrics, parsed from their names."""
+    found: dict[tuple[str, str], dict[str, dict[str, object]]] = {}
+    for name, value in latest.items():
+        match = _GROUP_METRIC.match(name)
+        if match:
+            kind, attr, group, metric = match.groups()
+            found.setdefault((kind, attr), {}).setdefault(group, {})[metric] = value
+    tables = []
+    for (kind, attr), groups in found.items():
+        names = _table_metrics(groups.values(), spec)
+        rows = tuple(
+            GroupRow(g, "—", tuple(_cell(None, v.get(m)) for m in names))
+            for g, v in list(groups.items())[:_MAX_ROWS]
+        )
+        tables.append(GroupTable(attr, _KIND_LABEL[kind], names, rows))
+    return tuple(tables)
+
+
+def _cell(reference: object, latest: object) -> str:
+    if latest is None or reference is None:
+        return _fmt(reference if latest is None else latest)
+    return f"{_fmt(reference)} → {_fmt(latest)}"
+
+
+def _trend_metrics(windows: Sequence[RunFacts], spec: MonitorSpec | None) -> tuple[str, ...]:
+    """Up to three of the spec's performance metrics, the drifted share, then other perf/*."""
+    wanted = [f"perf/{c.metric}" for c in spec.performance.checks][:3] if spec else []
+    present = {k for w in windows for k in w.metrics}
+    perf = sorted(k for k in present if k.startswith("perf/") and k[5:] not in _COUNTS)
+    names = [*wanted, "drift/share_drifted", *perf]
+    return tuple(n for n in dict.fromkeys(names) if n in present)[:_MAX_TREND_METRICS]
+
+
+def _window_rows(windows: Sequence[RunFacts], metrics: Sequence[str]) -> tuple[WindowRow, ...]:
+    ordered = sorted(windows, key=lambda w: (w.tags.get("monitor.window_end", ""), w.start_time_ms))
+    return tuple(
+        WindowRow(
+            run_id=w.run_id,
+            window=f"{w.tags.get('monitor.window_start') or '…'} – "
+            f"{w.tags.get('monitor.window_end') or _iso_ms(w.start_time_ms)}",
+            health=w.tags.get("monitor.health") or ("error" if w.status == "FAILED" else w.status),
+            values=tuple(_fmt(w.metrics.get(m)) for m in metrics),
+        )
+        for w in ordered
+    )
+
+
+def _outcomes(results: object) -> tuple[Finding, ...]:
+    """Every outcome of the latest ``results.json``: findings (worst first), then the rest."""
+    if not isinstance(results, Mapping):
+        return ()
+    try:
+        outcomes = WindowResults.from_dict(results).outcomes
+    except DataError:
+        return ()
+    ordered = (*findings(outcomes), *(o for o in outcomes if not o.firing))
+    return tuple(Finding(o.check_id, o.status, o.severity, o.message) for o in ordered)
+
+
+def _policy_status(policy: Sequence[Finding], spec: MonitorSpec | None) -> str:
+    packs = ", ".join(spec.fairness.policies) if spec and spec.fairness.policies else ""
+    if not policy:
+        return (
+            f"no policy outcome recorded yet for {packs}" if packs else "no policy packs configured"
+        )
+    failing = [f for f in policy if f.status in ("fail", "error")]
+    warned = [f for f in policy if f.status == "warn"]
+    if failing:
+        return f"failing: {len(failing)} of {len(policy)} rule checks"
+    if warned:
+        return f"warnings: {len(warned)} of {len(policy)} rule checks"
+    return f"passing: all {len(policy)} rule checks"
+
+
+# -- rendering ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RenderedCard:
+    """The rendered card (Markdown and HTML) and the short summary for the description."""
+
+    markdown: str
+    html: str
+    summary: str
+
+
+def render_card(context: CardContext) -> RenderedCard:
+    """Render both templates and the description summary; ``CardError`` on a template error."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template_source),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2",), default_for_string=False
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["provided"] = _provided
+    env.filters["cell"] = _md_cell
+    try:
+        markdown = env.get_template("model_card.md.j2").render(c=context, NP=NOT_PROVIDED)
+        html = env.get_template("model_card.html.j2").render(c=context, NP=NOT_PROVIDED)
+    except jinja2.TemplateError as exc:
+        raise CardError(f"model card template: {exc}") from None
+    return RenderedCard(markdown, html, _summary(context))
+
+
+def _template_source(name: str) -> str:
+    """Template text from the installed package (works from a wheel or an editable install)."""
+    resource = files(_TEMPLATES).joinpath(name)
+    if not resource.is_file():
+        raise CardError(f"model card template {name} is missing from {_TEMPLATES}")
+    return resource.read_text(encoding="utf-8")
+
+
+def _provided(value: object) -> object:
+    if value is None or (isinstance(value, (str, tuple, list)) and not value):
+        return NOT_PROVIDED
+    return value
+
+
+def _md_cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _summary(c: CardContext) -> str:
+    owners = ", ".join(c.human.owners) or NOT_PROVIDED
+    lines = [
+        f"**Model card** (mlflow-monitor, refreshed {c.generated_at})",
+        f"- Health: **{c.health or 'not monitored yet'}**"
+        + (f" (last checked {c.last_checked})" if c.last_checked else ""),
+        f"- Open findings: {len(c.open_findings)}; policy: {c.policy_status}",
+        f"- Owners: {owners}",
+        f"- Intended use: {_first_line(c.human.intended_use) or NOT_PROVIDED}",
+    ]
+    if c.baseline_run_id:
+        lines.append(
+            f"- Full card: `{MARKDOWN_FILE}` / `{HTML_FILE}` on baseline run `{c.baseline_run_id}`"
+        )
+    return "\n".join(lines)
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0][:200] if text and text.strip() else ""
+
+
+# -- workflows -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CardRefresh:
+    """A published card: where it went and the description the version now has."""
+
+    model: str
+    version: str
+    run_ids: tuple[str, ...]
+    card_run_id: str | None
+    description: str
+    card: RenderedCard
+
+
+def _named_card(
+    spec: MonitorSpec | None, card_path: str | Path | None, card_dir: str | Path | None
+) -> tuple[HumanCard, str | None]:
+    """The human card from ``card_path``, else the spec's ``card`` (relative: in ``card_dir``).
+
+    Returns the card and its YAML text; ``(HumanCard(), None)`` when neither names a file.
+    """
+    if card_path:
+        return _read_human_card(card_path)
+    if spec is not None and spec.card:
+        path = Path(spec.card)
+        return _read_human_card(
+            path if path.is_absolute() or not card_dir else Path(card_dir) / path
+        )
+    return HumanCard(), None
+
+
+def _render(facts: CardFacts, human: HumanCard, spec: MonitorSpec | None) -> RenderedCard:
+    return render_card(build_context(facts, human, spec, now=datetime.now(timezone.utc)))
+
+
+def refresh_card(
+    spec: MonitorSpec,
+    model: str,
+    version: str | int,
+    run_id: str | None,
+    *,
+    tracking_uri: str | None = None,
+    card_dir: str | Path | None = None,
+) -> CardRefresh:
+    """Re-render the card and attach it to ``run_id`` and the baseline run; update the summary.
+
+    Called by the pipeline after each monitoring run (and after a baseline is built). A relative
+    ``spec.card`` is read from ``card_dir`` (the spec's folder) when given, else from the working
+    directory; its YAML is kept beside the card (``card/card.yaml``) so ``write_card`` can
+    re-render without it. Any failure is a ``MonitorError`` (``CardError`` for template
+    problems); nothing is written to the run until the card has rendered.
+    """
+    from mlflow_monitor.adapters.mlflow.card_store import collect_card_facts
+
+    try:
+        human, card_yaml = _named_card(spec, None, card_dir)
+        facts = collect_card_facts(model, str(version), tracking_uri=tracking_uri)
+        card = _render(facts, human, spec)
+        baseline = facts.baseline_run.run_id if facts.baseline_run else None
+        return _publish(
+            model,
+            str(version),
+            card,
+            [r for r in (run_id, baseline) if r],
+            baseline or run_id,
+            tracking_uri,
+            card_yaml=card_yaml,
+        )
+    except MonitorError:
+        raise
+    except Exception as exc:  # a card must never take a monitoring run down with a traceback
+        raise CardError(f"model card for {model}/{version}: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class WrittenCard:
+    """A card written to disk: its files, whether it was published, and why not.
+
+    ``kept_card_run`` names the run whose published card was left alone because this one
+    lacked every human-written field (None when that did not happen).
+    """
+
+    markdown: Path
+    html: Path
+    published: bool
+    kept_card_run: str | None = None
+
+
+def write_card(
+    spec: MonitorSpec | None,
+    model: str,
+    version: str | int,
+    out_dir: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    card_path: str | Path | None = None,
+    card_dir: str | Path | None = None,
+    publish: bool = True,
+) -> WrittenCard:
+    """Render the card into ``out_dir`` (and, with ``publish``, attach it to the baseline run).
+
+    ``card_path`` overrides ``spec.card``; a relative ``spec.card`` is read from ``card_dir``.
+    Without ``spec`` the baseline run's ``monitor.yaml`` is used, and without a named card YAML
+    the baseline run's ``card/card.yaml``. A card with no human-written field at all is never
+    published over an existing one (``WrittenCard.kept_card_run``).
+    """
+    from mlflow_monitor.adapters.mlflow.card_store import collect_card_facts
+    from mlflow_monitor.contract import TAG_CARD_RUN
+
+    human, card_yaml = _named_card(spec, card_path, card_dir)
+    facts = collect_card_facts(model, str(version), tracking_uri=tracking_uri)
+    baseline = facts.baseline_run.run_id if facts.baseline_run else None
+    if baseline and (spec is None or card_yaml is None):
+        spec, stored = _stored_inputs(baseline, spec, tracking_uri)
+        if card_yaml is None and stored is not None:
+            human = stored
+    card = _render(facts, human, spec)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    md, html = folder / MARKDOWN_FILE, folder / HTML_FILE
+    md.write_text(card.markdown, encoding="utf-8")
+    html.write_text(card.html, encoding="utf-8")
+    kept = facts.version.tags.get(TAG_CARD_RUN) if human == HumanCard() else None
+    if not publish or kept:
+        return WrittenCard(md, html, published=False, kept_card_run=kept if publish else None)
+    run_ids = [baseline] if baseline else []
+    _publish(model, str(version), card, run_ids, baseline, tracking_uri, card_yaml=card_yaml)
+    return WrittenCard(md, html, published=True)
+
+
+def _stored_inputs(
+    run_id: str, spec: MonitorSpec | None, tracking_uri: str | None
+) -> tuple[MonitorSpec | None, HumanCard | None]:
+    """``spec``, else the baseline run's spec copy; and the run's stored human card, if any.
+
+    The stored spec's own ``card`` path is not followed: it was relative to a folder we no
+    longer know; ``card/card.yaml`` on the run is the card YAML that went with it.
+    """
+    from mlflow_monitor.adapters.mlflow.card_store import CARD_YAML, SPEC_FILE, read_card_inputs
+
+    stored = read_card_inputs(run_id, tracking_uri=tracking_uri)
+    if spec is None and stored.spec_text is not None:
+        source = f"{SPEC_FILE} of baseline run {run_id}"
+        try:
+            raw = yaml.safe_load(stored.spec_text)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        spec = parse_spec(raw, source=source)
+    human = None
+    if stored.card_yaml is not None:
+        human = parse_human_card(stored.card_yaml, f"{CARD_YAML} of baseline run {run_id}")
+    return spec, human
+
+
+def _publish(
+    model: str,
+    version: str,
+    card: RenderedCard,
+    run_ids: Sequence[str],
+    card_run_id: str | None,
+    tracking_uri: str | None,
+    *,
+    card_yaml: str | None = None,
+) -> CardRefresh:
+    from mlflow_monitor.adapters.mlflow.card_store import publish_card
+
+    with tempfile.TemporaryDirectory() as tmp:
+        md, html = Path(tmp) / MARKDOWN_FILE, Path(tmp) / HTML_FILE
+        md.write_text(card.markdown, encoding="utf-8")
+        html.write_text(card.html, encoding="utf-8")
+        description = publish_card(
+            model,
+            version,
+            [md, html],
+            run_ids=run_ids,
+            card_run_id=card_run_id,
+            summary=card.summary,
+            card_yaml=card_yaml,
+            tracking_uri=tracking_uri,
+        )
+    return CardRefresh(model, version, tuple(run_ids), card_run_id, description, card)

@@ -1,0 +1,454 @@
+"""Workflows: attach a baseline to a model version; run one monitoring window end to end.
+
+``run_window`` reads as its steps: validate the inputs (spec, version, baseline, window file)
+before anything is created; start the MLflow run; execute the monitoring notebooks with papermill
+(``monitor.ipynb``, the spec's extra notebooks, ``fairness_audit.ipynb`` when the spec has
+protected attributes); log results, metrics, notebooks and reports; record the version's health;
+then call the hooks of the other rooms (cards, alerts, auto-rollback), none of which can break the
+run. Any failure ends the run FAILED, sets the version's health to ``error`` with the reason, and
+raises one ``MonitorError`` line: nothing is left RUNNING, failure never reads as healthy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mlflow_monitor.adapters.mlflow.runs import MonitorRuns, VersionState
+from mlflow_monitor.adapters.notebook_parameters import NotebookParameters, write_history
+from mlflow_monitor.adapters.notebooks.execute import (
+    run_notebook,
+    shipped_notebook,
+)
+from mlflow_monitor.adapters.sources import files as data
+from mlflow_monitor.contract import (
+    KIND_WINDOW,
+    RESULTS_FILE,
+    TAG_HEALTH,
+    TAG_WINDOW_END,
+    TAG_WINDOW_START,
+    CheckOutcome,
+    Health,
+    WindowResults,
+    parse_utc,
+    read_results,
+    utc_now,
+    utc_text,
+)
+from mlflow_monitor.errors import DataError, MonitorError, NotebookError, RegistryError
+from mlflow_monitor.spec import MonitorSpec, load_spec
+from mlflow_monitor.verdicts.alert_plan import RunEvent
+from mlflow_monitor.workflows import WINDOW_PRELOAD
+from mlflow_monitor.workflows.dispatch_alerts import (
+    dispatch,
+    notify_failure,
+    notify_rollback,
+    run_url,
+)
+from mlflow_monitor.workflows.promote import auto_rollback
+from mlflow_monitor.workflows.run_steps import (
+    Echo,
+    end_failed,
+    quiet,
+    refresh_card_quietly,
+    spec_copy,
+)
+
+__all__ = ["Echo", "WindowRun", "run_window"]
+
+_LOG = logging.getLogger("mlflow_monitor.workflows.monitor_window")
+FAIRNESS_NOTEBOOK = "fairness_audit.ipynb"
+HISTORY_FILE = "history.json"
+
+
+@dataclass(frozen=True)
+class WindowRun:
+    """One finished monitoring run: health, window, logged metric count and the findings."""
+
+    model: str
+    version: str
+    run_id: str
+    health: Health
+    window_start: str | None
+    window_end: str
+    metrics: int
+    failing: tuple[str, ...]
+    outcomes: tuple[CheckOutcome, ...] = ()
+
+
+# -- one window ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    spec: MonitorSpec
+    spec_path: Path
+    state: VersionState
+    current: Path
+    start: datetime | None
+    end: datetime | None
+    notebooks: tuple[Path, ...]
+
+
+def run_window(
+    spec_path: str | Path,
+    version: str,
+    current_path: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    window_start: datetime | str | None = None,
+    window_end: datetime | str | None = None,
+    echo: Echo = quiet,
+) -> WindowRun:
+    """Monitor one window of ``model``/``version``; see the module docstring for the steps."""
+    from mlflow_monitor.adapters.evidently_reports import report_worker
+    from mlflow_monitor.adapters.notebooks.kernels import warm_kernel
+
+    # Evidently loads in a child and the kernel imports the statistics while MLflow starts
+    with report_worker(), warm_kernel(shipped_notebook("monitor.ipynb"), preload=WINDOW_PRELOAD):
+        return _run_window(
+            spec_path, version, current_path, tracking_uri, window_start, window_end, echo
+        )
+
+
+def _run_window(
+    spec_path: str | Path,
+    version: str,
+    current_path: str | Path,
+    tracking_uri: str | None,
+    window_start: datetime | str | None,
+    window_end: datetime | str | None,
+    echo: Echo,
+) -> WindowRun:
+    spec = load_spec(spec_path)
+    runs = MonitorRuns(tracking_uri)
+    state = runs.version(spec.model, version)
+    try:
+        inputs = _validate(spec, Path(spec_path), state, current_path, window_start, window_end)
+    except MonitorError as exc:
+        _record_error(
+            runs, spec, _Failure(str(version), None, str(exc), window_start, window_end), echo
+        )
+        raise
+    _finish_abandoned(runs, spec.model, str(version), echo)
+    with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
+        run_id = runs.start_run(
+            spec.model,
+            version,
+            kind=KIND_WINDOW,
+            run_name=_run_name(version, inputs.end),
+            tags=_window_tags(inputs),
+        )
+        echo(f"[run] {spec.model} v{version}: run {run_id}")
+        try:
+            result = _execute_and_log(runs, inputs, run_id, Path(tmp), echo)
+        except MonitorError as exc:
+            failure = _Failure(str(version), run_id, str(exc), window_start, window_end)
+            _record_error(runs, spec, failure, echo)
+            raise
+        except Exception as exc:  # an unexpected bug must still end the run FAILED
+            reason = f"{type(exc).__name__}: {exc}"
+            failure = _Failure(str(version), run_id, reason, window_start, window_end)
+            _record_error(runs, spec, failure, echo)
+            raise MonitorError(f"monitoring run failed: {reason}") from exc
+        except KeyboardInterrupt:  # Ctrl-C: still nothing left RUNNING
+            failure = _Failure(str(version), run_id, "interrupted", window_start, window_end)
+            _record_error(runs, spec, failure, echo)
+            raise
+    _after_window(runs, spec, result, echo, card_dir=Path(spec_path).resolve().parent)
+    return result
+
+
+def _validate(
+    spec: MonitorSpec,
+    spec_path: Path,
+    state: VersionState,
+    current_path: str | Path,
+    window_start: datetime | str | None,
+    window_end: datetime | str | None,
+) -> _Inputs:
+    """Everything that can be checked before a run exists; errors name the file or key."""
+    if not state.baseline_run_id:
+        raise RegistryError(
+            f"model version {state.model}/{state.version} has no baseline: "
+            "run `mlflow-monitor baseline` first"
+        )
+    info = data.validate_data(spec, current_path)
+    start = _as_time(window_start, "window-start")
+    end = _as_time(window_end, "window-end")
+    if start and end and start >= end:
+        raise DataError(f"--window-start {utc_text(start)} is not before --window-end")
+    return _Inputs(
+        spec,
+        spec_path.resolve(),
+        state,
+        info.path.resolve(),
+        start,
+        end,
+        _notebooks(spec, spec_path),
+    )
+
+
+def _notebooks(spec: MonitorSpec, spec_path: Path) -> tuple[Path, ...]:
+    """monitor.ipynb, then the spec's extra notebooks (relative to the spec), then fairness."""
+    found = [shipped_notebook("monitor.ipynb")]
+    for extra in spec.notebooks.extra:
+        path = Path(extra) if Path(extra).is_absolute() else spec_path.parent / extra
+        if not path.is_file():
+            raise NotebookError(f"{extra}: notebook not found (notebooks.extra)")
+        found.append(path.resolve())
+    fairness = shipped_notebook(FAIRNESS_NOTEBOOK)
+    if spec.columns.protected and fairness.is_file():
+        found.append(fairness)
+    names = [p.name for p in found]
+    if len(set(names)) != len(names):
+        raise NotebookError(f"notebooks.extra: two notebooks are named alike ({names})")
+    return tuple(found)
+
+
+def _execute_and_log(
+    runs: MonitorRuns, inputs: _Inputs, run_id: str, work: Path, echo: Echo
+) -> WindowRun:
+    spec, version = inputs.spec, inputs.state.version
+    baseline_dir = runs.download(inputs.state.baseline_run_id or "", "baseline", work)
+    out = work / "out"
+    params = NotebookParameters(
+        spec_path=str(inputs.spec_path),
+        model_version=version,
+        current_path=str(inputs.current),
+        baseline_dir=str(baseline_dir),
+        window_start=_iso_or_empty(inputs.start),
+        window_end=_iso_or_empty(inputs.end),
+        output_dir=str(out),
+        history_path=_history(runs, spec, version, work),
+    )
+    for notebook in inputs.notebooks:
+        echo(f"[run] executing {notebook.name}")
+        run_notebook(
+            notebook,
+            out / "notebooks" / notebook.name,
+            params,
+            timeout_seconds=spec.notebooks.timeout_seconds,
+            cwd=work,
+        )
+    results = _read_results(out / RESULTS_FILE)
+    echo(f"[run] logging {len(results.metrics)} metrics and artifacts to MLflow")
+    runs.log_metrics(run_id, results.metrics, _ms(results.window_end))
+    runs.log_file(run_id, out / RESULTS_FILE)
+    for folder in ("notebooks", "reports"):
+        if (out / folder).is_dir():
+            runs.log_artifacts(run_id, out / folder, folder)
+    for extra in sorted(p for p in out.iterdir() if p.is_file() and p.name != RESULTS_FILE):
+        runs.log_file(run_id, extra)
+    runs.log_file(run_id, spec_copy(inputs.spec_path, work))
+    tags = {TAG_HEALTH: results.health, TAG_WINDOW_END: results.window_end}
+    if results.window_start:
+        tags[TAG_WINDOW_START] = results.window_start
+    runs.set_run_tags(run_id, tags)
+    runs.set_health(spec.model, version, results.health, run_id)
+    runs.end_run(run_id, "FINISHED")
+    return WindowRun(
+        spec.model,
+        version,
+        run_id,
+        results.health,
+        results.window_start,
+        results.window_end,
+        len(results.metrics),
+        tuple(f"{o.check_id} ({o.status})" for o in results.findings),
+        results.outcomes,
+    )
+
+
+def _read_results(path: Path) -> WindowResults:
+    """``results.json`` as the notebook wrote it; none, or an unreadable one, fails the run."""
+    if not path.is_file():
+        raise NotebookError("monitor.ipynb: produced no results.json")
+    try:
+        return read_results(path)
+    except DataError as exc:
+        raise NotebookError(f"monitor.ipynb: {exc}") from None
+
+
+def _history(runs: MonitorRuns, spec: MonitorSpec, version: str, work: Path) -> str:
+    """Past values of the metrics whose checks use history, as a file for the notebook."""
+    # The task's default checks have no history: only the spec's own checks can ask for it.
+    names = [f"perf/{c.metric}" for c in spec.performance.checks if c.history is not None]
+    if not names:
+        return ""
+    from mlflow_monitor.adapters.mlflow.metric_history import metric_history
+
+    past = metric_history(spec.model, version, names, tracking_uri=runs.tracking_uri)
+    return str(write_history(past, work / HISTORY_FILE))
+
+
+# -- failure bookkeeping ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What failed: the version, its run (None before one was started), why, and the window."""
+
+    version: str
+    run_id: str | None
+    reason: str
+    window_start: datetime | str | None
+    window_end: datetime | str | None
+
+    @property
+    def line(self) -> str:
+        return (self.reason.strip().splitlines() or ["unknown error"])[0]
+
+
+def _record_error(runs: MonitorRuns, spec: MonitorSpec, failure: _Failure, echo: Echo) -> None:
+    """End the run FAILED, set health ``error`` with the reason, alert; never raises."""
+    if failure.run_id:
+        end_failed(runs, failure.run_id, failure.line)
+    try:
+        runs.set_health(spec.model, failure.version, "error", failure.run_id, reason=failure.line)
+    except MonitorError as exc:
+        echo(f"[run] could not record health 'error' on the version: {exc}")
+    _notify_failure(runs, spec, failure, echo)
+
+
+def _finish_abandoned(runs: MonitorRuns, model: str, version: str, echo: Echo) -> None:
+    for run_id in runs.fail_abandoned_runs(model, version):
+        echo(f"[run] ended abandoned run {run_id} FAILED (its process is gone)")
+
+
+# -- after the window: cards, alerts, auto-rollback; none may break the run ------------------
+
+
+def _after_window(
+    runs: MonitorRuns,
+    spec: MonitorSpec,
+    result: WindowRun,
+    echo: Echo,
+    *,
+    card_dir: Path | None = None,
+) -> None:
+    """Cards refresh, alert dispatch (``alerts.json`` on the run), auto-rollback (alerted)."""
+    echo(f"[run] health {result.health}: refreshing the model card, alerts, alias gates")
+    refresh_card_quietly(
+        spec, result.version, result.run_id, runs.tracking_uri, echo, card_dir=card_dir
+    )
+    _dispatch_alerts(runs, spec, result, echo)
+    _auto_rollback(runs, spec, result, echo)
+    echo("[run] done")
+
+
+def _dispatch_alerts(runs: MonitorRuns, spec: MonitorSpec, result: WindowRun, echo: Echo) -> None:
+    try:
+        link = run_url(
+            runs.tracking_uri, runs.experiment_id(spec.model), result.run_id, spec.alerts.mlflow_url
+        )
+        event = RunEvent(
+            spec.model,
+            result.version,
+            result.run_id,
+            link,
+            result.window_start or result.window_end,
+            result.window_end,
+            result.health,
+            result.outcomes,
+        )
+        report = dispatch(spec, event, tracking_uri=runs.tracking_uri)
+        _log_json(runs, result.run_id, "alerts.json", report.to_dict())
+    except Exception as exc:
+        echo(f"[run] alerts not dispatched: {type(exc).__name__}: {exc}")
+
+
+def _notify_failure(runs: MonitorRuns, spec: MonitorSpec, failure: _Failure, echo: Echo) -> None:
+    try:
+        start = failure.window_start if failure.window_start is not None else ""
+        end = failure.window_end if failure.window_end is not None else utc_text(utc_now())
+        notify_failure(
+            spec,
+            spec.model,
+            failure.version,
+            failure.run_id,
+            failure.line,
+            start,
+            end,
+            runs.tracking_uri,
+        )
+    except Exception as exc:
+        echo(f"[run] failure alert not sent: {type(exc).__name__}: {exc}")
+
+
+def _auto_rollback(runs: MonitorRuns, spec: MonitorSpec, result: WindowRun, echo: Echo) -> None:
+    """Move auto-rollback aliases off a critical version; alert it (``rollback_alerts.json``)."""
+    if result.health != "critical":
+        return
+    try:
+        done = auto_rollback(
+            spec, spec.model, result.version, result.health, tracking_uri=runs.tracking_uri
+        )
+        if done is None:
+            return
+        message = done.message
+        echo(f"[run] auto-rollback: {message}")
+        _notify_rollback(runs, spec, result, message, done.moved, echo)
+    except Exception as exc:
+        echo(f"[run] auto-rollback not done: {type(exc).__name__}: {exc}")
+
+
+def _notify_rollback(
+    runs: MonitorRuns, spec: MonitorSpec, result: WindowRun, message: str, moved: bool, echo: Echo
+) -> None:
+    try:
+        report = notify_rollback(
+            spec,
+            spec.model,
+            result.version,
+            result.run_id,
+            message,
+            moved,
+            tracking_uri=runs.tracking_uri,
+            window_start=result.window_start or "",
+            window_end=result.window_end,
+        )
+        _log_json(runs, result.run_id, "rollback_alerts.json", report.to_dict())
+    except Exception as exc:
+        echo(f"[run] rollback alert not sent: {type(exc).__name__}: {exc}")
+
+
+def _log_json(runs: MonitorRuns, run_id: str, name: str, body: object) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(json.dumps(body, indent=1, default=str))
+        runs.log_file(run_id, path)
+
+
+# -- small helpers ------------------------------------------------------------------------------
+
+
+def _as_time(value: datetime | str | None, name: str) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return data.parse_time(value, name)
+
+
+def _iso_or_empty(value: datetime | None) -> str:
+    return utc_text(value) if value else ""
+
+
+def _window_tags(inputs: _Inputs) -> dict[str, str]:
+    tags = {}
+    if inputs.start:
+        tags[TAG_WINDOW_START] = utc_text(inputs.start)
+    if inputs.end:
+        tags[TAG_WINDOW_END] = utc_text(inputs.end)
+    return tags
+
+
+def _run_name(version: str, end: datetime | None) -> str:
+    return f"window v{version} {utc_text(end) if end else 'latest'}"
+
+
+def _ms(iso_text: str) -> int:
+    return int(parse_utc(iso_text).timestamp() * 1000)

@@ -1,0 +1,297 @@
+"""Health-gated promotion: the registry workflows around the pure decision.
+
+``verdicts.promotion.decide`` judges a ``VersionState`` against the alias's ``GateSpec``.
+``promote`` reads the state, decides, moves the alias on a grant (or a forced override) and
+appends an ``AuditRecord`` for every outcome; ``auto_rollback`` moves an alias off a version that a
+monitoring run turned critical, back to the most recent previous holder still within its gate's
+allowed health. ``history`` returns the records in order. MLflow registry aliases only, never
+stages.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from mlflow_monitor.contract import parse_utc, utc_text
+from mlflow_monitor.errors import GateRefused, MonitorError, RegistryError
+from mlflow_monitor.spec import GateSpec, MonitorSpec
+from mlflow_monitor.verdicts.promotion import (
+    AuditRecord,
+    Decision,
+    DecisionKind,
+    Evidence,
+    VersionState,
+    decide,
+    read_outcomes,
+)
+
+if TYPE_CHECKING:  # the registry imports mlflow: loaded only when a workflow runs
+    from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry
+
+__all__ = [
+    "PromotionInputError",
+    "PromotionResult",
+    "RollbackResult",
+    "RollbackStep",
+    "auto_rollback",
+    "current_user",
+    "history",
+    "promote",
+]
+
+_HOLDER_DECISIONS = ("granted", "forced", "rollback")
+
+
+class PromotionInputError(MonitorError):
+    """A promotion request is malformed (e.g. ``--force`` without ``--reason``). Exit code 2."""
+
+
+def current_user() -> str:
+    """Who is deciding: ``$MLFLOW_MONITOR_USER``, else the login name, else ``unknown``."""
+    user = os.environ.get("MLFLOW_MONITOR_USER")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+# -- workflows ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PromotionResult:
+    """A granted or forced promotion: the decision and its stored audit record."""
+
+    decision: Decision
+    record: AuditRecord
+
+    @property
+    def forced(self) -> bool:
+        """True when the alias moved by override despite a refusal."""
+        return self.record.decision == "forced"
+
+
+def promote(
+    spec: MonitorSpec | None,
+    model: str,
+    version: str | int,
+    alias: str,
+    *,
+    tracking_uri: str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> PromotionResult:
+    """Point ``model@alias`` at ``version`` if the alias's gate allows it; audit every outcome.
+
+    The gate is ``spec.gates[alias]`` (the default ``GateSpec`` when the spec has none).
+    Refusal raises ``GateRefused`` listing every reason (after the refusal is audited);
+    ``force=True`` with a ``reason`` moves the alias anyway and records an override.
+    """
+    from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry
+
+    if force and not (reason and reason.strip()):
+        raise PromotionInputError("--force needs --reason TEXT: an override must say why")
+    gate = spec.gates.get(alias, GateSpec()) if spec is not None else GateSpec()
+    now = now or datetime.now(timezone.utc)
+    registry = AliasRegistry(tracking_uri)
+    state = _version_state(registry, model, str(version))
+    decision = decide(state, gate, alias=alias, now=now)
+    kind: DecisionKind = "granted" if decision.granted else ("forced" if force else "refused")
+    previous = registry.alias_version(model, alias)
+    record = AuditRecord(
+        model=model,
+        alias=alias,
+        version=str(version),
+        decision=kind,
+        at=utc_text(now, precise=True),
+        user=current_user(),
+        previous_version=previous,
+        reasons=decision.reasons,
+        override_reason=reason.strip() if force and reason else None,
+        evidence=Evidence.of(state, gate),
+    )
+    if kind == "refused":
+        _store(registry, record)
+        raise GateRefused(
+            f"promotion of {model} version {version} to @{alias} refused: "
+            f"{len(decision.reasons)} reason(s)",
+            list(decision.reasons),
+        )
+    registry.set_alias(model, alias, str(version))
+    try:
+        stored = _store(registry, record)
+    except RegistryError:
+        _restore_alias(registry, model, alias, previous)
+        raise
+    return PromotionResult(decision, stored)
+
+
+def _version_state(registry: AliasRegistry, model: str, version: str) -> VersionState:
+    facts = registry.gate_facts(model, version)
+    tags = facts.state
+    return VersionState(
+        model=model,
+        version=version,
+        health=tags.health,
+        health_reason=tags.reason,
+        last_checked=_parse_time(tags.last_checked),
+        last_run_id=tags.last_run_id,
+        baseline_run_id=tags.baseline_run_id,
+        baseline_present=facts.baseline_present,
+        card_present=facts.card_present,
+        outcomes=read_outcomes(facts.results),
+    )
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_utc(text)
+    except ValueError:
+        return None
+
+
+def _store(registry: AliasRegistry, record: AuditRecord) -> AuditRecord:
+    run_name = f"audit {record.decision} @{record.alias} v{record.version}"
+    run_id = registry.append_audit(
+        record.model, record.version, record.to_dict(), record.tags(), run_name=run_name
+    )
+    return AuditRecord(**{**record.__dict__, "run_id": run_id})
+
+
+def _restore_alias(registry: AliasRegistry, model: str, alias: str, previous: str | None) -> None:
+    """Undo an alias move whose audit record could not be stored (no unaudited moves)."""
+    try:
+        if previous is None:
+            registry.delete_alias(model, alias)
+        else:
+            registry.set_alias(model, alias, previous)
+    except RegistryError:
+        pass  # the audit failure is the error the caller must see
+
+
+def history(
+    model: str, *, tracking_uri: str | None = None, alias: str | None = None
+) -> list[AuditRecord]:
+    """Every audit record of ``model`` (optionally one alias), oldest first."""
+    from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry
+
+    stored = AliasRegistry(tracking_uri).audit_records(model, alias=alias)
+    return [AuditRecord.from_dict(s.record, run_id=s.run_id) for s in stored]
+
+
+# -- automatic rollback ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RollbackStep:
+    """What happened to one alias: moved back to ``to_version``, or left (no healthy holder)."""
+
+    alias: str
+    from_version: str
+    to_version: str | None
+    message: str
+
+    @property
+    def moved(self) -> bool:
+        """True when the alias now points at ``to_version``."""
+        return self.to_version is not None
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """Every auto-rollback alias the critical version held, and what happened to each."""
+
+    model: str
+    version: str
+    health: str
+    steps: tuple[RollbackStep, ...]
+
+    @property
+    def moved(self) -> bool:
+        """True when at least one alias moved back."""
+        return any(s.moved for s in self.steps)
+
+    @property
+    def message(self) -> str:
+        """One line per alias, for the alert."""
+        return "\n".join(s.message for s in self.steps)
+
+
+def auto_rollback(
+    spec: MonitorSpec,
+    model: str,
+    version: str | int,
+    health: str,
+    *,
+    tracking_uri: str | None = None,
+    now: datetime | None = None,
+) -> RollbackResult | None:
+    """Move auto-rollback aliases off ``version`` when it turned critical; None if none applied.
+
+    For each alias whose gate has ``auto_rollback: true`` and that points at ``version``, the
+    alias goes back to the most recent previous holder (from the audit history) whose health is
+    still allowed by that gate. Without one nothing moves and the step says so. Both are audited.
+    """
+    from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry
+
+    if health != "critical":
+        return None
+    registry = AliasRegistry(tracking_uri)
+    now = now or datetime.now(timezone.utc)
+    steps = [
+        _roll_back(registry, model, str(version), alias, gate, now)
+        for alias, gate in spec.gates.items()
+        if gate.auto_rollback and registry.alias_version(model, alias) == str(version)
+    ]
+    return RollbackResult(model, str(version), health, tuple(steps)) if steps else None
+
+
+def _roll_back(
+    registry: AliasRegistry, model: str, version: str, alias: str, gate: GateSpec, now: datetime
+) -> RollbackStep:
+    from mlflow_monitor.contract import TAG_AUDIT_AT, TAG_AUDIT_DECISION, TAG_AUDIT_VERSION
+
+    holders = [
+        a.tags.get(TAG_AUDIT_VERSION, "")
+        for a in sorted(
+            registry.audit_runs(model, alias=alias),
+            key=lambda a: a.tags.get(TAG_AUDIT_AT, ""),
+            reverse=True,
+        )
+        if a.tags.get(TAG_AUDIT_DECISION) in _HOLDER_DECISIONS
+    ]
+    target = next(
+        (
+            v
+            for v in dict.fromkeys(holders)
+            if v and v != version and registry.version_health(model, v) in gate.allowed_health
+        ),
+        None,
+    )
+    if target is None:
+        message = (
+            f"{model}@{alias} stays on version {version} (critical): no previous holder "
+            f"is still {'/'.join(gate.allowed_health)}"
+        )
+    else:
+        registry.set_alias(model, alias, target)
+        message = f"{model}@{alias} rolled back from version {version} (critical) to {target}"
+    record = AuditRecord(
+        model=model,
+        alias=alias,
+        version=target or version,
+        decision="rollback" if target else "rollback_skipped",
+        at=utc_text(now, precise=True),
+        user=current_user(),
+        previous_version=version,
+        reasons=(message,),
+        override_reason=None,
+        evidence=None,
+    )
+    _store(registry, record)
+    return RollbackStep(alias, version, target, message)

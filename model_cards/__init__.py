@@ -1,1 +1,0 @@
-"""Model card templates shipped with mlflow-monitor."""

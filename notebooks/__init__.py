@@ -1,1 +1,0 @@
-"""Monitoring notebooks shipped with mlflow-monitor (executed by papermill)."""

@@ -1,0 +1,132 @@
+"""kernels.py: a kernel started ahead of its notebook is the one papermill runs it in."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from mlflow_monitor.adapters.notebooks.execute import run_notebook, shipped_notebook
+from mlflow_monitor.adapters.notebooks.kernels import warm_kernel
+from mlflow_monitor.workflows import WINDOW_PRELOAD
+from tests.fixtures.notebooks import write_notebook
+
+_EVALUATION = "mlflow_monitor.verdicts.evaluation"
+_PROBE = (
+    "import os, sys\nloaded = "
+    + repr(_EVALUATION)
+    + " in sys.modules\nprint(f'PROBE {os.getpid()} {loaded}')"
+)
+
+
+def _probe_notebook(path: Path) -> Path:
+    return write_notebook(path, 'output_dir = "."', _PROBE)
+
+
+def _probe(executed: Path) -> tuple[int, bool]:
+    """The kernel's pid and whether the statistics core was loaded before the cell ran."""
+    cells = json.loads(executed.read_text())["cells"]
+    text = "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []))
+    pid, loaded = text.split("PROBE ")[1].split()[:2]
+    return int(pid), loaded == "True"
+
+
+def _kernel_pid(warm: object) -> int:
+    return int(warm.manager.provisioner.process.pid)  # type: ignore[attr-defined]
+
+
+def test_notebook_runs_in_its_warm_kernel_with_the_imports_loaded(tmp_path: Path) -> None:
+    source = _probe_notebook(tmp_path / "probe.ipynb")
+    with warm_kernel(source, preload=WINDOW_PRELOAD) as warm:
+        assert warm is not None
+        pid = _kernel_pid(warm)
+        run_notebook(source, tmp_path / "out.ipynb", {"output_dir": "x"}, timeout_seconds=120)
+        ran_in, preloaded = _probe(tmp_path / "out.ipynb")
+        assert (ran_in, preloaded) == (pid, True)
+        assert not warm.manager.has_kernel  # shut down as soon as its notebook is done
+
+
+def test_other_notebooks_get_a_fresh_kernel(tmp_path: Path) -> None:
+    reserved = _probe_notebook(tmp_path / "reserved.ipynb")
+    other = _probe_notebook(tmp_path / "other.ipynb")
+    with warm_kernel(reserved, preload=WINDOW_PRELOAD) as warm:
+        assert warm is not None
+        pid = _kernel_pid(warm)
+        run_notebook(other, tmp_path / "out.ipynb", {"output_dir": "x"}, timeout_seconds=120)
+        ran_in, preloaded = _probe(tmp_path / "out.ipynb")
+        assert ran_in != pid and not preloaded
+        assert warm.manager.has_kernel  # still reserved for its own notebook
+    assert not warm.manager.has_kernel  # and stopped when the block ends
+
+
+def test_a_dead_warm_kernel_falls_back_to_a_fresh_one(tmp_path: Path) -> None:
+    source = _probe_notebook(tmp_path / "probe.ipynb")
+    with warm_kernel(source, preload=WINDOW_PRELOAD) as warm:
+        assert warm is not None
+        pid = _kernel_pid(warm)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        run_notebook(source, tmp_path / "out.ipynb", {"output_dir": "x"}, timeout_seconds=120)
+        ran_in, _ = _probe(tmp_path / "out.ipynb")
+        assert ran_in != pid
+
+
+def test_nested_use_starts_no_second_kernel(tmp_path: Path) -> None:
+    source = _probe_notebook(tmp_path / "probe.ipynb")
+    with (
+        warm_kernel(source, preload=WINDOW_PRELOAD) as outer,
+        warm_kernel(source, preload=WINDOW_PRELOAD) as inner,
+    ):
+        assert outer is not None and inner is None
+
+
+def test_preload_covers_the_imports_of_the_monitoring_notebook() -> None:
+    cells = json.loads(shipped_notebook("monitor.ipynb").read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    names = set(re.findall(r"^import (\w+)", code, re.M))
+    for package, imported in re.findall(r"^from (mlflow_monitor[\w.]*) import (.+)$", code, re.M):
+        for name in (n.strip() for n in imported.split(",")):
+            module = f"{package}.{name}"
+            names.add(module if _is_module(module) else package)
+    names.discard("pathlib")
+    assert {
+        "pandas",
+        "mlflow_monitor.verdicts.evaluation",
+        "mlflow_monitor.adapters.evidently_reports",
+        "mlflow_monitor.workflows.compliance_audit",
+    } <= names
+    loaded = subprocess.run(
+        [sys.executable, "-c", f"import sys, {WINDOW_PRELOAD}; print(*sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert names <= set(loaded)
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # the parent is a module, not a package: `name` is an attribute
+        return False
+
+
+def test_kernels_use_local_sockets_unless_the_path_is_too_long() -> None:
+    from mlflow_monitor.adapters.notebooks.kernels import _transport
+
+    short_dir = Path(tempfile.mkdtemp(prefix="rt-"))  # pytest's tmp_path is too long a name
+    try:
+        short = _transport(short_dir / "rt")
+        assert short["transport"] == "ipc"
+        assert Path(short["ip"]).is_absolute() and Path(short["ip"]).parent == short_dir / "rt"
+        assert (short_dir / "rt").is_dir()
+        assert _transport(short_dir / ("x" * 120)) == {"transport": "tcp"}
+    finally:
+        shutil.rmtree(short_dir)

@@ -1,0 +1,119 @@
+"""window.py: a window judged against its baseline (pure): health, outcomes, metric names, JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+import yaml
+
+from mlflow_monitor.contract import WindowResults
+from mlflow_monitor.spec import MonitorSpec, parse_spec
+from mlflow_monitor.verdicts.baseline_model import Baseline, build_baseline_from_frame
+from mlflow_monitor.verdicts.evaluation import WindowResult, evaluate_window
+from mlflow_monitor.workflows import demo
+
+
+@pytest.fixture(scope="module")
+def spec() -> MonitorSpec:
+    return parse_spec(yaml.safe_load(demo.CHURN_SPEC.format(model="churn")))
+
+
+@pytest.fixture(scope="module")
+def model() -> object:
+    return demo.train_churn_model(demo.make_churn(5000, seed=1))
+
+
+@pytest.fixture(scope="module")
+def baseline(spec: MonitorSpec, model: object) -> Baseline:
+    return build_baseline_from_frame(spec, demo.score(model, demo.make_churn(4000, seed=2)))
+
+
+@pytest.fixture(scope="module")
+def windows(spec: MonitorSpec, baseline: Baseline, model: object) -> dict[str, WindowResult]:
+    return {
+        plan.name: evaluate_window(spec, baseline, demo.score(model, frame), model_version="3")
+        for plan, frame in demo.demo_windows(3000)
+    }
+
+
+def _status(result: WindowResult, check_id: str) -> str:
+    [outcome] = [o for o in result.outcomes if o.check_id == check_id]
+    return outcome.status
+
+
+@pytest.mark.parametrize(
+    ("name", "health"), [("stable", "healthy"), ("drifted", "warning"), ("degraded", "critical")]
+)
+def test_injected_drift_and_decay_give_the_expected_health(
+    windows: dict[str, WindowResult], name: str, health: str
+) -> None:
+    assert windows[name].health == health
+
+
+def test_drift_is_found_on_the_shifted_columns_only(windows: dict[str, WindowResult]) -> None:
+    drifted = windows["drifted"]
+    for column in ("monthly_charges", "tenure_months", "contract"):
+        assert _status(drifted, f"drift/{column}") == "warn"
+    for column in ("age", "payment_method", "region", "support_calls"):
+        assert _status(drifted, f"drift/{column}") == "pass"
+    assert _status(drifted, "performance/roc_auc") == "pass"
+
+
+def test_decay_fails_the_performance_check(windows: dict[str, WindowResult]) -> None:
+    degraded = windows["degraded"]
+    assert _status(degraded, "performance/roc_auc") == "fail"
+    [auc] = [o for o in degraded.outcomes if o.check_id == "performance/roc_auc"]
+    assert auc.threshold is not None and auc.threshold.source == "baseline"
+    assert auc.value is not None and auc.threshold.lower is not None
+    assert auc.value < auc.threshold.lower
+
+
+def test_metric_names_follow_the_contract(windows: dict[str, WindowResult]) -> None:
+    names = {m.name for m in windows["stable"].metrics}
+    expected = {
+        "perf/roc_auc",
+        "perf/f1",
+        "drift/share_drifted",
+        "drift/contract/jensenshannon",
+        "drift/monthly_charges/wasserstein",
+        "drift/churn_score/wasserstein",
+        "quality/age/missing_share",
+        "segment/region=north/roc_auc",
+    }
+    assert expected <= names
+
+
+def test_results_are_strict_json_and_round_trip(windows: dict[str, WindowResult]) -> None:
+    result = windows["drifted"]
+    body = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert body["health"] == "warning"
+    assert body["rows"] == 3000
+    assert body["model_version"] == "3"
+    assert WindowResults.from_dict(body).outcomes == result.outcomes
+
+
+def test_window_without_labels_is_insufficient_not_a_pass(
+    spec: MonitorSpec, baseline: Baseline, model: object
+) -> None:
+    frame = demo.score(model, demo.make_churn(2000, seed=9)).drop(columns=["churned"])
+    result = evaluate_window(spec, baseline, frame)
+    perf = [o for o in result.outcomes if o.kind == "performance"]
+    assert perf and {o.status for o in perf} == {"insufficient_data"}
+    assert all("no labels" in o.message for o in perf)
+    assert not any(m.name.startswith("perf/") for m in result.metrics)
+
+
+def test_window_end_defaults_to_the_last_timestamp(
+    spec: MonitorSpec, baseline: Baseline, model: object
+) -> None:
+    frame = demo.score(model, demo.make_churn(500, seed=11))
+    result = evaluate_window(spec, baseline, frame)
+    last = pd.Timestamp(frame["event_time"].max()).floor("us").to_pydatetime()
+    assert result.window_end == last.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    given = datetime(2025, 2, 1, tzinfo=timezone.utc)
+    assert evaluate_window(spec, baseline, frame, window_end=given).window_end == (
+        "2025-02-01T00:00:00Z"
+    )

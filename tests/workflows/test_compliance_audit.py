@@ -1,0 +1,150 @@
+"""Compliance report: compliance.json content, the HTML report, and the papermill-run notebook."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mlflow_monitor.adapters.baseline_files import save_baseline
+from mlflow_monitor.adapters.notebook_parameters import NotebookParameters
+from mlflow_monitor.adapters.notebooks.execute import run_notebook, shipped_notebook
+from mlflow_monitor.contract import COMPLIANCE_FILE, COMPLIANCE_REPORT_FILE, RESULTS_FILE
+from mlflow_monitor.verdicts.baseline_model import build_baseline_from_frame
+from mlflow_monitor.verdicts.fairness_checks import evaluate_fairness, reference_fairness
+from mlflow_monitor.workflows.compliance_audit import build_compliance, write_compliance
+from tests.fixtures.lending import FAIR, UNFAIR_FNR, lending_frame, lending_spec
+
+PACKS = ["four_fifths_rule", "nyc_ll144_bias_audit", "equal_opportunity", "equalized_odds"]
+
+
+def _report(frame_groups: dict = UNFAIR_FNR, *, labels: bool = True):  # type: ignore[no-untyped-def]
+    spec = lending_spec(policies=PACKS, reference_groups={"sex": "male"})
+    reference = reference_fairness(spec, lending_frame(8_000, groups=FAIR, seed=41))
+    window = lending_frame(8_000, groups=frame_groups, seed=42)
+    if not labels:
+        window = window.drop(columns=["repaid"])
+    evaluation = evaluate_fairness(spec, reference, window)
+    return build_compliance(
+        evaluation,
+        model="lending",
+        model_version="7",
+        window_start="2024-03-01",
+        window_end="2024-04-01",
+        baseline_rows=8_000,
+    )
+
+
+def test_compliance_json_holds_every_rule_with_its_evidence(tmp_path: Path) -> None:
+    report = _report()
+    json_path, html_path = write_compliance(report, tmp_path)
+    assert (
+        json_path == tmp_path / COMPLIANCE_FILE and html_path == tmp_path / COMPLIANCE_REPORT_FILE
+    )
+    data = json.loads(json_path.read_text())
+    assert (data["model"], data["model_version"], data["rows"]) == ("lending", "7", 8_000)
+    assert data["window_start"] == "2024-03-01" and data["baseline_rows"] == 8_000
+    assert data["decision"]["decision_threshold"] == 0.5
+    rules = {(r["pack"], r["rule"]["id"]): r for r in data["rules"]}
+    assert len(rules) == 6
+    assert rules[("equal_opportunity", "fnr_difference")]["status"] == "fail"
+    assert rules[("equalized_odds", "fpr_difference")]["status"] == "pass"
+    evidence = rules[("equal_opportunity", "fnr_difference")]["rows"]
+    female = next(r for r in evidence if (r["attribute"], r["group"]) == ("sex", "female"))
+    assert female["reference_group"] == "male" and female["value"] > 0.1
+    assert data["status"] == "fail" and data["verdict"] == "NOT COMPLIANT"
+    assert data["bias_drift"]["changes"]
+
+
+def test_summary_is_plain_language_and_names_the_broken_group() -> None:
+    report = _report()
+    summary = report.summary
+    broken = [r for r in report.evaluation.policies if r.status in ("fail", "warn")]
+    assert {r.rule.id for r in broken} >= {"fnr_difference"}
+    assert summary[0].startswith(f"{len(broken)} of 6 policy rules are broken")
+    fnr = next(s for s in summary if s.startswith("equal_opportunity / fnr_difference"))
+    assert "sex = female" in fnr and "false-negative rate" in fnr and "for male" in fnr
+    assert any("changed significantly since the baseline" in s for s in summary)
+    fair = _report(FAIR).summary
+    assert fair[0] == "All 6 judged policy rules are met in this window."
+
+
+def test_label_free_summary_says_labels_are_pending() -> None:
+    report = _report(labels=False)
+    assert any("not available for this window yet" in s for s in report.summary)
+    statuses = {r.rule.id: r.status for r in report.evaluation.policies}
+    assert statuses["fnr_difference"] == "insufficient_data"
+
+
+def test_html_report_has_tables_charts_and_escapes_group_names(tmp_path: Path) -> None:
+    report = _report()
+    html = report.render_html()
+    for heading in ("Summary", "Policy rules", "Group metrics", "Trend against the baseline"):
+        assert f"<h2>{heading}</h2>" in html
+    assert "NOT COMPLIANT" in html and "lending version 7" in html
+    assert "Number selected" in html and "(intersectional categories)" in html
+    start = html.index("<svg")
+    svg = html[start : html.index("</svg>", start) + len("</svg>")]
+    ET.fromstring(svg)  # well-formed inline chart
+    assert html.count("<svg") == sum(
+        len({row.attribute for row in r.rows}) for r in report.evaluation.policies
+    )
+    frame = lending_frame(2_000, seed=43)
+    frame.loc[frame["race"] == "asian", "race"] = "<b>x</b>"
+    spec = lending_spec(policies=["four_fifths_rule"])
+    evaluation = evaluate_fairness(spec, None, frame)
+    escaped = build_compliance(evaluation, model="m", model_version="1").render_html()
+    assert "<b>x</b>" not in escaped and "&lt;b&gt;x&lt;/b&gt;" in escaped
+
+
+@pytest.mark.integration
+def test_window_notebooks_write_compliance_once_from_the_window_result(tmp_path: Path) -> None:
+    spec = lending_spec(policies=PACKS, reference_groups={"sex": "male"})
+    spec_path = tmp_path / "monitor.yaml"
+    spec_path.write_text(spec.to_yaml())
+    baseline_dir = tmp_path / "baseline"
+    save_baseline(
+        build_baseline_from_frame(spec, lending_frame(3_000, groups=FAIR, seed=44)), baseline_dir
+    )
+    current = tmp_path / "window.parquet"
+    lending_frame(3_000, groups=UNFAIR_FNR, seed=45).to_parquet(current)
+    out = tmp_path / "out"
+    out.mkdir()
+    params = NotebookParameters(
+        spec_path=str(spec_path),
+        model_version="3",
+        current_path=str(current),
+        baseline_dir=str(baseline_dir),
+        window_start="2024-05-01T00:00:00+00:00",
+        window_end="2024-06-01T00:00:00+00:00",
+        output_dir=str(out),
+    )
+    run_notebook(
+        shipped_notebook("monitor.ipynb"), out / "monitor.ipynb", params, timeout_seconds=300
+    )
+    written = (out / COMPLIANCE_FILE).stat().st_mtime_ns
+    executed = run_notebook(
+        shipped_notebook("fairness_audit.ipynb"),
+        out / "fairness_audit.ipynb",
+        params,
+        timeout_seconds=300,
+    )
+    assert (out / COMPLIANCE_FILE).stat().st_mtime_ns == written  # the audit only reads it
+    data = json.loads((out / COMPLIANCE_FILE).read_text())
+    results = json.loads((out / RESULTS_FILE).read_text())
+    assert data["fairness"] == results["fairness"]["report"]  # one evaluation, one story
+    policy = {o["check_id"]: o["status"] for o in results["outcomes"] if o["kind"] == "policy"}
+    assert {r["status"] for r in data["rules"]} >= {"fail"} and "fail" in policy.values()
+    assert data["model"] == "lending" and data["model_version"] == "3"
+    assert data["window_end"].startswith("2024-06-01") and data["rows"] == 3_000
+    assert data["status"] == "fail" and data["bias_drift"] is not None
+    html = (out / COMPLIANCE_REPORT_FILE).read_text()
+    assert len(html) > 10_000 and "equal_opportunity" in html
+    nb = nbformat.read(executed.path, as_version=4)
+    printed = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
+    assert "NOT COMPLIANT" in printed

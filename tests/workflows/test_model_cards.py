@@ -1,0 +1,254 @@
+"""Card context, rendering and the description's managed block, without MLflow."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from mlflow_monitor.adapters.mlflow.card_store import (
+    CARD_END,
+    CARD_START,
+    CardFacts,
+    RunFacts,
+    VersionFacts,
+    replace_managed_block,
+    user_description,
+)
+from mlflow_monitor.errors import SpecError
+from mlflow_monitor.spec import parse_spec
+from mlflow_monitor.workflows.model_cards import (
+    NOT_PROVIDED,
+    HumanCard,
+    build_context,
+    load_human_card,
+    parse_human_card,
+    render_card,
+)
+
+NOW = datetime(2025, 3, 1, tzinfo=timezone.utc)
+SECTIONS = [
+    "Model details",
+    "Intended use",
+    "Factors",
+    "Metrics",
+    "Evaluation data",
+    "Training data",
+    "Quantitative analyses",
+    "Ethical considerations",
+    "Caveats and recommendations",
+    "Monitoring",
+]
+SPEC = parse_spec(
+    {
+        "model": "lending",
+        "task": "binary_classification",
+        "positive_label": 1,
+        "columns": {
+            "target": "y",
+            "prediction": "p",
+            "numerical": ["income"],
+            "categorical": ["region"],
+            "protected": ["sex"],
+            "segments": ["region"],
+        },
+        "performance": {"checks": [{"metric": "roc_auc", "max_drop": 0.05}]},
+        "segments": {"metric": "roc_auc"},
+        "fairness": {"policies": ["four_fifths_rule"]},
+    }
+)
+
+
+def run(run_id: str, metrics: dict[str, float], **tags: str) -> RunFacts:
+    return RunFacts(run_id, run_id, "FINISHED", 1_700_000_000_000, {"C": "1.0"}, metrics, tags)
+
+
+def facts(description: str = "") -> CardFacts:
+    baseline_json = {
+        "rows": 5000,
+        "created_at": "2025-01-01T00:00:00Z",
+        "performance": {"metrics": {"roc_auc": 0.81, "f1": 0.7}},
+        "fairness": {
+            "attributes": [
+                {
+                    "attribute": "sex",
+                    "groups": [
+                        {
+                            "group": "F",
+                            "size": 2400,
+                            "rates": {"selection_rate": 0.31, "fnr": 0.30, "tp": 9},
+                        },
+                        {
+                            "group": "M",
+                            "size": 2600,
+                            "rates": {"selection_rate": 0.42, "fnr": 0.15},
+                        },
+                    ],
+                }
+            ]
+        },
+        "segments": {
+            "segments": [
+                {
+                    "column": "region",
+                    "segment": "north",
+                    "rows": 3000,
+                    "performance": {"metrics": {"f1": 0.7, "roc_auc": 0.83}},
+                },
+            ]
+        },
+    }
+    results = {
+        "metrics": {"fairness/sex=F/fnr": 0.41, "segment/region=north/roc_auc": 0.7},
+        "outcomes": [
+            {
+                "check_id": "performance/roc_auc",
+                "status": "fail",
+                "severity": "critical",
+                "message": "roc_auc = 0.7 < 0.76 (baseline)",
+            },
+            {
+                "check_id": "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F",
+                "status": "fail",
+                "severity": "critical",
+                "message": "ratio 0.74 < 0.8",
+            },
+            {
+                "check_id": "drift/income/psi",
+                "status": "pass",
+                "severity": "warning",
+                "message": "ok",
+            },
+        ],
+    }
+    windows = tuple(
+        run(
+            f"w{i}",
+            {"perf/roc_auc": 0.8 - i / 10, "drift/share_drifted": i / 4},
+            **{"monitor.window_end": f"2025-02-0{i + 1}T00:00:00Z", "monitor.health": h},
+        )
+        for i, h in enumerate(["healthy", "critical"])
+    )
+    return CardFacts(
+        version=VersionFacts(
+            "lending",
+            "4",
+            description,
+            1_700_000_000_000,
+            "models:/m-1",
+            "train-run",
+            ("champion",),
+            {"monitor.health": "critical", "monitor.last_checked": "2025-02-02"},
+        ),
+        signature=None,
+        source_run=run("train-run", {"val_auc": 0.83}),
+        baseline_run=run("base-run", {}),
+        baseline_json=baseline_json,
+        windows=windows[::-1],
+        last_results=results,
+    )
+
+
+def test_templates_ship_inside_the_package() -> None:
+    names = {p.name for p in files("mlflow_monitor.resources.model_cards").iterdir()}
+    assert {"model_card.md.j2", "model_card.html.j2", "card.yaml"} <= names
+
+
+def test_card_has_every_section_and_not_provided_for_missing_fields() -> None:
+    card = render_card(build_context(facts(), HumanCard(), SPEC, now=NOW))
+    for section in SECTIONS:
+        assert f"\n## {section}\n" in card.markdown
+        assert f">{section}</h2>" in card.html
+    md = card.markdown
+    assert f"**Owners:** {NOT_PROVIDED}" in md
+    assert f"**Primary intended uses:** {NOT_PROVIDED}" in md
+    assert f"## Ethical considerations\n\n{NOT_PROVIDED}" in md
+    assert "**Signature inputs:** Not provided" in md
+    lines = [line for line in md.splitlines() if line.strip()]
+    for label, following in itertools.pairwise(lines):  # a label always has content after it
+        if label.endswith(":**"):
+            assert not following.startswith(("**", "#")), (label, following)
+
+
+def test_disaggregated_tables_show_reference_and_latest_per_group() -> None:
+    md = render_card(build_context(facts(), HumanCard(), SPEC, now=NOW)).markdown
+    assert "### sex (protected attribute)" in md
+    assert "| F | 2,400 | 0.31 | 0.3 → 0.41 |" in md  # counts (tp) are left out
+    assert "| M | 2,600 | 0.42 | 0.15 |" in md
+    assert "### region (segment)" in md
+    assert "| north | 3,000 | 0.83 → 0.7 | 0.7 |" in md  # the spec's segment metric first
+
+
+def test_monitoring_section_has_trend_findings_and_policy() -> None:
+    context = build_context(facts(), HumanCard(), SPEC, now=NOW)
+    assert [w.run_id for w in context.windows] == ["w0", "w1"]  # oldest first
+    assert context.trend_metrics == ("perf/roc_auc", "drift/share_drifted")
+    assert [f.check_id for f in context.open_findings] == [
+        "performance/roc_auc",
+        "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F",
+    ]
+    assert context.policy_status == "failing: 1 of 1 rule checks"
+    md = render_card(context).markdown
+    assert "| 2025-02-02T00:00:00Z | critical | 0.7 | 0.25 |" in md.replace("… – ", "")
+    assert "- **Current health:** critical" in md
+
+
+def test_human_yaml_fills_the_card(tmp_path: Path) -> None:
+    human = load_human_card(Path(str(files("mlflow_monitor.resources.model_cards") / "card.yaml")))
+    assert human.owners and human.intended_use and human.out_of_scope_uses
+    md = render_card(build_context(facts(), human, SPEC, now=NOW)).markdown
+    assert "Pricing or credit decisions about individual customers" in md
+    assert f"**Owners:** {human.owners[0]}" in md
+
+
+def test_card_yaml_errors_name_the_key_and_file(tmp_path: Path) -> None:
+    bad = tmp_path / "card.yaml"
+    bad.write_text("owners: [a]\nintended_uses: typo\n")
+    with pytest.raises(SpecError, match=r"card.yaml: unknown key 'intended_uses'"):
+        load_human_card(bad)
+    with pytest.raises(SpecError, match="card file not found"):
+        load_human_card(tmp_path / "missing.yaml")
+
+
+def test_stored_card_yaml_parses_like_the_file_and_errors_name_the_source() -> None:
+    path = Path(str(files("mlflow_monitor.resources.model_cards") / "card.yaml"))
+    assert parse_human_card(path.read_text(), "stored") == load_human_card(path)
+    assert parse_human_card("", "stored") == HumanCard()
+    source = "card/card.yaml of baseline run r1"
+    with pytest.raises(SpecError, match=r"^card/card.yaml of baseline run r1: unknown key 'x'$"):
+        parse_human_card("x: 1\n", source)
+    with pytest.raises(SpecError, match="baseline run r1: expected a mapping"):
+        parse_human_card("- a\n", source)
+
+
+def test_html_is_autoescaped() -> None:
+    human = HumanCard(overview="<script>alert(1)</script>")
+    card = render_card(build_context(facts(), human, SPEC, now=NOW))
+    assert "<script>alert(1)</script>" not in card.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in card.html
+
+
+def test_managed_block_leaves_user_text_untouched() -> None:
+    user = "Trained by the lending team.\n\nSee JIRA-12 for the data contract."
+    first = replace_managed_block(user, "health: healthy")
+    assert first.startswith(user) and first.endswith(f"{CARD_START}\nhealth: healthy\n{CARD_END}")
+    edited = first.replace("See JIRA-12", "See JIRA-13") + "\n\nFooter by the user."
+    second = replace_managed_block(edited, "health: critical")
+    assert "health: healthy" not in second and "health: critical" in second
+    assert second.replace(f"{CARD_START}\nhealth: critical\n{CARD_END}", "") == edited.replace(
+        f"{CARD_START}\nhealth: healthy\n{CARD_END}", ""
+    )
+    assert user_description(second) == (
+        "Trained by the lending team.\n\nSee JIRA-13 for the data contract."
+        "\n\n\n\nFooter by the user."
+    )
+    assert replace_managed_block("", "s") == f"{CARD_START}\ns\n{CARD_END}"
+
+
+def test_card_shows_only_the_users_part_of_the_description() -> None:
+    description = replace_managed_block("Owned by risk.", "old summary")
+    context = build_context(facts(description), HumanCard(), SPEC, now=NOW)
+    assert context.description == "Owned by risk."
