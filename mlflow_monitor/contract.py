@@ -47,6 +47,7 @@ __all__ = [
     "parse_utc",
     "read_results",
     "safe_metric_name",
+    "unevaluated_critical",
     "utc_now",
     "utc_text",
     "write_results",
@@ -59,6 +60,10 @@ TAG_LAST_RUN = "monitor.last_run_id"
 TAG_LAST_CHECKED = "monitor.last_checked"
 TAG_BASELINE_RUN = "monitor.baseline_run_id"
 TAG_CARD_RUN = "monitor.card_run_id"
+# The verdict's window (also run tags, below): staleness is measured from its end.
+TAG_LAST_ERROR = "monitor.last_error"  # a failed attempt, recorded beside the verdict
+TAG_LAST_ERROR_RUN = "monitor.last_error_run_id"
+TAG_LAST_ERROR_AT = "monitor.last_error_at"
 
 # -- tags on runs ------------------------------------------------------------------------------
 TAG_KIND = "monitor.kind"
@@ -68,6 +73,9 @@ TAG_WINDOW_START = "monitor.window_start"
 TAG_WINDOW_END = "monitor.window_end"
 TAG_HOST = "monitor.host"
 TAG_PID = "monitor.pid"
+TAG_HEARTBEAT = "monitor.heartbeat"  # a running attempt's last sign of life (UTC text)
+TAG_SUPERSEDED_BY = "monitor.superseded_by"  # a newer attempt of the same window
+TAG_SUPERSEDES = "monitor.supersedes"
 TAG_LEASE_RELEASED = "monitor.alert_lease_released"
 TAG_AUDIT_ALIAS = "monitor.audit.alias"
 TAG_AUDIT_DECISION = "monitor.audit.decision"
@@ -89,6 +97,7 @@ RESULTS_FILE = "results.json"
 COMPLIANCE_FILE = "compliance.json"
 COMPLIANCE_REPORT_FILE = "reports/compliance_report.html"
 ALERTS_FILE = "alerts.json"
+ERROR_FILE = "error.json"  # a FAILED window run: the error line and the failing cell
 ROLLBACK_ALERTS_FILE = "rollback_alerts.json"
 BASELINE_DIR = "baseline"
 BASELINE_FILE = "baseline.json"
@@ -111,8 +120,10 @@ def experiment_name(model_name: str) -> str:
 
 
 def safe_metric_name(name: str) -> str:
-    """Replace characters MLflow refuses in metric names with ``_`` (never drop them)."""
-    return _METRIC_UNSAFE.sub("_", name)
+    """The name MLflow accepts: refused characters become ``_`` (never dropped), and path
+    segments MLflow refuses (empty, ``.``, ``..``: a column named ``../x``) become underscores."""
+    segments = _METRIC_UNSAFE.sub("_", name).split("/")
+    return "/".join(s if s.strip(".") else "_" * max(len(s), 1) for s in segments)
 
 
 # -- time --------------------------------------------------------------------------------------
@@ -138,7 +149,9 @@ def utc_now() -> datetime:
 # -- results schema ----------------------------------------------------------------------------
 RESULTS_SCHEMA_VERSION = 2  # 1: session-1 release (no schema change beyond the version itself)
 
-Status = Literal["pass", "warn", "fail", "insufficient_data", "error"]
+# insufficient_data: evaluated, but a denominator is below its minimum (reported, never blocks);
+# not_evaluated: the input is absent (no labels, no score): a critical one blocks a gate.
+Status = Literal["pass", "warn", "fail", "insufficient_data", "not_evaluated", "error"]
 Health = Literal["healthy", "warning", "critical", "error"]
 HEALTH_ORDER: dict[Health, int] = {"healthy": 0, "warning": 1, "critical": 2, "error": 3}
 _STATUSES = frozenset(get_args(Status))
@@ -146,6 +159,7 @@ _SEVERITIES = frozenset(get_args(Severity))
 _FINDING_ORDER = {"error": 0, "fail": 1, "warn": 2}
 
 Evidence = dict[str, float | int | str | None]
+Basis = Literal["measured", "estimated"]
 
 
 @dataclass(frozen=True)
@@ -195,6 +209,8 @@ class CheckOutcome:
     message: str
     metric: str | None = None
     evidence: Evidence = field(default_factory=dict)
+    basis: Basis = "measured"  # "estimated": judged before labels arrived (no labels yet)
+    cause: str | None = None  # the root cause this finding is grouped under, when known
 
     @property
     def firing(self) -> bool:
@@ -218,6 +234,8 @@ class CheckOutcome:
             "message": self.message,
             "metric": self.metric,
             "evidence": dict(self.evidence),
+            "basis": self.basis,
+            "cause": self.cause,
         }
 
     @classmethod
@@ -235,6 +253,8 @@ class CheckOutcome:
         threshold = raw.get("threshold")
         evidence = raw.get("evidence")
         metric = raw.get("metric")
+        basis: Basis = "estimated" if raw.get("basis") == "estimated" else "measured"
+        cause = raw.get("cause")
         return cls(
             check_id=str(raw["check_id"]),
             kind=str(raw.get("kind", "")),
@@ -247,6 +267,8 @@ class CheckOutcome:
             message=str(raw.get("message", "")),
             metric=None if metric is None else str(metric),
             evidence=dict(evidence) if isinstance(evidence, Mapping) else {},
+            basis=basis,
+            cause=None if cause in (None, "") else str(cause),
         )
 
     def matches(self, name: str) -> bool:
@@ -286,6 +308,16 @@ def findings(outcomes: Iterable[CheckOutcome]) -> tuple[CheckOutcome, ...]:
     return tuple(sorted(found, key=lambda o: (_FINDING_ORDER[o.status], o.check_id)))
 
 
+def unevaluated_critical(outcomes: Iterable[CheckOutcome]) -> tuple[CheckOutcome, ...]:
+    """The critical checks whose input was absent (``not_evaluated``), by check id.
+
+    They are not findings (nobody is paged, health ignores them), but the window's verdict does
+    not cover them: the window is partial and a gate refuses on them.
+    """
+    absent = [o for o in outcomes if o.status == "not_evaluated" and o.severity == "critical"]
+    return tuple(sorted(absent, key=lambda o: o.check_id))
+
+
 @dataclass(frozen=True)
 class WindowResults:
     """``results.json`` as every reader sees it: the window, its health, outcomes and metrics.
@@ -310,6 +342,11 @@ class WindowResults:
     def findings(self) -> tuple[CheckOutcome, ...]:
         """Outcomes that are findings, worst first."""
         return findings(self.outcomes)
+
+    @property
+    def partial(self) -> bool:
+        """True when a critical check was not evaluated: health speaks for the rest only."""
+        return bool(unevaluated_critical(self.outcomes))
 
     def statistics(self) -> Mapping[str, object]:
         """The statistics sections as JSON (a subclass that holds them typed renders them)."""

@@ -6,6 +6,8 @@ prints it on stderr and exits with ``exit_code``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "DataError",
     "GateRefused",
@@ -35,7 +37,30 @@ class RegistryError(MonitorError):
 
 
 class NotebookError(MonitorError):
-    """A monitoring notebook failed; the message names the notebook, cell and exception."""
+    """A monitoring notebook failed; the message names the notebook, cell and exception.
+
+    The same facts as fields, for code that records or shows the failure: the ``notebook`` name,
+    the failing cell's index as papermill counts it (``cell_index``, as in the message), the
+    exception's ``ename`` and ``evalue``, and ``output_path``, the partly executed notebook whose
+    failing cell holds the traceback. Each is empty or None when the failure has no such part.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        notebook: str = "",
+        cell_index: int | None = None,
+        ename: str = "",
+        evalue: str = "",
+        output_path: Path | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.notebook = notebook
+        self.cell_index = cell_index
+        self.ename = ename
+        self.evalue = evalue
+        self.output_path = output_path
 
 
 class GateRefused(MonitorError):

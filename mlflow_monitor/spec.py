@@ -4,6 +4,12 @@ Validated with pydantic at the edge: unknown keys and impossible combinations ar
 name the key. Values written ``${ENV_VAR}`` stay unresolved in the spec object (so the spec can
 be logged, hashed and passed to notebooks safely); ``resolve_secret`` resolves one at the moment
 of use (alert delivery) and the resolved value is never stored.
+
+Paths written in the spec (``card``, ``notebooks.extra``) are read from the spec file's folder
+and must stay inside it (``resolve_spec_path``; symlinks followed): a spec names the files that
+travel with it, never ``/etc/passwd`` or ``../elsewhere``, whose first bytes a failing read could
+otherwise carry into tags and alerts. ``load_spec`` refuses such a path before anything runs;
+files named on the command line are the caller's choice and are not checked here.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "resolve_secret",
+    "resolve_spec_path",
 ]
 
 Task = Literal["binary_classification", "multiclass_classification", "regression"]
@@ -349,7 +356,37 @@ def load_spec(path: str | os.PathLike[str]) -> MonitorSpec:
         data = yaml.safe_load(file.read_text())
     except yaml.YAMLError as exc:
         raise SpecError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_spec(data, source=str(file))
+    spec = parse_spec(data, source=str(file))
+    _check_paths(spec, file)
+    return spec
+
+
+def _check_paths(spec: MonitorSpec, file: Path) -> None:
+    """Every path the spec names resolves inside its folder; else ``SpecError`` naming the key."""
+    named = [("card", spec.card)] if spec.card else []
+    named += [("notebooks.extra", extra) for extra in spec.notebooks.extra]
+    for key, value in named:
+        try:
+            resolve_spec_path(value, folder=file.parent, key=key)
+        except SpecError as exc:
+            raise SpecError(f"{file}: {exc}") from None
+
+
+def resolve_spec_path(value: str, *, folder: str | os.PathLike[str], key: str) -> Path:
+    """``value`` as written under ``key``, resolved in the spec's ``folder``; must stay inside.
+
+    Relative paths are read from the spec's folder (not the working directory), so a spec means
+    the same files wherever it is run from. Absolute paths are allowed inside the folder.
+    Symlinks are followed first, so a link in the folder that points outside is refused too.
+    """
+    base = Path(folder).resolve()
+    path = (base / value).resolve()
+    if not path.is_relative_to(base):
+        raise SpecError(
+            f"{key}: {value!r} is outside the spec's folder {base}; spec paths must stay in it "
+            "(move the file there)"
+        )
+    return path
 
 
 def first_error(exc: ValidationError) -> str:

@@ -14,6 +14,7 @@ from mlflow_monitor.contract import (
     AppliedThreshold,
     CheckOutcome,
     MetricValue,
+    Status,
     WindowResults,
     parse_utc,
     read_results,
@@ -21,6 +22,7 @@ from mlflow_monitor.contract import (
     write_results,
 )
 from mlflow_monitor.errors import DataError
+from mlflow_monitor.spec import Severity
 
 OUTCOMES = (
     CheckOutcome(
@@ -35,6 +37,19 @@ OUTCOMES = (
         evidence={"baseline": 0.81, "rows": 3000, "note": "x", "missing": None},
     ),
     CheckOutcome("drift/age/psi", "drift", "pass", "warning", 0.02, None, "psi ok"),
+    CheckOutcome(
+        "perf_est/roc_auc",
+        "performance",
+        "warn",
+        "warning",
+        0.7,
+        None,
+        "est",
+        None,
+        {},
+        basis="estimated",
+        cause="upstream-join",
+    ),
     CheckOutcome(
         "fairness/sex=F/group_size", "fairness", "insufficient_data", "info", None, None, "n=3"
     ),
@@ -71,8 +86,41 @@ def test_window_results_round_trip_and_file(tmp_path: Path) -> None:
     assert path == tmp_path / contract.RESULTS_FILE
     back = read_results(path)
     assert back == results
-    assert back.to_dict()["counts"] == {"fail": 1, "pass": 1, "insufficient_data": 1}
-    assert [o.check_id for o in back.findings] == ["performance/roc_auc"]
+    assert back.to_dict()["counts"] == {"fail": 1, "pass": 1, "warn": 1, "insufficient_data": 1}
+    assert [o.check_id for o in back.findings] == ["performance/roc_auc", "perf_est/roc_auc"]
+
+
+def _unjudged(status: Status, severity: Severity) -> CheckOutcome:
+    return CheckOutcome(
+        "performance/recall",
+        "performance",
+        status,
+        severity,
+        None,
+        None,
+        "recall: not evaluated, no labels in the window",
+        metric="recall",
+        evidence={"rows": 2000, "labelled_rows": 0, "reason": "no labels in the window"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "partial"),
+    [
+        ((), False),
+        ((_unjudged("not_evaluated", "critical"),), True),
+        ((_unjudged("not_evaluated", "warning"),), False),  # only critical checks count
+        ((_unjudged("insufficient_data", "critical"),), False),  # too small is not absent
+    ],
+)
+def test_partial_when_a_critical_check_was_not_evaluated(
+    tmp_path: Path, extra: tuple[CheckOutcome, ...], partial: bool
+) -> None:
+    results = _results(health="healthy", outcomes=OUTCOMES[1:] + extra)
+    assert results.partial is partial
+    back = read_results(write_results(results.to_dict(), tmp_path))
+    assert back.partial is partial and back.health == "healthy"
+    assert not any(o.status == "not_evaluated" for o in back.findings)  # never a finding
 
 
 def test_schema_version_1_reads_and_a_newer_one_is_refused() -> None:
@@ -139,3 +187,13 @@ def test_metric_names_keep_every_character_position() -> None:
     )
     assert contract.experiment_name("churn") == "monitor/churn"
     assert contract.WINDOW_RUNS_FILTER == "tags.`monitor.kind` = 'window'"
+
+
+@pytest.mark.parametrize(
+    "column", ["../x", "a/../../b", ".", "", "a=b", "naïve col", "/etc/passwd", "a//b"]
+)
+def test_metric_names_from_any_column_are_accepted_by_mlflow(column: str) -> None:
+    from mlflow.utils.validation import _validate_metric_name
+
+    for name in (f"drift/{column}/psi", f"segment/{column}=x/roc_auc"):
+        _validate_metric_name(contract.safe_metric_name(name))  # raises on a refused name

@@ -14,6 +14,15 @@ MLflow is even imported, so Evidently is loaded by the time the notebook hands i
 seeded sample (``start_reports(..., current=frame)``; the child then never reads the whole
 window). Without a worker (a notebook run by hand) ``start_reports`` starts a fresh child.
 Measured on 1,000,000 rows, 2 cores: see benchmarks/README.md.
+
+Reports are optional outputs (DESIGN.md section 7): they never fail a window. An exception while
+writing one report skips that report with a one-line note (Evidently 0.7 raises ``KeyError`` on
+a window whose labels are all one class, ``ValueError`` on an all-empty column); a child that
+cannot start, dies or is killed is a note from ``ReportJob.wait`` too. The notes end up in
+``results.json``. The seeded sample handed to the child holds ids and protected attributes, so
+its folder goes on every path: in ``wait``, when the job is dropped unwaited or the process
+exits (``weakref.finalize``), and, under a worker, with the worker's folder, which the process
+that started the worker removes even when the notebook's kernel is killed.
 """
 
 from __future__ import annotations
@@ -22,27 +31,29 @@ import gc
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlflow_monitor.adapters.notebook_parameters import NotebookParameters
 from mlflow_monitor.adapters.processes import process_alive
 from mlflow_monitor.contract import REPORTS_DIR, SAMPLE_FILE
-from mlflow_monitor.errors import MonitorError
 from mlflow_monitor.spec import MonitorSpec
 
 if TYPE_CHECKING:  # pandas is imported by the functions that use it: report_worker stays light
     import pandas as pd
 
 __all__ = [
+    "SAMPLE_PREFIX",
     "WORKER_ENV",
     "ReportFiles",
     "ReportJob",
@@ -53,63 +64,121 @@ __all__ = [
 ]
 
 WORKER_ENV = "MLFLOW_MONITOR_REPORT_WORKER"
+SAMPLE_PREFIX = "mlflow-monitor-sample-"
 _SAMPLE_FILE = "current_sample.parquet"
 _POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
 class ReportFiles:
-    """The HTML files written and the sample sizes they were built on."""
+    """The HTML files written, the sample sizes they were built on, and why any was skipped.
 
-    drift: Path
+    A report that could not be written is None with a line in ``notes``; a child that failed as
+    a whole gives no files, no rows and its one note.
+    """
+
+    drift: Path | None
     performance: Path | None
     reference_rows: int
     current_rows: int
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def skipped(cls, note: str) -> ReportFiles:
+        """No report at all, for the one reason given."""
+        return cls(None, None, 0, 0, (note,))
+
+    def to_dict(self) -> dict[str, object]:
+        """The child's last stdout line / the worker's ``result.json``."""
+        return {
+            "drift": str(self.drift) if self.drift else None,
+            "performance": str(self.performance) if self.performance else None,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "notes": list(self.notes),
+        }
 
     @classmethod
     def from_json(cls, text: str) -> ReportFiles:
-        """Inverse of the child's last stdout line / the worker's ``result.json``."""
+        """Inverse of ``to_dict`` as JSON text."""
         body = json.loads(text)
-        performance = body["performance"]
+        drift, performance = body["drift"], body["performance"]
         return cls(
-            Path(body["drift"]),
+            Path(drift) if drift else None,
             Path(performance) if performance else None,
             int(body["reference_rows"]),
             int(body["current_rows"]),
+            tuple(str(n) for n in body.get("notes", ())),
         )
 
 
 @dataclass(frozen=True, eq=False)
 class ReportJob:
-    """Reports being written by a child process; ``wait`` returns them or raises its error.
+    """Reports being written by a child process; ``wait`` returns them, failures as notes.
 
     ``process`` is a child this job started; otherwise ``worker`` is the folder of the
-    pre-started worker that took the job. ``scratch`` (the sample file's folder) goes at the end.
+    pre-started worker that took the job; with neither, ``note`` says why none started.
+    ``scratch`` (the sample's folder) goes when the job ends, on every path: ``wait``, or the
+    job dropped without a wait, or the process exiting (then a fresh child is killed too).
     """
 
     process: subprocess.Popen[str] | None = None
     worker: Path | None = None
     scratch: Path | None = None
+    note: str = ""
+    _end: weakref.finalize = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        end = weakref.finalize(self, _discard, self.scratch, self.process)
+        object.__setattr__(self, "_end", end)
 
     def wait(self) -> ReportFiles:
-        """Block until the reports are written; a failure is a ``MonitorError`` with its line."""
+        """Block until the reports are written; whatever went wrong comes back as a note."""
         try:
-            if self.process is not None:
-                return self._wait_child(self.process)
-            if self.worker is None:
-                raise MonitorError("reports: no child process and no worker")
-            return _wait_worker(self.worker)
+            return self._collect()
+        except Exception as exc:  # e.g. an unreadable answer: reports never fail a window
+            return ReportFiles.skipped(f"reports skipped: {_one_line(exc)}")
         finally:
-            if self.scratch is not None:
-                shutil.rmtree(self.scratch, ignore_errors=True)
+            self._end()
 
-    @staticmethod
-    def _wait_child(process: subprocess.Popen[str]) -> ReportFiles:
-        out, err = process.communicate()
-        if process.returncode != 0:
-            lines = [line for line in err.strip().splitlines() if line.strip()]
-            raise MonitorError(f"reports: {lines[-1] if lines else 'child process failed'}")
-        return ReportFiles.from_json(out.strip().splitlines()[-1])
+    def _collect(self) -> ReportFiles:
+        if self.process is not None:
+            return _wait_child(self.process)
+        if self.worker is not None:
+            return _wait_worker(self.worker)
+        return ReportFiles.skipped(self.note or "reports skipped: no report child was started")
+
+
+def _discard(scratch: Path | None, process: subprocess.Popen[str] | None) -> None:
+    """End a job: kill its child if still running (no one will read it), remove the sample."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.communicate()  # reaps it and closes the pipes
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _wait_child(process: subprocess.Popen[str]) -> ReportFiles:
+    out, err = process.communicate()
+    if process.returncode != 0:
+        return ReportFiles.skipped(f"reports skipped: {_child_failure(process.returncode, err)}")
+    return ReportFiles.from_json(out.strip().splitlines()[-1])
+
+
+def _child_failure(returncode: int, stderr: str) -> str:
+    """The child's last stderr line (its exception), else how it ended."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    if lines:
+        return lines[-1].strip()
+    if returncode < 0:
+        return f"report child killed by {signal.Signals(-returncode).name}"
+    return f"report child exited with code {returncode}"
+
+
+def _one_line(exc: BaseException) -> str:
+    """``KeyError: '0'``: the exception's type and the first line of its message."""
+    message = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def start_reports(params: NotebookParameters, *, current: pd.DataFrame | None = None) -> ReportJob:
@@ -117,26 +186,40 @@ def start_reports(params: NotebookParameters, *, current: pd.DataFrame | None = 
 
     ``current``: the window's rows already loaded by the caller; only their seeded sample is
     handed over (the same rows the child would draw from the file). A worker started by
-    ``report_worker`` takes the job when there is one; else a fresh child is started.
+    ``report_worker`` takes the job when there is one; else a fresh child is started. Never
+    raises: a job that could not start carries its note to ``wait``.
     """
-    scratch = None
-    if current is not None:  # the child reads the seeded sample, not the whole window
-        scratch = Path(tempfile.mkdtemp(prefix="mlflow-monitor-sample-"))
-        sample = _write_sample(params.spec_path, current, scratch)
-        params = replace(params, current_path=str(sample), window_start="", window_end="")
     worker = _claim_worker()
-    if worker is not None:
-        _write_json(worker / "job.json", params.as_dict())
-        return ReportJob(worker=worker, scratch=scratch)
-    command = [sys.executable, "-m", __name__, "--job", params.to_json()]
-    process = subprocess.Popen(
-        command,
+    scratch = None
+    try:
+        if current is not None:  # the child reads the seeded sample, not the whole window
+            scratch = Path(tempfile.mkdtemp(prefix=SAMPLE_PREFIX, dir=worker))
+            params = _hand_over_sample(params, current, scratch)
+        if worker is not None:
+            _write_json(worker / "job.json", params.as_dict())
+            return ReportJob(worker=worker, scratch=scratch)
+        return ReportJob(process=_start_child(params), scratch=scratch)
+    except Exception as exc:  # reports are optional: the window goes on without them
+        _discard(scratch, None)
+        return ReportJob(note=f"reports skipped: {_one_line(exc)}")
+
+
+def _hand_over_sample(
+    params: NotebookParameters, frame: pd.DataFrame, folder: Path
+) -> NotebookParameters:
+    """Write the window's seeded sample into ``folder``; the parameters point the child at it."""
+    sample = _write_sample(params.spec_path, frame, folder)
+    return replace(params, current_path=str(sample), window_start="", window_end="")
+
+
+def _start_child(params: NotebookParameters) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", __name__, "--job", params.to_json()],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_die_with_parent,
     )
-    return ReportJob(process=process, scratch=scratch)
 
 
 def _write_sample(spec_path: str, frame: pd.DataFrame, folder: Path) -> Path:
@@ -152,7 +235,6 @@ def _die_with_parent() -> None:
     """Linux: the child is killed when the kernel that started it goes (a failed notebook)."""
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
@@ -214,11 +296,13 @@ def _wait_worker(folder: Path) -> ReportFiles:
     while not result.exists():
         if not process_alive(pid) and not result.exists():
             lines = [x for x in (folder / "stderr").read_text().splitlines() if x.strip()]
-            raise MonitorError(f"reports: {lines[-1] if lines else 'report worker died'}")
+            return ReportFiles.skipped(
+                f"reports skipped: {lines[-1].strip() if lines else 'report worker died'}"
+            )
         time.sleep(_POLL_SECONDS)
     body = json.loads(result.read_text())
     if "error" in body:
-        raise MonitorError(f"reports: {body['error']}")
+        return ReportFiles.skipped(f"reports skipped: {body['error']}")
     return ReportFiles.from_json(json.dumps(body))
 
 
@@ -294,49 +378,68 @@ def write_reports(
 ) -> ReportFiles:
     """Write ``data_drift.html`` and ``classification.html``/``regression.html`` into ``out_dir``.
 
-    The performance report is skipped (``performance`` is None) when either side has no labels.
+    Each report is attempted on its own: one that raises is skipped with a note, the other is
+    still written. The performance report is also skipped (no note: nothing to show) when either
+    side has no labels.
     """
-    from evidently import Dataset, Report
-    from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
-
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     rows, seed = spec.sampling.report_rows, spec.sampling.seed
     ref = sample_rows(reference, rows, seed)
     cur = sample_rows(current, rows, seed)
+    drift, drift_notes = _attempt(
+        folder / "data_drift.html", lambda path: _drift_report(spec, ref, cur, path)
+    )
+    performance, performance_notes = _attempt(
+        folder / _performance_name(spec), lambda path: _performance_report(spec, ref, cur, path)
+    )
+    return ReportFiles(drift, performance, len(ref), len(cur), drift_notes + performance_notes)
+
+
+def _attempt(
+    path: Path, write: Callable[[Path], Path | None]
+) -> tuple[Path | None, tuple[str, ...]]:
+    """Write one report; an exception removes any partial file and becomes its one-line note."""
+    try:
+        return write(path), ()
+    except Exception as exc:  # Evidently fails on edge-case data: the report is optional
+        path.unlink(missing_ok=True)
+        return None, (f"{path.name} skipped: {_one_line(exc)}",)
+
+
+def _drift_report(spec: MonitorSpec, ref: pd.DataFrame, cur: pd.DataFrame, path: Path) -> Path:
+    from evidently import Dataset, Report
+    from evidently.presets import DataDriftPreset
+
     columns = [c for c in _drift_columns(spec) if c in ref.columns and c in cur.columns]
     plain = _definition(spec, with_task=False)
-    drift = Report([DataDriftPreset(columns=columns)]).run(
+    snapshot = Report([DataDriftPreset(columns=columns)]).run(
         Dataset.from_pandas(cur[columns], data_definition=plain),  # type: ignore[arg-type]
         Dataset.from_pandas(ref[columns], data_definition=plain),  # type: ignore[arg-type]
     )
-    drift_path = folder / "data_drift.html"
-    drift.save_html(str(drift_path))
-    perf_path = _performance_report(spec, ref, cur, folder, ClassificationPreset, RegressionPreset)
-    return ReportFiles(drift_path, perf_path, len(ref), len(cur))
+    snapshot.save_html(str(path))
+    return path
+
+
+def _performance_name(spec: MonitorSpec) -> str:
+    return "regression.html" if spec.task == "regression" else "classification.html"
 
 
 def _performance_report(
-    spec: MonitorSpec,
-    ref: pd.DataFrame,
-    cur: pd.DataFrame,
-    folder: Path,
-    classification: type,
-    regression: type,
+    spec: MonitorSpec, ref: pd.DataFrame, cur: pd.DataFrame, path: Path
 ) -> Path | None:
     from evidently import Dataset, Report
+    from evidently.presets import ClassificationPreset, RegressionPreset
 
     ref_l, cur_l = _labelled(ref, spec), _labelled(cur, spec)
     if ref_l.empty or cur_l.empty:
         return None
     definition = _definition(spec, with_task=True)
-    preset = regression() if spec.task == "regression" else classification()
+    preset = RegressionPreset() if spec.task == "regression" else ClassificationPreset()
     snapshot = Report([preset]).run(
         Dataset.from_pandas(cur_l, data_definition=definition),  # type: ignore[arg-type]
         Dataset.from_pandas(ref_l, data_definition=definition),  # type: ignore[arg-type]
     )
-    name = "regression.html" if spec.task == "regression" else "classification.html"
-    path = folder / name
     snapshot.save_html(str(path))
     return path
 
@@ -354,13 +457,7 @@ def _job(params: NotebookParameters) -> dict[str, object]:
     frame = data.load_window(spec, params.current_path, start, end)
     reference = pd.read_parquet(Path(params.baseline_dir) / SAMPLE_FILE)
     out_dir = Path(params.output_dir) / REPORTS_DIR
-    files = write_reports(spec, reference, frame, out_dir)
-    return {
-        "drift": str(files.drift),
-        "performance": str(files.performance) if files.performance else None,
-        "reference_rows": files.reference_rows,
-        "current_rows": files.current_rows,
-    }
+    return write_reports(spec, reference, frame, out_dir).to_dict()
 
 
 def _serve(folder: Path) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from mlflow_monitor.cli import _gc, alert_commands, card_commands, gate_commands, pipeline_commands
+from mlflow_monitor.cli._common import command_defaults
 
 __all__ = ["console", "main"]
 
@@ -16,6 +17,7 @@ __all__ = ["console", "main"]
 @click.version_option(package_name="mlflow-monitor")
 def main() -> None:
     """Monitor MLflow models: drift, decay, fairness, policy checks, alerts, gated promotion."""
+    command_defaults()  # every subcommand: fail fast on an unreachable server, results-only stdout
 
 
 for _module in (pipeline_commands, alert_commands, gate_commands, card_commands):

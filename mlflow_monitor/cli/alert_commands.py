@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlflow_monitor.cli._common import fail, handles_errors, spec_option
+from mlflow_monitor.cli._common import fail, handles_errors, say, spec_option
 
 __all__ = ["COMMANDS", "alerts"]
 
@@ -28,7 +28,7 @@ def test_command(spec_path: str) -> None:
     results = send_test(spec)
     for result in results:
         detail = f" ({result.reason})" if result.reason else ""
-        click.echo(f"{result.channel:<20} {result.status:<7} {result.url}{detail}")
+        say(f"{result.channel:<20} {result.status:<7} {result.url}{detail}")
     failed = [r for r in results if r.status != "sent"]
     if failed:
         fail(

@@ -6,14 +6,21 @@ from pathlib import Path
 
 import click
 
-from mlflow_monitor.cli._common import handles_errors, spec_option, tracking_uri_option
+from mlflow_monitor.cli._common import (
+    handles_errors,
+    resolve_version,
+    say,
+    spec_option,
+    tracking_uri_option,
+    version_option,
+)
 
 __all__ = ["COMMANDS", "card_command"]
 
 
 @click.command("card")
 @click.option("--model", required=True, help="Registered model name.")
-@click.option("--version", "version", required=True, help="Model version.")
+@version_option("Model version.")
 @click.option(
     "--out",
     "out_dir",
@@ -54,6 +61,7 @@ def card_command(
     from mlflow_monitor.workflows.model_cards import write_card
 
     spec = load_spec(spec_path) if spec_path else None
+    version = resolve_version(model, version, tracking_uri=tracking_uri)
     written = write_card(
         spec,
         model,
@@ -64,10 +72,10 @@ def card_command(
         card_dir=Path(spec_path).parent if spec_path else None,
         publish=not no_publish,
     )
-    click.echo(f"wrote {written.markdown}")
-    click.echo(f"wrote {written.html}")
+    say(f"wrote {written.markdown}")
+    say(f"wrote {written.html}")
     if written.kept_card_run:
-        click.echo(
+        say(
             "card not published: human-written fields are missing (give --spec with a `card:` "
             f"key, or --card); the published card on run {written.kept_card_run} is kept"
         )

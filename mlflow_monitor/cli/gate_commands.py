@@ -1,7 +1,8 @@
 """CLI subcommands of the gate room: ``promote`` (health-gated alias move) and ``history``.
 
 ``promote`` exits 0 when the alias moved (granted or forced), 1 when the gate refused (every
-reason printed on stderr), 2 on bad input or an MLflow failure.
+reason printed on stderr), 2 on bad input or an MLflow failure. ``--version`` takes a number or
+an ``@alias`` (``--version @challenger --alias champion``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ import sys
 
 import click
 
-from mlflow_monitor.cli._common import handles_errors, spec_option, tracking_uri_option
+from mlflow_monitor.cli._common import (
+    handles_errors,
+    resolve_version,
+    say,
+    spec_option,
+    tracking_uri_option,
+    version_option,
+)
 from mlflow_monitor.errors import GateRefused
 
 __all__ = ["COMMANDS", "history_command", "promote_command"]
@@ -19,7 +27,7 @@ __all__ = ["COMMANDS", "history_command", "promote_command"]
 
 @click.command("promote")
 @click.option("--model", required=True, help="Registered model name.")
-@click.option("--version", "version", required=True, help="Model version to promote.")
+@version_option("Model version to promote.")
 @click.option("--alias", required=True, help="Registry alias to move, e.g. champion.")
 @spec_option("monitor.yaml holding the alias's gate (default gate without it).", required=False)
 @click.option("--force", is_flag=True, help="Override a refusal (needs --reason; audited).")
@@ -41,24 +49,25 @@ def promote_command(
 
     spec = load_spec(spec_path) if spec_path else None
     if spec is not None and spec.model != model:
-        click.echo(f"warning: spec is for model {spec.model!r}, promoting {model!r}", err=True)
+        say(f"warning: spec is for model {spec.model!r}, promoting {model!r}", err=True)
+    version = resolve_version(model, version, tracking_uri=tracking_uri)
     try:
         result = promote(
             spec, model, version, alias, tracking_uri=tracking_uri, force=force, reason=reason
         )
     except GateRefused as refused:
-        click.echo(f"refused: {refused}", err=True)
+        say(f"refused: {refused}", err=True)
         for line in refused.reasons:
-            click.echo(f"  - {line}", err=True)
-        click.echo("  (use --force --reason TEXT to override; the override is audited)", err=True)
+            say(f"  - {line}", err=True)
+        say("  (use --force --reason TEXT to override; the override is audited)", err=True)
         sys.exit(refused.exit_code)
     record = result.record
     previous = f"version {record.previous_version}" if record.previous_version else "unset"
     verb = "FORCED" if result.forced else "granted"
-    click.echo(f"{verb}: {model}@{alias} -> version {version} (previous: {previous})")
+    say(f"{verb}: {model}@{alias} -> version {version} (previous: {previous})")
     for line in record.reasons if result.forced else ():
-        click.echo(f"  overridden: {line}")
-    click.echo(f"  audit record: run {record.run_id}")
+        say(f"  overridden: {line}")
+    say(f"  audit record: run {record.run_id}")
 
 
 @click.command("history")
@@ -74,21 +83,21 @@ def history_command(model: str, alias: str | None, as_json: bool, tracking_uri: 
     records = history(model, tracking_uri=tracking_uri, alias=alias)
     if as_json:
         for record in records:
-            click.echo(json.dumps({**record.to_dict(), "run_id": record.run_id}, sort_keys=True))
+            say(json.dumps({**record.to_dict(), "run_id": record.run_id}, sort_keys=True))
         return
     if not records:
-        click.echo(f"no alias decisions recorded for {model}")
+        say(f"no alias decisions recorded for {model}")
         return
-    click.echo(f"{'when (UTC)':<27} {'decision':<16} {'alias':<12} {'ver':>4} {'prev':>5}  who")
+    say(f"{'when (UTC)':<27} {'decision':<16} {'alias':<12} {'ver':>4} {'prev':>5}  who")
     for r in records:
-        click.echo(
+        say(
             f"{r.at:<27} {r.decision:<16} {r.alias:<12} {r.version:>4} "
             f"{r.previous_version or '-':>5}  {r.user}"
         )
         if r.override_reason:
-            click.echo(f"{'':<28}override reason: {r.override_reason}")
+            say(f"{'':<28}override reason: {r.override_reason}")
         for line in r.reasons:
-            click.echo(f"{'':<28}- {line}")
+            say(f"{'':<28}- {line}")
 
 
 COMMANDS: list[click.Command] = [promote_command, history_command]

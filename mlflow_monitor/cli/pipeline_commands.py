@@ -1,45 +1,38 @@
 """CLI of the pipeline room: ``init``, ``baseline``, ``run``, ``status``, ``demo``.
 
 Each command is a thin wrapper over one public function (``build_baseline.build_baseline_run``,
-``monitor.run_window``, ``init_spec.write_spec`` ...); progress goes to stderr, results to stdout.
+``monitor.run_window``, ``init_spec.write_spec`` ...); progress goes to stderr, results to stdout,
+both through ``_common.say`` (a closed pipe never reaches a workflow). ``--version`` takes a
+number or an ``@alias``, resolved against the spec's model before the workflow starts.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import click
 
 from mlflow_monitor.cli import _gc
-from mlflow_monitor.cli._common import handles_errors, spec_option, tracking_uri_option
+from mlflow_monitor.cli._common import (
+    handles_errors,
+    progress,
+    resolve_version,
+    say,
+    spec_model,
+    spec_option,
+    tracking_uri_option,
+    version_option,
+)
 
 __all__ = ["COMMANDS"]
 
 _FAIL_ON = {"warning": ("warning", "critical"), "critical": ("critical",)}
 
 
-_STARTED = time.monotonic()
-
-
-def _progress(message: str) -> None:
-    click.echo(f"{time.monotonic() - _STARTED:6.1f}s {message}", err=True)
-
-
-def _http_defaults() -> None:
-    """Fail fast when a tracking server is unreachable (MLflow retries for minutes by default).
-
-    Only sets values the user has not set.
-    """
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-
-
 @click.command("baseline")
 @spec_option()
-@click.option("--version", required=True, help="Registered model version to attach it to.")
+@version_option("Registered model version to attach it to.")
 @click.option(
     "--reference",
     required=True,
@@ -60,11 +53,11 @@ def baseline_command(
     from mlflow_monitor.workflows.build_baseline import build_baseline_run
 
     _gc.resume()  # the reference is profiled in this process
-    _http_defaults()
+    version = _spec_version(spec_path, version, tracking_uri=tracking_uri)
     done = build_baseline_run(
-        spec_path, version, reference, tracking_uri=tracking_uri, echo=_progress
+        spec_path, version, reference, tracking_uri=tracking_uri, echo=progress
     )
-    click.echo(
+    say(
         f"baseline run {done.run_id} attached to {done.model} version {done.version} "
         f"({done.rows:,} reference rows, sample of {done.sample_rows:,})"
     )
@@ -72,7 +65,7 @@ def baseline_command(
 
 @click.command("run")
 @spec_option()
-@click.option("--version", required=True, help="Registered model version being monitored.")
+@version_option("Registered model version being monitored.")
 @click.option(
     "--current",
     required=True,
@@ -118,11 +111,11 @@ def run_command(
     from mlflow_monitor.adapters.notebooks.kernels import warm_kernel
     from mlflow_monitor.workflows import WINDOW_PRELOAD
 
-    _http_defaults()
     # the report child and the notebook kernel start before MLflow is imported: all overlap
     with report_worker(), warm_kernel(shipped_notebook("monitor.ipynb"), preload=WINDOW_PRELOAD):
         from mlflow_monitor.workflows.monitor_window import run_window
 
+        version = _spec_version(spec_path, version, tracking_uri=tracking_uri)
         result = run_window(
             spec_path,
             version,
@@ -130,28 +123,45 @@ def run_command(
             tracking_uri=tracking_uri,
             window_start=window_start,
             window_end=window_end,
-            echo=_progress,
+            echo=progress,
         )
-    click.echo(
+    say(
         f"{result.model} version {result.version}: {result.health} "
         f"(run {result.run_id}, window end {result.window_end})"
     )
     for finding in result.failing:
-        click.echo(f"  {finding}")
+        say(f"  {finding}")
     if fail_on and result.health in _FAIL_ON[fail_on]:
         raise SystemExit(1)
 
 
+def _spec_version(spec_path: str, version: str, *, tracking_uri: str | None) -> str:
+    """``--version`` as a number; an ``@alias`` is one of the spec's model."""
+    if not version.startswith("@"):
+        return version
+    return resolve_version(spec_model(spec_path), version, tracking_uri=tracking_uri)
+
+
 @click.command("status")
 @click.option("--model", default=None, help="Only this registered model (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list with every field.")
+@click.option("-v", "--verbose", is_flag=True, help="List every failing check (default: 3).")
 @tracking_uri_option
 @handles_errors
-def status_command(model: str | None, tracking_uri: str | None) -> None:
-    """Print each model version's health, last check, baseline run and failing checks."""
-    from mlflow_monitor.workflows.status import status_rows, status_table
+def status_command(
+    model: str | None, as_json: bool, verbose: bool, tracking_uri: str | None
+) -> None:
+    """Print each model version's aliases, health, its window, last error and failing checks.
 
-    _http_defaults()
-    click.echo(status_table(status_rows(model, tracking_uri=tracking_uri)))
+    HEALTH is the verdict of the latest window ("healthy (partial)" when a critical check could
+    not be evaluated), "failed (no verdict)", "no baseline" or "not checked"; WINDOW is the
+    verdict's window end; LAST ERROR the first line of the last failed attempt. FAILING shows
+    3 checks (-v: all); --json prints every field.
+    """
+    from mlflow_monitor.workflows.status import status_json, status_rows, status_table
+
+    rows = status_rows(model, tracking_uri=tracking_uri)
+    say(status_json(rows) if as_json else status_table(rows, verbose=verbose))
 
 
 @click.command("init")
@@ -177,7 +187,7 @@ def init_command(model: str, data_path: str, out: str, force: bool) -> None:
     from mlflow_monitor.workflows.init_spec import write_spec
 
     path = write_spec(model, data_path, Path(out), force=force)
-    click.echo(f"wrote {path}: review the column roles, then run `mlflow-monitor baseline`")
+    say(f"wrote {path}: review the column roles, then run `mlflow-monitor baseline`")
 
 
 @click.command("demo")
@@ -190,24 +200,32 @@ def init_command(model: str, data_path: str, out: str, force: bool) -> None:
     help="Folder for the demo's MLflow store and data.",
 )
 @click.option("--rows", default=4000, show_default=True, help="Rows per demo window.")
+@tracking_uri_option
 @handles_errors
-def demo_command(directory: str, rows: int) -> None:
-    """Run the whole story on a local SQLite MLflow store: train, baseline, three windows.
+def demo_command(directory: str, rows: int, tracking_uri: str | None) -> None:
+    """Run the whole story: train, baseline, three windows, on MLflow.
 
-    A churn classifier is trained on synthetic data and registered; a baseline is attached;
-    three weekly windows are monitored: stable (healthy), drifted (warning: feature drift,
-    performance fine) and degraded (critical: performance drop).
+    The store is --tracking-uri (or $MLFLOW_TRACKING_URI) when given, else a SQLite store in
+    --dir. A churn classifier is trained on synthetic data and registered; a baseline is
+    attached; three weekly windows are monitored: stable (healthy), drifted (warning: feature
+    drift, performance fine) and degraded (critical: performance drop).
     """
     from mlflow_monitor.workflows.demo import MODEL_NAME, run_demo
     from mlflow_monitor.workflows.status import status_rows, status_table
 
     _gc.resume()  # the demo trains a model and profiles data in this process
-    _http_defaults()
-    uri = run_demo(Path(directory), rows=rows, echo=_progress)
-    click.echo(status_table(status_rows(MODEL_NAME, tracking_uri=uri)))
-    click.echo("")
-    click.echo("See the runs, metrics, notebooks and reports in the MLflow UI:")
-    click.echo(f"  mlflow ui --backend-store-uri {uri}")
+    uri = run_demo(Path(directory), rows=rows, echo=progress, tracking_uri=tracking_uri)
+    say(status_table(status_rows(MODEL_NAME, tracking_uri=uri)))
+    say("")
+    say(f"The runs, metrics, notebooks and reports are in the MLflow store at {uri}")
+    say(_ui_hint(uri))
+
+
+def _ui_hint(uri: str) -> str:
+    """How to look at ``uri``: a server is opened in a browser, a store through ``mlflow ui``."""
+    if urlparse(uri).scheme in ("http", "https"):
+        return f"Open it in a browser: {uri}"
+    return f"See them in the MLflow UI:\n  mlflow ui --backend-store-uri {uri}"
 
 
 COMMANDS: list[click.Command] = [

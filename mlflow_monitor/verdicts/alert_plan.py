@@ -31,6 +31,7 @@ __all__ = [
     "ItemKind",
     "RunEvent",
     "Suppressed",
+    "alert_key",
     "channel_key",
     "new_marks",
     "plan_messages",
@@ -47,6 +48,8 @@ MONITORING_CHECK = "monitoring/run"
 ROLLBACK_CHECK = "gate/auto_rollback"
 _KIND_ORDER: dict[ItemKind, int] = {"escalated": 0, "new": 1, "repeat": 2, "resolved": 3}
 Clock = Callable[[], datetime]
+# A check not judged this window is not resolved: its earlier finding stays open, unsent.
+_UNJUDGED = frozenset({"insufficient_data", "not_evaluated"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,11 @@ class AlertItem:
     value: float | None
     threshold: AppliedThreshold | None
     message: str
+    key: str = ""  # the alert's identity (``alert_key``); the check id when empty
+
+    @property
+    def identity(self) -> str:
+        return self.key or self.check_id
 
     def to_dict(self) -> dict[str, object]:
         threshold = None
@@ -109,7 +117,7 @@ class Suppressed:
 
     check_id: str
     channel: str
-    reason: Literal["cooldown", "duplicate"]
+    reason: Literal["cooldown", "duplicate", "acknowledged"]
 
 
 @dataclass(frozen=True)
@@ -173,11 +181,26 @@ class AlertsReport:
 
 @dataclass(frozen=True)
 class ChannelMark:
-    """What one channel was last told about one check: severity, when, and for which windows."""
+    """What one channel was last told about one alert: severity, when, for which windows, and
+    who acknowledged it (an acknowledged alert is not repeated; it still escalates)."""
 
     severity: Severity
     sent_at: datetime
     windows: tuple[str, ...] = ()
+    acknowledged_by: str | None = None
+
+
+def alert_key(outcome: CheckOutcome) -> str:
+    """The identity an alert's fatigue state is kept under, designed once for what comes next.
+
+    A measured finding is keyed by its check id (what stores of earlier releases hold). A finding
+    grouped under a root cause is keyed by the cause, so one cause is one alert however many
+    checks show it. An estimated finding (judged before labels arrived) has its own key, so the
+    same check confirmed by labels later is a new, realized alert. Acknowledgements are kept on
+    the key's marks per channel (``ChannelMark.acknowledged_by``).
+    """
+    base = f"cause:{outcome.cause}" if outcome.cause else outcome.check_id
+    return base if outcome.basis == "measured" else f"{base}@{outcome.basis}"
 
 
 @dataclass(frozen=True)
@@ -221,7 +244,7 @@ def plan_messages(
     items: dict[str, list[AlertItem]] = {channel_key(c): [] for c in channels}
     suppressed: list[Suppressed] = []
     for outcome in outcomes:
-        marks = state.get(outcome.check_id)
+        marks = state.get(alert_key(outcome))
         told = marks.channels if marks is not None else {}
         for channel in channels:
             key = channel_key(channel)
@@ -241,13 +264,13 @@ def _decide(
     window: str,
     now: datetime,
     cooldown_seconds: float,
-) -> AlertItem | Literal["cooldown", "duplicate"] | None:
+) -> AlertItem | Literal["cooldown", "duplicate", "acknowledged"] | None:
     """The state machine for one check on one channel (see the module docstring)."""
     visible = outcome.firing and severity_rank(outcome.severity) >= severity_rank(
         channel.min_severity
     )
     if not visible:
-        if told is None or outcome.status == "insufficient_data":
+        if told is None or outcome.status in _UNJUDGED:
             return None
         return _item("resolved", outcome)
     if told is None:
@@ -256,6 +279,8 @@ def _decide(
         return _item("escalated", outcome)
     if window in told.windows:
         return "duplicate"
+    if told.acknowledged_by:
+        return "acknowledged"
     if (now - told.sent_at).total_seconds() >= cooldown_seconds:
         return _item("repeat", outcome)
     return "cooldown"
@@ -270,6 +295,7 @@ def _item(kind: ItemKind, outcome: CheckOutcome) -> AlertItem:
         outcome.value,
         outcome.threshold,
         outcome.message,
+        alert_key(outcome),
     )
 
 
@@ -293,9 +319,9 @@ def new_marks(
     changed: dict[str, CheckMarks] = {}
     for key, items in sent.items():
         for item in items:
-            marks = changed.get(item.check_id) or state.get(item.check_id)
+            marks = changed.get(item.identity) or state.get(item.identity)
             if marks is None:
-                marks = CheckMarks(item.check_id, {})
+                marks = CheckMarks(item.identity, {})
             channels = dict(marks.channels)
             if item.kind == "resolved":
                 channels.pop(key, None)
@@ -303,16 +329,20 @@ def new_marks(
                 previous = channels.get(key)
                 windows = (previous.windows if previous else ()) + (window,)
                 channels[key] = ChannelMark(item.severity, now, windows)
-            changed[item.check_id] = CheckMarks(item.check_id, channels)
+            changed[item.identity] = CheckMarks(item.identity, channels)
     return changed
 
 
 # -- messages ----------------------------------------------------------------------------------
+_TITLE_LABEL = {"healthy": "RESOLVED", "warning": "WARNING", "critical": "CRITICAL"}
+
+
 def render_message(event: RunEvent, items: Sequence[AlertItem]) -> tuple[str, str, str]:
     """(title, body, apprise notify type) of one channel's message; one line per item."""
     firing = [i for i in items if i.kind != "resolved"]
     worst = max((i.severity for i in firing), key=severity_rank, default=None)
-    label = worst.upper() if worst else "RESOLVED"
+    # the title is the window's health: RESOLVED only when nothing fires in the window at all
+    label = _TITLE_LABEL.get(event.health, event.health.upper())
     counts = f"{len(firing)} finding(s)" + (
         f", {len(items) - len(firing)} resolved" if len(items) > len(firing) else ""
     )

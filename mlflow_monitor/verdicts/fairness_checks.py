@@ -12,6 +12,13 @@ Check ids: ``policy/<pack>/<rule id>/<attribute>=<group>`` (kind ``policy``, thr
 
 Decisions: with a ``columns.score`` column the decision is ``score >= fairness.decision_threshold``
 (aequitas's ``score_val`` convention); otherwise ``columns.prediction == positive_label``.
+
+Unjudged checks: in a window without labels (no target column, or every label missing) the
+label-based rules (TPR, FNR, FPR ...) and ``fairness/labels`` are ``not_evaluated``, their input
+is absent (a critical rule makes the window partial and a gate refuses); selection-rate rules
+still run. A group below its minimum size, a reference group too small, a rate whose own
+denominator is empty are ``insufficient_data`` with the counts in evidence: reported, never
+blocking, never paging.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from mlflow_monitor.stats.fairness import (
 )
 from mlflow_monitor.verdicts.policies import PolicyPack, PolicyRule, load_packs
 from mlflow_monitor.verdicts.thresholds import status_for
+from mlflow_monitor.verdicts.window_checks import NO_LABELS
 
 __all__ = [
     "LABEL_FREE_MESSAGE",
@@ -53,9 +61,10 @@ LABEL_FREE_MESSAGE = "no labels in this window yet: only selection rates and the
 _STATUS_ORDER: dict[Status, int] = {
     "pass": 0,
     "insufficient_data": 1,
-    "warn": 2,
-    "fail": 3,
-    "error": 4,
+    "not_evaluated": 2,
+    "warn": 3,
+    "fail": 4,
+    "error": 5,
 }
 
 
@@ -92,7 +101,11 @@ class RuleRow:
 
 @dataclass(frozen=True)
 class RuleResult:
-    """A policy rule over every group it covers; ``status`` is the worst row's."""
+    """A policy rule over every group it covers; ``status`` is the worst row's.
+
+    Worst means error > fail > warn > not_evaluated > insufficient_data > pass; a rule that
+    covers no group is ``insufficient_data``.
+    """
 
     pack: str
     rule: PolicyRule
@@ -317,7 +330,7 @@ def _rule_row(
         return RuleRow(*base, ref_rate, value, status, note)
 
     if rule.needs_labels and not labeled:
-        return row(None, "insufficient_data", LABEL_FREE_MESSAGE)
+        return row(None, "not_evaluated", LABEL_FREE_MESSAGE)
     if group.size < minimum:
         return row(None, "insufficient_data", f"group has {group.size} rows < minimum {minimum}")
     if ref is None or ref.size < minimum:
@@ -356,12 +369,12 @@ def _report_outcomes(report: FairnessReport) -> list[CheckOutcome]:
             CheckOutcome(
                 check_id="fairness/labels",
                 kind="fairness",
-                status="insufficient_data",
+                status="not_evaluated",
                 severity="info",
                 value=None,
                 threshold=None,
                 message=LABEL_FREE_MESSAGE,
-                evidence={"rows": report.rows},
+                evidence={"rows": report.rows, "reason": NO_LABELS},
             )
         )
     for attr in report.attributes:
@@ -447,6 +460,8 @@ def _policy_outcomes(results: tuple[RuleResult, ...]) -> list[CheckOutcome]:
                 "reference_rate": row.reference_rate,
                 "note": row.note,
             }
+            if row.status == "not_evaluated":
+                evidence["reason"] = NO_LABELS
             message = _policy_message(rule, row)
             out.append(
                 CheckOutcome(
@@ -468,6 +483,8 @@ def _policy_message(rule: PolicyRule, row: RuleRow) -> str:
     where = f"{row.attribute}={row.group}"
     if row.status == "insufficient_data":
         return f"{rule.id} {where}: insufficient data ({row.note})"
+    if row.status == "not_evaluated":
+        return f"{rule.id} {where}: not evaluated, {row.note}"
     shown = "infinite" if row.value is None else f"{row.value:.3f}"
     verdict = "meets" if row.status == "pass" else "breaks"
     return (

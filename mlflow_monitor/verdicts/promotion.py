@@ -5,6 +5,12 @@ check, baseline, card, the last window's outcomes), the alias's ``GateSpec`` and
 and returns a ``Decision`` with every reason for a refusal. ``AuditRecord`` (with its
 ``Evidence``) is the JSON kept for each decision (``audit.json``) and the run tags that index it.
 ``workflows.promote`` reads the state from MLflow, decides, moves aliases and stores the records.
+
+Checks that were not judged: a critical ``not_evaluated`` check (its input was absent: no labels,
+no score) refuses whatever ``must_pass`` says, because the window's health does not cover it; a
+``must_pass`` check that is ``not_evaluated`` refuses at any severity. ``insufficient_data`` (a
+group or segment below its minimum size, reported with its counts) never refuses, ``must_pass``
+included: a small group would otherwise block every promotion until it grew.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from mlflow_monitor.contract import (
     TAG_AUDIT_VERSION,
     CheckOutcome,
     WindowResults,
+    unevaluated_critical,
     utc_text,
 )
 from mlflow_monitor.errors import DataError, RegistryError
@@ -41,6 +48,8 @@ __all__ = [
 
 DecisionKind = Literal["granted", "refused", "forced", "rollback", "rollback_skipped"]
 _MAX_LISTED = 5
+# must_pass refuses on these; insufficient_data (too small to judge) and pass do not.
+_NOT_PASSING = frozenset({"fail", "warn", "error", "not_evaluated"})
 
 
 # -- the decision's inputs and output ----------------------------------------------------------
@@ -70,12 +79,13 @@ class Decision:
 
 
 def decide(state: VersionState, gate: GateSpec, *, alias: str, now: datetime) -> Decision:
-    """Check health, age of the last check, baseline, card and must-pass checks. Pure."""
+    """Check health, age, baseline, card, unevaluated critical checks and must-pass. Pure."""
     reasons = [
         *_health_reasons(state, gate),
         *_age_reasons(state, gate, now),
         *_baseline_reasons(state, gate),
         *_card_reasons(state, gate),
+        *_not_evaluated_reasons(state),
         *_must_pass_reasons(state, gate),
     ]
     return Decision(alias=alias, granted=not reasons, reasons=tuple(reasons))
@@ -119,14 +129,34 @@ def _card_reasons(state: VersionState, gate: GateSpec) -> list[str]:
     return ["card: no model card attached: run `mlflow-monitor card` or a monitoring window"]
 
 
+def _not_evaluated_reasons(state: VersionState) -> list[str]:
+    """A critical check whose input was absent: the window's health does not cover it."""
+    absent = unevaluated_critical(state.outcomes or ())
+    reasons = [f"{o.check_id} was not evaluated: {_why(o)}" for o in absent[:_MAX_LISTED]]
+    if len(absent) > _MAX_LISTED:
+        reasons.append(f"and {len(absent) - _MAX_LISTED} more critical checks not evaluated")
+    return reasons
+
+
+def _why(outcome: CheckOutcome) -> str:
+    reason = outcome.evidence.get("reason")
+    return reason if isinstance(reason, str) and reason else outcome.message
+
+
 def _must_pass_reasons(state: VersionState, gate: GateSpec) -> list[str]:
+    """Every named check must pass; ``insufficient_data`` (a small group) does not refuse.
+
+    A critical ``not_evaluated`` check is already a reason (``_not_evaluated_reasons``) and is
+    not listed twice; a warning/info one named here refuses, since it was asked to pass.
+    """
     reasons: list[str] = []
+    listed = {o.check_id for o in unevaluated_critical(state.outcomes or ())}
     for name in gate.must_pass:
         if state.outcomes is None:
             reasons.append(f"must_pass {name}: the last monitoring run has no results.json")
             continue
         matched = [o for o in state.outcomes if o.matches(name)]
-        failing = [o for o in matched if o.status != "pass"]
+        failing = [o for o in matched if o.status in _NOT_PASSING and o.check_id not in listed]
         if not matched:
             reasons.append(f"must_pass {name}: no such check in the last monitoring run")
         for outcome in failing[:_MAX_LISTED]:

@@ -73,6 +73,10 @@ def evaluate_metric_check(
 ) -> CheckOutcome:
     """Evaluate one ``MetricCheck``: missing/NaN value is ``insufficient_data``, never a pass.
 
+    A missing value here means the data left the metric undefined (one class only, a zero
+    denominator): too little data, not a pass and not a blocker. A caller that knows the input
+    itself is absent (no labels, no score) says ``not_evaluated`` before calling, as
+    ``window_checks.performance_outcomes`` does: this function cannot tell the two apart.
     ``history_bound`` is the bound computed from the metric's history (see ``alerts``/``history``);
     when given it is applied alongside the static and baseline bounds.
     """
@@ -133,8 +137,7 @@ def history_bound(
     non-finite values are ignored. Too little history returns the fallback marker.
     """
     moment = _utc(at)
-    comparable = [(t, v) for t, v in _past_finite(history, moment) if _same_season(spec, t, moment)]
-    recent = [v for _, v in sorted(comparable)[-spec.window :]]
+    recent = _recent(spec, history, moment)
     season = _season_label(spec, moment)
     if len(recent) < spec.min_history:
         return AppliedThreshold(
@@ -170,7 +173,8 @@ def evaluate_with_history(
 
     On fallback the static/baseline bounds decide and the outcome's threshold carries source
     ``static_fallback`` with the note; a check with no other bound is ``insufficient_data``
-    (never a silent pass).
+    (never a silent pass): history shorter than ``min_history`` is a denominator below its
+    minimum, reported with the count of past values in evidence, never a gate blocker.
     """
     if check.history is None:
         return evaluate_metric_check(check, value, baseline=baseline, check_id=check_id, kind=kind)
@@ -186,6 +190,11 @@ def evaluate_with_history(
             status="insufficient_data",
             threshold=bound,
             message=f"{check.metric}: {bound.note.replace('static bound applied', _NO_STATIC)}",
+            evidence={
+                **outcome.evidence,
+                "history_values": len(_recent(check.history, history, _utc(at))),
+                "min_history": check.history.min_history,
+            },
         )
     applied = outcome.threshold
     fallback = AppliedThreshold(
@@ -202,6 +211,14 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+def _recent(
+    spec: HistorySpec, history: Sequence[tuple[datetime, float]], moment: datetime
+) -> list[float]:
+    """The last ``spec.window`` finite values before ``moment`` in the same season, oldest first."""
+    comparable = [(t, v) for t, v in _past_finite(history, moment) if _same_season(spec, t, moment)]
+    return [v for _, v in sorted(comparable)[-spec.window :]]
 
 
 def _past_finite(

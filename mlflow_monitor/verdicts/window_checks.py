@@ -3,15 +3,29 @@
 Pure (no I/O): every function takes statistics and spec objects and returns ``CheckOutcome``s
 (``contract``), so the same logic serves notebooks, the CLI and tests. Bounds come from
 ``thresholds`` (static, relative to the baseline, history and seasonal).
+
+A check that cannot be judged is never a pass, and it is one of two things:
+
+- ``not_evaluated``: its input is absent: no labels in the window (no target column, an
+  all-missing target, an empty window), no score for a score metric (ROC AUC, PR AUC, log loss,
+  Brier), no baseline value for a check bounded by the baseline only, a segment without a
+  label. A critical one makes the window partial (``WindowResults.partial``) and a gate refuses.
+- ``insufficient_data``: the input is there but a denominator is below its minimum: a segment
+  below ``min_size``, a drift column without usable values, fewer rows than
+  ``quality.min_rows``, a metric the labelled rows leave undefined (one class only, no predicted
+  positive), history too short. Reported with its counts in ``evidence``; never blocks a gate.
+
+Neither is a finding: health comes from fail, warn and error only, and neither pages anyone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from mlflow_monitor.contract import AppliedThreshold, CheckOutcome
+from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Evidence
 from mlflow_monitor.spec import DriftSpec, MetricCheck, QualitySpec, SegmentsSpec, Severity
 from mlflow_monitor.verdicts.thresholds import (
     evaluate_metric_check,
@@ -23,14 +37,20 @@ if TYPE_CHECKING:
     from mlflow_monitor.stats.drift import ColumnDrift, DriftReport
     from mlflow_monitor.stats.performance import PerformanceResult
     from mlflow_monitor.stats.quality import ColumnQuality, QualityReport
-    from mlflow_monitor.stats.segments import SegmentReport
+    from mlflow_monitor.stats.segments import SegmentReport, SegmentResult
 
 __all__ = [
+    "NO_LABELS",
+    "SCORE_METRICS",
     "drift_outcomes",
     "performance_outcomes",
     "quality_outcomes",
     "segment_outcomes",
 ]
+
+NO_LABELS = "no labels in the window"
+# Metrics computed from a score (binary) or class probabilities (multiclass log loss).
+SCORE_METRICS = frozenset({"roc_auc", "pr_auc", "log_loss", "brier"})
 
 # -- window outcomes: drift, performance, quality (pipeline room) -------------------------------
 
@@ -42,7 +62,8 @@ def drift_outcomes(
 
     A column drifted beyond its method's threshold is a finding of ``spec.column_severity``; the
     share of drifted columns is a warning from ``share_warning`` and critical from
-    ``share_critical``. A column that could not be evaluated is ``insufficient_data``.
+    ``share_critical``. A column without usable values on a side is ``insufficient_data`` with
+    the counts (``reference_rows``, ``current_rows``).
     """
     outcomes = [_column_drift_outcome(c, spec, prefix) for c in report.columns]
     if share:
@@ -66,7 +87,7 @@ def _column_drift_outcome(c: ColumnDrift, spec: DriftSpec, prefix: str) -> Check
             spec.column_severity,
             None,
             None,
-            f"{c.column}: drift not evaluated ({c.note or 'too little data'})",
+            f"{c.column}: too little data for drift ({c.note or 'no usable values'})",
             metric=c.method,
             evidence=evidence,
         )
@@ -103,7 +124,7 @@ def _share_outcome(report: DriftReport, spec: DriftSpec) -> CheckOutcome:
             "critical",
             None,
             None,
-            "share of drifted columns: no column could be evaluated",
+            "share of drifted columns: no column had usable values",
             evidence=evidence,
         )
     severity: Severity = "critical" if value >= spec.share_critical else "warning"
@@ -132,43 +153,90 @@ def performance_outcomes(
 ) -> list[CheckOutcome]:
     """One outcome per performance check against the baseline (and history, when configured).
 
-    No labels in the window, or no baseline value for a check with only baseline-relative
-    bounds: ``insufficient_data`` with the reason, never a pass. ``history`` maps contract names
-    (``perf/<metric>``) to past ``(window end, value)`` pairs; ``at`` is this window's end.
+    ``not_evaluated`` with the reason when the check's input is absent (``_absent_input``: no
+    labels, no score for a score metric, no baseline value for a baseline-only check);
+    ``insufficient_data`` when the labelled rows leave the metric undefined. Every outcome
+    carries the window's ``rows`` and ``labelled_rows`` in its evidence. ``history`` maps contract
+    names (``perf/<metric>``) to past ``(window end, value)`` pairs; ``at`` is this window's end.
     """
     outcomes: list[CheckOutcome] = []
     for check in checks:
-        value = result.get(check.metric) if result is not None else None
-        base = baseline.get(check.metric) if baseline is not None else None
         check_id = f"performance/{check.metric}"
-        static = check.min is not None or check.max is not None
-        if result is None or result.labelled_rows == 0:
-            reason = "no labelled rows in this window" if result is not None else "no labels"
-            outcomes.append(_insufficient(check, check_id, f"{check.metric}: {reason}"))
-        elif not static and check.history is None and base is None:
-            outcomes.append(_insufficient(check, check_id, f"{check.metric}: no baseline value"))
-        elif check.history is not None and at is not None:
-            past = (history or {}).get(f"perf/{check.metric}", [])
-            outcomes.append(
-                evaluate_with_history(
-                    check, value, past, at, baseline=base, check_id=check_id, kind="performance"
-                )
-            )
-        else:
-            outcomes.append(evaluate_metric_check(check, value, baseline=base, check_id=check_id))
+        base = baseline.get(check.metric) if baseline is not None else None
+        absent = _absent_input(result, check, base)
+        if absent or result is None:
+            outcomes.append(_not_evaluated(check, check_id, absent or NO_LABELS, result))
+            continue
+        outcomes.append(_with_counts(_judge(check, check_id, result, base, history, at), result))
     return outcomes
 
 
-def _insufficient(check: MetricCheck, check_id: str, message: str) -> CheckOutcome:
+def _absent_input(result: PerformanceResult | None, check: MetricCheck, base: float | None) -> str:
+    """Why the check's input is absent ("" when it is there): labels, score or baseline value.
+
+    An empty window has no labels either; a labelled window whose rows all lack the prediction
+    or score has no usable label (the stats note on the message says which).
+    """
+    if result is None:
+        return f"{NO_LABELS} (no target column)"
+    if result.labelled_rows == 0:
+        return NO_LABELS
+    if check.metric in SCORE_METRICS and not SCORE_METRICS & result.metrics.keys():
+        return f"no score column for {check.metric}"
+    static = check.min is not None or check.max is not None
+    if not static and check.history is None and base is None:
+        return f"no baseline value for {check.metric}"
+    return ""
+
+
+def _judge(
+    check: MetricCheck,
+    check_id: str,
+    result: PerformanceResult,
+    base: float | None,
+    history: Mapping[str, Sequence[tuple[datetime, float]]] | None,
+    at: datetime | None,
+) -> CheckOutcome:
+    """The check on a window that has its input: static, baseline and history bounds."""
+    value = result.get(check.metric)
+    if check.history is not None and at is not None:
+        past = (history or {}).get(f"perf/{check.metric}", [])
+        return evaluate_with_history(
+            check, value, past, at, baseline=base, check_id=check_id, kind="performance"
+        )
+    return evaluate_metric_check(check, value, baseline=base, check_id=check_id)
+
+
+def _counts(result: PerformanceResult | None) -> Evidence:
+    if result is None:
+        return {}
+    return {"rows": result.rows, "labelled_rows": result.labelled_rows}
+
+
+def _with_counts(outcome: CheckOutcome, result: PerformanceResult) -> CheckOutcome:
+    """The window's counts in the evidence; an undefined metric also says why (the stats note)."""
+    why = f" ({result.note})" if outcome.status == "insufficient_data" and result.note else ""
+    return replace(
+        outcome,
+        message=outcome.message + why,
+        evidence={**outcome.evidence, **_counts(result)},
+    )
+
+
+def _not_evaluated(
+    check: MetricCheck, check_id: str, reason: str, result: PerformanceResult | None
+) -> CheckOutcome:
     return CheckOutcome(
         check_id,
         "performance",
-        "insufficient_data",
+        "not_evaluated",
         check.severity,
         None,
         None,
-        message,
+        f"{check.metric}: not evaluated, {reason}"
+        + (f" ({result.note})" if result is not None and result.note else ""),
         metric=check.metric,
+        evidence={**_counts(result), "reason": reason},
     )
 
 
@@ -185,6 +253,7 @@ def quality_outcomes(report: QualityReport, spec: QualitySpec) -> list[CheckOutc
             AppliedThreshold(float(spec.min_rows), None, "static"),
             f"{report.rows} rows" + ("" if rows_ok else f" (< quality.min_rows {spec.min_rows})"),
             metric="rows",
+            evidence={"rows": report.rows, "min_rows": spec.min_rows},
         )
     ]
     for column in report.columns:
@@ -239,20 +308,27 @@ def _column_quality(c: ColumnQuality, spec: QualitySpec) -> list[CheckOutcome]:
 def segment_outcomes(report: SegmentReport, spec: SegmentsSpec) -> list[CheckOutcome]:
     """One outcome per segment: its metric may degrade at most ``spec.max_drop`` vs its baseline.
 
-    Segments below ``min_size``, new segments and segments without labels are
-    ``insufficient_data`` with the counts, never a pass.
+    A segment below ``min_size`` (window or reference rows, or labelled rows), a new segment and
+    a metric the segment leaves undefined are ``insufficient_data`` with the counts in evidence;
+    a segment of ``min_size`` rows without a single label is ``not_evaluated`` (no labels).
+    Never a pass.
     """
     from mlflow_monitor.stats.performance import higher_is_better
 
     outcomes = []
     for r in report.results:
         check_id = f"segment/{r.column}={r.segment}"
-        evidence: dict[str, float | int | str | None] = {
+        evidence: Evidence = {
             "rows": r.rows,
             "reference_rows": r.reference_rows,
+            "labelled_rows": r.labelled_rows,
+            "min_size": report.min_size,
             "baseline": r.baseline_value,
             "share_drifted": r.share_drifted,
         }
+        if r.status == "ok" and r.labelled_rows == 0:
+            outcomes.append(_unlabelled_segment(r, spec, evidence))
+            continue
         if r.status != "ok" or r.degradation is None or r.baseline_value is None:
             why = r.note or ("new segment" if r.is_new else "no comparable value")
             outcomes.append(
@@ -293,3 +369,18 @@ def segment_outcomes(report: SegmentReport, spec: SegmentsSpec) -> list[CheckOut
             )
         )
     return outcomes
+
+
+def _unlabelled_segment(r: SegmentResult, spec: SegmentsSpec, evidence: Evidence) -> CheckOutcome:
+    reason = f"no labels in the segment ({r.rows} rows)"
+    return CheckOutcome(
+        f"segment/{r.column}={r.segment}",
+        "segment",
+        "not_evaluated",
+        spec.severity,
+        None,
+        None,
+        f"{r.column}={r.segment}: not evaluated, {reason}",
+        metric=r.metric,
+        evidence={**evidence, "reason": reason},
+    )

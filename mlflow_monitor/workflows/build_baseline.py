@@ -23,8 +23,9 @@ from mlflow_monitor.contract import (
     NOTEBOOKS_DIR,
     TAG_BASELINE_RUN,
     MetricValue,
+    safe_metric_name,
 )
-from mlflow_monitor.errors import MonitorError
+from mlflow_monitor.errors import MonitorError, SpecError
 from mlflow_monitor.spec import MonitorSpec, load_spec
 from mlflow_monitor.verdicts.baseline_model import (
     Baseline,
@@ -40,9 +41,32 @@ from mlflow_monitor.workflows.run_steps import (
     spec_copy,
 )
 
-__all__ = ["CHUNK_ROWS", "BaselineRun", "build_baseline", "build_baseline_run"]
+__all__ = [
+    "CHUNK_ROWS",
+    "BaselineRun",
+    "build_baseline",
+    "build_baseline_run",
+    "check_metric_names",
+]
 
 CHUNK_ROWS = 250_000
+
+
+def check_metric_names(columns: list[str]) -> None:
+    """Refuse columns whose MLflow metric names would collide (``a b`` and ``a_b`` ...).
+
+    Every column's metrics are logged under ``contract.safe_metric_name``; two columns that map to
+    one name would overwrite each other's history in every window, so the baseline refuses them.
+    """
+    seen: dict[str, str] = {}
+    for column in columns:
+        name = safe_metric_name(f"drift/{column}/psi")
+        if name in seen:
+            raise SpecError(
+                f"columns {seen[name]!r} and {column!r} would be logged to MLflow under the same "
+                f"metric name ({name}); rename one of them"
+            )
+        seen[name] = column
 
 
 def build_baseline(
@@ -51,6 +75,7 @@ def build_baseline(
     """Build the baseline from a reference file (parquet file/directory or CSV)."""
     info = data.validate_data(spec, path, what="reference")
     wanted = data.monitored_columns(spec, info)
+    check_metric_names(wanted)
     if info.rows is not None and info.rows <= chunk_rows:
         return build_baseline_from_frame(spec, data.read_frame(info.path, wanted))
     return build_baseline_from_chunks(

@@ -46,6 +46,7 @@ _VERDICTS = {
     "fail": "NOT COMPLIANT",
     "warn": "NEEDS REVIEW",
     "insufficient_data": "INCOMPLETE",
+    "not_evaluated": "INCOMPLETE",
     "pass": "COMPLIANT",
 }
 
@@ -66,7 +67,7 @@ class ComplianceReport:
     @property
     def status(self) -> str:
         """Worst rule status: ``fail`` > ``warn`` > ``insufficient_data`` > ``pass``."""
-        order = ["pass", "insufficient_data", "warn", "fail"]
+        order = ["pass", "insufficient_data", "not_evaluated", "warn", "fail"]
         statuses = [r.status for r in self.evaluation.policies] or ["insufficient_data"]
         return max(statuses, key=lambda s: order.index(s) if s in order else len(order))
 
@@ -433,7 +434,13 @@ def _chart(result: RuleResult, attribute: str, rows: list[RuleRow]) -> Markup:
     return Markup("".join(parts))
 
 
-_COLORS = {"pass": "#2e7d32", "warn": "#ef6c00", "fail": "#c62828", "insufficient_data": "#9e9e9e"}
+_COLORS = {
+    "pass": "#2e7d32",
+    "warn": "#ef6c00",
+    "fail": "#c62828",
+    "insufficient_data": "#9e9e9e",
+    "not_evaluated": "#9e9e9e",
+}
 
 
 def _pct(value: object) -> str:

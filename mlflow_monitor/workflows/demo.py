@@ -215,8 +215,13 @@ def run_demo(
     *,
     rows: int = 4000,
     echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+    tracking_uri: str | None = None,
 ) -> str:
-    """The whole story on a SQLite MLflow store in ``directory``; returns its tracking URI."""
+    """The whole story on MLflow; returns the tracking URI the results went to.
+
+    The store is ``tracking_uri`` when given (the CLI passes ``$MLFLOW_TRACKING_URI``), else a
+    SQLite store in ``directory``. The data and the spec are written to ``directory`` either way.
+    """
     from mlflow_monitor.adapters.mlflow.models import register_sklearn_model
     from mlflow_monitor.workflows import monitor_window
     from mlflow_monitor.workflows.build_baseline import build_baseline_run
@@ -224,7 +229,7 @@ def run_demo(
     directory = directory.resolve()
     data = directory / "data"
     data.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    uri = tracking_uri or f"sqlite:///{directory / 'mlflow.db'}"
     spec_path = write_demo_spec(directory / "monitor.yaml")
     echo(f"[demo] MLflow store: {uri}")
     echo("[demo] training a churn classifier on 8,000 synthetic customers")
@@ -237,7 +242,7 @@ def run_demo(
         MODEL_NAME,
         tracking_uri=uri,
         example=reference[NUMERICAL + CATEGORICAL].head(5),
-        artifact_root=directory / "mlartifacts",
+        artifact_root=_artifact_root(uri),
     )
     echo(f"[demo] registered {MODEL_NAME} version {version}")
     build_baseline_run(spec_path, version, data / "reference.parquet", tracking_uri=uri, echo=echo)
@@ -255,3 +260,12 @@ def run_demo(
         )
         echo(f"[demo] window {plan.name}: health {result.health} (expected {plan.expected})")
     return uri
+
+
+def _artifact_root(uri: str) -> Path | None:
+    """Where the trained model's files go: beside a SQLite store (as the monitoring runs' go);
+    a server or database store keeps its own artifact location."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri.removeprefix("sqlite:///"))
+    return (database if database.is_absolute() else Path.cwd() / database).parent / "mlartifacts"

@@ -27,7 +27,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from mlflow_monitor.adapters.apprise_delivery import deliver, printable_url, redact_secrets
@@ -46,6 +46,9 @@ from mlflow_monitor.verdicts.alert_plan import (
     render_message,
     severity_rank,
 )
+
+if TYPE_CHECKING:
+    from mlflow_monitor.adapters.mlflow.alert_state import LeaseHolder, Standing
 
 __all__ = ["dispatch", "notify_failure", "notify_rollback", "run_url", "send_test"]
 
@@ -104,7 +107,11 @@ def _dispatch(
     outcomes = [*event.outcomes, _monitoring_outcome(event)]
     store = AlertStateStore(event.model, event.version, tracking_uri=tracking_uri)
     try:
-        lease = store.acquire(ttl_seconds=_lease_ttl(spec), wait_seconds=lock_wait)
+        lease = store.acquire(
+            ttl_seconds=_lease_ttl(spec),
+            wait_seconds=lock_wait,
+            on_wait=_say_waiting(event.model, event.version),
+        )
     except MonitorError as exc:
         if not event.reason:
             raise
@@ -342,6 +349,35 @@ def _monitoring_outcome(event: RunEvent) -> CheckOutcome:
     return CheckOutcome(
         MONITORING_CHECK, "monitoring", "pass", "critical", None, None, "monitoring ran"
     )
+
+
+def _say_waiting(model: str, version: str) -> Callable[[LeaseHolder, Standing], None]:
+    """Say once (a warning, on stderr from the CLI) whose alert lease this dispatch waits for.
+
+    A held lease used to mean up to a minute of silence; the line names the holder, and says
+    when the lease is taken over because its process is gone or its TTL has passed.
+    """
+
+    def say(holder: LeaseHolder, standing: Standing) -> None:
+        line = f"waiting for the alert lease of {model} v{version} held by {holder.label}"
+        if holder.taken_at is not None:
+            line += f" since {_epoch_text(holder.taken_at)}"
+        else:
+            line += " (taken before holders were recorded)"
+        expiry = _epoch_text(holder.expires)
+        if standing == "gone":
+            line += ": its process is gone, taking the lease over"
+        elif standing == "expired":
+            line += f": it expired at {expiry}, taking the lease over"
+        else:
+            line += f" (it expires at {expiry})"
+        log.warning("%s", line)
+
+    return say
+
+
+def _epoch_text(seconds: float) -> str:
+    return utc_text(datetime.fromtimestamp(seconds, timezone.utc))
 
 
 def _lease_ttl(spec: MonitorSpec) -> float:

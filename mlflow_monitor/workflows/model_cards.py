@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mlflow_monitor.contract import WindowResults, findings, utc_text
+from mlflow_monitor.contract import WindowResults, findings, unevaluated_critical, utc_text
 from mlflow_monitor.errors import DataError, MonitorError, SpecError
-from mlflow_monitor.spec import MonitorSpec, parse_spec
+from mlflow_monitor.spec import MonitorSpec, parse_spec, resolve_spec_path
 
 if TYPE_CHECKING:
     from mlflow_monitor.adapters.mlflow.card_store import CardFacts, RunFacts
@@ -63,6 +63,7 @@ _TEMPLATES = "mlflow_monitor.resources.model_cards"
 _GROUP_METRIC = re.compile(r"^(fairness|segment)/([^/=]+)=(.+)/([^/]+)$")
 _MAX_ROWS = 30
 _MAX_TREND_METRICS = 5
+_MAX_PARTIAL_LISTED = 3
 
 
 class CardError(MonitorError):
@@ -235,6 +236,7 @@ class CardContext:
     open_findings: tuple[Finding, ...]
     policy: tuple[Finding, ...]
     policy_status: str
+    partial: str = ""  # "partial: ..." when the latest window left critical checks unevaluated
 
 
 def build_context(
@@ -248,6 +250,7 @@ def build_context(
     latest = _as_map(_as_map(facts.last_results).get("metrics"))
     outcomes = _outcomes(facts.last_results)
     policy = tuple(f for f in outcomes if f.check_id.startswith("policy/"))
+    partial = _partial_note(facts.last_results)
     return CardContext(
         model=version.name,
         version=version.version,
@@ -270,14 +273,21 @@ def build_context(
         reference_performance=_reference_performance(facts, baseline),
         disaggregated=_disaggregated(baseline, latest, spec),
         health=tags.get("monitor.health"),
-        health_reason=tags.get("monitor.health_reason") or None,
+        health_reason=_joined(tags.get("monitor.health_reason"), partial) or None,
         last_checked=tags.get("monitor.last_checked"),
         trend_metrics=(trend := _trend_metrics(facts.windows, spec)),
-        windows=_window_rows(facts.windows, trend),
+        windows=_window_rows(
+            facts.windows, trend, partial_run=tags.get("monitor.last_run_id") if partial else None
+        ),
         open_findings=tuple(f for f in outcomes if f.status in ("warn", "fail", "error")),
         policy=policy,
         policy_status=_policy_status(policy, spec),
+        partial=partial,
     )
+
+
+def _joined(*parts: str | None) -> str:
+    return "; ".join(p for p in parts if p)
 
 
 def _as_map(value: object) -> Mapping[str, object]:
@@ -473,30 +483,60 @@ def _trend_metrics(windows: Sequence[RunFacts], spec: MonitorSpec | None) -> tup
     return tuple(n for n in dict.fromkeys(names) if n in present)[:_MAX_TREND_METRICS]
 
 
-def _window_rows(windows: Sequence[RunFacts], metrics: Sequence[str]) -> tuple[WindowRow, ...]:
+def _window_rows(
+    windows: Sequence[RunFacts], metrics: Sequence[str], *, partial_run: str | None = None
+) -> tuple[WindowRow, ...]:
+    """The trend rows, oldest first; ``partial_run``'s health reads ``<health> (partial)``."""
     ordered = sorted(windows, key=lambda w: (w.tags.get("monitor.window_end", ""), w.start_time_ms))
     return tuple(
         WindowRow(
             run_id=w.run_id,
             window=f"{w.tags.get('monitor.window_start') or '…'} – "
             f"{w.tags.get('monitor.window_end') or _iso_ms(w.start_time_ms)}",
-            health=w.tags.get("monitor.health") or ("error" if w.status == "FAILED" else w.status),
+            health=_window_health(w) + (" (partial)" if w.run_id == partial_run else ""),
             values=tuple(_fmt(w.metrics.get(m)) for m in metrics),
         )
         for w in ordered
     )
 
 
+def _window_health(w: RunFacts) -> str:
+    return w.tags.get("monitor.health") or ("error" if w.status == "FAILED" else w.status)
+
+
+def _latest_results(results: object) -> WindowResults | None:
+    """The latest ``results.json`` read by the contract's reader; None when absent or unreadable."""
+    if not isinstance(results, Mapping):
+        return None
+    try:
+        return WindowResults.from_dict(results)
+    except DataError:
+        return None
+
+
 def _outcomes(results: object) -> tuple[Finding, ...]:
     """Every outcome of the latest ``results.json``: findings (worst first), then the rest."""
-    if not isinstance(results, Mapping):
-        return ()
-    try:
-        outcomes = WindowResults.from_dict(results).outcomes
-    except DataError:
-        return ()
+    latest = _latest_results(results)
+    outcomes = latest.outcomes if latest is not None else ()
     ordered = (*findings(outcomes), *(o for o in outcomes if not o.firing))
     return tuple(Finding(o.check_id, o.status, o.severity, o.message) for o in ordered)
+
+
+def _partial_note(results: object) -> str:
+    """``partial: ...`` naming the critical checks the latest window could not evaluate, or "".
+
+    Health counts fail, warn and error only, so a window without labels can read healthy; the
+    card says which critical checks that verdict does not cover.
+    """
+    latest = _latest_results(results)
+    if latest is None or not latest.partial:
+        return ""
+    absent = unevaluated_critical(latest.outcomes)
+    names = ", ".join(o.check_id for o in absent[:_MAX_PARTIAL_LISTED])
+    extra = len(absent) - _MAX_PARTIAL_LISTED
+    return f"partial: critical checks not evaluated: {names}" + (
+        f" and {extra} more" if extra > 0 else ""
+    )
 
 
 def _policy_status(policy: Sequence[Finding], spec: MonitorSpec | None) -> str:
@@ -511,6 +551,10 @@ def _policy_status(policy: Sequence[Finding], spec: MonitorSpec | None) -> str:
         return f"failing: {len(failing)} of {len(policy)} rule checks"
     if warned:
         return f"warnings: {len(warned)} of {len(policy)} rule checks"
+    unjudged = [f for f in policy if f.status in ("not_evaluated", "insufficient_data")]
+    if unjudged:  # "all passing" would claim rules that were never judged
+        judged = len(policy) - len(unjudged)
+        return f"passing: {judged} of {len(policy)} rule checks, {len(unjudged)} not judged"
     return f"passing: all {len(policy)} rule checks"
 
 
@@ -570,6 +614,7 @@ def _summary(c: CardContext) -> str:
     lines = [
         f"**Model card** (mlflow-monitor, refreshed {c.generated_at})",
         f"- Health: **{c.health or 'not monitored yet'}**"
+        + (f" ({c.partial})" if c.partial else "")
         + (f" (last checked {c.last_checked})" if c.last_checked else ""),
         f"- Open findings: {len(c.open_findings)}; policy: {c.policy_status}",
         f"- Owners: {owners}",
@@ -604,15 +649,16 @@ def _named_card(
 ) -> tuple[HumanCard, str | None]:
     """The human card from ``card_path``, else the spec's ``card`` (relative: in ``card_dir``).
 
-    Returns the card and its YAML text; ``(HumanCard(), None)`` when neither names a file.
+    ``card_path`` (named on the command line) is read as given. The spec's ``card`` must stay
+    inside ``card_dir`` (the spec's folder; the working directory when not given), like every
+    spec path (``spec.resolve_spec_path``). Returns the card and its YAML text;
+    ``(HumanCard(), None)`` when neither names a file.
     """
     if card_path:
         return _read_human_card(card_path)
     if spec is not None and spec.card:
-        path = Path(spec.card)
-        return _read_human_card(
-            path if path.is_absolute() or not card_dir else Path(card_dir) / path
-        )
+        folder = Path(card_dir) if card_dir else Path.cwd()
+        return _read_human_card(resolve_spec_path(spec.card, folder=folder, key="card"))
     return HumanCard(), None
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +26,9 @@ from mlflow_monitor.adapters.notebooks.execute import (
 )
 from mlflow_monitor.adapters.sources import files as data
 from mlflow_monitor.contract import (
+    ERROR_FILE,
     KIND_WINDOW,
+    NOTEBOOKS_DIR,
     RESULTS_FILE,
     TAG_HEALTH,
     TAG_WINDOW_END,
@@ -53,10 +55,12 @@ from mlflow_monitor.workflows.promote import auto_rollback
 from mlflow_monitor.workflows.run_steps import (
     Echo,
     end_failed,
+    heartbeat,
     quiet,
     refresh_card_quietly,
     spec_copy,
 )
+from mlflow_monitor.workflows.version_state import settle_version
 
 __all__ = ["Echo", "WindowRun", "run_window"]
 
@@ -78,6 +82,8 @@ class WindowRun:
     metrics: int
     failing: tuple[str, ...]
     outcomes: tuple[CheckOutcome, ...] = ()
+    is_verdict: bool = True  # the version's state now follows this run (latest window)
+    verdict_run_id: str | None = None
 
 
 # -- one window ---------------------------------------------------------------------------------
@@ -127,14 +133,12 @@ def _run_window(
     spec = load_spec(spec_path)
     runs = MonitorRuns(tracking_uri)
     state = runs.version(spec.model, version)
-    try:
-        inputs = _validate(spec, Path(spec_path), state, current_path, window_start, window_end)
-    except MonitorError as exc:
-        _record_error(
-            runs, spec, _Failure(str(version), None, str(exc), window_start, window_end), echo
-        )
-        raise
+    # bad input is found before anything is created, and changes nothing (no run, no tags)
+    inputs = _validate(runs, spec, Path(spec_path), state, current_path, window_start, window_end)
     _finish_abandoned(runs, spec.model, str(version), echo)
+    if state.legacy_error:
+        _migrate_legacy_error(runs, state, echo)
+    started_at = utc_text(utc_now(), precise=True)
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
         run_id = runs.start_run(
             spec.model,
@@ -145,25 +149,61 @@ def _run_window(
         )
         echo(f"[run] {spec.model} v{version}: run {run_id}")
         try:
-            result = _execute_and_log(runs, inputs, run_id, Path(tmp), echo)
+            with heartbeat(runs, run_id):
+                result = _execute_and_log(runs, inputs, run_id, Path(tmp), echo)
         except MonitorError as exc:
             failure = _Failure(str(version), run_id, str(exc), window_start, window_end)
-            _record_error(runs, spec, failure, echo)
+            _record_error(runs, spec, failure, echo, work=Path(tmp), error=exc)
             raise
         except Exception as exc:  # an unexpected bug must still end the run FAILED
             reason = f"{type(exc).__name__}: {exc}"
             failure = _Failure(str(version), run_id, reason, window_start, window_end)
-            _record_error(runs, spec, failure, echo)
+            _record_error(runs, spec, failure, echo, work=Path(tmp), error=exc)
             raise MonitorError(f"monitoring run failed: {reason}") from exc
         except KeyboardInterrupt:  # Ctrl-C: still nothing left RUNNING
             failure = _Failure(str(version), run_id, "interrupted", window_start, window_end)
-            _record_error(runs, spec, failure, echo)
+            _record_error(runs, spec, failure, echo, work=Path(tmp))
             raise
+    result = _settle(runs, spec, result, started_at, echo)
     _after_window(runs, spec, result, echo, card_dir=Path(spec_path).resolve().parent)
     return result
 
 
+def _migrate_legacy_error(runs: MonitorRuns, state: VersionState, echo: Echo) -> None:
+    """A store of an earlier release kept a failure as health ``error``: bring it to the rules.
+
+    The verdict comes back from the window runs, the failure goes beside it.
+    """
+    if settle_version(runs, state.model, state.version).verdict is None:
+        runs.clear_health(state.model, state.version)
+    runs.record_error(state.model, state.version, state.last_error_run_id, state.last_error or "")
+    echo(f"[run] health 'error' of an earlier release moved to monitor.last_error ({state.model})")
+
+
+def _settle(
+    runs: MonitorRuns, spec: MonitorSpec, result: WindowRun, started_at: str, echo: Echo
+) -> WindowRun:
+    """The version's state from its windows; a failure recorded before this run is history."""
+    settled = settle_version(runs, spec.model, result.version)
+    verdict = settled.verdict
+    state = runs.version(spec.model, result.version)
+    if state.last_error_at and state.last_error_at < started_at:
+        runs.clear_error(spec.model, result.version)
+    is_verdict = verdict is not None and verdict.run_id == result.run_id
+    if not is_verdict:
+        why = (
+            f"superseded by run {settled.superseded[result.run_id]}"
+            if result.run_id in settled.superseded
+            else f"the version's verdict is the later window ending {state.window_end}"
+        )
+        echo(f"[run] window {result.window_end}: {why}; version state and alerts unchanged")
+    return replace(
+        result, is_verdict=is_verdict, verdict_run_id=verdict.run_id if verdict else None
+    )
+
+
 def _validate(
+    runs: MonitorRuns,
     spec: MonitorSpec,
     spec_path: Path,
     state: VersionState,
@@ -176,6 +216,11 @@ def _validate(
         raise RegistryError(
             f"model version {state.model}/{state.version} has no baseline: "
             "run `mlflow-monitor baseline` first"
+        )
+    if not runs.run_is_active(state.baseline_run_id):
+        raise RegistryError(
+            f"model version {state.model}/{state.version}: its baseline run "
+            f"{state.baseline_run_id} was deleted; run `mlflow-monitor baseline` again"
         )
     info = data.validate_data(spec, current_path)
     start = _as_time(window_start, "window-start")
@@ -194,13 +239,31 @@ def _validate(
 
 
 def _notebooks(spec: MonitorSpec, spec_path: Path) -> tuple[Path, ...]:
-    """monitor.ipynb, then the spec's extra notebooks (relative to the spec), then fairness."""
+    """monitor.ipynb, then the spec's extra notebooks (in the spec's folder), then fairness.
+
+    An extra notebook must stay in the spec's folder (``SpecError``) and be notebook JSON: a
+    file that is not is refused here, before any run, by its name only. Papermill's own error
+    (nbformat's ``NotJSONError``) quotes the file's first bytes, which would reach the run's
+    tags, ``monitor.health_reason`` and the failure alert.
+    """
+    from mlflow_monitor.spec import resolve_spec_path
+
     found = [shipped_notebook("monitor.ipynb")]
     for extra in spec.notebooks.extra:
-        path = Path(extra) if Path(extra).is_absolute() else spec_path.parent / extra
+        path = resolve_spec_path(extra, folder=spec_path.parent, key="notebooks.extra")
         if not path.is_file():
             raise NotebookError(f"{extra}: notebook not found (notebooks.extra)")
-        found.append(path.resolve())
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise NotebookError(f"{path.name}: cannot be read ({exc.strerror})") from None
+        try:
+            notebook = json.loads(raw)
+        except ValueError:  # not JSON, or not text: no detail, it would quote the bytes
+            notebook = None
+        if not isinstance(notebook, dict) or not isinstance(notebook.get("nbformat"), int):
+            raise NotebookError(f"{path.name}: not a Jupyter notebook (notebooks.extra)")
+        found.append(path)
     fairness = shipped_notebook(FAIRNESS_NOTEBOOK)
     if spec.columns.protected and fairness.is_file():
         found.append(fairness)
@@ -249,7 +312,6 @@ def _execute_and_log(
     if results.window_start:
         tags[TAG_WINDOW_START] = results.window_start
     runs.set_run_tags(run_id, tags)
-    runs.set_health(spec.model, version, results.health, run_id)
     runs.end_run(run_id, "FINISHED")
     return WindowRun(
         spec.model,
@@ -304,15 +366,52 @@ class _Failure:
         return (self.reason.strip().splitlines() or ["unknown error"])[0]
 
 
-def _record_error(runs: MonitorRuns, spec: MonitorSpec, failure: _Failure, echo: Echo) -> None:
-    """End the run FAILED, set health ``error`` with the reason, alert; never raises."""
+def _record_error(
+    runs: MonitorRuns,
+    spec: MonitorSpec,
+    failure: _Failure,
+    echo: Echo,
+    *,
+    work: Path,
+    error: BaseException | None = None,
+) -> None:
+    """Keep the audit trail of a failed attempt, record it beside the verdict, alert.
+
+    The run keeps the notebooks as far as they ran (papermill writes the failing cell's
+    traceback into them) and ``error.json``; the version gets ``monitor.last_error`` and its
+    run, never a new health: the last completed verdict stands. Never raises.
+    """
     if failure.run_id:
+        _keep_failure_trail(runs, failure, work, error)
         end_failed(runs, failure.run_id, failure.line)
     try:
-        runs.set_health(spec.model, failure.version, "error", failure.run_id, reason=failure.line)
+        runs.record_error(spec.model, failure.version, failure.run_id, failure.line)
     except MonitorError as exc:
-        echo(f"[run] could not record health 'error' on the version: {exc}")
+        echo(f"[run] could not record the failure on the version: {exc}")
     _notify_failure(runs, spec, failure, echo)
+
+
+def _keep_failure_trail(
+    runs: MonitorRuns, failure: _Failure, work: Path, error: BaseException | None
+) -> None:
+    run_id = failure.run_id or ""
+    notebooks = work / "out" / NOTEBOOKS_DIR
+    try:
+        if notebooks.is_dir() and any(notebooks.iterdir()):
+            runs.log_artifacts(run_id, notebooks, NOTEBOOKS_DIR)
+        _log_json(runs, run_id, ERROR_FILE, _error_body(failure, error))
+    except MonitorError as exc:
+        _LOG.warning("run %s: the failure's notebooks could not be kept: %s", run_id, exc)
+
+
+def _error_body(failure: _Failure, error: BaseException | None) -> dict[str, object]:
+    """``error.json``: the one line, and the failing cell when a notebook failed."""
+    body: dict[str, object] = {"error": failure.line}
+    for field in ("notebook", "cell_index", "ename", "evalue"):
+        value = getattr(error, field, None)
+        if value not in (None, ""):
+            body[field] = value
+    return body
 
 
 def _finish_abandoned(runs: MonitorRuns, model: str, version: str, echo: Echo) -> None:
@@ -331,11 +430,17 @@ def _after_window(
     *,
     card_dir: Path | None = None,
 ) -> None:
-    """Cards refresh, alert dispatch (``alerts.json`` on the run), auto-rollback (alerted)."""
+    """Cards refresh; alert dispatch (``alerts.json``) and auto-rollback for the verdict only.
+
+    A backfill of an older window or a superseded attempt changes no state, so it sends no
+    alert: state changes are judged against the previous window in window order.
+    """
     echo(f"[run] health {result.health}: refreshing the model card, alerts, alias gates")
     refresh_card_quietly(
         spec, result.version, result.run_id, runs.tracking_uri, echo, card_dir=card_dir
     )
+    if not result.is_verdict:
+        return
     _dispatch_alerts(runs, spec, result, echo)
     _auto_rollback(runs, spec, result, echo)
     echo("[run] done")

@@ -139,7 +139,9 @@ def _version_state(registry: AliasRegistry, model: str, version: str) -> Version
         version=version,
         health=tags.health,
         health_reason=tags.reason,
-        last_checked=_parse_time(tags.last_checked),
+        # staleness runs from the verdict's window end (a backfill never looks fresh); stores
+        # written before the window was recorded on the version fall back to the check time
+        last_checked=_parse_time(tags.window_end or tags.last_checked),
         last_run_id=tags.last_run_id,
         baseline_run_id=tags.baseline_run_id,
         baseline_present=facts.baseline_present,

@@ -8,17 +8,36 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
-from mlflow_monitor.contract import SPEC_FILE, TAG_HEALTH, TAG_HEALTH_REASON
+from mlflow_monitor.contract import (
+    SPEC_FILE,
+    TAG_HEALTH,
+    TAG_HEALTH_REASON,
+    TAG_HEARTBEAT,
+    utc_now,
+    utc_text,
+)
 from mlflow_monitor.errors import MonitorError
 from mlflow_monitor.spec import MonitorSpec
 from mlflow_monitor.workflows.model_cards import refresh_card
 
-__all__ = ["Echo", "end_failed", "now_ms", "quiet", "refresh_card_quietly", "spec_copy"]
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "Echo",
+    "end_failed",
+    "heartbeat",
+    "now_ms",
+    "quiet",
+    "refresh_card_quietly",
+    "spec_copy",
+]
+
+HEARTBEAT_SECONDS = 30.0
 
 Echo = Callable[[str], None]
 _LOG = logging.getLogger("mlflow_monitor.workflows")
@@ -64,3 +83,30 @@ def spec_copy(spec_path: str | Path, work: Path) -> Path:
 
 def now_ms() -> int:
     return int(datetime.now(timezone.utc).timestamp() * 1000)
+
+
+@contextlib.contextmanager
+def heartbeat(
+    runs: MonitorRuns, run_id: str, *, every_seconds: float = HEARTBEAT_SECONDS
+) -> Iterator[None]:
+    """Tag the running attempt with a UTC heartbeat every ``every_seconds`` while it works.
+
+    ``MonitorRuns.fail_abandoned_runs`` ends an attempt whose heartbeat stopped, from any host:
+    a process id is only meaningful on the host that started it.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every_seconds):
+            with contextlib.suppress(Exception):  # a missed beat is not a failure
+                runs.set_run_tags(run_id, {TAG_HEARTBEAT: utc_text(utc_now())})
+
+    with contextlib.suppress(MonitorError):
+        runs.set_run_tags(run_id, {TAG_HEARTBEAT: utc_text(utc_now())})
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

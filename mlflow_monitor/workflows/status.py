@@ -1,35 +1,54 @@
-"""Status of monitored model versions: health, last check, baseline, failing checks.
+"""Status of monitored model versions: health, its window, the last error, failing checks.
 
-Read from the version tags (the contract of DESIGN.md section 4) and, for the failing checks,
-from the last run's ``results.json`` (falling back to the ``monitor.health_reason`` tag for a run
-that failed before writing results).
+Read from the version tags (the contract of DESIGN.md section 4) and from the verdict run's
+``results.json``: its findings are the failing checks, and a critical check that could not be
+evaluated (``not_evaluated``: its input, e.g. the labels, was absent) marks the verdict partial
+(``healthy (partial)``), because a gate refuses it. A failed attempt is shown beside the verdict
+(``LAST ERROR``), never instead of it; a version with a failed attempt and no verdict yet is
+``failed (no verdict)``. Legacy stores whose version has no window tag take the window from
+``results.json``; a legacy ``error`` health shows its reason as the failing entry.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns, VersionState
-from mlflow_monitor.contract import RESULTS_FILE, WindowResults
+from mlflow_monitor.contract import RESULTS_FILE, CheckOutcome, WindowResults
 from mlflow_monitor.errors import DataError
 
-__all__ = ["StatusRow", "status_rows", "status_table"]
+__all__ = ["StatusRow", "status_json", "status_rows", "status_table"]
 
-_MAX_FINDINGS = 3
+_VERDICTS = ("healthy", "warning", "critical")
+_TABLE_FINDINGS = 3  # failing checks shown per row unless verbose
+_ERROR_WIDTH = 60  # characters of the last error's first line in the table
 
 
 @dataclass(frozen=True)
 class StatusRow:
-    """One line of ``mlflow-monitor status``."""
+    """One version's status: every field of ``status --json``; the table shows a selection."""
 
     model: str
     version: str
     aliases: tuple[str, ...]
-    health: str
-    last_checked: str
-    baseline_run_id: str
-    failing: tuple[str, ...]
+    health: str  # as shown: "healthy", "healthy (partial)", "failed (no verdict)", "no baseline"
+    verdict: str | None  # the monitor.health tag as recorded
+    partial: bool  # a critical check of the verdict was not evaluated
+    window_start: str | None
+    window_end: str | None
+    last_checked: str | None
+    last_run_id: str | None
+    baseline_run_id: str | None
+    last_error: str | None
+    last_error_run_id: str | None
+    last_error_at: str | None
+    failing: tuple[str, ...]  # complete: findings, then critical checks not evaluated
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe fields (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 def status_rows(model: str | None = None, *, tracking_uri: str | None = None) -> list[StatusRow]:
@@ -38,56 +57,121 @@ def status_rows(model: str | None = None, *, tracking_uri: str | None = None) ->
     return [_row(runs, state) for state in runs.versions(model)]
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """What the verdict run's ``results.json`` adds to the tags (nothing when unreadable)."""
+
+    window_start: str | None = None
+    window_end: str | None = None
+    failing: tuple[str, ...] = ()
+    partial: bool = False
+
+
 def _row(runs: MonitorRuns, state: VersionState) -> StatusRow:
+    verdict = _read_verdict(runs, state)
     return StatusRow(
         model=state.model,
         version=state.version,
         aliases=state.aliases,
-        health=state.health or ("no baseline" if not state.baseline_run_id else "not checked"),
-        last_checked=state.last_checked or "-",
-        baseline_run_id=state.baseline_run_id or "-",
-        failing=_failing(runs, state),
+        health=_health_text(state, partial=verdict.partial),
+        verdict=state.health,
+        partial=verdict.partial,
+        window_start=state.window_start or verdict.window_start,
+        window_end=state.window_end or verdict.window_end,
+        last_checked=state.last_checked,
+        last_run_id=state.last_run_id,
+        baseline_run_id=state.baseline_run_id,
+        last_error=state.last_error,
+        last_error_run_id=state.last_error_run_id,
+        last_error_at=state.last_error_at,
+        failing=verdict.failing,
     )
 
 
-def _failing(runs: MonitorRuns, state: VersionState) -> tuple[str, ...]:
-    if state.health == "error":
-        return (f"error: {state.reason or 'monitoring failed'}",)
-    if not state.last_run_id or state.health in (None, "healthy"):
-        return ()
-    body = runs.read_json(state.last_run_id, RESULTS_FILE)
-    if not isinstance(body, Mapping):
-        return ()
+def _health_text(state: VersionState, *, partial: bool) -> str:
+    """The HEALTH cell: the verdict (partial when a critical input was absent), else why none."""
+    if state.health:
+        return f"{state.health} (partial)" if partial else state.health
+    if state.last_error:
+        return "failed (no verdict)"
+    return "no baseline" if not state.baseline_run_id else "not checked"
+
+
+def _read_verdict(runs: MonitorRuns, state: VersionState) -> _Verdict:
+    """The verdict run's window, findings and partiality, from its ``results.json``."""
+    if state.health == "error":  # a legacy store recorded failures in place of the verdict
+        return _Verdict(failing=(f"error: {state.reason or 'monitoring failed'}",))
+    if state.health not in _VERDICTS or not state.last_run_id:
+        return _Verdict()
     try:
-        found = WindowResults.from_dict(body).findings
+        body = runs.read_json(state.last_run_id, RESULTS_FILE)
+    except ValueError as exc:  # not JSON
+        return _Verdict(failing=(f"unreadable results.json: {exc}",))
+    if not isinstance(body, Mapping):
+        return _Verdict()
+    try:
+        results = WindowResults.from_dict(body)
     except DataError as exc:
-        return (f"unreadable results.json: {exc}",)
-    texts = [f"{o.check_id} ({o.status})" for o in found]
-    if len(texts) > _MAX_FINDINGS:
-        texts = [*texts[:_MAX_FINDINGS], f"+{len(texts) - _MAX_FINDINGS} more"]
-    return tuple(texts)
+        return _Verdict(failing=(f"unreadable results.json: {exc}",))
+    missing = _critical_not_evaluated(results.outcomes)
+    return _Verdict(
+        window_start=results.window_start,
+        window_end=results.window_end or None,
+        failing=tuple(_finding(o) for o in (*results.findings, *missing)),
+        partial=bool(missing),
+    )
 
 
-def status_table(rows: list[StatusRow]) -> str:
-    """A plain-text table; failing checks joined with ``; ``."""
+def _critical_not_evaluated(outcomes: tuple[CheckOutcome, ...]) -> list[CheckOutcome]:
+    found = [o for o in outcomes if o.status == "not_evaluated" and o.severity == "critical"]
+    return sorted(found, key=lambda o: o.check_id)
+
+
+def _finding(outcome: CheckOutcome) -> str:
+    return f"{outcome.check_id} ({outcome.status})"
+
+
+# -- output ------------------------------------------------------------------------------------
+def status_json(rows: list[StatusRow]) -> str:
+    """Every field of every row, as a JSON list (the failing checks complete)."""
+    return json.dumps([r.to_dict() for r in rows], indent=2)
+
+
+def status_table(rows: list[StatusRow], *, verbose: bool = False) -> str:
+    """A plain-text table; failing checks joined with ``; `` (the first 3 unless ``verbose``)."""
     if not rows:
         return "no registered model versions found"
-    header = ("MODEL", "VERSION", "ALIASES", "HEALTH", "LAST CHECK", "BASELINE RUN", "FAILING")
+    header = ("MODEL", "VERSION", "ALIASES", "HEALTH", "WINDOW", "LAST ERROR", "FAILING")
     body = [
         (
             r.model,
             r.version,
             ",".join(r.aliases) or "-",
             r.health,
-            r.last_checked,
-            r.baseline_run_id,
-            "; ".join(r.failing) or "-",
+            r.window_end or "-",
+            _first_line(r.last_error),
+            "; ".join(_shown(r.failing, verbose=verbose)) or "-",
         )
         for r in rows
     ]
-    widths = [max(len(str(line[i])) for line in (header, *body)) for i in range(len(header) - 1)]
+    widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header) - 1)]
     lines = []
     for line in (header, *body):
-        cells = [str(c).ljust(w) for c, w in zip(line[:-1], widths, strict=True)]
-        lines.append("  ".join([*cells, str(line[-1])]))
+        cells = [c.ljust(w) for c, w in zip(line[:-1], widths, strict=True)]
+        lines.append("  ".join([*cells, line[-1]]))
     return "\n".join(lines)
+
+
+def _first_line(text: str | None) -> str:
+    """The error's first line, cut to ``_ERROR_WIDTH`` characters (``...`` marks the cut)."""
+    lines = (text or "").strip().splitlines()
+    if not lines:
+        return "-"
+    line = lines[0].strip()
+    return line if len(line) <= _ERROR_WIDTH else line[: _ERROR_WIDTH - 3].rstrip() + "..."
+
+
+def _shown(failing: tuple[str, ...], *, verbose: bool) -> list[str]:
+    if verbose or len(failing) <= _TABLE_FINDINGS:
+        return list(failing)
+    return [*failing[:_TABLE_FINDINGS], f"+{len(failing) - _TABLE_FINDINGS} more"]

@@ -138,13 +138,25 @@ def test_runs_alert_by_severity_and_leak_no_secret(
     expected_auth = "Basic " + base64.b64encode(f"oncall:{secret}".encode()).decode()
     assert [m.authorization for m in receiver.messages("pager")] == [expected_auth]
 
-    # a failed run (a column is missing): monitoring itself failed -> critical alert
+    # bad input found before any work (a column is missing): one error, no run, nothing sent
     broken = tmp_path / "broken.parquet"
     pd.read_parquet(data.windows["degraded"]).drop(columns=["age"]).to_parquet(broken)
+    sent = len(receiver.messages())
     with pytest.raises(MonitorError, match="age"):
         monitor.run_window(reg.spec, reg.version, broken, tracking_uri=reg.uri)
+    assert len(receiver.messages()) == sent
+    # a run that fails after it started (no rows in the window): monitoring failed -> alert
+    with pytest.raises(MonitorError, match="the window is empty"):
+        monitor.run_window(
+            reg.spec,
+            reg.version,
+            data.windows["degraded"],
+            tracking_uri=reg.uri,
+            window_start="2030-01-01T00:00:00Z",
+            window_end="2030-01-08T00:00:00Z",
+        )
     failure = receiver.messages("pager")[-1].message
-    assert "monitoring failed" in failure and "age" in failure
+    assert "monitoring failed" in failure and "the window is empty" in failure
 
     # the secret is nowhere: MLflow entities, artifacts, raw store bytes, logs, output
     logged = _everything_logged(client, model, tmp_path / "all")

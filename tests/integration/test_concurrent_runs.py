@@ -1,4 +1,5 @@
-"""Two `mlflow-monitor run` processes at once on one SQLite store: both finish, nothing RUNNING."""
+"""`mlflow-monitor run` processes at once on one SQLite store: both finish, nothing RUNNING, and
+the version's state is the same whichever finishes last (windows order it, not completion)."""
 
 from __future__ import annotations
 
@@ -42,8 +43,28 @@ def test_two_windows_run_at_once_on_sqlite(with_baseline: Registered) -> None:
         run_ids.add(run_id)
     assert len(run_ids) == 2
     tags = client.get_model_version(MODEL, with_baseline.version).tags
-    assert tags["monitor.last_run_id"] in run_ids
+    degraded = _run_id(finished["degraded"][0])
+    assert tags["monitor.last_run_id"] == degraded  # the later window, whoever finished last
+    assert tags["monitor.health"] == "critical"
     experiment = client.get_experiment_by_name(f"monitor/{MODEL}")
     assert experiment is not None
     running = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
     assert running == []
+
+
+def _run_id(out: str) -> str:
+    return out.split("(run ")[1].split(",")[0]
+
+
+def test_two_attempts_of_one_window_at_once_leave_one_result(with_baseline: Registered) -> None:
+    first = _start(with_baseline, "degraded")
+    second = _start(with_baseline, "degraded")
+    outs = [p.communicate(timeout=600)[0] for p in (first, second)]
+    client = MlflowClient(with_baseline.uri)
+    runs = sorted((client.get_run(_run_id(o)) for o in outs), key=lambda r: r.info.start_time)
+    older, newer = runs
+    assert older.info.status == newer.info.status == "FINISHED"
+    assert older.data.tags["monitor.superseded_by"] == newer.info.run_id
+    assert "monitor.superseded_by" not in newer.data.tags
+    tags = client.get_model_version(MODEL, with_baseline.version).tags
+    assert tags["monitor.last_run_id"] == newer.info.run_id

@@ -1,7 +1,13 @@
-"""Failures end cleanly: exit 2 with one line naming the cause, no RUNNING run, health `error`."""
+"""Failures end cleanly: exit 2 with one line naming the cause, no RUNNING run, no verdict lost.
+
+Bad input found before any work creates no run and changes no tag. A run that fails later ends
+FAILED with its notebooks as far as they ran and ``error.json``; the version records the failure
+beside its verdict (``monitor.last_error``) and never gets a health it did not earn.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -34,11 +40,24 @@ def _run(reg: Registered, current: Path, *extra: str) -> tuple[int, str]:
     return result.exit_code, lines[0]
 
 
-def _assert_error_health(reg: Registered, text: str) -> None:
+def _assert_nothing_changed(reg: Registered, before: dict[str, str]) -> None:
+    """Bad input: no window run was created and the version's tags are as they were."""
     tags = MlflowClient(reg.uri).get_model_version(MODEL, reg.version).tags
-    assert tags["monitor.health"] == "error"
-    assert text in tags["monitor.health_reason"]
+    assert tags == before
+    assert all(r.data.tags["monitor.kind"] != "window" for r in _runs(reg.uri))  # type: ignore[attr-defined]
+
+
+def _assert_failure_recorded(reg: Registered, text: str) -> None:
+    """A failed attempt: recorded beside the verdict, never as a health."""
+    tags = MlflowClient(reg.uri).get_model_version(MODEL, reg.version).tags
+    assert "monitor.health" not in tags  # the first attempt failed: no verdict yet
+    assert text in tags["monitor.last_error"]
+    assert tags["monitor.last_error_run_id"]
     assert all(r.info.status != "RUNNING" for r in _runs(reg.uri))  # type: ignore[attr-defined]
+
+
+def _tags(reg: Registered) -> dict[str, str]:
+    return dict(MlflowClient(reg.uri).get_model_version(MODEL, reg.version).tags)
 
 
 def _left_behind() -> list[str]:
@@ -50,20 +69,22 @@ def test_missing_column_in_the_window(with_baseline: Registered, tmp_path: Path)
     frame = pd.read_parquet(with_baseline.data.windows["stable"]).drop(columns=["age"])
     path = tmp_path / "no_age.parquet"
     frame.to_parquet(path)
+    before = _tags(with_baseline)
     code, line = _run(with_baseline, path)
     assert code == 2
     assert line == "error: no_age.parquet: missing column 'age' (columns.numerical)"
-    _assert_error_health(with_baseline, "missing column 'age'")
+    _assert_nothing_changed(with_baseline, before)
     assert _left_behind() == []  # the warm kernel and the report child are gone
 
 
 def test_empty_window(with_baseline: Registered, tmp_path: Path) -> None:
     path = tmp_path / "empty.parquet"
     pd.read_parquet(with_baseline.data.windows["stable"]).iloc[0:0].to_parquet(path)
+    before = _tags(with_baseline)
     code, line = _run(with_baseline, path)
     assert code == 2
     assert line == "error: empty.parquet: the window is empty (0 rows)"
-    _assert_error_health(with_baseline, "the window is empty")
+    _assert_nothing_changed(with_baseline, before)
 
 
 def test_empty_time_range(with_baseline: Registered) -> None:
@@ -82,7 +103,7 @@ def test_empty_time_range(with_baseline: Registered) -> None:
         "DataError: window_stable.parquet: the window is empty (0 rows in "
         "[2030-01-01T00:00:00Z, 2030-01-08T00:00:00Z))"
     )
-    _assert_error_health(with_baseline, "the window is empty")
+    _assert_failure_recorded(with_baseline, "the window is empty")
     [run] = _runs(with_baseline.uri)[:1]
     assert run.info.status == "FAILED"  # type: ignore[attr-defined]
 
@@ -98,13 +119,14 @@ def test_unknown_model_version(with_baseline: Registered) -> None:
 
 
 def test_version_without_baseline(registered: Registered) -> None:
+    before = _tags(registered)
     code, line = _run(registered, registered.data.windows["stable"])
     assert code == 2
     assert line == (
         f"error: model version {MODEL}/{registered.version} has no baseline: "
         "run `mlflow-monitor baseline` first"
     )
-    _assert_error_health(registered, "has no baseline")
+    _assert_nothing_changed(registered, before)
 
 
 def test_broken_extra_notebook(with_baseline: Registered, tmp_path: Path) -> None:
@@ -114,12 +136,18 @@ def test_broken_extra_notebook(with_baseline: Registered, tmp_path: Path) -> Non
     assert code == 2
     assert line == "error: broken.ipynb cell 4: ZeroDivisionError: division by zero"
     assert _left_behind() == []
-    _assert_error_health(with_baseline, "broken.ipynb cell 4: ZeroDivisionError")
+    _assert_failure_recorded(with_baseline, "broken.ipynb cell 4: ZeroDivisionError")
     [run] = [r for r in _runs(with_baseline.uri) if r.data.tags["monitor.kind"] == "window"]  # type: ignore[attr-defined]
     assert run.info.status == "FAILED"  # type: ignore[attr-defined]
     assert run.data.tags["monitor.health"] == "error"  # type: ignore[attr-defined]
+    client = MlflowClient(with_baseline.uri)
+    kept = {f.path for f in client.list_artifacts(run.info.run_id, "notebooks")}  # type: ignore[attr-defined]
+    assert {"notebooks/monitor.ipynb", "notebooks/broken.ipynb"} <= kept  # the audit trail
+    folder = client.download_artifacts(run.info.run_id, "error.json", str(tmp_path))  # type: ignore[attr-defined]
+    error = json.loads(Path(folder).read_text())
+    assert error["error"] == "broken.ipynb cell 4: ZeroDivisionError: division by zero"
     table = cli("status", "--model", MODEL, "--tracking-uri", with_baseline.uri)
-    assert "error: broken.ipynb cell 4: ZeroDivisionError: division by zero" in table.stdout
+    assert "broken.ipynb cell 4" in table.stdout
 
 
 def test_tracking_server_stopped_midway(
@@ -155,3 +183,24 @@ def test_tracking_server_stopped_midway(
     assert all(r.info.status != "RUNNING" for r in runs)  # type: ignore[attr-defined]
     statuses = sorted(r.info.status for r in runs)  # type: ignore[attr-defined]
     assert statuses == ["FAILED", "FINISHED", "FINISHED"]
+
+
+def test_a_deleted_baseline_is_no_baseline_for_run_and_gate(with_baseline: Registered) -> None:
+    client = MlflowClient(with_baseline.uri)
+    baseline = client.get_model_version(MODEL, with_baseline.version).tags[
+        "monitor.baseline_run_id"
+    ]
+    client.delete_run(baseline)
+    before = _tags(with_baseline)
+    code, line = _run(with_baseline, with_baseline.data.windows["stable"])
+    assert code == 2
+    assert line == (
+        f"error: model version {MODEL}/{with_baseline.version}: its baseline run {baseline} "
+        "was deleted; run `mlflow-monitor baseline` again"
+    )
+    _assert_nothing_changed(with_baseline, before)
+    gate = cli(
+        "promote", "--model", MODEL, "--version", with_baseline.version, "--alias", "champion",
+        "--tracking-uri", with_baseline.uri,
+    )  # fmt: skip
+    assert gate.exit_code == 1 and "baseline" in gate.stderr

@@ -16,6 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlflow_monitor.adapters.mlflow.metric_history import metric_history
+from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
 from mlflow_monitor.contract import (
     KIND_WINDOW,
     RESULTS_FILE,
@@ -28,9 +29,12 @@ from mlflow_monitor.contract import (
 )
 from mlflow_monitor.errors import GateRefused
 from mlflow_monitor.spec import load_spec
+from mlflow_monitor.workflows import demo
 from mlflow_monitor.workflows.model_cards import write_card
+from mlflow_monitor.workflows.monitor_window import run_window
 from mlflow_monitor.workflows.promote import promote
 from mlflow_monitor.workflows.status import status_rows
+from tests.integration.conftest import ChurnData
 
 pytestmark = pytest.mark.integration
 
@@ -93,8 +97,35 @@ def test_status_gate_card_and_history_read_the_legacy_store(legacy: str, tmp_pat
     with pytest.raises(GateRefused) as refused:
         promote(spec, MODEL, "1", "champion", tracking_uri=legacy)
     assert any("critical" in reason for reason in refused.value.reasons)
-    written = write_card(spec, MODEL, "1", tmp_path / "card", tracking_uri=legacy)
+    # no spec: the spec and card YAML the earlier release kept on its baseline run are read
+    written = write_card(None, MODEL, "1", tmp_path / "card", tracking_uri=legacy)
     card = Path(written.markdown).read_text()
     assert "performance/roc_auc" in card
     history = metric_history(MODEL, "1", ["perf/roc_auc"], tracking_uri=legacy)
     assert len(history["perf/roc_auc"]) == 3
+
+
+def test_a_failure_stored_as_health_error_is_brought_to_the_rules(
+    legacy: str, churn: ChurnData, tmp_path: Path
+) -> None:
+    """The previous release replaced the verdict by ``error``; the next run restores it."""
+    client = MlflowClient(tracking_uri=legacy)
+    client.set_model_version_tag(MODEL, "1", TAG_HEALTH, "error")
+    client.set_model_version_tag(MODEL, "1", "monitor.health_reason", "boom: the disk was full")
+    state = MonitorRuns(legacy).version(MODEL, "1")
+    assert state.health is None and state.legacy_error
+    assert state.last_error == "boom: the disk was full"
+    spec = demo.write_demo_spec(tmp_path / "monitor.yaml")
+    backfill = run_window(  # an older window than the legacy store's latest (degraded, critical)
+        spec,
+        "1",
+        churn.windows["stable"],
+        tracking_uri=legacy,
+        window_start=churn.starts["stable"],
+        window_end=churn.ends["stable"],
+    )
+    assert backfill.health == "healthy" and not backfill.is_verdict
+    tags = client.get_model_version(MODEL, "1").tags
+    assert tags[TAG_HEALTH] == "critical"  # the latest window's verdict, from the runs
+    assert not tags.get("monitor.last_error")  # a later attempt finished: history now
+    assert not MonitorRuns(legacy).version(MODEL, "1").legacy_error

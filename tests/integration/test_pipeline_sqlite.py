@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -31,7 +33,9 @@ def test_three_windows_get_the_injected_health(registered: Registered) -> None:
     assert table.exit_code == 0
     line = next(row for row in table.stdout.splitlines() if row.startswith(MODEL))
     assert "critical" in line and "performance/roc_auc (fail)" in line
-    assert first_baseline in line
+    as_json = cli("status", "--model", MODEL, "--tracking-uri", registered.uri, "--json")
+    (row,) = json.loads(as_json.stdout)
+    assert row["baseline_run_id"] == first_baseline and row["health"] == "critical"
 
     # Rebuilding the baseline moves the pointer and keeps the old run.
     second_baseline = attach_baseline(registered)

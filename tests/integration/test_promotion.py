@@ -23,6 +23,7 @@ from mlflow import MlflowClient
 
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
 from mlflow_monitor.cli import main
+from mlflow_monitor.contract import TAG_HEALTH, TAG_LAST_CHECKED, utc_now, utc_text
 from mlflow_monitor.errors import GateRefused
 from mlflow_monitor.spec import load_spec, parse_spec
 from mlflow_monitor.workflows.promote import auto_rollback, history, promote
@@ -317,7 +318,9 @@ def test_real_degraded_window_rolls_the_champion_back_and_alerts(
     reference.to_parquet(tmp_path / "reference.parquet", index=False)
     craft(store, name, "1", health="healthy")
     build_baseline_run(spec_path, "2", tmp_path / "reference.parquet", tracking_uri=store.uri)
-    MonitorRuns(store.uri).set_health(name, "2", "healthy", None)  # as a healthy window leaves it
+    fresh = utc_text(utc_now())  # as a healthy window ending now leaves it
+    MlflowClient(tracking_uri=store.uri).set_model_version_tag(name, "2", TAG_HEALTH, "healthy")
+    MlflowClient(tracking_uri=store.uri).set_model_version_tag(name, "2", TAG_LAST_CHECKED, fresh)
     spec = load_spec(spec_path)
     promote(spec, name, "1", "champion", tracking_uri=store.uri)
     promote(spec, name, "2", "champion", tracking_uri=store.uri)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,7 +14,9 @@ from mlflow_monitor.verdicts.alert_plan import (
     ChannelMark,
     CheckMarks,
     RunEvent,
+    alert_key,
     channel_key,
+    new_marks,
     plan_messages,
     render_message,
 )
@@ -63,6 +66,8 @@ def _kinds(outcome: CheckOutcome, state: dict[str, CheckMarks]) -> object:
         (_outcome("pass"), _told("critical", 1, "w0"), "resolved"),
         (_outcome("pass"), {}, None),
         (_outcome("insufficient_data"), _told("critical", 30, "w0"), None),
+        (_outcome("not_evaluated"), _told("critical", 30, "w0"), None),  # not judged: not resolved
+        (_outcome("not_evaluated"), {}, None),  # and never paged
         (_outcome("warn", "info"), {}, None),  # below the channel's minimum
         (_outcome("warn", "info"), _told("warning", 1, "w0"), "resolved"),
     ],
@@ -134,3 +139,56 @@ def test_channel_key_uses_the_name_or_a_hash_of_the_unresolved_url() -> None:
     assert channel_key(CHAT) == "chat"
     assert channel_key(anonymous).startswith("url-")
     assert "TOKEN" not in channel_key(anonymous)
+
+
+@pytest.mark.parametrize(
+    ("health", "kinds", "title"),
+    [
+        ("critical", ["new"], "[CRITICAL]"),  # only a warning is new: the window is critical
+        ("warning", ["resolved"], "[WARNING]"),  # something still fires: not RESOLVED
+        ("healthy", ["resolved"], "[RESOLVED]"),  # nothing fires in the window
+    ],
+)
+def test_title_is_the_window_health_and_resolved_only_when_nothing_fires(
+    health: str, kinds: list[str], title: str
+) -> None:
+    event = RunEvent(
+        "churn",
+        "7",
+        "r1",
+        "http://ui/#/experiments/1/runs/r1",
+        datetime(2024, 5, 1, 11, tzinfo=timezone.utc),
+        datetime(2024, 5, 1, 12, tzinfo=timezone.utc),
+        health,  # type: ignore[arg-type]
+        (),
+    )
+    items = [
+        AlertItem(kind, "drift/age", "warning", "warn", 0.3, None, "age drifted")  # type: ignore[arg-type]
+        for kind in kinds
+    ]
+    assert render_message(event, items)[0].startswith(title)
+
+
+def test_an_estimated_finding_confirmed_by_labels_alerts_again_as_realized() -> None:
+    estimated = replace(_outcome("fail"), basis="estimated")
+    plan = plan_messages([CHAT], [estimated], {}, window="w1", now=NOW, cooldown_seconds=DAY)
+    (item,) = plan.items["chat"]
+    state = new_marks({}, {"chat": (item,)}, window="w1", now=NOW)
+    assert set(state) == {"perf/auc@estimated"}
+    measured = _outcome("fail")  # the same check, now judged on labels
+    later = NOW + timedelta(hours=1)
+    again = plan_messages([CHAT], [measured], state, window="w2", now=later, cooldown_seconds=DAY)
+    assert [i.kind for i in again.items["chat"]] == ["new"]
+
+
+def test_an_acknowledged_alert_is_not_repeated_but_still_escalates() -> None:
+    acked = ChannelMark("warning", NOW - timedelta(hours=30), ("w0",), acknowledged_by="ana")
+    state = {"perf/auc": CheckMarks("perf/auc", {"chat": acked})}
+    assert _kinds(_outcome("warn", "warning"), state) == "acknowledged"  # past its cooldown
+    assert _kinds(_outcome("fail", "critical"), state) == "escalated"
+
+
+def test_findings_of_one_cause_share_one_alert() -> None:
+    first = replace(_outcome("fail", check="drift/age/psi"), cause="upstream-join")
+    second = replace(_outcome("fail", check="drift/tenure/psi"), cause="upstream-join")
+    assert alert_key(first) == alert_key(second) == "cause:upstream-join"

@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from mlflow_monitor.adapters.baseline_files import load_baseline, save_baseline
-from mlflow_monitor.errors import DataError
+from mlflow_monitor.errors import DataError, SpecError
 from mlflow_monitor.spec import MonitorSpec, parse_spec
 from mlflow_monitor.stats.performance import compute_performance
 from mlflow_monitor.stats.profile import CategoricalProfile, NumericProfile
 from mlflow_monitor.verdicts.baseline_model import build_baseline_from_frame
 from mlflow_monitor.workflows import demo
-from mlflow_monitor.workflows.build_baseline import build_baseline
+from mlflow_monitor.workflows.build_baseline import build_baseline, check_metric_names
 
 
 def _spec(baseline_rows: int = 100_000) -> MonitorSpec:
@@ -132,3 +132,9 @@ def test_segments_follow_the_decision_threshold_of_overall_and_group_metrics(
     )
     assert baseline.performance is not None
     assert baseline.performance.metrics["precision"] == pytest.approx(overall.metrics["precision"])
+
+
+def test_columns_that_collide_as_metric_names_are_refused_at_baseline() -> None:
+    check_metric_names(["age", "../x", "region"])  # unusual but distinct: accepted
+    with pytest.raises(SpecError, match="'a=b' and 'a_b' would be logged"):
+        check_metric_names(["a=b", "a_b"])

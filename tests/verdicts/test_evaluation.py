@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from mlflow_monitor.contract import WindowResults
-from mlflow_monitor.spec import MonitorSpec, parse_spec
+from mlflow_monitor.spec import GateSpec, MonitorSpec, parse_spec
 from mlflow_monitor.verdicts.baseline_model import Baseline, build_baseline_from_frame
 from mlflow_monitor.verdicts.evaluation import WindowResult, evaluate_window
+from mlflow_monitor.verdicts.promotion import VersionState, decide
 from mlflow_monitor.workflows import demo
 
 
@@ -95,15 +97,56 @@ def test_results_are_strict_json_and_round_trip(windows: dict[str, WindowResult]
     assert WindowResults.from_dict(body).outcomes == result.outcomes
 
 
-def test_window_without_labels_is_insufficient_not_a_pass(
-    spec: MonitorSpec, baseline: Baseline, model: object
+def _without_labels(frame: pd.DataFrame, how: str) -> pd.DataFrame:
+    if how == "dropped":
+        return frame.drop(columns=["churned"])
+    return frame.assign(churned=np.nan)
+
+
+@pytest.mark.parametrize("how", ["dropped", "all-missing"])
+def test_window_without_labels_is_not_evaluated_partial_and_refused_by_the_gate(
+    spec: MonitorSpec, baseline: Baseline, model: object, how: str
 ) -> None:
-    frame = demo.score(model, demo.make_churn(2000, seed=9)).drop(columns=["churned"])
-    result = evaluate_window(spec, baseline, frame)
+    scored = demo.score(model, demo.make_churn(2000, seed=9))
+    labelled = evaluate_window(spec, baseline, scored)
+    result = evaluate_window(spec, baseline, _without_labels(scored, how))
     perf = [o for o in result.outcomes if o.kind == "performance"]
-    assert perf and {o.status for o in perf} == {"insufficient_data"}
-    assert all("no labels" in o.message for o in perf)
+    assert perf and {o.status for o in perf} == {"not_evaluated"}
+    assert all("no labels in the window" in o.message for o in perf)
     assert not any(m.name.startswith("perf/") for m in result.metrics)
+    segments = [o for o in result.outcomes if o.kind == "segment"]
+    assert segments and {o.status for o in segments} == {"not_evaluated"}
+    # health counts fail/warn/error only: the same as the labelled window's, but partial
+    assert result.health == labelled.health == "healthy"
+    assert result.partial and not labelled.partial
+    assert WindowResults.from_dict(json.loads(json.dumps(result.to_dict()))).partial
+    state = VersionState(
+        model="churn",
+        version="3",
+        health=result.health,
+        health_reason=None,
+        last_checked=datetime.now(timezone.utc) - timedelta(hours=1),
+        last_run_id="run-unlabelled",
+        baseline_run_id="run-base",
+        baseline_present=True,
+        card_present=True,
+        outcomes=result.outcomes,
+    )
+    now = datetime.now(timezone.utc)
+    refused = decide(state, GateSpec(), alias="champion", now=now)
+    assert not refused.granted
+    assert [r.split(" was not evaluated: ")[0] for r in refused.reasons] == [
+        "performance/recall",
+        "performance/roc_auc",
+    ]
+    assert all("was not evaluated: no labels in the window" in r for r in refused.reasons)
+    granted = decide(
+        VersionState(**{**state.__dict__, "outcomes": labelled.outcomes}),
+        GateSpec(),
+        alias="champion",
+        now=now,
+    )
+    assert granted.granted, granted.reasons
 
 
 def test_window_end_defaults_to_the_last_timestamp(

@@ -117,9 +117,14 @@ def test_label_free_window_judges_selection_rates_only() -> None:
     evaluation = evaluate_fairness(spec, None, frame)
     assert not evaluation.report.labeled
     labels = next(o for o in evaluation.outcomes if o.check_id == "fairness/labels")
-    assert labels.status == "insufficient_data" and "no labels" in labels.message
+    assert labels.status == "not_evaluated" and "no labels" in labels.message
     eo = _rule(evaluation, "equal_opportunity", "fnr_difference")
-    assert eo.status == "insufficient_data" and "no labels" in eo.rows[0].note
+    assert eo.status == "not_evaluated" and "no labels" in eo.rows[0].note
+    prefix = "policy/equal_opportunity/fnr_difference/"
+    unjudged = [o for o in evaluation.outcomes if o.check_id.startswith(prefix)]
+    assert unjudged and {o.status for o in unjudged} == {"not_evaluated"}
+    assert all(o.evidence["reason"] == "no labels in the window" for o in unjudged)
+    assert all("not evaluated, no labels" in o.message for o in unjudged)
     four_fifths = _rule(evaluation, "four_fifths_rule", "selection_rate_impact_ratio")
     assert four_fifths.status in ("pass", "fail")
     assert all(

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Status
-from mlflow_monitor.spec import GateSpec
+from mlflow_monitor.spec import GateSpec, Severity
 from mlflow_monitor.verdicts.promotion import (
     AuditRecord,
     Evidence,
@@ -19,9 +19,20 @@ from mlflow_monitor.verdicts.promotion import (
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def outcome(check_id: str, status: Status, *, message: str = "", source: str = "") -> CheckOutcome:
+def outcome(
+    check_id: str,
+    status: Status,
+    *,
+    message: str = "",
+    source: str = "",
+    severity: Severity = "critical",
+    reason: str = "",
+) -> CheckOutcome:
     threshold = AppliedThreshold(0.8, None, source) if source else None
-    return CheckOutcome(check_id, "policy", status, "critical", None, threshold, message)
+    evidence: dict[str, float | int | str | None] = {"reason": reason} if reason else {}
+    return CheckOutcome(
+        check_id, "policy", status, severity, None, threshold, message, evidence=evidence
+    )
 
 
 def state(**changes: object) -> VersionState:
@@ -117,7 +128,7 @@ POLICY = (
             "selection_rate_impact_ratio/sex=F is fail (ratio 0.62",
         ),
         (["policy/four_fifths_rule"], False, "must_pass policy/four_fifths_rule: policy/"),
-        (["fairness"], False, "must_pass fairness: fairness/sex=X/group_size is insufficient"),
+        (["fairness"], True, None),  # a group below its minimum size: insufficient_data
         (["equal_opportunity"], False, "must_pass equal_opportunity: no such check"),
     ],
 )
@@ -183,3 +194,47 @@ def test_audit_record_round_trips_through_json() -> None:
         "fairness/sex=X/group_size=insufficient_data",
     )
     assert record.tags()["monitor.audit.previous_version"] == "2"
+
+
+NO_LABELS = (
+    outcome("drift/age", "pass"),
+    outcome(
+        "performance/roc_auc",
+        "not_evaluated",
+        message="roc_auc: not evaluated, no labels in the window",
+        reason="no labels in the window",
+    ),
+    outcome(
+        "performance/f1",
+        "not_evaluated",
+        severity="warning",
+        message="f1: not evaluated, no labels in the window",
+        reason="no labels in the window",
+    ),
+)
+
+
+def test_critical_check_not_evaluated_refuses_a_healthy_version() -> None:
+    decision = decide(state(outcomes=NO_LABELS), GateSpec(), alias="champion", now=NOW)
+    assert not decision.granted
+    assert decision.reasons == ("performance/roc_auc was not evaluated: no labels in the window",)
+
+
+def test_must_pass_lists_a_critical_unevaluated_check_once_and_refuses_a_warning_one() -> None:
+    gate = GateSpec(must_pass=["performance"])
+    reasons = decide(state(outcomes=NO_LABELS), gate, alias="champion", now=NOW).reasons
+    assert reasons == (
+        "performance/roc_auc was not evaluated: no labels in the window",
+        "must_pass performance: performance/f1 is not_evaluated "
+        "(f1: not evaluated, no labels in the window)",
+    )
+
+
+def test_small_group_insufficient_data_never_refuses_even_when_critical_and_must_pass() -> None:
+    small = (
+        outcome("performance/roc_auc", "pass"),
+        outcome("segment/region=tiny", "insufficient_data", message="12 rows < min_size 100"),
+    )
+    gate = GateSpec(must_pass=["segment", "performance"])
+    decision = decide(state(outcomes=small), gate, alias="champion", now=NOW)
+    assert decision.granted, decision.reasons

@@ -105,9 +105,10 @@ def test_too_short_history_falls_back_to_the_static_bound_and_says_so() -> None:
 
     history_only = MetricCheck(metric="accuracy", history=spec)
     unknown = evaluate_with_history(history_only, 0.775, history, saturday)
-    assert unknown.status == "insufficient_data"
+    assert unknown.status == "insufficient_data"  # too little history: never blocks a gate
     assert unknown.threshold is not None and unknown.threshold.source == "static_fallback"
     assert "no static bound" in unknown.message
+    assert (unknown.evidence["history_values"], unknown.evidence["min_history"]) == (2, 4)
 
 
 def test_constant_history_still_gives_a_band_around_the_value() -> None:

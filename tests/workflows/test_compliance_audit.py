@@ -76,7 +76,7 @@ def test_label_free_summary_says_labels_are_pending() -> None:
     report = _report(labels=False)
     assert any("not available for this window yet" in s for s in report.summary)
     statuses = {r.rule.id: r.status for r in report.evaluation.policies}
-    assert statuses["fnr_difference"] == "insufficient_data"
+    assert statuses["fnr_difference"] == "not_evaluated"  # no labels: not judged, not small
 
 
 def test_html_report_has_tables_charts_and_escapes_group_names(tmp_path: Path) -> None:

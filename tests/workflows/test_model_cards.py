@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import datetime, timezone
 from importlib.resources import files
@@ -252,3 +253,81 @@ def test_card_shows_only_the_users_part_of_the_description() -> None:
     description = replace_managed_block("Owned by risk.", "old summary")
     context = build_context(facts(description), HumanCard(), SPEC, now=NOW)
     assert context.description == "Owned by risk."
+
+
+def _unlabelled_latest() -> CardFacts:
+    """The latest window (w1) read healthy but had no labels: its critical AUC check not run."""
+    base = facts()
+    reason = "no labels in the window"
+    results = {
+        "health": "healthy",
+        "outcomes": [
+            {
+                "check_id": "performance/roc_auc",
+                "status": "not_evaluated",
+                "severity": "critical",
+                "message": f"roc_auc: not evaluated, {reason}",
+                "evidence": {"reason": reason},
+            },
+            {
+                "check_id": "performance/f1",
+                "status": "not_evaluated",
+                "severity": "warning",
+                "message": f"f1: not evaluated, {reason}",
+            },
+            {"check_id": "drift/income/psi", "status": "pass", "severity": "warning"},
+            {
+                "check_id": "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F",
+                "status": "pass",
+                "severity": "critical",
+            },
+            {
+                "check_id": "policy/equal_opportunity/fnr_difference/sex=F",
+                "status": "not_evaluated",
+                "severity": "critical",
+                "message": f"fnr_difference sex=F: not evaluated, {reason}",
+            },
+        ],
+    }
+    tags = {
+        "monitor.health": "healthy",
+        "monitor.last_checked": "2025-02-02",
+        "monitor.last_run_id": "w1",
+    }
+    windows = tuple(
+        dataclasses.replace(w, tags={**w.tags, "monitor.health": "healthy"}) for w in base.windows
+    )
+    return dataclasses.replace(
+        base,
+        version=dataclasses.replace(base.version, tags=tags),
+        windows=windows,
+        last_results=results,
+    )
+
+
+def test_card_marks_the_latest_window_partial_when_a_critical_check_was_not_evaluated() -> None:
+    context = build_context(_unlabelled_latest(), HumanCard(), SPEC, now=NOW)
+    assert context.health == "healthy" and context.open_findings == ()
+    assert context.partial == (
+        "partial: critical checks not evaluated: performance/roc_auc, "
+        "policy/equal_opportunity/fnr_difference/sex=F"
+    )
+    assert context.policy_status == "passing: 1 of 2 rule checks, 1 not judged"
+    assert context.health_reason == context.partial
+    assert [(w.run_id, w.health) for w in context.windows] == [
+        ("w0", "healthy"),
+        ("w1", "healthy (partial)"),
+    ]
+    card = render_card(context)
+    assert (
+        "- **Current health:** healthy (partial: critical checks not evaluated: "
+        "performance/roc_auc, policy/" in card.markdown
+    )
+    assert "| healthy (partial) |" in card.markdown
+    assert "healthy (partial)" in card.html
+    assert "- Health: **healthy** (partial: critical checks not evaluated" in card.summary
+
+
+def test_card_of_a_fully_evaluated_window_is_not_partial() -> None:
+    context = build_context(facts(), HumanCard(), SPEC, now=NOW)
+    assert context.partial == "" and "partial" not in render_card(context).markdown

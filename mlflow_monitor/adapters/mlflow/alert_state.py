@@ -9,12 +9,21 @@ Where: one *state run* per model version in the experiment ``monitor/<model>``, 
   model, version, check, window; model and version are the state run itself). Only a lease
   holder writes state.
 - **Lease** (mutual exclusion, all backends): the lease is a sequence of *write-once params*
-  ``lease.<n>`` = ``<token> <expires epoch> <host:pid>``. MLflow refuses to change a param's
-  value (a unique key in the SQL stores, SQLite and PostgreSQL, and the same store behind an
-  HTTP server), so of two processes that both try to create ``lease.<n+1>`` exactly one
-  succeeds: a real compare-and-set, confirmed by reading the param back. The holder releases by
-  setting the tag ``monitor.alert_lease_released`` to ``n``; a crashed holder's lease expires
-  after its TTL and the next claimant takes ``lease.<n+1>``.
+  ``lease.<n>`` = ``<token> <expires epoch> <host>:<pid> taken=<epoch> [pidns=<id>]``. MLflow
+  refuses to change a param's value (a unique key in the SQL stores, SQLite and PostgreSQL, and
+  the same store behind an HTTP server), so of two processes that both try to create
+  ``lease.<n+1>`` exactly one succeeds: a real compare-and-set, confirmed by reading the param
+  back. Who holds the lease travels in that same value, so recording the holder adds no second,
+  racy write. The holder releases by setting the tag ``monitor.alert_lease_released`` to ``n``.
+- **Takeover**: an unreleased lease is free once its TTL has passed (any host), or at once when
+  its holder ran on this host (same host name and, on Linux, the same PID namespace, so two
+  containers sharing a host name are not confused) and that process is gone
+  (``processes.process_alive``): a run killed during dispatch no longer stalls the next one.
+  A reused PID (the holder gone, its number given to another process) reads as alive: the
+  claimant then waits for the TTL, as before.
+  A lease written before holders were recorded (``<token> <expires>``, or without ``taken=``)
+  is judged by its TTL alone, as it was; readers of that release still read the new value (its
+  first two fields are unchanged). A claimant reports the holder it finds once (``on_wait``).
 
 Guarantee and its limit: while a holder finishes within its TTL, no two processes hold the
 lease, so two runs of the same version never both send. A holder that stalls past its TTL (or
@@ -29,6 +38,7 @@ id) after a short settle and the loser's run is deleted. The param log grows by 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -38,13 +48,14 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from mlflow.entities import RunTag, ViewType
 from mlflow.tracking import MlflowClient
 
 from mlflow_monitor.adapters.mlflow.client import client, guarded
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
+from mlflow_monitor.adapters.processes import process_alive
 from mlflow_monitor.contract import (
     KIND_ALERT_STATE,
     TAG_KIND,
@@ -60,6 +71,8 @@ from mlflow_monitor.verdicts.alert_plan import ChannelMark, CheckMarks
 __all__ = [
     "AlertStateStore",
     "Lease",
+    "LeaseHolder",
+    "Standing",
 ]
 
 _STATE_PREFIX = "alert."
@@ -78,6 +91,38 @@ class Lease:
     number: int
     token: str
     expires: float
+
+
+# What a claimant finds: no unreleased lease (``free``), a holder to wait for (``live``), or a
+# lease it may take over because its TTL passed (``expired``) or its process is gone (``gone``).
+Standing = Literal["free", "live", "expired", "gone"]
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who took ``lease.<number>``, read from the lease's own value (times are epoch seconds).
+
+    ``taken_at`` is None for a lease written before holders were recorded; ``host``/``pid``
+    may then be None too. Such a lease is judged by ``expires`` alone.
+    """
+
+    number: int
+    token: str
+    expires: float
+    host: str | None = None
+    pid: int | None = None
+    taken_at: float | None = None
+    pid_namespace: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``host:pid``, or what is known of a holder that was not recorded."""
+        if self.host is None or self.pid is None:
+            return "an unrecorded holder"
+        return f"{self.host}:{self.pid}"
+
+
+WaitReport = Callable[[LeaseHolder, Standing], None]
 
 
 class AlertStateStore:
@@ -138,42 +183,65 @@ class AlertStateStore:
 
     # -- lease ----------------------------------------------------------------------------
     def acquire(
-        self, *, ttl_seconds: float, wait_seconds: float, poll_seconds: float = 0.25
+        self,
+        *,
+        ttl_seconds: float,
+        wait_seconds: float,
+        poll_seconds: float = 0.25,
+        on_wait: WaitReport | None = None,
     ) -> Lease | None:
-        """Take the lease, waiting up to ``wait_seconds`` for a live holder; None if not taken."""
+        """Take the lease, waiting up to ``wait_seconds`` for a live holder; None if not taken.
+
+        A holder found unreleased is reported once through ``on_wait`` with its standing, so a
+        caller can say what it waits for (or whom it takes over from) instead of going quiet.
+        """
         run_id = self.run_id()
         deadline = time.monotonic() + wait_seconds
+        reported = False
         while True:
-            lease = self._call(
-                "taking the alert lease", lambda: self._try_acquire(run_id, ttl_seconds)
-            )
-            if lease is not None or time.monotonic() >= deadline:
-                return lease
+            number, holder = self._call("reading the alert lease", lambda: self._newest(run_id))
+            standing = _standing(holder)
+            if holder is not None and standing != "free" and not reported and on_wait:
+                on_wait(holder, standing)
+                reported = True
+            if standing != "live":
+                claim = functools.partial(self._claim, run_id, number + 1, ttl_seconds)
+                lease = self._call("taking the alert lease", claim)
+                if lease is not None:
+                    return lease
+            if time.monotonic() >= deadline:
+                return None
             time.sleep(poll_seconds)
 
-    def _try_acquire(self, run_id: str, ttl_seconds: float) -> Lease | None:
+    def _newest(self, run_id: str) -> tuple[int, LeaseHolder | None]:
+        """The newest lease number and its holder; the holder is None once it was released."""
         run = self._client.get_run(run_id)
-        number, holder = _latest_lease(run.data.params)
+        holder = _latest_lease(run.data.params)
         released = _as_int(run.data.tags.get(TAG_LEASE_RELEASED, "0"))
-        if number > released and holder is not None and holder[1] > time.time():
-            return None
+        if holder is None:
+            return 0, None
+        return holder.number, (holder if holder.number > released else None)
+
+    def _claim(self, run_id: str, number: int, ttl_seconds: float) -> Lease | None:
+        """Compare-and-set: create ``lease.<number>`` naming this process; None if another did."""
         token = uuid.uuid4().hex
-        expires = time.time() + ttl_seconds
-        value = f"{token} {expires:.3f} {socket.gethostname()}:{os.getpid()}"
-        key = f"{_LEASE_PREFIX}{number + 1}"
+        taken = time.time()
+        expires = taken + ttl_seconds
+        key = f"{_LEASE_PREFIX}{number}"
         # Another process may create lease.<n+1> first (MLflow refuses ours, or SQLite reports
         # the database locked), or the call may fail after the write: the read-back decides.
         with contextlib.suppress(Exception):
-            self._client.log_param(run_id, key, value)
+            self._client.log_param(run_id, key, _lease_value(token, expires, taken))
         written = self._client.get_run(run_id).data.params.get(key, "")
         if written.split(" ", 1)[0] != token:
             return None
-        return Lease(run_id, number + 1, token, expires)
+        return Lease(run_id, number, token, expires)
 
     def holds(self, lease: Lease) -> bool:
         """True while ``lease`` is the newest lease, unreleased and unexpired."""
         run = self._call("checking the alert lease", lambda: self._client.get_run(lease.run_id))
-        number, _ = _latest_lease(run.data.params)
+        latest = _latest_lease(run.data.params)
+        number = latest.number if latest else 0
         released = _as_int(run.data.tags.get(TAG_LEASE_RELEASED, "0"))
         return number == lease.number and released < lease.number and lease.expires > time.time()
 
@@ -218,14 +286,82 @@ class AlertStateStore:
         self._call("clearing alert state", lambda: self._client.delete_tag(run_id, key))
 
 
-def _latest_lease(params: Mapping[str, str]) -> tuple[int, tuple[str, float] | None]:
+def _lease_value(token: str, expires: float, taken: float) -> str:
+    """``<token> <expires> <host>:<pid> taken=<epoch> [pidns=<id>]``; first two fields as before."""
+    value = f"{token} {expires:.3f} {socket.gethostname()}:{os.getpid()} taken={taken:.3f}"
+    namespace = _pid_namespace()
+    return f"{value} pidns={namespace}" if namespace else value
+
+
+def _latest_lease(params: Mapping[str, str]) -> LeaseHolder | None:
     numbers = [_as_int(k[len(_LEASE_PREFIX) :]) for k in params if k.startswith(_LEASE_PREFIX)]
     if not numbers:
-        return 0, None
+        return None
     number = max(numbers)
-    parts = params[f"{_LEASE_PREFIX}{number}"].split(" ")
-    expires = float(parts[1]) if len(parts) > 1 else 0.0
-    return number, (parts[0], expires)
+    return _parse_lease(number, params[f"{_LEASE_PREFIX}{number}"])
+
+
+def _parse_lease(number: int, value: str) -> LeaseHolder:
+    """Read any format: ``<token> <expires>``, ``... <host:pid>``, ``... taken=<t> pidns=<id>``."""
+    token, *parts = value.split(" ")
+    expires = _as_float(parts[0]) if parts else 0.0
+    where = parts[1] if len(parts) > 1 and "=" not in parts[1] else ""
+    host, _, pid = where.rpartition(":")
+    fields = {key: text for key, _, text in (part.partition("=") for part in parts[2:])}
+    return LeaseHolder(
+        number=number,
+        token=token,
+        expires=expires,
+        host=host or None,
+        pid=_as_int(pid) or None,
+        taken_at=_as_float(fields["taken"]) if "taken" in fields else None,
+        pid_namespace=fields.get("pidns") or None,
+    )
+
+
+def _standing(holder: LeaseHolder | None) -> Standing:
+    """Whether the newest unreleased lease blocks a claimant (module docstring, Takeover)."""
+    if holder is None:
+        return "free"
+    if holder.expires <= time.time():
+        return "expired"
+    if _process_gone(holder):
+        return "gone"
+    return "live"
+
+
+def _process_gone(holder: LeaseHolder) -> bool:
+    """The holder recorded its process in this host's process table and it is no longer there.
+
+    Only this release's format (``taken=``) counts: older leases are judged by their TTL.
+    """
+    if holder.taken_at is None or holder.pid is None or not _on_this_host(holder):
+        return False
+    return not process_alive(holder.pid)
+
+
+def _on_this_host(holder: LeaseHolder) -> bool:
+    """Same host name and, where both are known, the same PID namespace (one container)."""
+    if holder.host != socket.gethostname():
+        return False
+    here = _pid_namespace()
+    return holder.pid_namespace is None or not here or holder.pid_namespace == here
+
+
+def _pid_namespace() -> str:
+    """This process's PID namespace on Linux (``4026531836``); empty where there is none."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return link.removeprefix("pid:[").removesuffix("]")
+
+
+def _as_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
 
 
 def _as_int(text: str) -> int:
@@ -247,6 +383,7 @@ def _encode(marks: CheckMarks) -> str:
             "severity": m.severity,
             "sent_at": utc_text(m.sent_at, precise=True),
             "windows": list(m.windows[-_WINDOWS_KEPT:]),
+            **({"acknowledged_by": m.acknowledged_by} if m.acknowledged_by else {}),
         }
         for key, m in marks.channels.items()
     }
@@ -258,7 +395,12 @@ def _decode(text: str) -> CheckMarks | None:
     try:
         data = json.loads(text)
         channels = {
-            key: ChannelMark(m["severity"], parse_utc(m["sent_at"]), tuple(m.get("windows", ())))
+            key: ChannelMark(
+                m["severity"],
+                parse_utc(m["sent_at"]),
+                tuple(m.get("windows", ())),
+                m.get("acknowledged_by") or None,
+            )
             for key, m in data["channels"].items()
         }
         return CheckMarks(str(data["check_id"]), channels)

@@ -25,7 +25,7 @@ from typing import TypeVar
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
-from mlflow_monitor.adapters.mlflow.client import client, guarded
+from mlflow_monitor.adapters.mlflow.client import client, filter_value, guarded
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns, VersionState
 from mlflow_monitor.contract import (
     AUDIT_FILE,
@@ -141,7 +141,7 @@ class AliasRegistry:
         # FINISHED only: a FAILED audit run is a record that could not be stored (its move undone)
         parts = [f"tags.`{TAG_KIND}` = '{KIND_AUDIT}'", "attributes.status = 'FINISHED'"]
         if alias is not None:
-            parts.append(f"tags.`{TAG_AUDIT_ALIAS}` = '{alias}'")
+            parts.append(f"tags.`{TAG_AUDIT_ALIAS}` = {filter_value(alias)}")
         found: list[StoredAudit] = []
         token: str | None = None
         while True:
@@ -174,9 +174,10 @@ class AliasRegistry:
         """The version's tags, whether its baseline and card exist, its last results.json."""
         state = self.runs.version(model, version)
         results = None
-        if state.last_run_id and self._run_exists(state.last_run_id):
+        if state.last_run_id and self.runs.run_is_active(state.last_run_id):
             results = self.runs.read_json(state.last_run_id, "results.json")
-        baseline = bool(state.baseline_run_id) and self._run_exists(state.baseline_run_id or "")
+        baseline_id = state.baseline_run_id
+        baseline = bool(baseline_id) and self.runs.run_is_active(baseline_id or "")
         return GateFacts(state, baseline, self.card_present(model, version), results)
 
     def version_health(self, model: str, version: str) -> str | None:
@@ -193,18 +194,9 @@ class AliasRegistry:
             lambda: self._client.get_model_version(model, str(version)),
         )
         run_id = (mv.tags or {}).get(TAG_CARD_RUN)
-        if not run_id or not self._run_exists(run_id):
+        if not run_id or not self.runs.run_is_active(run_id):
             return False
         files = self._call(
             f"listing artifacts of run {run_id}", lambda: self._client.list_artifacts(run_id)
         )
         return any(f.path == CARD_MARKDOWN_FILE for f in files)
-
-    def _run_exists(self, run_id: str) -> bool:
-        try:
-            run = self._client.get_run(run_id)
-        except MlflowException:
-            return False
-        except OSError as exc:
-            raise RegistryError(f"MLflow unreachable at {self.tracking_uri}: {exc}") from None
-        return str(run.info.lifecycle_stage) == "active"

@@ -19,6 +19,16 @@ from mlflow_monitor.errors import RegistryError
 T = TypeVar("T")
 
 
+def filter_value(value: str) -> str:
+    """``value`` quoted for an MLflow filter string (measured on MLflow 3: a backslash or a
+    doubled quote does not escape ``'``, double quotes around a value with ``'`` do)."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise RegistryError(f"{value!r}: a name with both ' and \" cannot be searched in MLflow")
+
+
 def client(tracking_uri: str | None = None) -> MlflowClient:
     """An ``MlflowClient`` for ``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else the default."""
     try:

@@ -16,8 +16,14 @@ from datetime import datetime, timezone
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
-from mlflow_monitor.adapters.mlflow.client import client
-from mlflow_monitor.contract import TAG_KIND, TAG_MODEL_VERSION, experiment_name, safe_metric_name
+from mlflow_monitor.adapters.mlflow.client import client, filter_value
+from mlflow_monitor.contract import (
+    TAG_KIND,
+    TAG_MODEL_VERSION,
+    TAG_SUPERSEDED_BY,
+    experiment_name,
+    safe_metric_name,
+)
 from mlflow_monitor.errors import RegistryError
 
 __all__ = ["metric_history"]
@@ -72,7 +78,7 @@ def _finished_window_runs(
     if experiment is None:
         return []
     query = (
-        f"tags.`{TAG_MODEL_VERSION}` = '{version}' and tags.`{TAG_KIND}` = 'window' "
+        f"tags.`{TAG_MODEL_VERSION}` = {filter_value(version)} and tags.`{TAG_KIND}` = 'window' "
         "and attributes.status = 'FINISHED'"
     )
     found: list[tuple[int, list[_MetricProto]]] = []
@@ -87,6 +93,8 @@ def _finished_window_runs(
             page_token=token,
         )
         for run in page:
+            if run.data.tags.get(TAG_SUPERSEDED_BY):  # a newer attempt of its window counts
+                continue
             metrics = list(run.data.to_proto().metrics)
             found.append((int(run.info.start_time or 0), metrics))
         token = page.token

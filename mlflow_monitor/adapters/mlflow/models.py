@@ -1,4 +1,9 @@
-"""Log and register a scikit-learn model (the demo, the examples and the tests use it)."""
+"""Registered models: resolve ``@alias`` to a version; log and register a scikit-learn model.
+
+``resolve_version`` is how every command that takes ``--version`` also takes ``--version
+@champion`` (DESIGN.md section 4). ``register_sklearn_model`` serves the demo, the examples and
+the tests. pandas is imported only where a model is registered, so resolving an alias stays light.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,59 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
-from mlflow_monitor.adapters.mlflow.client import client
+from mlflow_monitor.adapters.mlflow.client import client, describe_failure
 from mlflow_monitor.errors import RegistryError
 
-__all__ = ["register_sklearn_model"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["register_sklearn_model", "resolve_version"]
+
+# what MLflow answers for an alias (or model) it does not know, depending on the store
+_UNKNOWN = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+
+
+def resolve_version(model: str, version_or_alias: str, *, tracking_uri: str | None) -> str:
+    """The version number ``version_or_alias`` names: ``@alias`` is read from the registry.
+
+    A plain version is returned as given (the workflow checks that it exists). An unknown alias
+    is a ``RegistryError`` whose one line names the alias and the aliases the model has.
+    """
+    if not version_or_alias.startswith("@"):
+        return version_or_alias
+    alias = version_or_alias[1:]
+    registry = client(tracking_uri)
+    what = f"reading {model}@{alias}"
+    try:
+        found = registry.get_model_version_by_alias(model, alias)
+    except MlflowException as exc:
+        if exc.error_code not in _UNKNOWN:
+            raise RegistryError(describe_failure(registry.tracking_uri, what, exc)) from None
+        raise RegistryError(_unknown_alias(registry, model, alias)) from None
+    except OSError as exc:
+        raise RegistryError(f"MLflow unreachable at {registry.tracking_uri}: {exc}") from None
+    return str(found.version)
+
+
+def _unknown_alias(registry: MlflowClient, model: str, alias: str) -> str:
+    """One line: ``@alias`` is not an alias of ``model``, and the aliases it has (or no model)."""
+    uri = registry.tracking_uri
+    try:
+        registered = registry.get_registered_model(model)
+    except MlflowException as exc:
+        if exc.error_code in _UNKNOWN:
+            return f"model {model!r} not found in the registry at {uri} (looking up @{alias})"
+        raise RegistryError(describe_failure(uri, f"reading model {model}", exc)) from None
+    except OSError as exc:
+        raise RegistryError(f"MLflow unreachable at {uri}: {exc}") from None
+    aliases = sorted(getattr(registered, "aliases", None) or {})
+    known = ", ".join(f"@{a}" for a in aliases) if aliases else "none"
+    return f"alias @{alias} not found for model {model!r} (its aliases: {known})"
 
 
 def register_sklearn_model(
@@ -27,8 +77,6 @@ def register_sklearn_model(
     experiment: str = "training",
 ) -> str:
     """Log ``model`` in a training run and register it as a new version of ``name``."""
-    from mlflow.exceptions import MlflowException
-
     try:
         with _scoped_uris(tracking_uri):
             info = _log_and_register(model, name, tracking_uri, example, artifact_root, experiment)
@@ -108,6 +156,8 @@ def _doubles(example: pd.DataFrame | None) -> pd.DataFrame | None:
     """
     if example is None:
         return None
+    import pandas as pd
+
     ints = [c for c in example.columns if pd.api.types.is_integer_dtype(example[c])]
     return example.astype({c: "float64" for c in ints}) if ints else example
 

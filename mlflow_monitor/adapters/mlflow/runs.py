@@ -22,26 +22,42 @@ from urllib.parse import urlparse
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
-from mlflow_monitor.adapters.mlflow.client import client, describe_failure, guarded, quiet_downloads
+from mlflow_monitor.adapters.mlflow.client import (
+    client,
+    describe_failure,
+    filter_value,
+    guarded,
+    quiet_downloads,
+)
 from mlflow_monitor.adapters.processes import process_alive
 from mlflow_monitor.contract import (
+    KIND_WINDOW,
     TAG_BASELINE_RUN,
     TAG_HEALTH,
     TAG_HEALTH_REASON,
+    TAG_HEARTBEAT,
     TAG_HOST,
     TAG_KIND,
     TAG_LAST_CHECKED,
+    TAG_LAST_ERROR,
+    TAG_LAST_ERROR_AT,
+    TAG_LAST_ERROR_RUN,
     TAG_LAST_RUN,
     TAG_MODEL_NAME,
     TAG_MODEL_VERSION,
     TAG_PID,
+    TAG_SUPERSEDED_BY,
+    TAG_WINDOW_END,
+    TAG_WINDOW_START,
     MetricValue,
     experiment_name,
+    parse_utc,
     safe_metric_name,
     utc_now,
     utc_text,
 )
 from mlflow_monitor.errors import RegistryError
+from mlflow_monitor.verdicts.window_state import Attempt
 
 __all__ = [
     "MonitorRuns",
@@ -51,6 +67,8 @@ __all__ = [
 ]
 
 _BATCH = 1000
+_PAGE = 1000  # runs per search page
+ABANDONED_AFTER_SECONDS = 600.0  # 20 missed heartbeats (workflows.run_steps.heartbeat)
 _TAG_VALUE_MAX = 5000
 
 RunStatus = Literal["FINISHED", "FAILED"]
@@ -70,6 +88,12 @@ class VersionState:
     reason: str | None
     aliases: tuple[str, ...]
     source_run_id: str | None
+    window_start: str | None = None  # the verdict's window
+    window_end: str | None = None
+    last_error: str | None = None  # the last failed attempt, beside the verdict
+    last_error_run_id: str | None = None
+    last_error_at: str | None = None
+    legacy_error: bool = False  # written by a release that stored failures as health "error"
 
 
 @dataclass(frozen=True)
@@ -120,13 +144,24 @@ class MonitorRuns:
 
     def versions(self, model: str | None = None) -> list[VersionState]:
         """Every version of ``model`` (or of every registered model), newest first per model."""
-        filter_string = f"name = '{model}'" if model else None
+        filter_string = f"name = {filter_value(model)}" if model else None
         found = self._call(
             "listing model versions",
             lambda: list(self._client.search_model_versions(filter_string=filter_string)),
         )
-        states = [_version_state(mv) for mv in found]
+        aliases = self._aliases({mv.name for mv in found})
+        states = [_version_state(mv, aliases) for mv in found]
         return sorted(states, key=lambda s: (s.model, -_as_int(s.version)))
+
+    def _aliases(self, models: set[str]) -> dict[tuple[str, str], tuple[str, ...]]:
+        """``(model, version) -> aliases``: version search results carry none, the model does."""
+        found: dict[tuple[str, str], list[str]] = {}
+        for name in sorted(models):
+            read = functools.partial(self._client.get_registered_model, name)
+            registered = self._call(f"reading registered model {name}", read)
+            for alias, version in (getattr(registered, "aliases", None) or {}).items():
+                found.setdefault((name, str(version)), []).append(alias)
+        return {key: tuple(sorted(names)) for key, names in found.items()}
 
     def set_version_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
         """Set tags on a model version (values truncated to MLflow's limit)."""
@@ -135,19 +170,6 @@ class MonitorRuns:
                 self._client.set_model_version_tag, model, str(version), key, value[:_TAG_VALUE_MAX]
             )
             self._call(f"tagging model version {model}/{version}", tag)
-
-    def set_health(
-        self, model: str, version: str, health: str, run_id: str | None, reason: str = ""
-    ) -> None:
-        """Record a window's outcome on the version: health, last run, last check, reason."""
-        tags = {
-            TAG_HEALTH: health,
-            TAG_LAST_CHECKED: utc_text(utc_now()),
-            TAG_HEALTH_REASON: reason,
-        }
-        if run_id:
-            tags[TAG_LAST_RUN] = run_id
-        self.set_version_tags(model, version, tags)
 
     # -- runs ---------------------------------------------------------------------------------
     def experiment_id(self, model: str) -> str:
@@ -257,8 +279,8 @@ class MonitorRuns:
         if experiment is None:
             return []
         parts = [
-            f"tags.`{TAG_MODEL_VERSION}` = '{version}'",
-            f"tags.`{TAG_KIND}` = 'window'",
+            f"tags.`{TAG_MODEL_VERSION}` = {filter_value(version)}",
+            f"tags.`{TAG_KIND}` = '{KIND_WINDOW}'",
         ]
         if status:
             parts.append(f"attributes.status = '{status}'")
@@ -277,36 +299,152 @@ class MonitorRuns:
             for r in found
         ]
 
-    def fail_abandoned_runs(self, model: str, version: str) -> list[str]:
-        """End FAILED any RUNNING window run of this version whose process on this host is gone.
+    def window_attempts(self, model: str, version: str) -> list[Attempt]:
+        """Every window run of a version (any status), paginated: what its state is settled from."""
+        experiment = self._client.get_experiment_by_name(experiment_name(model))
+        if experiment is None:
+            return []
+        query = (
+            f"tags.`{TAG_MODEL_VERSION}` = {filter_value(version)} "
+            f"and tags.`{TAG_KIND}` = '{KIND_WINDOW}'"
+        )
+        found: list[Attempt] = []
+        token: str | None = None
+        while True:
+            search = functools.partial(
+                self._client.search_runs,
+                [experiment.experiment_id],
+                query,
+                ViewType.ACTIVE_ONLY,
+                max_results=_PAGE,
+                order_by=["attributes.start_time ASC"],
+                page_token=token,
+            )
+            page = self._call("listing window runs", search)
+            found += [_attempt(r) for r in page]
+            token = page.token
+            if not token:
+                return found
 
-        A run whose tracking server vanished mid-way cannot be ended at the time; the next run
-        of the version finishes that bookkeeping so nothing stays RUNNING.
+    def record_verdict(self, model: str, version: str, verdict: Attempt | None) -> None:
+        """Point the version's health, last run and window at the verdict (None: no verdict)."""
+        if verdict is None:
+            return
+        self.set_version_tags(
+            model,
+            version,
+            {
+                TAG_HEALTH: verdict.health or "",
+                TAG_LAST_RUN: verdict.run_id,
+                TAG_WINDOW_START: verdict.window_start or "",
+                TAG_WINDOW_END: verdict.window_end or "",
+                TAG_LAST_CHECKED: utc_text(utc_now()),
+                TAG_HEALTH_REASON: "",
+            },
+        )
+
+    def clear_health(self, model: str, version: str) -> None:
+        """Remove the health tag: the version has no verdict (every attempt failed)."""
+        delete = functools.partial(
+            self._client.delete_model_version_tag, model, str(version), TAG_HEALTH
+        )
+        self._call(f"untagging model version {model}/{version}", delete)
+
+    def record_error(self, model: str, version: str, run_id: str | None, reason: str) -> None:
+        """Record a failed attempt beside the verdict (the health tags are left alone)."""
+        tags = {TAG_LAST_ERROR: reason, TAG_LAST_ERROR_AT: utc_text(utc_now(), precise=True)}
+        tags[TAG_LAST_ERROR_RUN] = run_id or ""
+        self.set_version_tags(model, version, tags)
+
+    def clear_error(self, model: str, version: str) -> None:
+        """A later attempt finished: the recorded failure is history (its run stays FAILED)."""
+        tags = {TAG_LAST_ERROR: "", TAG_LAST_ERROR_RUN: "", TAG_LAST_ERROR_AT: ""}
+        self.set_version_tags(model, version, tags)
+
+    def run_is_active(self, run_id: str) -> bool:
+        """The run exists and is not (soft-)deleted: a deleted baseline is no baseline.
+
+        The one rule for ``run`` and the gate alike; an unreachable server is a ``RegistryError``.
+        """
+        try:
+            run = self._client.get_run(run_id)
+        except MlflowException:  # an unknown run id
+            return False
+        except OSError as exc:
+            raise RegistryError(f"MLflow unreachable at {self.tracking_uri}: {exc}") from None
+        return str(run.info.lifecycle_stage) == "active"
+
+    def fail_abandoned_runs(
+        self, model: str, version: str, *, silent_seconds: float = ABANDONED_AFTER_SECONDS
+    ) -> list[str]:
+        """End FAILED every RUNNING window run of this version whose attempt is gone.
+
+        Gone: its process on this host has exited, or (from any host) its heartbeat, or its
+        start when it never beat, is older than ``silent_seconds``. A run whose tracking server
+        vanished mid-way cannot be ended at the time; the next run finishes that bookkeeping.
         """
         ended: list[str] = []
-        host = socket.gethostname()
+        now_ms = utc_now().timestamp() * 1000
         for summary in self.monitor_runs(model, version, status="RUNNING"):
-            same_host = summary.tags.get(TAG_HOST) == host
-            pid = _as_int(summary.tags.get(TAG_PID, ""))
-            if same_host and pid > 0 and pid != os.getpid() and not process_alive(pid):
+            if _abandoned(summary, now_ms, silent_seconds):
                 self.set_run_tags(summary.run_id, {TAG_HEALTH_REASON: "monitoring process died"})
                 self.end_run(summary.run_id, "FAILED")
                 ended.append(summary.run_id)
         return ended
 
 
-def _version_state(mv: object) -> VersionState:
+def _abandoned(summary: RunSummary, now_ms: float, silent_seconds: float) -> bool:
+    pid = _as_int(summary.tags.get(TAG_PID, ""))
+    if pid == os.getpid():
+        return False
+    if summary.tags.get(TAG_HOST) == socket.gethostname() and pid > 0 and not process_alive(pid):
+        return True
+    beat = summary.tags.get(TAG_HEARTBEAT)
+    last_ms = parse_utc(beat).timestamp() * 1000 if beat else float(summary.start_time_ms)
+    return now_ms - last_ms > silent_seconds * 1000
+
+
+def _attempt(run: object) -> Attempt:
+    info, tags = run.info, run.data.tags  # type: ignore[attr-defined]
+    return Attempt(
+        run_id=str(info.run_id),
+        status=str(info.status),
+        started_ms=int(info.start_time or 0),
+        window_start=tags.get(TAG_WINDOW_START) or None,
+        window_end=tags.get(TAG_WINDOW_END) or None,
+        health=tags.get(TAG_HEALTH) or None,
+        superseded_by=tags.get(TAG_SUPERSEDED_BY) or None,
+    )
+
+
+def _version_state(
+    mv: object, aliases: Mapping[tuple[str, str], tuple[str, ...]] | None = None
+) -> VersionState:
     tags: dict[str, str] = dict(getattr(mv, "tags", {}) or {})
+    legacy_error = tags.get(TAG_HEALTH) == "error"  # before 0.2 a failure replaced the verdict
+    if legacy_error:
+        tags[TAG_HEALTH] = ""
+        tags.setdefault(TAG_LAST_ERROR, tags.get(TAG_HEALTH_REASON) or "monitoring failed")
+        tags.setdefault(TAG_LAST_ERROR_RUN, tags.get(TAG_LAST_RUN, ""))
     return VersionState(
         model=str(getattr(mv, "name", "")),
         version=str(getattr(mv, "version", "")),
-        health=tags.get(TAG_HEALTH),
+        health=tags.get(TAG_HEALTH) or None,
         last_checked=tags.get(TAG_LAST_CHECKED),
         last_run_id=tags.get(TAG_LAST_RUN),
         baseline_run_id=tags.get(TAG_BASELINE_RUN),
         reason=tags.get(TAG_HEALTH_REASON) or None,
-        aliases=tuple(getattr(mv, "aliases", ()) or ()),
+        aliases=(aliases or {}).get(
+            (str(getattr(mv, "name", "")), str(getattr(mv, "version", ""))),
+            tuple(getattr(mv, "aliases", ()) or ()),
+        ),
         source_run_id=getattr(mv, "run_id", None),
+        window_start=tags.get(TAG_WINDOW_START) or None,
+        window_end=tags.get(TAG_WINDOW_END) or None,
+        last_error=tags.get(TAG_LAST_ERROR) or None,
+        last_error_run_id=tags.get(TAG_LAST_ERROR_RUN) or None,
+        last_error_at=tags.get(TAG_LAST_ERROR_AT) or None,
+        legacy_error=legacy_error,
     )
 
 

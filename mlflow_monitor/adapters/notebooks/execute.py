@@ -4,10 +4,11 @@
 parameters against its ``parameters`` cell (``papermill.inspect_notebook``), pick the kernel that
 runs this very Python (``python3``, which jupyter_client maps to ``sys.executable``, with
 ipykernel's own spec as the fallback), start it (``kernels``: local sockets), execute with a
-per-cell timeout and cell output sent to the ``mlflow_monitor.adapters.notebooks.execute`` logger, turn a
-``PapermillExecutionError`` into one line naming the notebook, cell, exception type and message,
-and stop the kernel. A kernel started ahead for the notebook
-(``kernels.warm_kernel``) is handed to papermill instead of a fresh one.
+per-cell timeout and cell output sent to the ``mlflow_monitor.adapters.notebooks.execute``
+logger, turn a ``PapermillExecutionError`` into a ``NotebookError`` (one line naming the notebook,
+cell, exception type and message; the same parts as fields; the partly executed notebook papermill
+wrote, whose failing cell holds the traceback), and stop the kernel. A kernel started ahead for
+the notebook (``kernels.warm_kernel``) is handed to papermill instead of a fresh one.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlflow_monitor.adapters.notebooks import kernels
 from mlflow_monitor.adapters.notebook_parameters import NotebookParameters
-from mlflow_monitor.resources import notebook_path
+from mlflow_monitor.adapters.notebooks import kernels
 from mlflow_monitor.errors import NotebookError
+from mlflow_monitor.resources import notebook_path
 
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
@@ -58,8 +59,9 @@ def notebook_parameters(path: Path) -> set[str]:
     try:
         declared = papermill.inspect_notebook(str(path))
     except Exception as exc:  # nbformat raises several types for a corrupt file
+        # never the exception's text: nbformat quotes the file's first bytes in it
         raise NotebookError(
-            f"{path.name}: cannot read notebook ({type(exc).__name__}: {exc})"
+            f"{path.name}: not a Jupyter notebook ({type(exc).__name__})", notebook=path.name
         ) from None
     if not declared:
         raise NotebookError(f"{path.name}: no cell tagged 'parameters'")
@@ -104,7 +106,7 @@ def run_notebook(
         parameters.as_dict() if isinstance(parameters, NotebookParameters) else dict(parameters)
     )
     _check_parameters(source, values)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    _clear_output(output)
     _LOG.info("executing %s", source.name)
     warm = kernels.claim(source)
     manager = warm.manager if warm else _fresh_kernel(cwd or Path.cwd())
@@ -120,14 +122,29 @@ def run_notebook(
             km=manager,
         )
     except PapermillExecutionError as exc:
-        raise NotebookError(_cell_error(source.name, exc)) from None
-    except TimeoutError:
+        raise _cell_error(source.name, exc, output) from None
+    except TimeoutError as exc:
         raise NotebookError(
-            f"{source.name}: a cell timed out after {timeout_seconds}s (notebooks.timeout_seconds)"
+            f"{source.name}: a cell timed out after {timeout_seconds}s (notebooks.timeout_seconds)",
+            notebook=source.name,
+            ename=type(exc).__name__,
+            evalue=str(exc).strip(),
+            output_path=_written(output),
         ) from None
     except Exception as exc:  # kernel death, nbclient timeouts, bad notebook JSON
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise NotebookError(f"{source.name}: {type(exc).__name__}: {first}") from None
+        if _is_unreadable_notebook(exc):  # its text quotes the file: never echoed
+            raise NotebookError(
+                f"{source.name}: not a Jupyter notebook ({type(exc).__name__})",
+                notebook=source.name,
+                ename=type(exc).__name__,
+            ) from None
+        raise NotebookError(
+            f"{source.name}: {type(exc).__name__}: {_first_line(exc)}",
+            notebook=source.name,
+            ename=type(exc).__name__,
+            evalue=str(exc).strip(),
+            output_path=_written(output),
+        ) from None
     finally:
         kernels.stop_kernel(manager, now=_shipped(source))
     return ExecutedNotebook(source.stem, output)
@@ -150,11 +167,43 @@ def _shipped(source: Path) -> bool:
     return source.resolve().parent == shipped_notebook("monitor.ipynb").parent
 
 
-def _cell_error(name: str, exc: Exception) -> str:
-    """``monitor.ipynb cell 4: KeyError: 'age'`` from papermill's structured error."""
+def _clear_output(output: Path) -> None:
+    """A stale copy from an earlier run goes: an ``output_path`` on an error is this run's."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.unlink(missing_ok=True)
+
+
+def _written(output: Path) -> Path | None:
+    """The notebook papermill wrote up to the failure (it writes on start and after each cell)."""
+    return output if output.is_file() else None
+
+
+def _first_line(value: object) -> str:
+    return (str(value).strip().splitlines() or [""])[0]
+
+
+def _cell_error(name: str, exc: Exception, output: Path) -> NotebookError:
+    """``monitor.ipynb cell 4: KeyError: 'age'`` from papermill's structured error, with its parts.
+
+    ``cell_index`` is papermill's (the injected-parameters cell counts); the file at
+    ``output_path`` also has papermill's error banner cells inserted before the failing cell.
+    """
     cell = getattr(exc, "exec_count", None)
     index = getattr(exc, "cell_index", None)
     where = f"cell {index}" if index is not None else f"cell [{cell}]"
-    ename = getattr(exc, "ename", type(exc).__name__)
-    evalue = (str(getattr(exc, "evalue", "")).strip().splitlines() or [""])[0]
-    return f"{name} {where}: {ename}: {evalue}"
+    ename = str(getattr(exc, "ename", type(exc).__name__))
+    evalue = str(getattr(exc, "evalue", "")).strip()
+    return NotebookError(
+        f"{name} {where}: {ename}: {_first_line(evalue)}",
+        notebook=name,
+        cell_index=index,
+        ename=ename,
+        evalue=evalue,
+        output_path=_written(output),
+    )
+
+
+def _is_unreadable_notebook(exc: BaseException) -> bool:
+    """nbformat/JSON errors about the file itself (their messages quote its bytes)."""
+    module = type(exc).__module__
+    return module.startswith(("nbformat", "jsonschema", "json")) or "JSON" in type(exc).__name__

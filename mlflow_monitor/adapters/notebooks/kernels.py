@@ -9,10 +9,10 @@ kept on Windows and where the runtime folder's path is too long for a socket nam
 validating the window and downloading the baseline; a kernel started only then would spend
 another second importing pandas and the statistics core in ``monitor.ipynb``'s first cell.
 ``warm_kernel`` starts that kernel first, importing the workflow's preload module on start-up
-(``workflows.window_preload``: imports only, no computation: the notebook's own cells still do and record all the work), and
-``run_notebook`` hands it to papermill for that one notebook. A warm kernel that died or was
-never claimed is shut down; papermill then gets a fresh one. Measured end to end on 1,000,000
-rows: see benchmarks/README.md.
+(``workflows.window_preload``: imports only, no computation: the notebook's own cells still do
+and record all the work), and ``run_notebook`` hands it to papermill for that one notebook. A
+warm kernel that died or was never claimed is shut down; papermill then gets a fresh one.
+Measured end to end on 1,000,000 rows: see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -49,9 +49,7 @@ class WarmKernel:
 _current: WarmKernel | None = None
 
 
-def start_kernel(
-    kernel_name: str, cwd: Path, *, preload: str | None = None
-) -> AsyncKernelManager:
+def start_kernel(kernel_name: str, cwd: Path, *, preload: str | None = None) -> AsyncKernelManager:
     """Launch a kernel in ``cwd`` (importing module ``preload`` first); papermill waits for it."""
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.paths import jupyter_runtime_dir
