@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlflow_monitor.contract import (
+    TAG_CARD_RUN,
     TAG_HEALTH,
     TAG_LAST_RUN,
     TAG_SUPERSEDED_BY,
@@ -116,6 +118,9 @@ def assert_consistent(story: Story, health: str, window_end: str) -> None:
     (row,) = status_rows(demo.MODEL_NAME, tracking_uri=reg.uri)
     assert row.health.split()[0] == health
     assert f"Health: **{health}**" in (version.description or "")
+    card_run = version.tags[TAG_CARD_RUN]
+    card = Path(client.download_artifacts(card_run, "model_card.md", tempfile.mkdtemp()))
+    assert f"**Current health:** {health}" in card.read_text()
     spec = load_spec(reg.spec)
     if health == "healthy":
         promote(spec, demo.MODEL_NAME, reg.version, "champion", tracking_uri=reg.uri)
@@ -260,3 +265,5 @@ def test_health_follows_the_windows_on_postgresql(
     story = _story(register(server.uri, churn, tmp_path), receiver, tmp_path)
     _story_steps(story)
     _typos_change_nothing(story, tmp_path)
+    _killed_run_is_ended_by_the_next(story)
+    _one_class_window_finishes_with_fairness_and_a_note(story, tmp_path)
