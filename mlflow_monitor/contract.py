@@ -33,10 +33,12 @@ from mlflow_monitor.errors import DataError
 from mlflow_monitor.spec import Severity
 
 __all__ = [
+    "DEFAULT_CONFIDENCE",
     "HEALTH_ORDER",
     "RESULTS_SCHEMA_VERSION",
     "AppliedThreshold",
     "CheckOutcome",
+    "Interval",
     "Health",
     "MetricValue",
     "RunKind",
@@ -147,7 +149,7 @@ def utc_now() -> datetime:
 
 
 # -- results schema ----------------------------------------------------------------------------
-RESULTS_SCHEMA_VERSION = 2  # 1: session-1 release (no schema change beyond the version itself)
+RESULTS_SCHEMA_VERSION = 3  # 2: health by window (session 3); 3: outcome interval and baseline
 
 # insufficient_data: evaluated, but a denominator is below its minimum (reported, never blocks);
 # not_evaluated: the input is absent (no labels, no score): a critical one blocks a gate.
@@ -196,6 +198,54 @@ class AppliedThreshold:
         return f"[{low}, {high}] ({self.source})"
 
 
+DEFAULT_CONFIDENCE = 0.95  # the product's one confidence level; ``confidence_level`` in the spec
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval around an outcome's value, with the counts it rests on.
+
+    ``method`` names the interval (``wilson``, ``newcombe``, ``katz_log``, ``delong``,
+    ``hanley_mcneil``, ``bootstrap``); ``denominator`` is the count the rate is taken over (the
+    group's actual positives for an FNR ...) and ``reference_denominator`` the other side's for a
+    comparison. Either bound may be ``None`` (unbounded: an infinite ratio's upper end).
+    """
+
+    low: float | None
+    high: float | None
+    level: float
+    method: str
+    denominator: int | None = None
+    reference_denominator: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe fields."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, object]) -> Interval:
+        """Inverse of ``to_dict``."""
+        return cls(
+            _number(raw.get("low")),
+            _number(raw.get("high")),
+            _number(raw.get("level")) or DEFAULT_CONFIDENCE,
+            str(raw.get("method") or ""),
+            _count(raw.get("denominator")),
+            _count(raw.get("reference_denominator")),
+        )
+
+    def text(self) -> str:
+        """``[0.12, 0.31] (95% wilson, n=45)`` for reports and messages."""
+        low = "-inf" if self.low is None else f"{self.low:.4g}"
+        high = "+inf" if self.high is None else f"{self.high:.4g}"
+        counts = ""
+        if self.denominator is not None:
+            counts = f", n={self.denominator}"
+            if self.reference_denominator is not None:
+                counts += f" vs {self.reference_denominator}"
+        return f"[{low}, {high}] ({self.level:.0%} {self.method}{counts})"
+
+
 @dataclass(frozen=True)
 class CheckOutcome:
     """One check's verdict with the evidence behind it (serialized into ``results.json``)."""
@@ -211,6 +261,8 @@ class CheckOutcome:
     evidence: Evidence = field(default_factory=dict)
     basis: Basis = "measured"  # "estimated": judged before labels arrived (no labels yet)
     cause: str | None = None  # the root cause this finding is grouped under, when known
+    interval: Interval | None = None  # confidence interval of ``value``, with its denominators
+    baseline: float | None = None  # the baseline's value of the same metric, when compared
 
     @property
     def firing(self) -> bool:
@@ -236,6 +288,8 @@ class CheckOutcome:
             "evidence": dict(self.evidence),
             "basis": self.basis,
             "cause": self.cause,
+            "interval": self.interval.to_dict() if self.interval else None,
+            "baseline": self.baseline,
         }
 
     @classmethod
@@ -255,6 +309,7 @@ class CheckOutcome:
         metric = raw.get("metric")
         basis: Basis = "estimated" if raw.get("basis") == "estimated" else "measured"
         cause = raw.get("cause")
+        interval = raw.get("interval")
         return cls(
             check_id=str(raw["check_id"]),
             kind=str(raw.get("kind", "")),
@@ -269,6 +324,8 @@ class CheckOutcome:
             evidence=dict(evidence) if isinstance(evidence, Mapping) else {},
             basis=basis,
             cause=None if cause in (None, "") else str(cause),
+            interval=Interval.from_dict(interval) if isinstance(interval, Mapping) else None,
+            baseline=_number(raw.get("baseline")),
         )
 
     def matches(self, name: str) -> bool:
@@ -443,3 +500,9 @@ def _number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value)

@@ -31,6 +31,7 @@ __all__ = [
     "DriftMethod",
     "DriftSpec",
     "FairnessSpec",
+    "FavorableOutcome",
     "GateSpec",
     "HistorySpec",
     "MetricCheck",
@@ -140,13 +141,19 @@ class MetricCheck(_Strict):
 
 
 class DriftSpec(_Strict):
-    """Drift method selection (``auto`` follows Evidently's defaults) and drift thresholds."""
+    """Drift method selection (``auto`` follows Evidently's defaults) and drift thresholds.
+
+    A p-value method (``ks``, ``chisquare``, ``z``) flags a column only when the change is both
+    significant and at least ``min_effect`` large (see ``stats.drift``), so large clean windows
+    do not flag columns for differences nobody would act on.
+    """
 
     method: DriftMethod = "auto"
     methods: dict[str, DriftMethod] = Field(default_factory=dict)
     thresholds: dict[str, float] = Field(default_factory=dict)
     bins: int = Field(default=100, ge=10, le=10_000)
     column_severity: Severity = "warning"
+    min_effect: float = Field(default=0.1, ge=0)
     share_warning: float = Field(default=0.3, ge=0, le=1)
     share_critical: float = Field(default=0.6, ge=0, le=1)
     prediction: bool = True
@@ -169,27 +176,43 @@ class QualitySpec(_Strict):
 
 
 class SegmentsSpec(_Strict):
-    """Segment-level degradation: the metric per segment value against the baseline's."""
+    """Segment-level degradation: the metric per segment value against the baseline's.
+
+    ``min_size`` counts a segment's rows, ``min_class_size`` its labelled rows of each class
+    (a ROC AUC of 3 positives is not judged); a drop is judged with its confidence interval.
+    """
 
     min_size: int = Field(default=100, ge=1)
+    min_class_size: int = Field(default=20, ge=1)
     metric: str | None = None
     max_drop: float = Field(default=0.1, ge=0)
     severity: Severity = "warning"
 
 
 ReferenceGroup = str  # "majority", "min_disparity", or a group value written as text
+FavorableOutcome = Literal["positive", "negative"]
 
 
 class FairnessSpec(_Strict):
-    """Fairness and bias drift over ``columns.protected`` and declared intersections."""
+    """Fairness and bias drift over ``columns.protected`` and declared intersections.
+
+    ``min_group_size`` applies to each rate's own denominator (actual positives for an FNR,
+    actual negatives for an FPR, rows for a selection rate). ``favorable_outcome`` says whether
+    a positive prediction is good for the person (``positive``: approval, hire) or adverse
+    (``negative`` favourable: a high-risk flag, a fraud alert); selection-rate rules and report
+    wording follow it. A bias-drift change counts when it is significant (Benjamini-Hochberg at
+    ``drift_alpha``) and at least ``drift_min_effect`` in absolute size.
+    """
 
     intersections: list[list[str]] = Field(default_factory=list)
     reference_groups: dict[str, ReferenceGroup] = Field(default_factory=dict)
     min_group_size: int = Field(default=30, ge=1)
     decision_threshold: float = Field(default=0.5, ge=0, le=1)
+    favorable_outcome: FavorableOutcome = "positive"
     policies: list[str] = Field(default_factory=list)
     overrides: dict[str, float] = Field(default_factory=dict)
     drift_alpha: float = Field(default=0.05, gt=0, lt=1)
+    drift_min_effect: float = Field(default=0.05, ge=0, le=1)
     drift_severity: Severity = "warning"
 
 
@@ -259,6 +282,7 @@ class MonitorSpec(_Strict):
     model: str = Field(min_length=1)
     task: Task
     positive_label: str | int | bool | None = None
+    confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
     columns: ColumnsSpec
     drift: DriftSpec = Field(default_factory=DriftSpec)
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
