@@ -10,6 +10,13 @@ and must stay inside it (``resolve_spec_path``; symlinks followed): a spec names
 travel with it, never ``/etc/passwd`` or ``../elsewhere``, whose first bytes a failing read could
 otherwise carry into tags and alerts. ``load_spec`` refuses such a path before anything runs;
 files named on the command line are the caller's choice and are not checked here.
+
+What the spec alone can tell is checked here, before any data is read: metric names per task
+(``TASK_METRICS``, the names ``stats.performance`` computes; spec sits below stats and keeps its
+own table, tested equal), bounds that can never hold (``min`` above ``max``, ``share_warning``
+above ``share_critical``, a history shorter than its minimum), drift overrides for columns drift
+is not computed on, and keys the task cannot use. What needs the data, the baseline or the policy
+files is checked by ``workflows.preflight`` before a run exists.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlflow_monitor.errors import SpecError
 
 __all__ = [
+    "CLASS_METRIC_PREFIX",
+    "SCORE_METRICS",
+    "TASK_METRICS",
     "AlertChannel",
     "AlertsSpec",
     "ColumnsSpec",
@@ -44,6 +54,7 @@ __all__ = [
     "Severity",
     "Task",
     "find_secrets",
+    "is_task_metric",
     "load_spec",
     "parse_spec",
     "resolve_secret",
@@ -54,9 +65,30 @@ Task = Literal["binary_classification", "multiclass_classification", "regression
 Severity = Literal["info", "warning", "critical"]
 DriftMethod = Literal["auto", "psi", "ks", "wasserstein", "jensenshannon", "chisquare", "z"]
 
+# The performance metrics each task computes (``stats.performance``; a test keeps them equal).
+TASK_METRICS: dict[Task, tuple[str, ...]] = {
+    "binary_classification": (
+        "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier",
+        "positive_rate", "tp", "fp", "tn", "fn",
+    ),
+    "multiclass_classification": ("accuracy", "f1_macro", "f1_weighted", "log_loss"),
+    "regression": ("mae", "rmse", "mape", "r2"),
+}  # fmt: skip
+CLASS_METRIC_PREFIX = "recall_class_"  # multiclass: one class's recall, recall_class_<label>
+# Metrics computed from the score (binary) or the probabilities (multiclass) only.
+SCORE_METRICS = frozenset({"roc_auc", "pr_auc", "log_loss", "brier"})
+
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class _KeyedError(ValueError):
+    """A section's error about one of its keys: ``first_error`` names the key after the section."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class _Strict(BaseModel):
@@ -112,6 +144,16 @@ class HistorySpec(_Strict):
     min_history: int = Field(default=4, ge=2)
     seasonal: Literal["none", "weekday", "hour_of_week"] = "none"
 
+    @model_validator(mode="after")
+    def _reachable(self) -> HistorySpec:
+        if self.min_history > self.window:
+            raise _KeyedError(
+                "min_history",
+                f"{self.min_history} is more than window {self.window}: the history would never "
+                "be long enough",
+            )
+        return self
+
 
 class MetricCheck(_Strict):
     """One threshold on one metric: static bounds, change against the baseline, or history.
@@ -137,6 +179,12 @@ class MetricCheck(_Strict):
             raise ValueError(
                 f"check on {self.metric!r} needs one of min, max, max_drop, max_rise, history"
             )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise _KeyedError("min", f"{self.min:g} is above max {self.max:g}: nothing could pass")
+        if self.relative and self.max_drop is None and self.max_rise is None:
+            raise _KeyedError(
+                "relative", "applies to max_drop and max_rise; this check has neither"
+            )
         return self
 
 
@@ -150,13 +198,24 @@ class DriftSpec(_Strict):
 
     method: DriftMethod = "auto"
     methods: dict[str, DriftMethod] = Field(default_factory=dict)
-    thresholds: dict[str, float] = Field(default_factory=dict)
+    thresholds: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
     bins: int = Field(default=100, ge=10, le=10_000)
     column_severity: Severity = "warning"
     min_effect: float = Field(default=0.1, ge=0)
     share_warning: float = Field(default=0.3, ge=0, le=1)
     share_critical: float = Field(default=0.6, ge=0, le=1)
     prediction: bool = True
+
+    @model_validator(mode="after")
+    def _ordered_levels(self) -> DriftSpec:
+        if self.share_warning > self.share_critical:
+            raise _KeyedError(
+                "share_warning",
+                f"{self.share_warning:g} is above share_critical {self.share_critical:g}",
+            )
+        return self
 
 
 class PerformanceSpec(_Strict):
@@ -172,6 +231,7 @@ class QualitySpec(_Strict):
     max_missing_share: float = Field(default=0.1, ge=0, le=1)
     max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
     max_unseen_share: float = Field(default=0.05, ge=0, le=1)
+    max_duplicate_share: float = Field(default=0.01, ge=0, le=1)
     severity: Severity = "warning"
 
 
@@ -299,6 +359,8 @@ class MonitorSpec(_Strict):
     def _consistent(self) -> MonitorSpec:
         _check_roles(self)
         _check_task(self)
+        _check_metrics(self)
+        _check_drift_columns(self)
         _check_fairness(self)
         return self
 
@@ -346,6 +408,79 @@ def _check_task(spec: MonitorSpec) -> None:
         raise ValueError("columns.score: use columns.probabilities for a multiclass task")
     if not cols.prediction and not cols.score:
         raise ValueError("columns.prediction: a prediction (or score) column is required")
+    if spec.task == "regression" and spec.positive_label is not None:
+        raise _KeyedError("positive_label", "a regression task has no positive label")
+    if spec.task == "regression" and cols.protected:
+        raise _KeyedError("columns.protected", "fairness metrics need a classification task")
+
+
+def is_task_metric(task: Task, metric: str) -> bool:
+    """Whether ``stats.performance`` computes ``metric`` for ``task``."""
+    if task == "multiclass_classification" and metric.startswith(CLASS_METRIC_PREFIX):
+        return len(metric) > len(CLASS_METRIC_PREFIX)
+    return metric in TASK_METRICS[task]
+
+
+def _known_metrics(task: Task) -> str:
+    extra = [f"{CLASS_METRIC_PREFIX}<label>"] if task == "multiclass_classification" else []
+    return ", ".join([*TASK_METRICS[task], *extra])
+
+
+def _check_metric(spec: MonitorSpec, key: str, metric: str) -> None:
+    """A metric named under ``key`` exists for the task, and its input is in the spec."""
+    if not is_task_metric(spec.task, metric):
+        known = _known_metrics(spec.task)
+        raise _KeyedError(key, f"{metric!r} is not a {spec.task} metric (known: {known})")
+    cols = spec.columns
+    if metric in SCORE_METRICS and not (cols.score or cols.probabilities):
+        needed = (
+            "columns.score" if spec.task == "binary_classification" else "columns.probabilities"
+        )
+        raise _KeyedError(
+            key, f"{metric!r} is computed from {needed}, which the spec does not name"
+        )
+
+
+def _check_metrics(spec: MonitorSpec) -> None:
+    """Performance checks and the segments' metric name metrics the task computes, once each."""
+    seen: dict[str, int] = {}
+    for index, check in enumerate(spec.performance.checks):
+        key = f"performance.checks.{index}.metric"
+        _check_metric(spec, key, check.metric)
+        if check.metric in seen:
+            raise _KeyedError(
+                key,
+                f"{check.metric!r} is checked twice (also checks.{seen[check.metric]}); "
+                "put its bounds in one check",
+            )
+        seen[check.metric] = index
+    if spec.segments.metric is not None:
+        _check_metric(spec, "segments.metric", spec.segments.metric)
+
+
+def _check_drift_columns(spec: MonitorSpec) -> None:
+    """``drift.methods``/``thresholds`` name columns drift is computed on; methods fit them."""
+    cols = spec.columns
+    outputs = [c for c in (cols.prediction, cols.score) if c] if spec.drift.prediction else []
+    drifted = [*cols.features, *outputs]
+    roles = (
+        "features, prediction, score"
+        if spec.drift.prediction
+        else "drift.prediction is false; features"
+    )
+    shown = f"{roles}: {', '.join(drifted) or 'none'}"
+    for section, names in (("methods", spec.drift.methods), ("thresholds", spec.drift.thresholds)):
+        for name in names:
+            if name not in drifted:
+                raise _KeyedError(
+                    f"drift.{section}.{name}", f"not a column drift is computed on ({shown})"
+                )
+    for name, method in spec.drift.methods.items():
+        if method in ("ks", "wasserstein") and name in cols.categorical:
+            raise _KeyedError(
+                f"drift.methods.{name}",
+                f"method {method!r} needs a numerical column; {name!r} is in columns.categorical",
+            )
 
 
 def _check_fairness(spec: MonitorSpec) -> None:
@@ -354,6 +489,11 @@ def _check_fairness(spec: MonitorSpec) -> None:
         for name in combo:
             if name not in protected:
                 raise ValueError(f"fairness.intersections: {name!r} is not in columns.protected")
+    for index, combo in enumerate(spec.fairness.intersections):
+        if len(set(combo)) < 2:
+            raise _KeyedError(
+                f"fairness.intersections.{index}", "an intersection names two or more columns"
+            )
     for name in spec.fairness.reference_groups:
         if name not in protected:
             raise ValueError(f"fairness.reference_groups: {name!r} is not in columns.protected")
@@ -416,7 +556,11 @@ def resolve_spec_path(value: str, *, folder: str | os.PathLike[str], key: str) -
 def first_error(exc: ValidationError) -> str:
     """The first validation error as one line naming the key (shared with the policy packs)."""
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    key = ".".join(str(p) for p in err["loc"])
+    raised = (err.get("ctx") or {}).get("error")
+    if isinstance(raised, _KeyedError):
+        key = f"{key}.{raised.key}" if key else raised.key
+    key = key or "(top level)"
     if err["type"] == "extra_forbidden":
         return f"unknown key {key!r}"
     if err["type"] == "missing":

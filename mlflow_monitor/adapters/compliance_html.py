@@ -22,6 +22,7 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 .verdict { font-size: 1.4em; font-weight: bold; padding: 0.4em 0.8em; display: inline-block; }
 .fail, .s-fail { color: #fff; background: #c62828; } .warn, .s-warn { background: #ffe0b2; }
 .pass, .s-pass { background: #c8e6c9; } .insufficient_data, .s-insufficient_data { background: #eee; }
+.not_evaluated, .s-not_evaluated { background: #eee; }
 .summary li { margin: 0.3em 0; } .meta td { text-align: left; }
 .note { color: #666; font-size: 0.85em; }
 </style></head><body>
@@ -31,7 +32,8 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 <tr><th class="l">Data window</th><td>{{ r.window_start or "(start of data)" }} to {{ r.window_end or "(end of data)" }}</td></tr>
 <tr><th class="l">Rows in window</th><td>{{ "{:,}".format(r.evaluation.report.rows) }}{% if r.evaluation.decision.excluded_rows %} ({{ r.evaluation.decision.excluded_rows }} without a decision excluded){% endif %}</td></tr>
 <tr><th class="l">Baseline rows</th><td>{{ "{:,}".format(r.baseline_rows) if r.baseline_rows is not none else "no baseline" }}</td></tr>
-<tr><th class="l">Decision</th><td>{% if r.evaluation.decision.source == "score" %}{{ r.evaluation.decision.column }} &ge; {{ r.evaluation.decision.decision_threshold }}{% else %}{{ r.evaluation.decision.column }} (model prediction){% endif %}</td></tr>
+<tr><th class="l">Decision</th><td>{% if r.evaluation.decision.source == "score" %}{{ r.evaluation.decision.column }} &ge; {{ r.evaluation.decision.decision_threshold }}{% else %}{{ r.evaluation.decision.column }} (model prediction){% endif %}; a positive decision is {{ words.decision }}</td></tr>
+<tr><th class="l">Confidence level</th><td>{{ "{:.0%}".format(r.level) }}</td></tr>
 <tr><th class="l">Labels</th><td>{{ "available" if r.evaluation.report.labeled else "not yet available (label-free mode)" }}</td></tr>
 <tr><th class="l">Generated</th><td>{{ r.generated_at }}</td></tr>
 </table>
@@ -39,25 +41,35 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 <h2>Summary</h2>
 <div class="verdict {{ r.status }}">{{ r.verdict }}</div>
 <ul class="summary">{% for line in r.summary %}<li>{{ line }}</li>{% endfor %}</ul>
+{% if r.adverse_groups %}
+<h3>Adversely affected groups</h3>
+<table><tr><th class="l">Attribute</th><th class="l">{{ "Most flagged group" if words.adverse else "Least selected group" }}</th><th class="l">{{ words.rate("selection_rate") }} (counts, interval)</th></tr>
+{% for a in r.adverse_groups %}<tr><td class="l">{{ a.attribute }}</td><td class="l">{{ a.group }}</td><td class="l">{{ a.rate }}</td></tr>{% endfor %}
+</table>
+{% endif %}
+
+<h2>How to read a rule's status</h2>
+<ul class="reading">{% for line in r.reading %}<li>{{ line }}</li>{% endfor %}</ul>
 
 <h2>Policy rules</h2>
-<table><tr><th class="l">Pack</th><th class="l">Rule</th><th class="l">Source</th><th>Threshold</th><th>Severity</th><th>Result</th></tr>
+<p>{{ r.checks }}.</p>
+<table><tr><th class="l">Pack</th><th class="l">Rule</th><th class="l">Source</th><th>Threshold</th><th>Severity</th><th>Result</th><th class="l">Groups</th></tr>
 {% for v in rules %}<tr><td class="l">{{ v.result.pack }}</td><td class="l">{{ v.result.rule.title }}</td>
-<td class="l">{{ v.result.rule.source }}</td><td>{{ v.result.rule.metric }} {{ v.result.rule.measure }} {{ v.result.rule.comparison }} {{ v.result.rule.threshold }}</td>
-<td>{{ v.result.rule.severity }}</td><td class="s-{{ v.result.status }}">{{ v.result.status }}</td></tr>{% endfor %}
+<td class="l">{{ v.result.rule.source }}</td><td>{{ v.rate_name }} {{ v.result.rule.measure | replace("_", " ") }} {{ v.result.rule.comparison }} {{ v.result.rule.threshold }}</td>
+<td>{{ v.result.rule.severity }}</td><td class="s-{{ v.result.status }}">{{ v.result.status }}</td><td class="l">{{ v.counts }}</td></tr>{% endfor %}
 </table>
 
 {% for v in rules %}
 <h3>{{ v.result.pack }} / {{ v.result.rule.id }}: {{ v.result.rule.title }} &mdash; <span class="s-{{ v.result.status }}">{{ v.result.status }}</span></h3>
-<p>{{ v.result.rule.explanation }} <span class="note">Source: {{ v.result.rule.source }}.</span></p>
+<p>{{ v.explanation }} <span class="note">Source: {{ v.result.rule.source }}. Read on the {{ v.rate_name }}. {{ v.counts }}.</span></p>
 {% for attribute, rows in v.tables %}
 <h4>{{ attribute }}{% if ":" in attribute %} (intersectional categories){% endif %}</h4>
 <table>
-<tr><th class="l">Category</th><th>Number of individuals</th><th>Number selected</th><th>{{ v.result.rule.metric }}</th>
-<th class="l">Compared with</th><th>Their {{ v.result.rule.metric }}</th><th>{{ v.result.rule.measure | replace("_", " ") }}</th><th>Result</th><th class="l">Note</th></tr>
-{% for row in rows %}<tr><td class="l">{{ row.group }}</td><td>{{ row.size }}</td><td>{{ row.selected }}</td><td>{{ row.rate | pct }}</td>
-<td class="l">{{ row.reference_group or "" }}</td><td>{{ row.reference_rate | pct }}</td><td>{{ row.value | num }}</td>
-<td class="s-{{ row.status }}">{{ row.status }}</td><td class="l note">{{ row.note }}</td></tr>{% endfor %}
+<tr><th class="l">Category</th><th>Number of individuals</th><th>{{ words.selected }}</th><th class="l">{{ v.rate_name }} (counts, interval)</th>
+<th class="l">Compared with</th><th class="l">Their {{ v.rate_name }}</th><th class="l">{{ v.result.rule.measure | replace("_", " ") }} (interval)</th><th>Result</th><th class="l">Why</th></tr>
+{% for row in rows %}<tr><td class="l">{{ row.group }}</td><td>{{ "{:,}".format(row.size) }}</td><td>{{ "{:,}".format(row.selected) if row.selected is not none else "n/a" }}</td><td class="l">{{ row.rate }}</td>
+<td class="l">{{ row.reference_group }}</td><td class="l">{{ row.reference_rate }}</td><td class="l">{{ row.measure }}</td>
+<td class="s-{{ row.status }}">{{ row.status }}</td><td class="l note">{{ row.why }}</td></tr>{% endfor %}
 </table>
 {% endfor %}
 {% for attribute, svg in v.charts %}<div>{{ svg }}</div>{% endfor %}
@@ -68,17 +80,18 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 <h3>{{ t.attribute }} <span class="note">(ratios against {{ t.reference }})</span></h3>
 <table><tr><th class="l">Group</th><th>Size</th>{% for m in t.metrics %}<th>{{ m }}</th><th>{{ m }} ratio</th>{% endfor %}</tr>
 {% for row in t.rows %}<tr><td class="l">{{ row.group }}</td><td>{{ row.size }}</td>
-{% for m in t.metrics %}<td>{{ row.rates[m] | pct }}</td><td>{{ row.ratios[m] | num(2) }}</td>{% endfor %}</tr>{% endfor %}
+{% for rate, ratio in row.cells %}<td>{{ rate }}</td><td>{{ ratio }}</td>{% endfor %}</tr>{% endfor %}
 </table>
 {% endfor %}
+<p class="note">Each rate: value (cases / denominator) [{{ "{:.0%}".format(r.level) }} Wilson interval]; each ratio: against the reference group, [{{ "{:.0%}".format(r.level) }} Katz log interval].{% if words.adverse %} Flag rate: the share of positive (adverse) decisions.{% endif %}</p>
 
 <h2>Trend against the baseline</h2>
 {% if trend %}
 <p class="note">Two-proportion z-tests on each group's own denominators, Benjamini-Hochberg adjusted across all tests of this window.</p>
 <table><tr><th class="l">Attribute</th><th class="l">Group</th><th class="l">Metric</th><th>Baseline</th><th>Window</th><th>Change</th>
-<th>n (baseline / window)</th><th>Adjusted p</th><th>Significant</th></tr>
-{% for c in trend %}<tr><td class="l">{{ c.attribute }}</td><td class="l">{{ c.group }}</td><td class="l">{{ c.metric }}</td>
-<td>{{ c.baseline_value | pct }}</td><td>{{ c.current_value | pct }}</td><td>{{ c.change | num }}</td>
+<th>{{ "{:.0%}".format(r.level) }} interval of the change</th><th>n (baseline / window)</th><th>Adjusted p</th><th>Significant</th></tr>
+{% for c in trend %}<tr><td class="l">{{ c.attribute }}</td><td class="l">{{ c.group }}</td><td class="l">{{ words.short(c.metric) }}</td>
+<td>{{ c.baseline_value | pct }}</td><td>{{ c.current_value | pct }}</td><td>{{ c.change | num }}</td><td>{% if c.low is not none %}[{{ c.low | num }}, {{ c.high | num }}]{% else %}n/a{% endif %}</td>
 <td>{{ c.baseline_n }} / {{ c.current_n }}</td><td>{{ c.p_adjusted | num(4) }}</td>
 <td class="{{ 's-warn' if c.significant else '' }}">{{ "yes" if c.significant else ("not tested" if c.status != "tested" else "no") }}</td></tr>{% endfor %}
 </table>

@@ -23,6 +23,27 @@ cannot start, dies or is killed is a note from ``ReportJob.wait`` too. The notes
 its folder goes on every path: in ``wait``, when the job is dropped unwaited or the process
 exits (``weakref.finalize``), and, under a worker, with the worker's folder, which the process
 that started the worker removes even when the notebook's kernel is killed.
+
+One truth per column. Each report opens with the tool's own verdicts, taken from the window's
+result (``results.json``: drift per column with its method, score, threshold, drifted or not and
+the rows on each side, the share of drifted columns; the performance checks), computed on all
+rows; ``attach_verdicts`` puts them in once the notebook has them (the child starts before they
+exist), ``write_reports(..., results=)`` does it directly. Evidently's own verdicts are left
+out, not aligned: its drift tests on a 5,000-row sample decide differently from the same test on
+all rows (a p-value shrinks with the rows), so even with the tool's methods and thresholds per
+column it would contradict ``results.json`` on some windows. What is kept of the drift report is
+a whitelist (``_distributions_only``): each column's reference and window distributions and
+its detail charts; the dataset drift counter, the drifted counts, the table's title and its
+Data Drift / Stat Test / Drift Score columns are dropped, and so is whatever a later Evidently
+adds. The presets run without tests (Evidently's pass/fail on the sample). The charts are
+labelled "drawn from a seeded sample of N rows; the verdicts above are on all rows".
+
+Safe HTML. Evidently 0.7 writes its data into a ``<script>`` as plain ``json.dumps``: a column
+named ``x</script><script>alert(1)</script>`` ends that script and the rest is live markup
+(measured in headless Chromium: the alert fired and ``<img onerror>`` categories became elements).
+``_page`` renders Evidently's own template without data and puts the data in with ``<``, ``>``
+and ``&`` as JSON escapes (``\\u003c``): the same values for the script, no tag for the HTML
+parser; the tool's own sections are ``html.escape``d. Names are shown as they are, not aliased.
 """
 
 from __future__ import annotations
@@ -37,12 +58,14 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlflow_monitor.adapters.notebook_parameters import NotebookParameters
 from mlflow_monitor.adapters.processes import process_alive
@@ -52,11 +75,15 @@ from mlflow_monitor.spec import MonitorSpec
 if TYPE_CHECKING:  # pandas is imported by the functions that use it: report_worker stays light
     import pandas as pd
 
+    from mlflow_monitor.contract import CheckOutcome, WindowResults
+    from mlflow_monitor.stats.drift import ColumnDrift, DriftReport
+
 __all__ = [
     "SAMPLE_PREFIX",
     "WORKER_ENV",
     "ReportFiles",
     "ReportJob",
+    "attach_verdicts",
     "report_worker",
     "sample_rows",
     "start_reports",
@@ -374,13 +401,19 @@ def _labelled(frame: pd.DataFrame, spec: MonitorSpec) -> pd.DataFrame:
 
 
 def write_reports(
-    spec: MonitorSpec, reference: pd.DataFrame, current: pd.DataFrame, out_dir: str | Path
+    spec: MonitorSpec,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    results: WindowResults | None = None,
 ) -> ReportFiles:
     """Write ``data_drift.html`` and ``classification.html``/``regression.html`` into ``out_dir``.
 
     Each report is attempted on its own: one that raises is skipped with a note, the other is
     still written. The performance report is also skipped (no note: nothing to show) when either
-    side has no labels.
+    side has no labels. ``results`` (the window's result): its verdicts head the reports now;
+    without it they say "see results.json" until ``attach_verdicts``.
     """
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -393,7 +426,8 @@ def write_reports(
     performance, performance_notes = _attempt(
         folder / _performance_name(spec), lambda path: _performance_report(spec, ref, cur, path)
     )
-    return ReportFiles(drift, performance, len(ref), len(cur), drift_notes + performance_notes)
+    files = ReportFiles(drift, performance, len(ref), len(cur), drift_notes + performance_notes)
+    return files if results is None else attach_verdicts(files, results)
 
 
 def _attempt(
@@ -413,11 +447,13 @@ def _drift_report(spec: MonitorSpec, ref: pd.DataFrame, cur: pd.DataFrame, path:
 
     columns = [c for c in _drift_columns(spec) if c in ref.columns and c in cur.columns]
     plain = _definition(spec, with_task=False)
-    snapshot = Report([DataDriftPreset(columns=columns)]).run(
+    snapshot = Report([DataDriftPreset(columns=columns, include_tests=False)]).run(
         Dataset.from_pandas(cur[columns], data_definition=plain),  # type: ignore[arg-type]
         Dataset.from_pandas(ref[columns], data_definition=plain),  # type: ignore[arg-type]
     )
-    snapshot.save_html(str(path))
+    board = _distributions_only(_dashboard(snapshot))
+    label = _sample_label(spec, len(ref), len(cur), "rows")
+    path.write_text(_page(board, _header("Data drift", label)), encoding="utf-8")
     return path
 
 
@@ -435,13 +471,312 @@ def _performance_report(
     if ref_l.empty or cur_l.empty:
         return None
     definition = _definition(spec, with_task=True)
-    preset = RegressionPreset() if spec.task == "regression" else ClassificationPreset()
+    regression = spec.task == "regression"
+    preset = RegressionPreset() if regression else ClassificationPreset()  # tests: not rendered
     snapshot = Report([preset]).run(
         Dataset.from_pandas(cur_l, data_definition=definition),  # type: ignore[arg-type]
         Dataset.from_pandas(ref_l, data_definition=definition),  # type: ignore[arg-type]
     )
-    snapshot.save_html(str(path))
+    label = _sample_label(spec, len(ref_l), len(cur_l), "labelled rows")
+    title = "Regression performance" if regression else "Classification performance"
+    path.write_text(_page(_dashboard(snapshot), _header(title, label)), encoding="utf-8")
     return path
+
+
+# -- the page: the tool's verdicts over Evidently's charts, its data escaped --------------------
+
+_VERDICTS_START = "<!-- mlflow-monitor:verdicts -->"
+_VERDICTS_END = "<!-- /mlflow-monitor:verdicts -->"
+_NO_DATA = "<!-- no embedded data -->"  # Evidently's template with embed_data=False
+_UNATTACHED = (
+    '<p class="mm-unattached">This window\'s verdicts, computed on all of its rows, are in '
+    "results.json.</p>"
+)
+_STYLE = (
+    "<style>.mm-report{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;"
+    "margin:1em 2em;color:#222}.mm-report table{border-collapse:collapse;margin:.4em 0 1em;"
+    "font-size:.9em}.mm-report th,.mm-report td{border:1px solid #ccc;padding:.2em .6em;"
+    "text-align:left}.mm-report th{background:#f3f3f3}.mm-sample{color:#555;font-style:italic}"
+    ".mm-warn{background:#ffe0b2}.mm-fail{background:#ffcdd2}</style>"
+)
+# JSON escapes for what an HTML parser reads inside a <script>: same values, no tags.
+_SCRIPT_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+# What the drift report keeps of Evidently's drift table (``_distributions_only``).
+_DRIFT_FIELDS = frozenset(
+    {"column_name", "column_type", "reference_distribution", "current_distribution"}
+)
+_DETAIL_TITLES = {"DATA DISTRIBUTION": "DATA DISTRIBUTION", "DATA DRIFT": "MEAN BY ROW ORDER"}
+
+
+@dataclass(frozen=True)
+class _Board:
+    """Evidently's widgets and the detail graphs they open, as JSON values."""
+
+    widgets: list[dict[str, Any]]
+    graphs: dict[str, Any]
+
+
+def _dashboard(snapshot: Any) -> _Board:
+    """What ``Snapshot.get_html_str`` renders (Evidently 0.7 ``render_widgets``), without tests.
+
+    A preset's tests are Evidently's pass/fail on the sample: ``_tests_widgets`` is left out
+    (``ClassificationPreset(include_tests=False)`` raises in Evidently 0.7.23).
+    """
+    from evidently.legacy.model.widget import AdditionalGraphInfo
+
+    widgets = list(snapshot._widgets)
+    graphs: dict[str, Any] = {}
+    for widget in widgets:
+        for graph in widget.get_additional_graphs():
+            info = graph.params if isinstance(graph, AdditionalGraphInfo) else graph
+            graphs[str(graph.id)] = info.dict() if hasattr(info, "dict") else info
+    return _Board([w.dict() for w in widgets], graphs)
+
+
+def _distributions_only(board: _Board) -> _Board:
+    """Evidently's drift table cut to what it draws: column, type, both distributions, details.
+
+    A whitelist (module docstring): Evidently's verdicts on the sample and anything unknown are
+    left out. A report without that table is a ``ValueError`` (the report's note).
+    """
+    table = next((w for w in board.widgets if _is_drift_table(w)), None)
+    if table is None:
+        raise ValueError("Evidently's drift table is not in the report")
+    params = table["params"]
+    rows = [_distribution_row(row) for row in params["data"]]
+    shown = {part["id"] for row in rows for part in row["details"]["parts"]}
+    kept = {
+        **table,
+        "title": "Distributions in the seeded samples: reference and window",
+        "alerts": [],
+        "insights": [],
+        "tabs": [],
+        "widgets": [],
+        "params": {
+            **params,
+            "columns": [c for c in params["columns"] if c.get("field") in _DRIFT_FIELDS],
+            "data": rows,
+        },
+        "additionalGraphs": [g for g in table["additionalGraphs"] if g.get("id") in shown],
+    }
+    return _Board([kept], {k: v for k, v in board.graphs.items() if k in shown})
+
+
+def _is_drift_table(widget: Mapping[str, Any]) -> bool:
+    columns = (widget.get("params") or {}).get("columns") or []
+    return widget.get("type") == "big_table" and any(
+        c.get("field") == "column_name" for c in columns
+    )
+
+
+def _distribution_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    parts = (row.get("details") or {}).get("parts") or []
+    return {
+        **{k: v for k, v in row.items() if k in _DRIFT_FIELDS},
+        "details": {
+            "parts": [
+                {**p, "title": _DETAIL_TITLES[p["title"]]}
+                for p in parts
+                if p.get("title") in _DETAIL_TITLES
+            ]
+        },
+    }
+
+
+def _sample_label(spec: MonitorSpec, reference: int, current: int, rows: str) -> str:
+    sampling = spec.sampling
+    return (
+        f"Evidently's charts and numbers below are drawn from a seeded sample of {reference:,} "
+        f"{rows} of the reference and {current:,} of the window (sampling.report_rows "
+        f"{sampling.report_rows:,}, seed {sampling.seed}); the verdicts above are on all rows."
+    )
+
+
+def _header(title: str, label: str) -> str:
+    """The tool's part of the page: title, verdicts (to be attached), the sample's label."""
+    return (
+        f'<section class="mm-report">{_STYLE}<h1>{escape(title)}</h1>\n'
+        f"{_VERDICTS_START}{_UNATTACHED}{_VERDICTS_END}\n"
+        f'<p class="mm-sample">{escape(label)}</p></section>\n'
+    )
+
+
+def _page(board: _Board, header: str) -> str:
+    """Evidently's one-file HTML of ``board`` with ``header`` above it; the data script-safe."""
+    from evidently.legacy.model.dashboard import DashboardInfo
+    from evidently.legacy.renderers.html_widgets import group_widget
+    from evidently.legacy.utils.dashboard import TemplateParams, file_html_template
+
+    board_id = f"metric_{uuid.uuid4().hex}"
+    empty = DashboardInfo(name="Report", widgets=[])
+    page = file_html_template(TemplateParams(board_id, empty, {}, embed_data=False))
+    group = group_widget(title="", widgets=[]).dict()
+    group.pop("additionalGraphs", None)  # as Evidently's dashboard_info_to_json
+    info = {"name": "Report", "widgets": [{**group, "widgets": board.widgets}]}
+    data = (
+        f"<script>\n    var {board_id} = {_script_json(info)};\n"
+        f"    var additional_graphs_{board_id} = {_script_json(board.graphs)};\n</script>"
+    )
+    root = f'<div id="root_{board_id}">'
+    return _replace_first(_replace_first(page, _NO_DATA, data), root, header + root)
+
+
+def _script_json(value: object) -> str:
+    from evidently.legacy.utils.numpy_encoder import NumpyEncoder
+
+    return json.dumps(value, cls=NumpyEncoder).translate(_SCRIPT_ESCAPES)
+
+
+def _replace_first(text: str, old: str, new: str) -> str:
+    at = text.find(old)
+    if at < 0:
+        raise ValueError(f"Evidently's HTML template changed: {old!r} not found")
+    return text[:at] + new + text[at + len(old) :]
+
+
+# -- the tool's verdicts, attached in the kernel -------------------------------------------------
+
+
+def attach_verdicts(files: ReportFiles, results: WindowResults) -> ReportFiles:
+    """Head each written report with the tool's verdicts from ``results`` (all rows).
+
+    ``results``: the window's result or ``results.json`` read back. The drift report gets the
+    drift verdicts, the performance report the performance checks. Never raises: a report that
+    could not take them keeps its "see results.json" line and the reason is a note.
+    """
+    notes: list[str] = []
+    for path, section in ((files.drift, _drift_verdicts), (files.performance, _checks_verdicts)):
+        if path is None:
+            continue
+        try:
+            _fill_verdicts(path, section(results))
+        except Exception as exc:  # reports are optional: the window goes on
+            notes.append(f"{path.name}: verdicts not attached: {_one_line(exc)}")
+    return replace(files, notes=files.notes + tuple(notes))
+
+
+def _fill_verdicts(path: Path, section: str) -> None:
+    """Replace what is between the verdict markers (data cannot hold them: ``<`` is escaped)."""
+    page = path.read_text(encoding="utf-8")
+    start = page.index(_VERDICTS_START) + len(_VERDICTS_START)
+    end = page.index(_VERDICTS_END, start)
+    partial = path.with_suffix(".partial")
+    partial.write_text(page[:start] + section + page[end:], encoding="utf-8")
+    os.replace(partial, path)
+
+
+_DRIFT_SECTIONS = (("drift", "Feature drift", "drift"),
+                   ("prediction_drift", "Prediction drift", "drift/prediction"))  # fmt: skip
+_DRIFT_HEAD = (
+    "Column", "Method", "Score", "Threshold", "Drifted", "Reference rows", "Window rows", "Check",
+)  # fmt: skip
+_CHECK_HEAD = ("Check", "Value", "Bound", "Status", "Message")
+
+
+def _drift_verdicts(results: WindowResults) -> str:
+    from mlflow_monitor.stats.drift import DriftReport
+
+    statistics = results.statistics()
+    outcomes = {o.check_id: o for o in results.outcomes}
+    parts = [_verdicts_title(results)]
+    share = outcomes.get("drift/share_drifted")
+    if share is not None:
+        parts.append(
+            f'<p class="mm-share mm-{escape(share.status)}" data-status="{escape(share.status)}">'
+            f"Share of drifted columns: {escape(share.message)} &mdash; "
+            f"{escape(share.status)}</p>"
+        )
+    for key, title, prefix in _DRIFT_SECTIONS:
+        raw = statistics.get(key)
+        if isinstance(raw, Mapping):
+            report = DriftReport.from_dict(raw)
+            parts.append(_drift_table(title, report, outcomes, prefix))
+    return "\n".join(parts)
+
+
+def _verdicts_title(results: WindowResults) -> str:
+    return (
+        f"<h2>The tool's verdicts, on all {results.rows:,} rows of the window "
+        "(as in results.json)</h2>"
+    )
+
+
+def _drift_table(
+    title: str, report: DriftReport, outcomes: Mapping[str, CheckOutcome], prefix: str
+) -> str:
+    rows = "".join(_drift_row(c, outcomes.get(f"{prefix}/{c.column}")) for c in report.columns)
+    return (
+        f"<h3>{escape(title)}</h3>"
+        f'<table class="mm-verdicts" data-section="{escape(prefix)}">'
+        f"{_head(_DRIFT_HEAD)}{rows}</table>"
+    )
+
+
+def _drift_row(c: ColumnDrift, outcome: CheckOutcome | None) -> str:
+    status = outcome.status if outcome is not None else ""
+    cells = (
+        c.column,
+        c.method,
+        _number(c.score),
+        _number(c.threshold),
+        _drifted(c),
+        f"{c.reference_rows:,}",
+        f"{c.current_rows:,}",
+        status,
+    )
+    data = {
+        "column": c.column,
+        "method": c.method,
+        "score": json.dumps(c.score),
+        "threshold": json.dumps(c.threshold),
+        "drifted": json.dumps(c.drifted),
+        "tested": json.dumps(c.status == "ok"),
+        "reference-rows": str(c.reference_rows),
+        "current-rows": str(c.current_rows),
+        "status": status,
+    }
+    return _row(cells, data, status)
+
+
+def _drifted(c: ColumnDrift) -> str:
+    if c.status != "ok":
+        return f"not tested ({c.note or 'no usable values'})"
+    return "yes" if c.drifted else "no"
+
+
+def _checks_verdicts(results: WindowResults) -> str:
+    checks = [o for o in results.outcomes if o.kind == "performance"]
+    if not checks:
+        return _verdicts_title(results) + "<p>No performance check in results.json.</p>"
+    rows = "".join(
+        _row(
+            (o.check_id, _number(o.value), o.threshold.text() if o.threshold else "", o.status,
+             o.message),
+            {"check": o.check_id, "value": json.dumps(o.value), "status": o.status},
+            o.status,
+        )
+        for o in checks
+    )  # fmt: skip
+    return (
+        f'{_verdicts_title(results)}<table class="mm-verdicts" data-section="performance">'
+        f"{_head(_CHECK_HEAD)}{rows}</table>"
+    )
+
+
+def _head(names: Sequence[str]) -> str:
+    return "<tr>" + "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr>"
+
+
+def _row(cells: Sequence[str], data: Mapping[str, str], status: str) -> str:
+    attrs = "".join(f' data-{k}="{escape(v)}"' for k, v in data.items())
+    tds = "".join(f"<td>{escape(cell)}</td>" for cell in cells)
+    return f'<tr class="mm-{escape(status)}"{attrs}>{tds}</tr>'
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
 
 
 def _job(params: NotebookParameters) -> dict[str, object]:

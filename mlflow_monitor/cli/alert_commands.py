@@ -20,15 +20,16 @@ def alerts() -> None:
 def test_command(spec_path: str) -> None:
     """Send a test message to every channel; exit 0 if all delivered, else 2."""
     from mlflow_monitor.spec import load_spec
-    from mlflow_monitor.workflows.dispatch_alerts import send_test
+    from mlflow_monitor.workflows.dispatch_alerts import failed_line, send_test
 
     spec = load_spec(spec_path)
     if not spec.alerts.channels:
         fail(f"{spec_path}: alerts.channels lists no channel")
     results = send_test(spec)
     for result in results:
-        detail = f" ({result.reason})" if result.reason else ""
-        say(f"{result.channel:<20} {result.status:<7} {result.url}{detail}")
+        say(f"{result.channel:<20} {result.status:<7} {result.url}")
+        if result.status == "failed":
+            say(failed_line(result), err=True)
     failed = [r for r in results if r.status != "sent"]
     if failed:
         fail(

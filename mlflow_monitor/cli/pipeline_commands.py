@@ -8,6 +8,7 @@ number or an ``@alias``, resolved against the spec's model before the workflow s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -123,7 +124,7 @@ def run_command(
             tracking_uri=tracking_uri,
             window_start=window_start,
             window_end=window_end,
-            echo=progress,
+            echo=_warning_first(spec_path),
         )
     say(
         f"{result.model} version {result.version}: {result.health} "
@@ -133,6 +134,25 @@ def run_command(
         say(f"  {finding}")
     if fail_on and result.health in _FAIL_ON[fail_on]:
         raise SystemExit(1)
+
+
+def _warning_first(spec_path: str) -> Callable[[str], None]:
+    """``progress``, preceded once by the spec's warning line (an unset ``${VAR}`` in an alert URL).
+
+    The warning shows with the run's first progress line, so bad input, which stops the command
+    before any progress, still prints its one error line only.
+    """
+    from mlflow_monitor.spec import load_spec
+    from mlflow_monitor.workflows.preflight import unset_secrets
+
+    pending = [line for line in [unset_secrets(load_spec(spec_path))] if line]
+
+    def echo(message: str) -> None:
+        while pending:
+            say(pending.pop(), err=True)
+        progress(message)
+
+    return echo
 
 
 def _spec_version(spec_path: str, version: str, *, tracking_uri: str | None) -> str:

@@ -4,8 +4,14 @@ For every attribute, group and metric present on both sides the change (window -
 tested with a two-proportion z-test whose sample sizes are the metric's own denominators on each
 side (selection rate: group size; TPR/FNR: the group's actual positives; FPR: its actual
 negatives; precision/FDR: its predicted positives ...), so a change in a 40-person group is not
-read like the same change in a 40,000-person group. The p-values are adjusted with
-Benjamini-Hochberg across every test of the window (``scipy.stats.false_discovery_control``).
+read like the same change in a 40,000-person group. Both denominators must reach the minimum
+(``min_group_size``, and never fewer than ``MIN_TEST_DENOMINATOR`` cases a side, where the
+normal approximation of the test means nothing): below it the change is ``insufficient_data``.
+The p-values are adjusted with Benjamini-Hochberg across every test of the window
+(``scipy.stats.false_discovery_control``). A change *counts* (``significant``) only when its
+adjusted p is below ``alpha`` AND its size is at least ``min_effect``: with tens of thousands of
+rows a 0.01 change is "significant" and still nothing a person should act on. Each change carries
+Newcombe's interval of window - baseline at the confidence ``level``.
 
 Pure computation: no I/O, no MLflow.
 """
@@ -20,19 +26,29 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
-from mlflow_monitor.stats.fairness import FairnessReport, GroupMetrics
+from mlflow_monitor.stats.fairness import FairnessReport, GroupMetrics, denominator_word
+from mlflow_monitor.stats.intervals import newcombe
 
-__all__ = ["BiasChange", "BiasDriftReport", "compare_fairness", "two_proportion_z"]
+__all__ = [
+    "MIN_TEST_DENOMINATOR",
+    "BiasChange",
+    "BiasDriftReport",
+    "compare_fairness",
+    "two_proportion_z",
+]
 
 ChangeStatus = Literal["tested", "insufficient_data", "undefined"]
+MIN_TEST_DENOMINATOR = 10  # cases a side below which no z-test is run, whatever min_group_size
 
 
 @dataclass(frozen=True)
 class BiasChange:
     """One group's metric, baseline against window, with its test.
 
-    ``status`` is ``tested`` (``z``, ``p_value``, ``p_adjusted`` set), ``insufficient_data`` (a
-    side below the minimum group size) or ``undefined`` (the metric has no denominator on a side).
+    ``status`` is ``tested`` (``z``, ``p_value``, ``p_adjusted``, ``low``/``high`` set),
+    ``insufficient_data`` (a side's own denominator below the minimum) or ``undefined`` (the
+    metric has no denominator on a side). ``bh_significant``: adjusted p below alpha;
+    ``significant``: that AND ``|change| >= min_effect`` (the change counts).
     """
 
     attribute: str
@@ -49,6 +65,9 @@ class BiasChange:
     p_adjusted: float | None = None
     significant: bool = False
     note: str = ""
+    low: float | None = None
+    high: float | None = None
+    bh_significant: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -77,15 +96,24 @@ class BiasChange:
             p_adjusted=num("p_adjusted"),
             significant=bool(data.get("significant", False)),
             note=str(data.get("note", "")),
+            low=num("low"),
+            high=num("high"),
+            bh_significant=bool(data.get("bh_significant", data.get("significant", False))),
         )
 
 
 @dataclass(frozen=True)
 class BiasDriftReport:
-    """Every baseline-vs-window comparison of one window; ``alpha`` is the BH level."""
+    """Every baseline-vs-window comparison of one window.
+
+    ``alpha`` is the BH level, ``min_effect`` the smallest change that counts, ``level`` the
+    confidence level of the changes' intervals.
+    """
 
     alpha: float
     changes: tuple[BiasChange, ...]
+    min_effect: float = 0.0
+    level: float = 0.95
 
     @property
     def significant(self) -> tuple[BiasChange, ...]:
@@ -96,7 +124,12 @@ class BiasDriftReport:
         return sum(1 for c in self.changes if c.status == "tested")
 
     def to_dict(self) -> dict[str, object]:
-        return {"alpha": self.alpha, "changes": [c.to_dict() for c in self.changes]}
+        return {
+            "alpha": self.alpha,
+            "min_effect": self.min_effect,
+            "level": self.level,
+            "changes": [c.to_dict() for c in self.changes],
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> BiasDriftReport:
@@ -106,7 +139,13 @@ class BiasDriftReport:
         alpha = data["alpha"]
         if not isinstance(alpha, (int, float)):
             raise ValueError("bias drift: 'alpha' must be a number")
-        return cls(float(alpha), tuple(BiasChange.from_dict(c) for c in changes))
+        min_effect, level = data.get("min_effect", 0.0), data.get("level", 0.95)
+        return cls(
+            float(alpha),
+            tuple(BiasChange.from_dict(c) for c in changes),
+            float(min_effect) if isinstance(min_effect, (int, float)) else 0.0,
+            float(level) if isinstance(level, (int, float)) else 0.95,
+        )
 
 
 def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
@@ -123,10 +162,20 @@ def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
 
 
 def compare_fairness(
-    baseline: FairnessReport, current: FairnessReport, *, alpha: float, min_group_size: int
+    baseline: FairnessReport,
+    current: FairnessReport,
+    *,
+    alpha: float,
+    min_group_size: int,
+    min_effect: float,
+    level: float,
 ) -> BiasDriftReport:
-    """Test every (attribute, group, metric) present in both reports; BH across the tests."""
+    """Test every (attribute, group, metric) present in both reports; BH across the tests.
+
+    ``min_group_size`` applies to each metric's own denominator on both sides.
+    """
     metrics = [m for m in current.metrics if m in baseline.metrics]
+    minimum = max(min_group_size, MIN_TEST_DENOMINATOR)
     raw: list[BiasChange] = []
     for attr in current.attributes:
         base_attr = baseline.attribute(attr.attribute)
@@ -135,27 +184,33 @@ def compare_fairness(
         for group in attr.groups:
             base_group = base_attr.group(group.group)
             if base_group is not None:
-                raw += [_change(base_group, group, m, min_group_size) for m in metrics]
-    return BiasDriftReport(alpha, tuple(_adjust(raw, alpha)))
+                raw += [_change(base_group, group, m, minimum, level) for m in metrics]
+    changes = _adjust(raw, alpha=alpha, min_effect=min_effect)
+    return BiasDriftReport(alpha, tuple(changes), min_effect, level)
 
 
-def _change(base: GroupMetrics, cur: GroupMetrics, metric: str, min_size: int) -> BiasChange:
+def _change(
+    base: GroupMetrics, cur: GroupMetrics, metric: str, minimum: int, level: float
+) -> BiasChange:
     x1, n1 = base.fraction(metric)
     x2, n2 = cur.fraction(metric)
     b, c = base.rate(metric), cur.rate(metric)
     change = c - b if b is not None and c is not None else None
     fields = (cur.attribute, cur.group, metric, b, c, change, n1, n2)
-    if min(base.size, cur.size) < min_size:
-        note = f"group size {base.size} (baseline) / {cur.size} (window) < {min_size}"
-        return BiasChange(*fields, status="insufficient_data", note=note)
     if n1 == 0 or n2 == 0:
         reason = base.undefined_reason(metric) or cur.undefined_reason(metric)
         return BiasChange(*fields, status="undefined", note=reason)
+    if min(n1, n2) < minimum:
+        unit = denominator_word(metric)
+        note = f"{metric} rests on {n1} (baseline) / {n2} (window) {unit} < minimum {minimum}"
+        return BiasChange(*fields, status="insufficient_data", note=note)
     z, p = two_proportion_z(x1, n1, x2, n2)
-    return BiasChange(*fields, status="tested", z=z, p_value=p)
+    low, high = newcombe(x2, n2, x1, n1, level=level)
+    return BiasChange(*fields, status="tested", z=z, p_value=p, low=low, high=high)
 
 
-def _adjust(changes: list[BiasChange], alpha: float) -> list[BiasChange]:
+def _adjust(changes: list[BiasChange], *, alpha: float, min_effect: float) -> list[BiasChange]:
+    """Benjamini-Hochberg over the tested changes; a change counts when also large enough."""
     tested = [i for i, c in enumerate(changes) if c.status == "tested"]
     if not tested:
         return changes
@@ -163,5 +218,8 @@ def _adjust(changes: list[BiasChange], alpha: float) -> list[BiasChange]:
     adjusted = stats.false_discovery_control(p, method="bh")
     out = list(changes)
     for i, q in zip(tested, adjusted, strict=True):
-        out[i] = replace(changes[i], p_adjusted=float(q), significant=bool(q < alpha))
+        c = changes[i]
+        bh = bool(q < alpha)
+        large = c.change is not None and abs(c.change) >= min_effect - 1e-12
+        out[i] = replace(c, p_adjusted=float(q), bh_significant=bh, significant=bh and large)
     return out

@@ -8,6 +8,17 @@ reference's population std, floored at 0.001, as Evidently's ``wasserstein_dista
 each exactly Evidently's rule. ``p_value_adjusted`` holds Benjamini-Hochberg adjusted p-values
 across all p-value columns of one report; decisions use the raw p-value, as Evidently does.
 
+Significant is not the same as large: at 200,000 rows a KS test finds a shift of 0.01 standard
+deviations. A p-value method therefore also records an effect size and drifts only when the
+change is significant *and* the effect is at least ``min_effect`` (``compute_drift``'s keyword,
+the spec's ``drift.min_effect``, 0.1 there; 0 here, which is Evidently's rule exactly):
+``ks``: the KS statistic D (the largest gap between the two CDFs); ``chisquare``: the
+Jensen-Shannon distance between the two category distributions (the measure, and so the scale
+of the 0.1 default, of the ``jensenshannon`` method that the automatic selection uses for the
+same columns above 1,000 reference rows); ``z``: the absolute difference of the two proportions.
+Distance methods (psi, wasserstein, jensenshannon) are effect sizes already and have no
+``effect``; their rule is unchanged.
+
 Automatic selection (evidently/legacy/calculations/stattests/registry.py:_get_default_stattest),
 with ``n`` the reference's finite rows and ``k`` the distinct values of both sides together:
 ``n <= 1000``: numerical ``k > 5`` -> ks; otherwise ``k > 2`` -> chisquare, else z.
@@ -47,7 +58,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -91,11 +102,20 @@ _FEW_VALUES = 5
 _VALUE_COUNT_BINNING = 20
 _SCIPY_EXACT_KS = 10_000
 _WASSERSTEIN_MIN_NORM = 0.001
+_EFFECT_NAMES: Mapping[str, str] = {
+    "ks": "ks_statistic",
+    "chisquare": "jensenshannon",
+    "z": "proportion_difference",
+}
 
 
 @dataclass(frozen=True)
 class ColumnDrift:
-    """Drift of one column. ``score`` is None (never NaN) when ``status`` is insufficient_data."""
+    """Drift of one column. ``score`` is None (never NaN) when ``status`` is insufficient_data.
+
+    A p-value method also has ``effect`` (named by ``effect_name``: ``ks_statistic``,
+    ``jensenshannon``, ``proportion_difference``) and the ``min_effect`` it had to reach.
+    """
 
     column: str
     method: str
@@ -108,6 +128,16 @@ class ColumnDrift:
     status: Status = "ok"
     note: str = ""
     statistic: float | None = None
+    effect: float | None = None
+    effect_name: str = ""
+    min_effect: float = 0.0
+
+    @property
+    def significant(self) -> bool:
+        """A p-value method's test alone (False for distances and insufficient data)."""
+        if self.method not in P_VALUE_METHODS or self.score is None:
+            return False
+        return _drifted(self.method, self.score, self.threshold)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -122,6 +152,9 @@ class ColumnDrift:
             "status": self.status,
             "note": self.note,
             "statistic": self.statistic,
+            "effect": self.effect,
+            "effect_name": self.effect_name,
+            "min_effect": self.min_effect,
         }
 
     @classmethod
@@ -141,6 +174,9 @@ class ColumnDrift:
             status="ok" if status == "ok" else "insufficient_data",
             note=str(data.get("note", "")),
             statistic=_optional_float(data.get("statistic")),
+            effect=_optional_float(data.get("effect")),
+            effect_name=str(data.get("effect_name") or ""),
+            min_effect=float(str(data.get("min_effect", 0.0))),
         )
 
 
@@ -201,12 +237,21 @@ def compute_drift(
     method: str = "auto",
     methods: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
+    min_effect: float = 0.0,
+    skip: Mapping[str, str] | None = None,
 ) -> DriftReport:
     """Drift of every column in ``columns`` (default: all of the reference's) from two profiles.
 
+    ``skip`` maps a column to why it is not tested (an id-like column: every value distinct);
+    it stays in the report as ``insufficient_data`` with that note, outside the drifted share.
+
     ``method`` is the default for all columns (``auto`` = Evidently's selection), ``methods``
     and ``thresholds`` override it per column (the spec's ``drift.methods`` / ``thresholds``).
+    A p-value method drifts only when its effect is also at least ``min_effect`` (0: any
+    significant change, Evidently's rule; the spec's ``drift.min_effect`` is 0.1).
     """
+    if not (math.isfinite(min_effect) and min_effect >= 0):
+        raise SpecError("drift.min_effect: must be a finite number >= 0")
     names = list(reference.columns) if columns is None else list(columns)
     methods, thresholds = dict(methods or {}), dict(thresholds or {})
     _check_overrides(names, method, methods, thresholds)
@@ -217,6 +262,8 @@ def compute_drift(
             thresholds.get(name),
             explicit=name in methods,
             bins=reference.bins,
+            min_effect=min_effect,
+            skip=(skip or {}).get(name, ""),
         )
         for name in names
     ]
@@ -259,18 +306,26 @@ def _column_drift(
     *,
     explicit: bool,
     bins: int,
+    min_effect: float,
+    skip: str = "",
 ) -> ColumnDrift:
     ref, cur = pair
-    empty = _insufficient(ref, cur)
+    empty = f"not drift-tested: {skip}" if skip else _insufficient(ref, cur)
     chosen = _resolve_method(ref, cur, requested, explicit=explicit) if not empty else requested
     limit = DEFAULT_THRESHOLDS.get(chosen, 0.05) if threshold is None else threshold
     base = ColumnDrift(ref.name, chosen, None, limit, False, ref.count, cur.count)
+    if chosen in P_VALUE_METHODS:
+        base = _replace(base, effect_name=_EFFECT_NAMES[chosen], min_effect=min_effect)
     if empty:
         return _replace(base, status="insufficient_data", note=empty)
-    score, statistic, note = _score(chosen, ref, cur, bins)
+    scored = _score(chosen, ref, cur, bins)
+    drifted = _drifted(chosen, scored.score, limit)
+    if scored.effect is not None:
+        drifted = drifted and scored.effect >= min_effect
     return _replace(
-        base, score=score, statistic=statistic, note=note, drifted=_drifted(chosen, score, limit)
-    )
+        base, score=scored.score, statistic=scored.statistic, note=scored.note,
+        effect=scored.effect, drifted=drifted,
+    )  # fmt: skip
 
 
 def _insufficient(ref: ColumnProfile, cur: ColumnProfile) -> str:
@@ -317,24 +372,31 @@ def _drifted(method: str, score: float, threshold: float) -> bool:
     return score >= threshold
 
 
-def _score(
-    method: str, ref: ColumnProfile, cur: ColumnProfile, bins: int
-) -> tuple[float, float | None, str]:
-    """(score, statistic, note) of one method."""
+class _Scored(NamedTuple):
+    """One method's score, its test statistic, a note and (p-value methods) the effect size."""
+
+    score: float
+    statistic: float | None = None
+    note: str = ""
+    effect: float | None = None
+
+
+def _score(method: str, ref: ColumnProfile, cur: ColumnProfile, bins: int) -> _Scored:
     if method == "ks":
         assert isinstance(ref, NumericProfile) and isinstance(cur, NumericProfile)
-        return _ks(ref, cur)
+        p_value, statistic, note = _ks(ref, cur)
+        return _Scored(p_value, statistic, note, statistic)
     if method == "wasserstein":
         assert isinstance(ref, NumericProfile) and isinstance(cur, NumericProfile)
-        return _wasserstein(ref, cur), None, ""
+        return _Scored(_wasserstein(ref, cur))
     ref_counts, cur_counts = _aligned_counts(ref, cur, bins)
     if method == "psi":
-        return _psi(ref_counts, cur_counts), None, ""
+        return _Scored(_psi(ref_counts, cur_counts))
     if method == "jensenshannon":
-        return _jensenshannon(ref_counts, cur_counts), None, ""
+        return _Scored(_jensenshannon(ref_counts, cur_counts))
     if method == "chisquare":
-        return _chisquare(ref_counts, cur_counts)
-    return _z_test(ref_counts, cur_counts)
+        return _Scored(*_chisquare(ref_counts, cur_counts), _jensenshannon(ref_counts, cur_counts))
+    return _Scored(*_z_test(ref_counts, cur_counts), _proportion_difference(ref_counts, cur_counts))
 
 
 # --- value counts and binning -----------------------------------------------------------------
@@ -511,6 +573,15 @@ def _z_test(ref_counts: FloatArray, cur_counts: FloatArray) -> tuple[float, floa
     pooled = (ref_counts[0] + cur_counts[0]) / (n_ref + n_cur)
     z = (p_ref - p_cur) / math.sqrt(pooled * (1 - pooled) * (1 / n_ref + 1 / n_cur))
     return float(2 * stats.norm.sf(abs(z))), float(z), ""
+
+
+def _proportion_difference(ref_counts: FloatArray, cur_counts: FloatArray) -> float:
+    """|share of the first key in the reference - in the window|: the z-test's effect size."""
+    present = (ref_counts + cur_counts) > 0
+    ref_counts, cur_counts = ref_counts[present], cur_counts[present]
+    if ref_counts.size == 1:
+        return 0.0
+    return float(abs(ref_counts[0] / ref_counts.sum() - cur_counts[0] / cur_counts.sum()))
 
 
 # --- report level -----------------------------------------------------------------------------

@@ -2,10 +2,17 @@
 
 Per protected attribute (and per declared intersection such as ``sex:race``) and per group:
 size, prevalence, selection rate (predicted positive rate), TPR, FPR, FNR, FDR, FOR and
-precision, with disparities against a reference group as ratio AND difference. The metric
-definitions are aequitas's (``Group.gen_metrics_df``: ``pprev``, ``tpr`` ...; ``Bias``:
-``<metric>_disparity`` = group / reference) and ``tests/stats/test_fairness.py`` checks agreement
-with ``aequitas.Audit`` on the same frame, group by group and number by number.
+precision, with disparities against a reference group as ratio AND difference. Every rate
+carries its own denominator (``GroupMetrics.denominator``: rows for a selection rate, actual
+positives for TPR/FNR, actual negatives for FPR, predicted positives for precision/FDR ...) and a
+confidence interval at the report's ``level``: Wilson for a group's rate
+(``GroupMetrics.interval``), Newcombe for a difference and Katz log for a ratio (on each
+``Disparity``; ``rate_difference_interval``, ``rate_ratio_interval``). ``favorable_rate`` (the
+share of negative decisions) is the rate selection-rate rules read when a positive decision is
+adverse to the person. The metric definitions are aequitas's (``Group.gen_metrics_df``:
+``pprev``, ``tpr`` ...; ``Bias``: ``<metric>_disparity`` = group / reference) and
+``tests/stats/test_fairness.py`` checks agreement with ``aequitas.Audit`` on the same frame,
+group by group and number by number.
 
 Why the confusion counts are computed here instead of by ``aequitas.Audit``: measured on 1,000,000
 rows with two attributes and one intersection (object dtype already prepared), ``Audit.audit()``
@@ -30,8 +37,11 @@ import numpy as np
 import pandas as pd
 
 from mlflow_monitor.errors import DataError
+from mlflow_monitor.stats.intervals import katz_log, newcombe, wilson
 
 __all__ = [
+    "DENOMINATOR_WORDS",
+    "FAVORABLE_RATE",
     "GROUP_METRICS",
     "INTERSECTION_SEPARATOR",
     "LABEL_FREE_METRICS",
@@ -44,7 +54,10 @@ __all__ = [
     "GroupMetrics",
     "compare_rates",
     "compute_fairness",
+    "denominator_word",
     "intersection_name",
+    "rate_difference_interval",
+    "rate_ratio_interval",
 ]
 
 GROUP_METRICS: tuple[str, ...] = (
@@ -58,10 +71,12 @@ GROUP_METRICS: tuple[str, ...] = (
     "precision",
 )
 LABEL_FREE_METRICS: tuple[str, ...] = ("selection_rate",)
+FAVORABLE_RATE = "favorable_rate"  # share of negative decisions: selection rate's complement
 MISSING_GROUP = "(missing)"
 INTERSECTION_SEPARATOR = ":"  # metric-name safe for MLflow ('+', '&', 'x' signs are not)
 REFERENCE_MAJORITY = "majority"
 REFERENCE_MIN_DISPARITY = "min_disparity"
+DEFAULT_LEVEL = 0.95  # the spec's confidence_level default; reports written before it had 95%
 
 # metric -> (numerator count, denominator count), names of GroupMetrics fields/properties.
 _FRACTIONS: dict[str, tuple[str, str]] = {
@@ -73,6 +88,16 @@ _FRACTIONS: dict[str, tuple[str, str]] = {
     "fdr": ("fp", "labeled_predicted_positive"),
     "precision": ("tp", "labeled_predicted_positive"),
     "for": ("fn", "labeled_predicted_negative"),
+    FAVORABLE_RATE: ("predicted_negative", "size"),
+}
+# denominator count -> what it counts, for messages ("n=38 positives")
+DENOMINATOR_WORDS: dict[str, str] = {
+    "size": "rows",
+    "labeled": "labeled rows",
+    "label_positive": "positives",
+    "label_negative": "negatives",
+    "labeled_predicted_positive": "predicted positives",
+    "labeled_predicted_negative": "predicted negatives",
 }
 _UNDEFINED_REASON: dict[str, str] = {
     "size": "the group is empty",
@@ -103,6 +128,10 @@ class GroupMetrics:
     tn: int = 0
 
     @property
+    def predicted_negative(self) -> int:
+        return self.size - self.predicted_positive
+
+    @property
     def label_positive(self) -> int:
         return self.tp + self.fn
 
@@ -123,10 +152,19 @@ class GroupMetrics:
         num, den = _FRACTIONS[metric]
         return int(getattr(self, num)), int(getattr(self, den))
 
+    def denominator(self, metric: str) -> int:
+        """The count ``metric`` is taken over (what ``min_group_size`` applies to)."""
+        return self.fraction(metric)[1]
+
     def rate(self, metric: str) -> float | None:
         """The metric's value, ``None`` when its denominator is zero."""
         num, den = self.fraction(metric)
         return num / den if den > 0 else None
+
+    def interval(self, metric: str, *, level: float) -> tuple[float, float] | None:
+        """Wilson interval of the rate, ``None`` when the rate is undefined."""
+        num, den = self.fraction(metric)
+        return wilson(num, den, level=level) if den > 0 else None
 
     def undefined_reason(self, metric: str) -> str:
         """Why ``rate(metric)`` is ``None`` (empty text when it is defined)."""
@@ -137,8 +175,9 @@ class GroupMetrics:
     def rates(self, metrics: Sequence[str] = GROUP_METRICS) -> dict[str, float | None]:
         return {m: self.rate(m) for m in metrics}
 
-    def to_dict(self) -> dict[str, object]:
-        return {
+    def to_dict(self, *, level: float | None = None) -> dict[str, object]:
+        """Counts, rates and denominators; with ``level``, the rates' Wilson intervals too."""
+        out: dict[str, object] = {
             "attribute": self.attribute,
             "group": self.group,
             "size": self.size,
@@ -149,7 +188,12 @@ class GroupMetrics:
             "fn": self.fn,
             "tn": self.tn,
             "rates": self.rates(),
+            "denominators": {m: self.denominator(m) for m in GROUP_METRICS},
         }
+        if level is not None:
+            bounds = {m: self.interval(m, level=level) for m in GROUP_METRICS}
+            out["intervals"] = {m: None if b is None else list(b) for m, b in bounds.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> GroupMetrics:
@@ -167,6 +211,9 @@ class Disparity:
 
     ``ratio`` is ``None`` when it is undefined (reference rate 0 with a non-zero group rate, or a
     rate undefined on either side); ``note`` says why. Two zero rates give ratio 1 (equal rates).
+    ``denominator``/``reference_denominator`` are the rates' own counts; ``difference_interval``
+    (Newcombe) and ``ratio_interval`` (Katz log, high end ``None`` when unbounded) are at the
+    report's confidence level, ``None`` when a rate is undefined.
     """
 
     attribute: str
@@ -178,6 +225,10 @@ class Disparity:
     ratio: float | None
     difference: float | None
     note: str = ""
+    denominator: int | None = None
+    reference_denominator: int | None = None
+    difference_interval: tuple[float, float] | None = None
+    ratio_interval: tuple[float, float | None] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -190,6 +241,10 @@ class Disparity:
             "ratio": self.ratio,
             "difference": self.difference,
             "note": self.note,
+            "denominator": self.denominator,
+            "reference_denominator": self.reference_denominator,
+            "difference_interval": _pair_list(self.difference_interval),
+            "ratio_interval": _pair_list(self.ratio_interval),
         }
 
     @classmethod
@@ -204,6 +259,10 @@ class Disparity:
             ratio=_as_float(data.get("ratio")),
             difference=_as_float(data.get("difference")),
             note=str(data.get("note", "")),
+            denominator=_as_count(data.get("denominator")),
+            reference_denominator=_as_count(data.get("reference_denominator")),
+            difference_interval=_as_bounds(data.get("difference_interval")),
+            ratio_interval=_as_ratio_bounds(data.get("ratio_interval")),
         )
 
 
@@ -234,13 +293,13 @@ class AttributeFairness:
     def disparity(self, group: str, metric: str) -> Disparity | None:
         return next((d for d in self.disparities if d.group == group and d.metric == metric), None)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self, *, level: float | None = None) -> dict[str, object]:
         return {
             "attribute": self.attribute,
             "columns": list(self.columns),
             "reference": self.reference,
             "reference_group": self.reference_group,
-            "groups": [g.to_dict() for g in self.groups],
+            "groups": [g.to_dict(level=level) for g in self.groups],
             "disparities": [d.to_dict() for d in self.disparities],
             "note": self.note,
         }
@@ -266,7 +325,7 @@ class FairnessReport:
     """Fairness of one frame: every attribute's groups and disparities.
 
     ``labeled`` is false in label-free mode (no labels in the frame): only ``selection_rate``
-    and its disparities are computed.
+    and its disparities are computed. ``level`` is the confidence level of every interval.
     """
 
     rows: int
@@ -276,6 +335,7 @@ class FairnessReport:
     metrics: tuple[str, ...] = GROUP_METRICS
     note: str = ""
     schema_version: int = field(default=1)
+    level: float = DEFAULT_LEVEL
 
     def attribute(self, name: str) -> AttributeFairness | None:
         return next((a for a in self.attributes if a.attribute == name), None)
@@ -286,9 +346,10 @@ class FairnessReport:
             "rows": self.rows,
             "labeled": self.labeled,
             "min_group_size": self.min_group_size,
+            "level": self.level,
             "metrics": list(self.metrics),
             "note": self.note,
-            "attributes": [a.to_dict() for a in self.attributes],
+            "attributes": [a.to_dict(level=self.level) for a in self.attributes],
         }
 
     @classmethod
@@ -305,7 +366,13 @@ class FairnessReport:
             ),
             metrics=tuple(str(m) for m in _as_list(data.get("metrics", list(GROUP_METRICS)))),
             note=str(data.get("note", "")),
+            level=_as_float(data.get("level", DEFAULT_LEVEL)) or DEFAULT_LEVEL,
         )
+
+
+def denominator_word(metric: str) -> str:
+    """What ``metric``'s denominator counts (``positives`` for an FNR), for messages."""
+    return DENOMINATOR_WORDS[_FRACTIONS[metric][1]]
 
 
 def intersection_name(columns: Sequence[str]) -> str:
@@ -321,6 +388,7 @@ def compute_fairness(
     intersections: Sequence[Sequence[str]] = (),
     reference_groups: Mapping[str, str] | None = None,
     min_group_size: int = 30,
+    level: float = DEFAULT_LEVEL,
 ) -> FairnessReport:
     """Group metrics and disparities for every column of ``protected`` and each intersection.
 
@@ -328,6 +396,7 @@ def compute_fairness(
     for actual positive/negative and NaN where the label is unknown, or ``None`` (label-free).
     ``reference_groups`` maps attribute -> ``majority`` | ``min_disparity`` | group text
     (default ``majority``). Protected columns of any dtype; missing values form ``(missing)``.
+    ``level`` is the confidence level of the disparities' intervals.
     """
     pred = np.asarray(predicted, dtype=bool)
     if len(pred) != len(protected):
@@ -344,10 +413,34 @@ def compute_fairness(
     for columns in combos:
         codes, names = _combine([encoded[c] for c in columns])
         groups = _group_counts(intersection_name(columns), codes, names, state)
-        ref_rule = refs.get(intersection_name(columns), REFERENCE_MAJORITY)
-        attributes.append(_attribute(columns, groups, ref_rule, metrics, min_group_size))
+        rule = _ReferenceRule(refs.get(intersection_name(columns), REFERENCE_MAJORITY))
+        attributes.append(_attribute(columns, groups, rule, metrics, min_group_size, level))
     note = "" if has_labels else "label-free: no labels, only selection rate and its ratios"
-    return FairnessReport(len(pred), has_labels, min_group_size, tuple(attributes), metrics, note)
+    return FairnessReport(
+        len(pred), has_labels, min_group_size, tuple(attributes), metrics, note, level=level
+    )
+
+
+def rate_difference_interval(
+    group: GroupMetrics, reference: GroupMetrics, metric: str, *, level: float
+) -> tuple[float, float] | None:
+    """Newcombe interval of ``group``'s rate minus ``reference``'s (``None``: a rate undefined)."""
+    x1, n1 = group.fraction(metric)
+    x2, n2 = reference.fraction(metric)
+    if n1 == 0 or n2 == 0:
+        return None
+    return newcombe(x1, n1, x2, n2, level=level)
+
+
+def rate_ratio_interval(
+    group: GroupMetrics, reference: GroupMetrics, metric: str, *, level: float
+) -> tuple[float, float | None] | None:
+    """Katz log interval of ``group``'s rate over ``reference``'s (high ``None``: unbounded)."""
+    x1, n1 = group.fraction(metric)
+    x2, n2 = reference.fraction(metric)
+    if n1 == 0 or n2 == 0:
+        return None
+    return katz_log(x1, n1, x2, n2, level=level)
 
 
 def _labeled_mask(labels: np.ndarray | None, rows: int) -> np.ndarray:
@@ -419,49 +512,69 @@ def _group_counts(
     return sorted(groups, key=lambda g: g.group)
 
 
+@dataclass(frozen=True)
+class _ReferenceRule:
+    """The spec's reference rule for one attribute: majority, min_disparity or a group name."""
+
+    text: str
+
+    @property
+    def per_metric(self) -> bool:
+        return self.text == REFERENCE_MIN_DISPARITY
+
+
 def _attribute(
     columns: tuple[str, ...],
     groups: list[GroupMetrics],
-    ref_rule: str,
+    rule: _ReferenceRule,
     metrics: Sequence[str],
     min_group_size: int,
+    level: float,
 ) -> AttributeFairness:
     name = intersection_name(columns)
-    eligible = [g for g in groups if g.size >= min_group_size] or groups
-    disparities: list[Disparity] = []
     note = ""
-    fixed = _fixed_reference(ref_rule, groups, eligible)
-    if ref_rule != REFERENCE_MIN_DISPARITY and fixed is None:
-        note = f"reference group {ref_rule!r} is not present: disparities undefined"
+    fixed = _fixed_reference(rule, groups, min_group_size)
+    if not rule.per_metric and fixed is None:
+        note = f"reference group {rule.text!r} is not present: disparities undefined"
+    disparities: list[Disparity] = []
     for metric in metrics:
-        ref = fixed if ref_rule != REFERENCE_MIN_DISPARITY else _lowest(eligible, metric)
-        disparities += [_disparity(g, ref, metric, ref_rule) for g in groups]
+        ref = _lowest(groups, metric, min_group_size) if rule.per_metric else fixed
+        disparities += [_disparity(g, ref, metric, rule.text, level) for g in groups]
     ref_name = fixed.group if fixed is not None else None
     return AttributeFairness(
-        name, columns, ref_rule, ref_name, tuple(groups), tuple(disparities), note
+        name, columns, rule.text, ref_name, tuple(groups), tuple(disparities), note
     )
 
 
 def _fixed_reference(
-    rule: str, groups: list[GroupMetrics], eligible: list[GroupMetrics]
+    rule: _ReferenceRule, groups: list[GroupMetrics], min_group_size: int
 ) -> GroupMetrics | None:
-    if rule == REFERENCE_MIN_DISPARITY:
+    """The majority group (largest with at least ``min_group_size`` rows) or the named one."""
+    if rule.per_metric:
         return None
-    if rule == REFERENCE_MAJORITY:
+    if rule.text == REFERENCE_MAJORITY:
+        eligible = [g for g in groups if g.size >= min_group_size] or groups
         return max(eligible, key=lambda g: g.size) if eligible else None
-    return next((g for g in groups if g.group == rule), None)
+    return next((g for g in groups if g.group == rule.text), None)
 
 
-def _lowest(groups: list[GroupMetrics], metric: str) -> GroupMetrics | None:
+def _lowest(groups: list[GroupMetrics], metric: str, min_size: int) -> GroupMetrics | None:
+    """Lowest-rate group whose own denominator reaches ``min_size`` (else of every group)."""
     defined = [g for g in groups if g.rate(metric) is not None]
-    return min(defined, key=lambda g: g.rate(metric) or 0.0) if defined else None
+    eligible = [g for g in defined if g.denominator(metric) >= min_size] or defined
+    return min(eligible, key=lambda g: g.rate(metric) or 0.0) if eligible else None
 
 
-def _disparity(group: GroupMetrics, ref: GroupMetrics | None, metric: str, rule: str) -> Disparity:
+def _disparity(
+    group: GroupMetrics, ref: GroupMetrics | None, metric: str, rule: str, level: float
+) -> Disparity:
     value = group.rate(metric)
+    own = group.denominator(metric)
     if ref is None:
         note = f"reference group {rule!r} is not present or has no defined {metric}"
-        return Disparity(group.attribute, group.group, metric, rule, value, None, None, None, note)
+        return Disparity(
+            group.attribute, group.group, metric, rule, value, None, None, None, note, own
+        )
     ref_value = ref.rate(metric)
     ratio, difference, note = compare_rates(value, ref_value)
     if value is None:
@@ -469,7 +582,19 @@ def _disparity(group: GroupMetrics, ref: GroupMetrics | None, metric: str, rule:
     elif ref_value is None:
         note = f"reference {ref.undefined_reason(metric)}"
     return Disparity(
-        group.attribute, group.group, metric, ref.group, value, ref_value, ratio, difference, note
+        group.attribute,
+        group.group,
+        metric,
+        ref.group,
+        value,
+        ref_value,
+        ratio,
+        difference,
+        note,
+        denominator=own,
+        reference_denominator=ref.denominator(metric),
+        difference_interval=rate_difference_interval(group, ref, metric, level=level),
+        ratio_interval=rate_ratio_interval(group, ref, metric, level=level),
     )
 
 
@@ -500,6 +625,32 @@ def _as_float(value: object) -> float | None:
         raise DataError(f"fairness report: expected a number, got {value!r}")
     out = float(value)
     return out if math.isfinite(out) else None
+
+
+def _as_count(value: object) -> int | None:
+    return None if value is None else _as_int(value)
+
+
+def _pair_list(bounds: tuple[float, float | None] | None) -> list[float | None] | None:
+    return None if bounds is None else [bounds[0], bounds[1]]
+
+
+def _as_bounds(value: object) -> tuple[float, float] | None:
+    pair = _as_ratio_bounds(value)
+    if pair is None or pair[1] is None:
+        return None
+    return pair[0], pair[1]
+
+
+def _as_ratio_bounds(value: object) -> tuple[float, float | None] | None:
+    """``[low, high]`` from JSON; ``high`` may be ``None`` (an unbounded ratio)."""
+    if value is None:
+        return None
+    pair = _as_list(value)
+    if len(pair) != 2:
+        raise DataError(f"fairness report: expected [low, high], got {value!r}")
+    low = _as_float(pair[0])
+    return (0.0 if low is None else low), _as_float(pair[1])
 
 
 def _as_list(value: object) -> list[object]:

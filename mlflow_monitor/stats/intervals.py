@@ -23,6 +23,7 @@ Altman's ratio example, DeLong against a seeded bootstrap). Pure computation.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats
@@ -41,6 +42,7 @@ __all__ = [
 Bounds = tuple[float, float]
 
 
+@lru_cache(maxsize=16)
 def z_value(level: float) -> float:
     """The two-sided normal quantile of a confidence ``level`` (1.959964 for 0.95)."""
     if not 0.0 < level < 1.0:

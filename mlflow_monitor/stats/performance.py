@@ -7,6 +7,19 @@ Rows without a label are dropped and counted (labels often arrive later); a metr
 undefined on the data (ROC AUC with a single class, precision with no predicted positive) is left
 out and the note says why, never NaN.
 Binary labels are compared as ``label == positive_label``, so string labels work the same as 0/1.
+
+Beside each metric the result keeps what a confidence interval needs (``standard_errors``,
+``denominators``, ``counts``; see ``standard_error_method``): ROC AUC DeLong's standard error
+(``stats.intervals``); a rate (accuracy, precision, recall, positive rate, per-class recall) the
+Wilson-centred (Agresti-Coull, add two successes and two failures) standard error over its own
+denominator; F1 as a rate over the effective denominator ``(2 tp + fp + fn)^2 / (2 (tp + fp +
+fn))``, with which the binomial variance equals F1's delta-method variance over the confusion
+counts (``4 tp (fp + fn) (tp + fp + fn) / (2 tp + fp + fn)^4``); macro and weighted F1 from the
+per-class F1s taken as independent; a loss or error
+that is a mean over rows (MAE, MAPE, Brier, binary log loss) the standard error of that mean,
+RMSE by the delta method from the squared errors' mean. PR AUC, R² and multiclass log loss have
+none. ``counts`` are the labelled rows per class (``positives``/``negatives`` for a binary task,
+``class=<label>`` for a multiclass one). DeLong adds ~0.35 s at 1,000,000 rows.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from sklearn import metrics as skm
 
 from mlflow_monitor.errors import DataError
 from mlflow_monitor.spec import MetricCheck, Task
+from mlflow_monitor.stats.intervals import auc_standard_error
 
 __all__ = [
     "PerformanceResult",
@@ -30,6 +44,7 @@ __all__ = [
     "default_checks",
     "default_metric",
     "higher_is_better",
+    "standard_error_method",
 ]
 
 Values: TypeAlias = "pd.Series | np.ndarray | Sequence[object]"
@@ -38,17 +53,29 @@ Probabilities: TypeAlias = "pd.DataFrame | np.ndarray | Sequence[Sequence[float]
 # Metrics where a larger value means a worse model (used to rank and to orient changes).
 _LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse", "mape", "fp", "fn"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-.]")
+# Rates x / n: their interval is Wilson's over ``denominators[metric]``.
+_RATES = frozenset({"accuracy", "precision", "recall", "f1", "positive_rate"})
+# Means over rows (or functions of one): their interval is normal, value +/- z * SE.
+_MEANS = frozenset({"mae", "rmse", "mape", "log_loss", "brier", "f1_macro", "f1_weighted"})
+_CLASS_RECALL = "recall_class_"
 
 
 @dataclass(frozen=True)
 class PerformanceResult:
-    """Metrics of one window or segment: ``rows`` counts all rows, ``labelled_rows`` those used."""
+    """Metrics of one window or segment: ``rows`` counts all rows, ``labelled_rows`` those used.
+
+    ``standard_errors`` and ``denominators`` (keyed by metric) and ``counts`` (labelled rows per
+    class) are what intervals need; a result read from an older file has them empty.
+    """
 
     task: Task
     rows: int
     labelled_rows: int
     metrics: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    standard_errors: dict[str, float] = field(default_factory=dict)
+    denominators: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
     def get(self, metric: str) -> float | None:
         """The metric's value, or None when it is undefined for this window."""
@@ -62,6 +89,9 @@ class PerformanceResult:
             "labelled_rows": self.labelled_rows,
             "metrics": dict(self.metrics),
             "note": self.note,
+            "standard_errors": dict(self.standard_errors),
+            "denominators": dict(self.denominators),
+            "counts": dict(self.counts),
         }
 
     @classmethod
@@ -79,6 +109,9 @@ class PerformanceResult:
             labelled_rows=_int_field(data, "labelled_rows"),
             metrics={str(k): float(v) for k, v in raw.items()},
             note=str(data.get("note", "")),
+            standard_errors=_mapping(data, "standard_errors"),
+            denominators={k: int(v) for k, v in _mapping(data, "denominators").items()},
+            counts={k: int(v) for k, v in _mapping(data, "counts").items()},
         )
 
 
@@ -87,6 +120,23 @@ def _int_field(data: Mapping[str, object], key: str) -> int:
     if not isinstance(value, int):
         raise DataError(f"performance.{key}: expected an integer, got {value!r}")
     return value
+
+
+def _mapping(data: Mapping[str, object], key: str) -> dict[str, float]:
+    """An optional mapping of numbers (absent in files written before it existed)."""
+    raw = data.get(key) or {}
+    if not isinstance(raw, Mapping):
+        raise DataError(f"performance.{key}: expected a mapping")
+    return {str(k): float(v) for k, v in raw.items()}
+
+
+def standard_error_method(metric: str) -> str:
+    """How a metric's interval is had: ``wilson`` (a rate), ``delong``, ``normal`` or ``""``."""
+    if metric in _RATES or metric.startswith(_CLASS_RECALL):
+        return "wilson"
+    if metric == "roc_auc":
+        return "delong"
+    return "normal" if metric in _MEANS else ""
 
 
 def higher_is_better(metric: str) -> bool:
@@ -158,6 +208,37 @@ class _Wanted:
 _LABEL_METRICS = ("accuracy", "precision", "recall", "f1", "positive_rate", "tp", "fp", "tn", "fn")
 
 
+@dataclass
+class _Spread:
+    """Standard errors, denominators and class counts, filled beside the metrics."""
+
+    errors: dict[str, float] = field(default_factory=dict)
+    denominators: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def rate(self, metric: str, successes: float, denominator: float) -> None:
+        """A rate's Wilson-centred standard error (add two successes and two failures)."""
+        if denominator <= 0:
+            return
+        centre = (successes + 2.0) / (denominator + 4.0)
+        self.errors[metric] = float(np.sqrt(centre * (1.0 - centre) / (denominator + 4.0)))
+        self.denominators[metric] = round(denominator)
+
+    def mean(self, metric: str, per_row: np.ndarray) -> None:
+        """The standard error of a mean over rows."""
+        if per_row.size >= 2:
+            self.errors[metric] = float(np.std(per_row, ddof=1) / np.sqrt(per_row.size))
+            self.denominators[metric] = int(per_row.size)
+
+    def kept(self, wanted: _Wanted) -> _Spread:
+        """Only the wanted metrics' errors; class counts always."""
+        return _Spread(
+            {k: v for k, v in self.errors.items() if k in wanted},
+            {k: v for k, v in self.denominators.items() if k in wanted},
+            self.counts,
+        )
+
+
 @dataclass(frozen=True)
 class _Window:
     """Labelled rows only, aligned: target, prediction (None: derive), score, probabilities."""
@@ -205,15 +286,20 @@ def compute_performance(
     if labelled == 0:
         notes.append("no labelled rows: metrics need labels" if len(truth) else "no rows")
         return PerformanceResult(task, len(truth), 0, {}, "; ".join(notes))
+    spread = _Spread()
     if task == "binary_classification":
-        values = _binary(window, positive_label, threshold, names, notes, wanted)
+        values = _binary(window, positive_label, threshold, names, notes, wanted, spread)
     elif task == "multiclass_classification":
-        values = _multiclass(window, classes, names, notes, wanted)
+        values = _multiclass(window, classes, names, notes, wanted, spread)
     else:
-        values = _regression(window, names, notes)
+        values = _regression(window, names, notes, spread)
     if only is not None:
         values = {k: v for k, v in values.items() if k in wanted}
-    return PerformanceResult(task, len(truth), labelled, values, "; ".join(notes))
+    kept = spread.kept(wanted)
+    return PerformanceResult(
+        task, len(truth), labelled, values, "; ".join(notes),
+        kept.errors, kept.denominators, kept.counts,
+    )  # fmt: skip
 
 
 # -- input handling ---------------------------------------------------------------------------
@@ -342,6 +428,7 @@ def _binary(
     names: _Names,
     notes: list[str],
     wanted: _Wanted,
+    spread: _Spread,
 ) -> dict[str, float]:
     labels = _distinct(window.y_true, window.y_pred)
     if len(labels) > 2:
@@ -355,9 +442,13 @@ def _binary(
         pred = (window.score >= threshold).astype(int)
     else:
         raise DataError(f"{names.prediction}: a binary task needs a prediction or a score")
+    positives = int(truth.sum())
+    spread.counts.update(positives=positives, negatives=int(truth.size) - positives)
     values = _label_metrics(truth, pred, notes) if wanted.any(_LABEL_METRICS) else {}
+    if values:
+        _label_errors(values, spread)
     if window.score is not None:
-        values.update(_score_metrics(truth, window.score, notes, wanted))
+        values.update(_score_metrics(truth, window.score, notes, wanted, spread))
     return values
 
 
@@ -428,14 +519,36 @@ def _label_metrics(truth: np.ndarray, pred: np.ndarray, notes: list[str]) -> dic
     return values
 
 
+def _label_errors(values: Mapping[str, float], spread: _Spread) -> None:
+    """Each label metric's rate over its own denominator (F1: ``_f1_denominator``)."""
+    tp, fp, tn, fn = (values[k] for k in ("tp", "fp", "tn", "fn"))
+    n = tp + fp + tn + fn
+    spread.rate("accuracy", tp + tn, n)
+    spread.rate("positive_rate", tp + fp, n)
+    spread.rate("precision", tp, tp + fp)
+    spread.rate("recall", tp, tp + fn)
+    effective = float(_f1_denominator(np.array([tp]), np.array([fp]), np.array([fn]))[0])
+    spread.rate("f1", values.get("f1", 0.0) * effective, effective)
+
+
+def _f1_denominator(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """F1's effective denominator: the binomial variance over it is F1's delta-method one."""
+    union = (tp + fp + fn).astype(float)
+    squared = (2 * tp + fp + fn).astype(float) ** 2
+    effective: np.ndarray = np.divide(squared, 2 * union, out=np.zeros_like(union), where=union > 0)
+    return effective
+
+
 def _score_metrics(
-    truth: np.ndarray, score: np.ndarray, notes: list[str], wanted: _Wanted
+    truth: np.ndarray, score: np.ndarray, notes: list[str], wanted: _Wanted, spread: _Spread
 ) -> dict[str, float]:
     values = {}
     if wanted.any(("log_loss",)):
         values["log_loss"] = float(skm.log_loss(truth, score, labels=[0, 1]))
+        spread.mean("log_loss", _row_log_loss(truth, score))
     if wanted.any(("brier",)):
         values["brier"] = float(skm.brier_score_loss(truth, score, pos_label=1, labels=[0, 1]))
+        spread.mean("brier", (truth - score) ** 2)
     if not wanted.any(("roc_auc", "pr_auc")):
         return values
     if len(np.unique(truth)) == 2:
@@ -446,10 +559,28 @@ def _score_metrics(
         truth, score = truth[order], score[order]
         values["roc_auc"] = float(skm.roc_auc_score(truth, score))
         values["pr_auc"] = float(skm.average_precision_score(truth, score))
+        _auc_error(values["roc_auc"], truth, score, spread)
     else:
         which = "positive" if truth[0] == 1 else "negative"
         notes.append(f"roc_auc, pr_auc undefined: every label is {which}")
     return values
+
+
+def _auc_error(auc: float, truth: np.ndarray, score: np.ndarray, spread: _Spread) -> None:
+    """DeLong's standard error (Hanley-McNeil's when a class has a single row)."""
+    positive = truth.astype(bool)
+    positives = int(positive.sum())
+    spread.errors["roc_auc"] = auc_standard_error(
+        auc, positives, truth.size - positives, score, positive
+    )
+    spread.denominators["roc_auc"] = int(truth.size)
+
+
+def _row_log_loss(truth: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Each row's log loss, probabilities clipped as sklearn clips them."""
+    eps = np.finfo(score.dtype).eps
+    p = np.clip(score, eps, 1 - eps)
+    return np.asarray(-(truth * np.log(p) + (1 - truth) * np.log(1 - p)))
 
 
 # -- multiclass -------------------------------------------------------------------------------
@@ -461,24 +592,52 @@ def _multiclass(
     names: _Names,
     notes: list[str],
     wanted: _Wanted,
+    spread: _Spread,
 ) -> dict[str, float]:
     truth = window.y_true
     known, pred = _multiclass_inputs(window, classes, names)
+    present = _distinct(truth)
+    support: dict[object, int] = {k: int(v) for k, v in pd.Series(truth).value_counts().items()}
+    spread.counts.update({f"class={label}": support[label] for label in present})
     values: dict[str, float] = {}
     if "accuracy" in wanted:
         values["accuracy"] = float(skm.accuracy_score(truth, pred))
+        spread.rate("accuracy", values["accuracy"] * truth.size, truth.size)
     for average in ("macro", "weighted"):
         if f"f1_{average}" in wanted:
             f1 = skm.f1_score(truth, pred, average=average, zero_division=0.0)
             values[f"f1_{average}"] = float(f1)
-    if wanted.names is None or any(n.startswith("recall_class_") for n in wanted.names):
-        present = _distinct(truth)
+    if wanted.any(("f1_macro", "f1_weighted")):
+        _f1_average_errors(truth, pred, spread)
+    if wanted.names is None or any(n.startswith(_CLASS_RECALL) for n in wanted.names):
         recalls = skm.recall_score(truth, pred, labels=present, average=None, zero_division=0.0)
         for label, recall in zip(present, recalls, strict=True):
-            values[class_metric_name("recall", label)] = float(recall)
+            name = class_metric_name("recall", label)
+            values[name] = float(recall)
+            spread.rate(name, recall * support[label], support[label])
     if window.proba is not None and known is not None and "log_loss" in wanted:
         values["log_loss"] = float(skm.log_loss(truth, window.proba, labels=known))
     return values
+
+
+def _f1_average_errors(truth: np.ndarray, pred: np.ndarray, spread: _Spread) -> None:
+    """Macro / weighted F1's standard errors from the per-class F1s taken as independent rates.
+
+    Over sklearn's labels (those in the truth or the predictions); each class's F1 is a rate over
+    ``_f1_denominator`` with the Wilson-centred variance of ``_Spread.rate``.
+    """
+    labels = _distinct(truth, pred)
+    matrix = skm.confusion_matrix(truth, pred, labels=labels).astype(float)
+    tp = np.diag(matrix)
+    fp, fn = matrix.sum(axis=0) - tp, matrix.sum(axis=1) - tp
+    effective = _f1_denominator(tp, fp, fn)
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=effective > 0)
+    centre = (f1 * effective + 2.0) / (effective + 4.0)
+    variance = centre * (1 - centre) / (effective + 4.0)
+    weights = (tp + fn) / truth.size
+    spread.errors["f1_macro"] = float(np.sqrt(variance.sum()) / len(labels))
+    spread.errors["f1_weighted"] = float(np.sqrt((weights**2 * variance).sum()))
+    spread.denominators.update(f1_macro=int(truth.size), f1_weighted=int(truth.size))
 
 
 def _multiclass_inputs(
@@ -503,7 +662,9 @@ def _multiclass_inputs(
 # -- regression -------------------------------------------------------------------------------
 
 
-def _regression(window: _Window, names: _Names, notes: list[str]) -> dict[str, float]:
+def _regression(
+    window: _Window, names: _Names, notes: list[str], spread: _Spread
+) -> dict[str, float]:
     if window.y_pred is None:
         raise DataError(f"{names.prediction}: a regression task needs predictions")
     truth = _numeric(pd.Series(window.y_true), names.target, "target")
@@ -512,13 +673,23 @@ def _regression(window: _Window, names: _Names, notes: list[str]) -> dict[str, f
         "mae": float(skm.mean_absolute_error(truth, pred)),
         "rmse": float(skm.root_mean_squared_error(truth, pred)),
     }
+    _error_spreads(truth - pred, values["rmse"], spread)
     zeros = int((truth == 0).sum())
     if zeros:
         notes.append(f"mape undefined: {zeros} zero values in {names.target}")
     else:
         values["mape"] = float(skm.mean_absolute_percentage_error(truth, pred))
+        spread.mean("mape", np.abs((truth - pred) / truth))
     if len(truth) >= 2:
         values["r2"] = float(skm.r2_score(truth, pred))
     else:
         notes.append("r2 undefined: fewer than 2 labelled rows")
     return values
+
+
+def _error_spreads(errors: np.ndarray, rmse: float, spread: _Spread) -> None:
+    """MAE's standard error; RMSE's by the delta method, SE(MSE) / (2 RMSE)."""
+    spread.mean("mae", np.abs(errors))
+    spread.mean("rmse", errors**2)
+    if "rmse" in spread.errors:
+        spread.errors["rmse"] = spread.errors["rmse"] / (2 * rmse) if rmse > 0 else 0.0

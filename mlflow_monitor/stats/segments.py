@@ -14,12 +14,26 @@ A baseline keeps the ``max_values`` largest segments per column. Segment profile
 distinct values: a 50-segment baseline of 20 features stays near 5 MB of JSON instead of
 ~400 MB with the full-resolution profiles, at the cost of histogram-based (not exact) KS and
 Wasserstein inside segments (bounded by the largest bin mass, 1 % of the segment).
+
+Noise: a segment's metric moves by chance, more the smaller the segment (ROC AUC on 250 rows
+has a standard error near 0.03), so each result carries what the drop's confidence interval
+needs (``MetricSpread``): the window side's standard error from the segment's rows
+(``PerformanceResult.standard_errors``: DeLong for ROC AUC, Wilson-centred for rates, the mean's
+for MAE/RMSE/losses) and the baseline side's, as stored with the baseline (new baselines: their
+own DeLong / Wilson / mean standard error and class counts). A baseline written before these
+were stored (older release) gets Hanley-McNeil's for ROC AUC from the AUC and the class counts
+its confusion counts give (tp + fn positives, tn + fp negatives), else (``scaled``) the window's
+standard error times sqrt(window / reference labelled rows): the same per-row spread assumed.
+For a classification metric each class needs ``min_class_size`` labelled rows in the window and
+in the reference (the reference's counts when known), else the segment is ``insufficient_data``
+with the counts in its note (its value and drift are still reported).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -29,16 +43,19 @@ import pandas as pd
 from mlflow_monitor.errors import DataError
 from mlflow_monitor.spec import Task
 from mlflow_monitor.stats.drift import compute_drift
+from mlflow_monitor.stats.intervals import hanley_mcneil_auc
 from mlflow_monitor.stats.performance import (
     PerformanceResult,
     compute_performance,
     default_metric,
     higher_is_better,
+    standard_error_method,
 )
 from mlflow_monitor.stats.profile import ColumnProfile, DatasetProfile, NumericProfile
 
 __all__ = [
     "MISSING_SEGMENT",
+    "MetricSpread",
     "SegmentBaseline",
     "SegmentReference",
     "SegmentReport",
@@ -190,12 +207,52 @@ class SegmentBaseline:
 
 
 @dataclass(frozen=True)
+class MetricSpread:
+    """A segment metric's standard error, how it was had, and the counts it rests on.
+
+    ``method``: ``delong``, ``hanley_mcneil``, ``wilson`` (a rate over ``denominator``),
+    ``normal`` (a mean over rows), ``scaled`` (an older baseline: see the module docstring), or
+    ``""`` when the metric has none (PR AUC, R²). ``classes`` are labelled rows per class
+    (``positives``/``negatives`` for a binary task), empty when not known.
+    """
+
+    standard_error: float | None
+    method: str
+    denominator: int
+    classes: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "standard_error": self.standard_error,
+            "method": self.method,
+            "denominator": self.denominator,
+            "classes": dict(self.classes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> MetricSpread | None:
+        if not isinstance(data, Mapping):
+            return None
+        classes = data.get("classes") or {}
+        if not isinstance(classes, Mapping):
+            raise DataError("segment result: 'classes' must be a mapping")
+        return cls(
+            standard_error=_optional_float(data.get("standard_error")),
+            method=str(data.get("method") or ""),
+            denominator=_int(data, "denominator"),
+            classes={str(k): int(str(v)) for k, v in classes.items()},
+        )
+
+
+@dataclass(frozen=True)
 class SegmentResult:
     """One segment of the window against its baseline.
 
     ``value``/``baseline_value`` are the metric; ``change`` is value - baseline and
     ``degradation`` the change oriented so that positive is worse (a rise in RMSE, a drop in
     ROC AUC). ``reference_rows`` is None for a segment the reference did not have.
+    ``spread``/``baseline_spread`` hold each side's standard error and counts (None when the
+    side has no value).
     """
 
     column: str
@@ -211,6 +268,8 @@ class SegmentResult:
     share_drifted: float | None = None
     labelled_rows: int = 0
     note: str = ""
+    spread: MetricSpread | None = None
+    baseline_spread: MetricSpread | None = None
 
     @property
     def is_new(self) -> bool:
@@ -231,6 +290,10 @@ class SegmentResult:
             "share_drifted": self.share_drifted,
             "labelled_rows": self.labelled_rows,
             "note": self.note,
+            "spread": None if self.spread is None else self.spread.to_dict(),
+            "baseline_spread": (
+                None if self.baseline_spread is None else self.baseline_spread.to_dict()
+            ),
         }
 
     @classmethod
@@ -253,17 +316,25 @@ class SegmentResult:
             share_drifted=_optional_float(data.get("share_drifted")),
             labelled_rows=_int(data, "labelled_rows"),
             note=str(data.get("note", "")),
+            spread=MetricSpread.from_dict(data.get("spread")),
+            baseline_spread=MetricSpread.from_dict(data.get("baseline_spread")),
         )
 
 
 @dataclass(frozen=True)
 class SegmentReport:
-    """Every segment of the window, worst degradation first, then the rest (see ``_rank_key``)."""
+    """Every segment of the window, worst degradation first, then the rest (see ``_rank_key``).
+
+    ``level`` is the confidence level the verdicts judge the drops at (the spec's
+    ``confidence_level``); ``min_class_size`` the minimum labelled rows per class.
+    """
 
     metric: str
     min_size: int
     results: tuple[SegmentResult, ...]
     notes: tuple[str, ...] = ()
+    min_class_size: int = 1
+    level: float = 0.95
 
     @property
     def worst(self) -> SegmentResult | None:
@@ -287,6 +358,8 @@ class SegmentReport:
             "min_size": self.min_size,
             "results": [r.to_dict() for r in self.results],
             "notes": list(self.notes),
+            "min_class_size": self.min_class_size,
+            "level": self.level,
         }
 
     @classmethod
@@ -299,6 +372,8 @@ class SegmentReport:
             min_size=_int(data, "min_size"),
             results=tuple(SegmentResult.from_dict(r) for r in results),
             notes=tuple(str(n) for n in notes),
+            min_class_size=int(str(data.get("min_class_size", 1))),
+            level=float(str(data.get("level", 0.95))),
         )
 
 
@@ -395,21 +470,29 @@ def compute_segments(
     baseline: SegmentBaseline,
     *,
     min_size: int = 100,
+    min_class_size: int = 20,
     metric: str | None = None,
+    level: float = 0.95,
     drift_method: str = "auto",
     drift_methods: Mapping[str, str] | None = None,
     drift_thresholds: Mapping[str, float] | None = None,
+    drift_min_effect: float = 0.0,
 ) -> SegmentReport:
     """Every segment of the window against the baseline, ranked worst degradation first.
 
     A segment with fewer than ``min_size`` rows (in the window or in the reference) is
-    ``insufficient_data`` with the counts in its note; a segment the reference did not have is
+    ``insufficient_data`` with the counts in its note, and so is a classification segment with a
+    class below ``min_class_size`` labelled rows; a segment the reference did not have is
     reported with no baseline value; a baseline segment absent from the window has 0 rows.
+    ``level`` is recorded for the verdicts; ``drift_min_effect`` is ``compute_drift``'s.
     """
     roles = baseline.roles
     _require(frame, list(roles.segment_columns))
     chosen = metric or default_metric(roles.task, has_score=roles.score is not None)
-    drift = _DriftSettings(drift_method, dict(drift_methods or {}), dict(drift_thresholds or {}))
+    drift = _DriftSettings(
+        drift_method, dict(drift_methods or {}), dict(drift_thresholds or {}), drift_min_effect
+    )
+    limits = _Limits(min_size, min_class_size)
     results: list[SegmentResult] = []
     notes: list[str] = []
     for column in roles.segment_columns:
@@ -419,8 +502,9 @@ def compute_segments(
         for key in keys:
             part = frame.iloc[groups.get(key, np.empty(0, dtype=np.int64))]
             segment = _Segment(column, key, part, baseline.get(column, key))
-            results.append(_evaluate(segment, roles, chosen, min_size, drift))
-    return SegmentReport(chosen, min_size, tuple(sorted(results, key=_rank_key)), tuple(notes))
+            results.append(_evaluate(segment, roles, chosen, limits, drift))
+    ranked = tuple(sorted(results, key=_rank_key))
+    return SegmentReport(chosen, min_size, ranked, tuple(notes), min_class_size, level)
 
 
 @dataclass(frozen=True)
@@ -428,6 +512,15 @@ class _DriftSettings:
     method: str
     methods: dict[str, str]
     thresholds: dict[str, float]
+    min_effect: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The smallest segment (rows) and class (labelled rows per class) that is judged."""
+
+    min_size: int
+    min_class_size: int
 
 
 @dataclass(frozen=True)
@@ -452,7 +545,7 @@ def _window_keys(
 
 
 def _evaluate(
-    segment: _Segment, roles: SegmentRoles, metric: str, min_size: int, drift: _DriftSettings
+    segment: _Segment, roles: SegmentRoles, metric: str, limits: _Limits, drift: _DriftSettings
 ) -> SegmentResult:
     rows, ref = len(segment.frame), segment.reference
     base = SegmentResult(
@@ -460,19 +553,94 @@ def _evaluate(
         "insufficient_data", metric,
         baseline_value=None if ref is None else ref.performance.get(metric),
     )  # fmt: skip
-    too_small = _too_small(rows, ref, min_size)
+    too_small = _too_small(rows, ref, limits.min_size)
     if too_small:
         return replace(base, note=too_small)
     performance = _performance(segment.frame, roles, only=(metric,))
-    value, notes = _metric_value(performance, metric, min_size)
+    value, notes = _metric_value(performance, metric, limits.min_size)
     if ref is None:
         notes.insert(0, "new segment: not in the reference")
     share = None if ref is None else _share_drifted(segment, ref, roles, drift, notes)
     change = None if value is None or base.baseline_value is None else value - base.baseline_value
+    spread, baseline_spread = (
+        _spreads(performance, ref, metric) if value is not None else (None, None)
+    )
+    few = _few_in_a_class(roles.task, spread, baseline_spread, limits.min_class_size)
     return replace(
-        base, status="ok", value=value, change=change, degradation=_degradation(metric, change),
-        share_drifted=share, labelled_rows=performance.labelled_rows, note="; ".join(notes),
+        base, status="insufficient_data" if few else "ok", value=value, change=change,
+        degradation=_degradation(metric, change), share_drifted=share,
+        labelled_rows=performance.labelled_rows, note="; ".join([*([few] if few else []), *notes]),
+        spread=spread, baseline_spread=baseline_spread,
     )  # fmt: skip
+
+
+def _spreads(
+    performance: PerformanceResult, ref: SegmentReference | None, metric: str
+) -> tuple[MetricSpread, MetricSpread | None]:
+    """Each side's standard error and counts (see the module docstring for older baselines)."""
+    error = performance.standard_errors.get(metric)
+    window = MetricSpread(
+        error,
+        standard_error_method(metric) if error is not None else "",
+        performance.denominators.get(metric, performance.labelled_rows),
+        dict(performance.counts),
+    )
+    if ref is None or ref.performance.get(metric) is None:
+        return window, None
+    return window, _baseline_spread(ref.performance, metric, window, performance.labelled_rows)
+
+
+def _baseline_spread(
+    reference: PerformanceResult, metric: str, window: MetricSpread, window_labelled: int
+) -> MetricSpread:
+    classes = _class_counts(reference)
+    denominator = reference.denominators.get(metric, reference.labelled_rows)
+    stored = reference.standard_errors.get(metric)
+    if stored is not None:
+        return MetricSpread(stored, standard_error_method(metric), denominator, classes)
+    value = reference.get(metric)
+    positives, negatives = classes.get("positives", 0), classes.get("negatives", 0)
+    if metric == "roc_auc" and value is not None and positives and negatives:
+        error = hanley_mcneil_auc(value, positives, negatives)
+        return MetricSpread(error, "hanley_mcneil", denominator, classes)
+    if window.standard_error is not None and reference.labelled_rows > 0:
+        error = window.standard_error * math.sqrt(window_labelled / reference.labelled_rows)
+        return MetricSpread(error, "scaled", denominator, classes)
+    return MetricSpread(None, "", denominator, classes)
+
+
+def _class_counts(performance: PerformanceResult) -> dict[str, int]:
+    """Labelled rows per class: stored, or (older binary baselines) from the confusion counts."""
+    if performance.counts:
+        return dict(performance.counts)
+    tp, fp, tn, fn = (performance.get(k) for k in ("tp", "fp", "tn", "fn"))
+    if tp is None or fp is None or tn is None or fn is None:
+        return {}
+    return {"positives": int(tp + fn), "negatives": int(tn + fp)}
+
+
+def _few_in_a_class(
+    task: Task, window: MetricSpread | None, reference: MetricSpread | None, minimum: int
+) -> str:
+    """Which classes have fewer than ``minimum`` labelled rows, per side ("" when none)."""
+    if task == "regression" or window is None:
+        return ""
+    sides = [("window", window.classes), ("reference", reference.classes if reference else {})]
+    keys = sorted({k for _, classes in sides for k in classes})
+    short = [
+        f"{classes.get(key, 0)} {_class_label(key)} in the {side}"
+        for side, classes in sides
+        if classes
+        for key in keys
+        if classes.get(key, 0) < minimum
+    ]
+    return f"{', '.join(short)}, below min_class_size {minimum}" if short else ""
+
+
+def _class_label(key: str) -> str:
+    if key in ("positives", "negatives"):
+        return key
+    return f"rows of {key.replace('=', ' ', 1)}"
 
 
 def _too_small(rows: int, ref: SegmentReference | None, min_size: int) -> str:
@@ -515,6 +683,7 @@ def _share_drifted(
         method=drift.method,
         methods={k: v for k, v in drift.methods.items() if k in features},
         thresholds={k: v for k, v in drift.thresholds.items() if k in features},
+        min_effect=drift.min_effect,
     )
     if report.status != "ok":
         notes.append("drift: no feature could be evaluated")

@@ -1,25 +1,46 @@
 """Alert planning (pure): which finding goes to which channel as new, escalated, repeat or resolved.
 
 ``plan_messages`` takes a run's outcomes, the channels and the state last written for the version
-(``CheckMarks`` per check: what each channel was told, at which severity, when, for which windows)
-and returns an ``AlertPlan``: the items per channel, worst first, the suppressed ones with their
-reason, and the marks to write after delivery. ``render_message`` turns one channel's items into
-the title, body and apprise notification type. No I/O: ``workflows.dispatch_alerts`` takes the
-lease, reads and writes the state (``adapters.mlflow.alert_state``) and sends (apprise).
+(``CheckMarks`` per alert key: what each channel was told, at which severity, when, for which
+windows) and returns an ``AlertPlan``: the items per channel, worst first, the suppressed ones with
+their reason, and the marks to write after delivery. Findings grouped under one root cause
+(``verdicts.root_cause``) share one alert key and are decided together: one cause, one alert.
+``render_message`` turns one channel's items into the title, body and apprise notification type.
+No I/O: ``workflows.dispatch_alerts`` takes the lease, reads and writes the state
+(``adapters.mlflow.alert_state``) and sends (apprise).
+
+A message names the model, version, window and run once, in its header, with a web link to the
+run (or says there is none); then one ``- `` line per alert, worst first (severity, then effect
+size: ``|value - baseline|``, else the distance beyond the bound), a cause's findings indented
+under it, bias drift folded to one line per attribute. It keeps to ``MAX_LINES`` lines and
+``MAX_CHARS`` characters; what does not fit is counted on a last line pointing at the run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, cast
 
-from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Health, utc_text
+from mlflow_monitor.contract import (
+    AppliedThreshold,
+    Basis,
+    CheckOutcome,
+    Health,
+    Interval,
+    utc_text,
+)
 from mlflow_monitor.spec import AlertChannel, Severity
+from mlflow_monitor.verdicts.root_cause import bias_drift_parts, cause_label, could_explain
 
 __all__ = [
+    "MAX_CHARS",
+    "MAX_LINES",
+    "NO_WEB_LINK",
     "SEVERITY_RANK",
     "AlertItem",
     "AlertPlan",
@@ -36,16 +57,23 @@ __all__ = [
     "new_marks",
     "plan_messages",
     "render_message",
+    "run_link_text",
     "severity_rank",
 ]
 
 SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "critical": 2}
 ItemKind = Literal["new", "escalated", "repeat", "resolved"]
+SuppressReason = Literal["cooldown", "duplicate", "acknowledged"]
 ReportStatus = Literal[
     "sent", "partial", "failed", "nothing_to_send", "no_channels", "locked", "error"
 ]
 MONITORING_CHECK = "monitoring/run"
 ROLLBACK_CHECK = "gate/auto_rollback"
+MAX_LINES = 20  # a message body's lines, header included
+MAX_CHARS = 4000  # and characters
+NO_WEB_LINK = "no web link: set alerts.mlflow_url"
+_LINE_CHARS = 400
+_CAUSE_PREFIX = "cause:"
 _KIND_ORDER: dict[ItemKind, int] = {"escalated": 0, "new": 1, "repeat": 2, "resolved": 3}
 Clock = Callable[[], datetime]
 # A check not judged this window is not resolved: its earlier finding stays open, unsent.
@@ -80,7 +108,11 @@ class RunEvent:
 
 @dataclass(frozen=True)
 class AlertItem:
-    """One line of a message: a finding (or its resolution) for one check."""
+    """One finding (or its resolution) for one check, or for a cause no check carries any more.
+
+    ``effect`` orders items of one severity (``|value - baseline|``, else the distance beyond the
+    bound); ``change`` is a bias-drift finding's change against the baseline.
+    """
 
     kind: ItemKind
     check_id: str
@@ -90,24 +122,28 @@ class AlertItem:
     threshold: AppliedThreshold | None
     message: str
     key: str = ""  # the alert's identity (``alert_key``); the check id when empty
+    cause: str | None = None
+    baseline: float | None = None
+    interval: Interval | None = None
+    change: float | None = None
+    effect: float = 0.0
 
     @property
     def identity(self) -> str:
         return self.key or self.check_id
 
     def to_dict(self) -> dict[str, object]:
-        threshold = None
-        if self.threshold is not None:
-            t = self.threshold
-            threshold = {"lower": t.lower, "upper": t.upper, "source": t.source, "note": t.note}
         return {
             "kind": self.kind,
             "check_id": self.check_id,
             "severity": self.severity,
             "status": self.status,
             "value": self.value,
-            "threshold": threshold,
+            "threshold": None if self.threshold is None else self.threshold.to_dict(),
             "message": self.message,
+            "cause": self.cause,
+            "baseline": self.baseline,
+            "interval": None if self.interval is None else self.interval.to_dict(),
         }
 
 
@@ -117,7 +153,7 @@ class Suppressed:
 
     check_id: str
     channel: str
-    reason: Literal["cooldown", "duplicate", "acknowledged"]
+    reason: SuppressReason
 
 
 @dataclass(frozen=True)
@@ -203,6 +239,16 @@ def alert_key(outcome: CheckOutcome) -> str:
     return base if outcome.basis == "measured" else f"{base}@{outcome.basis}"
 
 
+def _cause_of_key(key: str) -> tuple[str, Basis] | None:
+    """(cause, basis) of a ``cause:<cause>[@estimated]`` key; None for a check's key."""
+    if not key.startswith(_CAUSE_PREFIX):
+        return None
+    cause, _, basis = key[len(_CAUSE_PREFIX) :].rpartition("@")
+    if basis == "estimated" and cause:
+        return cause, "estimated"
+    return key[len(_CAUSE_PREFIX) :], "measured"
+
+
 @dataclass(frozen=True)
 class CheckMarks:
     """A check's marks per channel key (channels never told about it are absent)."""
@@ -240,50 +286,122 @@ def plan_messages(
     now: datetime,
     cooldown_seconds: float,
 ) -> AlertPlan:
-    """Per channel, the items to send now (worst first) and the findings held back."""
+    """Per channel, the items to send now (worst first) and the findings held back.
+
+    The outcomes of one alert key (one cause) are decided together (``_decide``), and every
+    finding of the key visible to the channel is listed with that decision. An alert kept under
+    a cause that no outcome carries any more is resolved once its checks were judged
+    (``_gone_causes``).
+    """
     items: dict[str, list[AlertItem]] = {channel_key(c): [] for c in channels}
     suppressed: list[Suppressed] = []
-    for outcome in outcomes:
-        marks = state.get(alert_key(outcome))
+    groups = _by_key(outcomes)
+    for key, members in groups.items():
+        marks = state.get(key)
         told = marks.channels if marks is not None else {}
         for channel in channels:
-            key = channel_key(channel)
-            decision = _decide(outcome, channel, told.get(key), window, now, cooldown_seconds)
-            if isinstance(decision, AlertItem):
-                items[key].append(decision)
-            elif decision is not None:
-                suppressed.append(Suppressed(outcome.check_id, key, decision))
+            ck = channel_key(channel)
+            decision = _decide(members, channel, told.get(ck), window, now, cooldown_seconds)
+            if decision is None:
+                continue
+            shown = _shown(members, channel, resolved=decision == "resolved")
+            if decision in _KIND_ORDER:
+                items[ck] += [_item(decision, o) for o in shown]
+            else:
+                suppressed += [
+                    Suppressed(o.check_id, ck, cast(SuppressReason, decision)) for o in shown
+                ]
+    for ck, item in _gone_causes(channels, outcomes, state, set(groups)):
+        items[ck].append(item)
     ordered = {k: tuple(sorted(v, key=_worst_first)) for k, v in items.items()}
     return AlertPlan(ordered, tuple(suppressed))
 
 
+def _by_key(outcomes: Sequence[CheckOutcome]) -> dict[str, list[CheckOutcome]]:
+    groups: dict[str, list[CheckOutcome]] = {}
+    for outcome in outcomes:
+        groups.setdefault(alert_key(outcome), []).append(outcome)
+    return groups
+
+
+def _visible(outcome: CheckOutcome, channel: AlertChannel) -> bool:
+    return outcome.firing and severity_rank(outcome.severity) >= severity_rank(channel.min_severity)
+
+
 def _decide(
-    outcome: CheckOutcome,
+    members: Sequence[CheckOutcome],
     channel: AlertChannel,
     told: ChannelMark | None,
     window: str,
     now: datetime,
     cooldown_seconds: float,
-) -> AlertItem | Literal["cooldown", "duplicate", "acknowledged"] | None:
-    """The state machine for one check on one channel (see the module docstring)."""
-    visible = outcome.firing and severity_rank(outcome.severity) >= severity_rank(
-        channel.min_severity
-    )
+) -> ItemKind | SuppressReason | None:
+    """The state machine for one alert key on one channel (see the module docstring)."""
+    visible = [o for o in members if _visible(o, channel)]
     if not visible:
-        if told is None or outcome.status in _UNJUDGED:
+        if told is None or all(o.status in _UNJUDGED for o in members):
             return None
-        return _item("resolved", outcome)
+        return "resolved"
+    worst = max((o.severity for o in visible), key=severity_rank)
     if told is None:
-        return _item("new", outcome)
-    if severity_rank(outcome.severity) > severity_rank(told.severity):
-        return _item("escalated", outcome)
+        return "new"
+    if severity_rank(worst) > severity_rank(told.severity):
+        return "escalated"
     if window in told.windows:
         return "duplicate"
     if told.acknowledged_by:
         return "acknowledged"
     if (now - told.sent_at).total_seconds() >= cooldown_seconds:
-        return _item("repeat", outcome)
+        return "repeat"
     return "cooldown"
+
+
+def _shown(
+    members: Sequence[CheckOutcome], channel: AlertChannel, *, resolved: bool
+) -> list[CheckOutcome]:
+    if resolved:
+        return [o for o in members if o.status not in _UNJUDGED]
+    return [o for o in members if _visible(o, channel)]
+
+
+def _gone_causes(
+    channels: Sequence[AlertChannel],
+    outcomes: Sequence[CheckOutcome],
+    state: AlertState,
+    present: set[str],
+) -> list[tuple[str, AlertItem]]:
+    """(channel key, resolved item) for each cause alert no outcome carries any more.
+
+    Resolved only when this run judged a check the cause covers (of the same basis): a window
+    that judged none of them (no labels, a failed run) leaves the alert open, as for a check.
+    """
+    out: list[tuple[str, AlertItem]] = []
+    for key, marks in sorted(state.items()):
+        parsed = _cause_of_key(key)
+        if key in present or parsed is None:
+            continue
+        cause, basis = parsed
+        judged = [
+            o
+            for o in outcomes
+            if o.basis == basis and o.status not in _UNJUDGED and could_explain(cause, o)
+        ]
+        if not judged:
+            continue
+        still = sum(o.firing for o in judged)
+        why = (
+            f"{still} of its checks still fire, listed on their own"
+            if still
+            else "its checks pass again"
+        )
+        for channel in channels:
+            mark = marks.channels.get(channel_key(channel))
+            if mark is not None:
+                item = AlertItem(
+                    "resolved", cause, mark.severity, "pass", None, None, why, key, cause
+                )
+                out.append((channel_key(channel), item))
+    return out
 
 
 def _item(kind: ItemKind, outcome: CheckOutcome) -> AlertItem:
@@ -296,6 +414,11 @@ def _item(kind: ItemKind, outcome: CheckOutcome) -> AlertItem:
         outcome.threshold,
         outcome.message,
         alert_key(outcome),
+        outcome.cause,
+        _baseline(outcome),
+        outcome.interval,
+        _change(outcome),
+        _effect(outcome),
     )
 
 
@@ -315,30 +438,132 @@ def new_marks(
     window: str,
     now: datetime,
 ) -> dict[str, CheckMarks]:
-    """Marks after delivery: only channels in ``sent`` (delivered) change."""
+    """Marks after delivery: only channels in ``sent`` (delivered) change.
+
+    Several items of one alert key (a cause's findings) make one mark per channel, at their
+    worst severity, with the window recorded once.
+    """
     changed: dict[str, CheckMarks] = {}
     for key, items in sent.items():
+        marked: set[str] = set()  # identities marked on this channel by this delivery
         for item in items:
             marks = changed.get(item.identity) or state.get(item.identity)
             if marks is None:
                 marks = CheckMarks(item.identity, {})
             channels = dict(marks.channels)
+            previous = channels.get(key)
             if item.kind == "resolved":
                 channels.pop(key, None)
+            elif item.identity in marked and previous is not None:
+                worst = max(previous.severity, item.severity, key=severity_rank)
+                channels[key] = replace(previous, severity=worst)
             else:
-                previous = channels.get(key)
                 windows = (previous.windows if previous else ()) + (window,)
                 channels[key] = ChannelMark(item.severity, now, windows)
+                marked.add(item.identity)
             changed[item.identity] = CheckMarks(item.identity, channels)
     return changed
+
+
+# -- effect sizes ------------------------------------------------------------------------------
+_BASELINE_NOTE = re.compile(r"baseline=([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)")
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _baseline(outcome: CheckOutcome) -> float | None:
+    """The baseline's value: the outcome's, its evidence's, or the bound's ``baseline=`` note."""
+    if outcome.baseline is not None:
+        return outcome.baseline
+    for name in ("baseline", "baseline_value"):
+        found = _number(outcome.evidence.get(name))
+        if found is not None:
+            return found
+    note = _BASELINE_NOTE.search(outcome.threshold.note) if outcome.threshold else None
+    return float(note.group(1)) if note else None
+
+
+def _change(outcome: CheckOutcome) -> float | None:
+    """A bias-drift finding's change against the baseline (None for other checks).
+
+    From the evidence (window and baseline values, else ``change``), else value minus baseline;
+    results written before outcomes carried a baseline hold the change as the value.
+    """
+    if bias_drift_parts(outcome.check_id) is None:
+        return None
+    ev = outcome.evidence
+    current, base = _number(ev.get("current_value")), _number(ev.get("baseline_value"))
+    if current is not None and base is not None:
+        return current - base
+    if _number(ev.get("change")) is not None:
+        return _number(ev.get("change"))
+    if outcome.value is not None and outcome.baseline is not None:
+        return outcome.value - outcome.baseline
+    return outcome.value
+
+
+def _effect(outcome: CheckOutcome) -> float:
+    """How far the finding is from normal: ``|value - baseline|``, else beyond the bound."""
+    change = _change(outcome)
+    if change is not None:
+        return abs(change)
+    value, base = _number(outcome.value), _baseline(outcome)
+    if value is None:
+        return 0.0
+    if base is not None:
+        return abs(value - base)
+    low, high = _bounds(outcome.threshold)
+    if low is not None and value < low:
+        return low - value
+    if high is not None and value > high:
+        return value - high
+    return 0.0
+
+
+def _bounds(threshold: AppliedThreshold | None) -> tuple[float | None, float | None]:
+    """The finite bounds of a threshold (an infinite bound is no bound)."""
+    if threshold is None:
+        return None, None
+    return _number(threshold.lower), _number(threshold.upper)
 
 
 # -- messages ----------------------------------------------------------------------------------
 _TITLE_LABEL = {"healthy": "RESOLVED", "warning": "WARNING", "critical": "CRITICAL"}
 
 
+@dataclass(frozen=True)
+class _Line:
+    """One body line and the number of items it stands for (a cause's heading: 0)."""
+
+    text: str
+    items: int
+    heading: bool = False
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One alert (a cause with its findings, one finding, or one attribute's bias drift)."""
+
+    items: tuple[AlertItem, ...]
+    cause: str | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return all(i.kind == "resolved" for i in self.items)
+
+    @property
+    def order(self) -> tuple[int, int, float, str]:
+        worst = max(severity_rank(i.severity) for i in self.items)
+        effect = max(i.effect for i in self.items)
+        return (int(self.resolved), -worst, -effect, self.items[0].check_id)
+
+
 def render_message(event: RunEvent, items: Sequence[AlertItem]) -> tuple[str, str, str]:
-    """(title, body, apprise notify type) of one channel's message; one line per item."""
+    """(title, body, apprise notify type) of one channel's message (see the module docstring)."""
     firing = [i for i in items if i.kind != "resolved"]
     worst = max((i.severity for i in firing), key=severity_rank, default=None)
     # the title is the window's health: RESOLVED only when nothing fires in the window at all
@@ -347,40 +572,157 @@ def render_message(event: RunEvent, items: Sequence[AlertItem]) -> tuple[str, st
         f", {len(items) - len(firing)} resolved" if len(items) > len(firing) else ""
     )
     title = f"[{label}] {event.model} v{event.version}: {counts}"
-    header = (
+    link = run_link_text(event.run_id, event.run_url)
+    header = [
         f"Model {event.model} version {event.version}, window {event.window_text}, "
-        f"health {event.health}. Run: {event.run_url}"
-    )
-    lines = [_line(event, item) for item in items]
+        f"health {event.health}.",
+        f"Run: {link}",
+        "",
+    ]
+    lines = [line for block in _blocks(items) for line in _block_lines(block)]
     notify = {"critical": "failure", "warning": "warning", "info": "info"}.get(
         worst or "", "success"
     )
-    return title, "\n".join([header, "", *lines]), notify
+    return title, "\n".join(_bounded(header, lines, link)), notify
 
 
-def _line(event: RunEvent, item: AlertItem) -> str:
-    label = "RESOLVED" if item.kind == "resolved" else item.severity.upper()
-    value = "n/a" if item.value is None else f"{item.value:.4g}"
+def run_link_text(run_id: str, url: str) -> str:
+    """The run for people: its web link, else its id and how to get a link."""
+    if url.startswith(("http://", "https://")):
+        return url
+    if run_id:
+        return f"run {run_id} ({NO_WEB_LINK})"
+    return url or "(no run)"
+
+
+def _blocks(items: Sequence[AlertItem]) -> list[_Block]:
+    """Items grouped into alerts, worst first: by cause key, bias drift by attribute."""
+    grouped: dict[tuple[str, ...], list[AlertItem]] = {}
+    for index, item in enumerate(items):
+        parts = bias_drift_parts(item.check_id)
+        if item.cause:
+            key: tuple[str, ...] = ("cause", item.identity)
+        elif parts is not None:
+            key = ("bias", parts[0], str(item.kind == "resolved"))
+        else:
+            key = ("item", str(index))
+        grouped.setdefault(key, []).append(item)
+    blocks = [
+        _Block(tuple(sorted(g, key=_item_order)), g[0].cause if k[0] == "cause" else None)
+        for k, g in grouped.items()
+    ]
+    return sorted(blocks, key=lambda b: b.order)
+
+
+def _item_order(item: AlertItem) -> tuple[int, float, str]:
+    return (-severity_rank(item.severity), -item.effect, item.check_id)
+
+
+def _block_lines(block: _Block) -> list[_Line]:
+    first = block.items[0]
+    label = _label(block.items)
+    if block.cause is None:
+        return [_Line(f"- {label} {_item_text(block.items)}", len(block.items))]
+    name = cause_label(block.cause) + (
+        " (estimated)" if first.identity.endswith("@estimated") else ""
+    )
+    if len(block.items) == 1 and first.check_id == block.cause:  # a cause no check carries now
+        return [_Line(f"- {label} {name}: {first.message}", 1)]
+    heading = _Line(f"- {label} {name}: {_count(len(block.items), 'finding')}", 0, True)
+    members: dict[str, list[AlertItem]] = {}  # one line per finding, per attribute's bias drift
+    for index, item in enumerate(block.items):
+        parts = bias_drift_parts(item.check_id)
+        members.setdefault(f"bias:{parts[0]}" if parts else str(index), []).append(item)
+    return [heading] + [_Line(f"    {_item_text(m)}", len(m)) for m in members.values()]
+
+
+def _label(items: Sequence[AlertItem]) -> str:
+    """``CRITICAL (new)``: the worst severity and the most urgent kind of the items."""
+    kind = min((i.kind for i in items), key=lambda k: _KIND_ORDER[k])
+    if kind == "resolved":
+        return "RESOLVED (resolved)"
+    worst = max((i.severity for i in items), key=severity_rank)
+    return f"{worst.upper()} ({kind})"
+
+
+def _item_text(items: Sequence[AlertItem]) -> str:
+    """One finding's text, or one attribute's bias drift folded: count and the largest change."""
+    if len(items) == 1:
+        return _finding_text(items[0])
+    largest = min(items, key=lambda i: (-i.effect, i.check_id))
+    parts = bias_drift_parts(largest.check_id)
+    assert parts is not None  # several items on one line are one attribute's bias drift
+    attribute, group, metric = parts
+    if all(i.kind == "resolved" for i in items):
+        return f"bias drift on {attribute}: {_count(len(items), 'group metric')} back to normal"
+    change = "" if largest.change is None else f" {largest.change:+.2g}"
     return (
-        f"- {label} ({item.kind}) {event.model} v{event.version} {item.check_id}: "
-        f"value {value}, threshold {_threshold_text(item.threshold)}, "
-        f"window {event.window_text}, run {event.run_url} | {item.message}"
+        f"bias drift on {attribute}: {_count(len(items), 'group metric')} changed, "
+        f"largest {attribute}={group} {metric}{change}"
     )
 
 
-def _threshold_text(threshold: AppliedThreshold | None) -> str:
-    if threshold is None:
-        return "none"
-    low, high = threshold.lower, threshold.upper
+def _finding_text(item: AlertItem) -> str:
+    """``check: value V [interval], baseline B, allowed >= L (source)``, the message when no
+    bound or no value says it; a bias-drift finding's interval is its change's."""
+    value = "" if item.value is None else f"value {_num(item.value)}"
+    change = "" if item.change is None else f"change {item.change:+.3g}"
+    interval = "" if item.interval is None else f" {item.interval.text()}"
+    if change:
+        change += interval
+    elif value:
+        value += interval
+    baseline = "" if item.baseline is None else f"baseline {_num(item.baseline)}"
+    allowed = _allowed(item.threshold)
+    message = item.message if not allowed or item.value is None else ""
+    parts = [value, change, baseline, allowed, message]
+    return f"{item.check_id}: " + ", ".join(p for p in parts if p)
+
+
+def _allowed(threshold: AppliedThreshold | None) -> str:
+    """``allowed >= 0.72 (baseline)``; "" when the threshold bounds nothing."""
+    low, high = _bounds(threshold)
+    if threshold is None or (low is None and high is None):
+        return ""
     if low is not None and high is not None:
-        bound = f"[{low:.4g}, {high:.4g}]"
+        bound = f"allowed {_num(low)} to {_num(high)}"
     elif low is not None:
-        bound = f">= {low:.4g}"
-    elif high is not None:
-        bound = f"<= {high:.4g}"
+        bound = f"allowed >= {_num(low)}"
     else:
-        bound = "none"
-    return f"{bound} ({threshold.source})"
+        bound = f"allowed <= {_num(high)}"
+    source = threshold.note if threshold.source == "drift_method" and threshold.note else None
+    return f"{bound} ({source or threshold.source})"
+
+
+def _bounded(header: list[str], lines: list[_Line], link: str) -> list[str]:
+    """The header and as many lines as fit ``MAX_LINES``/``MAX_CHARS``, then what is left out."""
+    texts = [_clip(line.text) for line in lines]
+    if _fits(header + texts):
+        return header + texts
+    for keep in range(len(lines) - 1, -1, -1):
+        if keep and lines[keep - 1].heading:
+            continue  # never end on a cause's heading without its findings
+        left = sum(line.items for line in lines[keep:])
+        tail = f"and {_count(left, 'more finding')}: {link}"
+        if _fits([*header, *texts[:keep], tail]):
+            return [*header, *texts[:keep], tail]
+    return [*header, f"{_count(sum(x.items for x in lines), 'finding')}: {link}"]
+
+
+def _fits(lines: list[str]) -> bool:
+    return len(lines) <= MAX_LINES and len("\n".join(lines)) <= MAX_CHARS
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _LINE_CHARS else text[: _LINE_CHARS - 3] + "..."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
 
 
 def _text(moment: datetime | str) -> str:

@@ -2,9 +2,11 @@
 
 A baseline holds *profiles*, not raw frames (DESIGN.md section 6): the reference profile of the
 features, prediction, score and target; the reference performance; the per-segment reference;
-the reference fairness (when the spec has protected attributes); plus a bounded, seeded sample of
-the reference rows for the visual reports. ``adapters.baseline_files`` writes it to a directory
-(``baseline.json`` + ``sample.parquet``) that is logged on the baseline run.
+the reference fairness (when the spec has protected attributes) and the policy outcomes judged on
+it (``reference_outcomes``: a reference that already breaks a policy is a finding before any
+window); plus a bounded, seeded sample of the reference rows for the visual reports.
+``adapters.baseline_files`` writes it to a directory (``baseline.json`` + ``sample.parquet``)
+that is logged on the baseline run.
 
 Large references stay in bounded memory: a parquet file larger than one chunk is read twice in
 record batches, first to draw a uniform seeded sample (each row gets a random key, the
@@ -22,14 +24,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mlflow_monitor.contract import utc_now, utc_text
+from mlflow_monitor.contract import CheckOutcome, utc_now, utc_text
 from mlflow_monitor.errors import DataError
 from mlflow_monitor.spec import MonitorSpec, parse_spec
 from mlflow_monitor.stats.fairness import FairnessReport
 from mlflow_monitor.stats.performance import PerformanceResult, compute_performance
 from mlflow_monitor.stats.profile import DatasetProfile
 from mlflow_monitor.stats.segments import SegmentBaseline, reference_segments
-from mlflow_monitor.verdicts.fairness_checks import reference_fairness
+from mlflow_monitor.verdicts.fairness_checks import (
+    check_decision_agreement,
+    policy_outcomes,
+    reference_fairness,
+)
 
 __all__ = [
     "Baseline",
@@ -44,7 +50,11 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True, eq=False)
 class Baseline:
-    """Reference profile, performance, segments, fairness and sample of one model version."""
+    """Reference profile, performance, segments, fairness and sample of one model version.
+
+    ``reference_outcomes`` are the spec's policy rules judged on the reference fairness (empty
+    without protected attributes or policies, and for baselines written before they existed).
+    """
 
     spec_yaml: str
     profile: DatasetProfile
@@ -55,6 +65,12 @@ class Baseline:
     rows: int
     created_at: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    reference_outcomes: tuple[CheckOutcome, ...] = ()
+
+    @property
+    def firing_reference_outcomes(self) -> tuple[CheckOutcome, ...]:
+        """The policy findings the reference itself already shows (warn or fail)."""
+        return tuple(o for o in self.reference_outcomes if o.firing)
 
     @property
     def spec(self) -> MonitorSpec:
@@ -92,6 +108,7 @@ class Baseline:
             "performance": self.performance.to_dict() if self.performance else None,
             "segments": None if self.segments is None else self.segments.to_dict(),
             "fairness": None if self.fairness is None else self.fairness.to_dict(),
+            "reference_outcomes": [o.to_dict() for o in self.reference_outcomes],
         }
 
     @classmethod
@@ -107,6 +124,7 @@ class Baseline:
             body.get("fairness"),
         )
         notes = body.get("notes")
+        outcomes = body.get("reference_outcomes")
         return cls(
             spec_yaml=str(body["spec_yaml"]),
             profile=DatasetProfile.from_dict(body["profile"]),  # type: ignore[arg-type]
@@ -117,6 +135,7 @@ class Baseline:
             rows=int(str(body["rows"])),
             created_at=str(body["created_at"]),
             notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
+            reference_outcomes=_outcomes(outcomes),
         )
 
 
@@ -200,16 +219,19 @@ def _assemble(
     rows: int,
     notes: tuple[str, ...],
 ) -> Baseline:
+    check_decision_agreement(spec, frame)  # a flipped positive_label, before anything is judged
+    fairness = _reference_fairness(spec, frame)
     return Baseline(
         spec_yaml=spec.to_yaml(),
         profile=profile,
         performance=performance_of(spec, frame),
         segments=_reference_segments(spec, frame),
-        fairness=_reference_fairness(spec, frame),
+        fairness=fairness,
         sample=sample,
         rows=rows,
         created_at=utc_text(utc_now()),
         notes=notes,
+        reference_outcomes=_reference_outcomes(spec, fairness),
     )
 
 
@@ -234,6 +256,22 @@ def _reference_segments(spec: MonitorSpec, frame: pd.DataFrame) -> SegmentBaseli
 
 def _reference_fairness(spec: MonitorSpec, frame: pd.DataFrame) -> FairnessReport | None:
     return reference_fairness(spec, frame) if spec.columns.protected else None
+
+
+def _reference_outcomes(
+    spec: MonitorSpec, fairness: FairnessReport | None
+) -> tuple[CheckOutcome, ...]:
+    """The policy rules judged on the reference, with the same rule code as a window."""
+    if fairness is None or not spec.fairness.policies:
+        return ()
+    return tuple(policy_outcomes(spec, fairness))
+
+
+def _outcomes(raw: object) -> tuple[CheckOutcome, ...]:
+    """Stored reference outcomes; a baseline written before them has none."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(CheckOutcome.from_dict(o) for o in raw if isinstance(o, Mapping))
 
 
 def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from mlflow_monitor.stats.segments import SegmentBaseline, SegmentReport, comput
 from mlflow_monitor.verdicts import window_checks as checks
 from mlflow_monitor.verdicts.baseline_model import Baseline, performance_of, profile_columns
 from mlflow_monitor.verdicts.fairness_checks import FairnessEvaluation, evaluate_fairness
+from mlflow_monitor.verdicts.root_cause import assign_causes
 
 __all__ = [
     "History",
@@ -110,15 +111,16 @@ def evaluate_window(
     """Judge one window against ``baseline`` with the spec's thresholds (pure)."""
     start, end = window_bounds(spec, frame, window_start, window_end)
     profile = _profile(spec, baseline, frame)
-    drift = _feature_drift(spec, baseline.profile, profile)
-    prediction_drift = _prediction_drift(spec, baseline.profile, profile)
-    performance = performance_of(spec, frame)
     quality = compute_quality(
         frame,
         baseline.profile,
         numerical=spec.columns.numerical,
         categorical=spec.columns.categorical,
+        id_column=spec.columns.id,
     )
+    drift = _feature_drift(spec, baseline.profile, profile, skip=_id_like(quality))
+    prediction_drift = _prediction_drift(spec, baseline.profile, profile)
+    performance = performance_of(spec, frame)
     segments = _segments(spec, baseline, frame)
     fairness = _fairness(spec, baseline, frame)
     outcomes = [
@@ -136,11 +138,17 @@ def evaluate_window(
             _performance_checks(spec),
             history=history or {},
             at=end,
+            level=spec.confidence_level,
         ),
         *checks.quality_outcomes(quality, spec.quality),
         *_segment_outcomes(spec, segments),
         *(fairness.outcomes if fairness else []),
     ]
+    outcomes = list(
+        assign_causes(
+            outcomes, alpha=spec.fairness.drift_alpha, min_effect=spec.fairness.drift_min_effect
+        )
+    )
     metrics = _metrics(drift, prediction_drift, performance, quality, segments, fairness)
     return WindowResult(
         model=spec.model,
@@ -181,13 +189,29 @@ def _overrides(spec: MonitorSpec, names: list[str]) -> tuple[dict[str, str], dic
     return methods, thresholds
 
 
+def _id_like(quality: QualityReport) -> dict[str, str]:
+    """Feature columns that look like ids (every value distinct): not drift-tested, and why."""
+    return {c.column: f"id-like ({c.id_like})" for c in quality.columns if c.id_like}
+
+
 def _feature_drift(
-    spec: MonitorSpec, reference: DatasetProfile, current: DatasetProfile
+    spec: MonitorSpec,
+    reference: DatasetProfile,
+    current: DatasetProfile,
+    *,
+    skip: dict[str, str] | None = None,
 ) -> DriftReport:
     names = spec.columns.features
     methods, thresholds = _overrides(spec, names)
     return compute_drift(
-        reference, current, names, method=spec.drift.method, methods=methods, thresholds=thresholds
+        reference,
+        current,
+        names,
+        method=spec.drift.method,
+        methods=methods,
+        thresholds=thresholds,
+        min_effect=spec.drift.min_effect,
+        skip=skip,
     )
 
 
@@ -200,7 +224,13 @@ def _prediction_drift(
         return None
     methods, thresholds = _overrides(spec, names)
     return compute_drift(
-        reference, current, names, method=spec.drift.method, methods=methods, thresholds=thresholds
+        reference,
+        current,
+        names,
+        method=spec.drift.method,
+        methods=methods,
+        thresholds=thresholds,
+        min_effect=spec.drift.min_effect,
     )
 
 
@@ -215,10 +245,13 @@ def _segments(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> Seg
         frame,
         baseline.segments,
         min_size=spec.segments.min_size,
+        min_class_size=spec.segments.min_class_size,
         metric=spec.segments.metric,
+        level=spec.confidence_level,
         drift_method=spec.drift.method,
         drift_methods=spec.drift.methods,
         drift_thresholds=spec.drift.thresholds,
+        drift_min_effect=spec.drift.min_effect,
     )
 
 

@@ -1,9 +1,10 @@
 """Fairness checks: a window's fairness, its bias drift and its policy rules as check outcomes.
 
 ``reference_fairness`` computes the baseline's fairness (stored in the Baseline through
-``FairnessReport.to_dict()``); ``evaluate_fairness`` computes a window's fairness against it and
-returns ``FairnessEvaluation``: the report, the bias-drift tests, every policy rule's per-group
-results, the ``CheckOutcome``s that feed health, and the metrics to log under
+``FairnessReport.to_dict()``), ``policy_outcomes`` judges the policy packs on it (the reference's
+own breaches, stored on the Baseline); ``evaluate_fairness`` computes a window's fairness against
+it and returns ``FairnessEvaluation``: the report, the bias-drift tests, every policy rule's
+per-group results, the ``CheckOutcome``s that feed health, and the metrics to log under
 ``fairness/<attribute>=<group>/<metric>``.
 
 Check ids: ``policy/<pack>/<rule id>/<attribute>=<group>`` (kind ``policy``, threshold source
@@ -11,14 +12,31 @@ Check ids: ``policy/<pack>/<rule id>/<attribute>=<group>`` (kind ``policy``, thr
 ``fairness/<attribute>=<group>/group_size`` and ``fairness/labels`` (kind ``fairness``).
 
 Decisions: with a ``columns.score`` column the decision is ``score >= fairness.decision_threshold``
-(aequitas's ``score_val`` convention); otherwise ``columns.prediction == positive_label``.
+(aequitas's ``score_val`` convention), the score being the probability of ``positive_label``;
+otherwise ``columns.prediction == positive_label``. When both columns exist and ``positive_label``
+is set, the two decisions must agree on most rows: below ``AGREEMENT_MINIMUM`` (the signature of
+a flipped ``positive_label``) it is a ``SpecError``, below ``AGREEMENT_EXPECTED`` a note.
+
+Policy rules are judged on evidence (``verdicts.interval_verdict.judge_interval``): each row
+carries its rate's own denominator and a confidence interval at ``confidence_level`` (Wilson for
+a rate, Newcombe for a difference, its absolute value for ``abs_difference``, Katz log for a
+ratio). A row fails (or warns, for a warning rule) only when the whole interval lies beyond the
+line; the point beyond but the interval straddling it is a warning, and ``insufficient_data``
+when the interval also includes no gap at all. With ``fairness.favorable_outcome: negative`` (a
+positive decision is adverse: a high-risk flag) selection-rate rules compare favourable rates,
+the share of negative decisions (``favorable_rate``), so the most-flagged group is the one hurt.
+
+Bias drift counts a change when it is significant (Benjamini-Hochberg at ``drift_alpha``) and at
+least ``drift_min_effect`` in size; its outcome's value is the window's rate, ``baseline`` the
+baseline's, the interval Newcombe's of window - baseline, the threshold the band of
+``drift_min_effect`` around the baseline value.
 
 Unjudged checks: in a window without labels (no target column, or every label missing) the
 label-based rules (TPR, FNR, FPR ...) and ``fairness/labels`` are ``not_evaluated``, their input
 is absent (a critical rule makes the window partial and a gate refuses); selection-rate rules
-still run. A group below its minimum size, a reference group too small, a rate whose own
-denominator is empty are ``insufficient_data`` with the counts in evidence: reported, never
-blocking, never paging.
+still run. A rate whose own denominator (actual positives for an FNR, rows for a selection
+rate ...) is below ``min_group_size`` on the group's or the reference's side is
+``insufficient_data`` with the counts in evidence: reported, never blocking, never paging.
 """
 
 from __future__ import annotations
@@ -29,11 +47,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, MetricValue, Status
+from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Interval, MetricValue, Status
 from mlflow_monitor.errors import DataError, SpecError
-from mlflow_monitor.spec import MonitorSpec
-from mlflow_monitor.stats.bias_drift import BiasDriftReport, compare_fairness
+from mlflow_monitor.spec import FavorableOutcome, MonitorSpec, Severity
+from mlflow_monitor.stats.bias_drift import BiasChange, BiasDriftReport, compare_fairness
 from mlflow_monitor.stats.fairness import (
+    FAVORABLE_RATE,
     REFERENCE_MAJORITY,
     REFERENCE_MIN_DISPARITY,
     AttributeFairness,
@@ -41,23 +60,37 @@ from mlflow_monitor.stats.fairness import (
     GroupMetrics,
     compare_rates,
     compute_fairness,
+    denominator_word,
 )
+from mlflow_monitor.stats.intervals import katz_log, newcombe, wilson
+from mlflow_monitor.verdicts.interval_verdict import judge_interval
 from mlflow_monitor.verdicts.policies import PolicyPack, PolicyRule, load_packs
 from mlflow_monitor.verdicts.thresholds import status_for
 from mlflow_monitor.verdicts.window_checks import NO_LABELS
 
 __all__ = [
+    "AGREEMENT_EXPECTED",
+    "AGREEMENT_MINIMUM",
+    "AGREEMENT_ROWS",
     "LABEL_FREE_MESSAGE",
+    "REFERENCE_NOTE",
     "Decision",
     "FairnessEvaluation",
     "RuleResult",
     "RuleRow",
+    "check_decision_agreement",
     "evaluate_fairness",
     "evaluate_policies",
+    "policy_outcomes",
+    "policy_results",
     "reference_fairness",
 ]
 
 LABEL_FREE_MESSAGE = "no labels in this window yet: only selection rates and their ratios computed"
+REFERENCE_NOTE = "the reference group"  # a rule row comparing the reference with itself
+AGREEMENT_MINIMUM = 0.5  # score decisions vs prediction == positive_label: below, a flipped label
+AGREEMENT_EXPECTED = 0.9  # below this (and above the minimum) the Decision carries a note
+AGREEMENT_ROWS = 100_000  # rows the agreement is measured on (evenly spread)
 _STATUS_ORDER: dict[Status, int] = {
     "pass": 0,
     "insufficient_data": 1,
@@ -70,12 +103,18 @@ _STATUS_ORDER: dict[Status, int] = {
 
 @dataclass(frozen=True)
 class Decision:
-    """How the positive decision was derived (logged as run parameters by the workflow)."""
+    """How the positive decision was derived (logged as run parameters by the workflow).
+
+    ``agreement``: share of rows where the score's decision equals ``prediction ==
+    positive_label`` (``None`` when not both are present); ``note`` says when it is low.
+    """
 
     source: str  # "score" or "prediction"
     column: str
     decision_threshold: float | None
     excluded_rows: int = 0
+    agreement: float | None = None
+    note: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -83,7 +122,13 @@ class Decision:
 
 @dataclass(frozen=True)
 class RuleRow:
-    """One group's evidence line for a policy rule (one row of its evidence table)."""
+    """One group's evidence line for a policy rule (one row of its evidence table).
+
+    ``rate`` is the rate the rule read, named by ``rate_used`` (the rule's metric, or
+    ``favorable_rate`` for a selection-rate rule when a positive decision is adverse);
+    ``denominator``/``reference_denominator`` are the counts it is taken over; ``interval`` is
+    the confidence interval of ``value`` and ``reason`` says how the interval decided ``status``.
+    """
 
     attribute: str
     group: str
@@ -94,9 +139,16 @@ class RuleRow:
     value: float | None
     status: Status
     note: str = ""
+    rate_used: str = ""
+    denominator: int | None = None
+    reference_denominator: int | None = None
+    interval: Interval | None = None
+    reason: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["interval"] = None if self.interval is None else self.interval.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -151,7 +203,7 @@ class FairnessEvaluation:
             "drift": None if self.drift is None else self.drift.to_dict(),
             "packs": [p.model_dump(mode="json") for p in self.packs],
             "policies": [r.to_dict() for r in self.policies],
-            "outcomes": [_outcome_dict(o) for o in self.outcomes],
+            "outcomes": [o.to_dict() for o in self.outcomes],
             "metrics": {m.name: m.value for m in self.metrics},
         }
 
@@ -173,33 +225,79 @@ def evaluate_fairness(
 ) -> FairnessEvaluation:
     """A window's fairness, bias drift against ``reference`` and policy rules, as outcomes."""
     report, decision = _compute(spec, frame, reference)
-    fs = spec.fairness
-    drift = None
-    if reference is not None:
-        drift = compare_fairness(
-            reference, report, alpha=fs.drift_alpha, min_group_size=fs.min_group_size
-        )
-    packs = load_packs(fs.policies, fs.overrides)
-    results = tuple(r for p in packs for r in evaluate_policies(p, report, fs.min_group_size))
+    drift = _bias_drift(spec, reference, report)
+    packs = load_packs(spec.fairness.policies, spec.fairness.overrides)
+    results = policy_results(spec, report, packs)
     outcomes = _report_outcomes(report) + _drift_outcomes(spec, drift) + _policy_outcomes(results)
     return FairnessEvaluation(
         report, drift, results, tuple(packs), decision, outcomes, _metrics(report)
     )
 
 
+def policy_outcomes(spec: MonitorSpec, report: FairnessReport) -> list[CheckOutcome]:
+    """The spec's policy rules judged on ``report`` (a window's or the reference's)."""
+    packs = load_packs(spec.fairness.policies, spec.fairness.overrides)
+    return _policy_outcomes(policy_results(spec, report, packs))
+
+
+def policy_results(
+    spec: MonitorSpec, report: FairnessReport, packs: list[PolicyPack]
+) -> tuple[RuleResult, ...]:
+    """Every rule of ``packs`` on ``report``, with the spec's minimum, level and favourable side."""
+    fs = spec.fairness
+    return tuple(
+        result
+        for pack in packs
+        for result in evaluate_policies(
+            pack,
+            report,
+            min_group_size=fs.min_group_size,
+            level=spec.confidence_level,
+            favorable_outcome=fs.favorable_outcome,
+        )
+    )
+
+
 def evaluate_policies(
-    pack: PolicyPack, report: FairnessReport, min_group_size: int
+    pack: PolicyPack,
+    report: FairnessReport,
+    *,
+    min_group_size: int,
+    level: float,
+    favorable_outcome: FavorableOutcome = "positive",
 ) -> list[RuleResult]:
     """Every rule of ``pack`` over the attributes it covers."""
     results = []
     for rule in pack.rules:
+        judging = _Judging(
+            rule=rule,
+            metric=_rule_metric(rule, favorable_outcome),
+            minimum=rule.min_group_size or min_group_size,
+            level=level,
+            labeled=report.labeled,
+        )
         rows: list[RuleRow] = []
         for attr in report.attributes:
             if rule.covers(attr.attribute, attr.is_intersection):
-                minimum = rule.min_group_size or min_group_size
-                rows += _rule_rows(rule, attr, report.labeled, minimum)
+                rows += _rule_rows(judging, attr)
         results.append(RuleResult(pack.name, rule, tuple(rows)))
     return results
+
+
+def _bias_drift(
+    spec: MonitorSpec, reference: FairnessReport | None, report: FairnessReport
+) -> BiasDriftReport | None:
+    if reference is None:
+        return None
+    fs = spec.fairness
+    return compare_fairness(
+        reference,
+        report,
+        alpha=fs.drift_alpha,
+        min_group_size=fs.min_group_size,
+        min_effect=fs.drift_min_effect,
+        level=spec.confidence_level,
+    )
 
 
 # ---------------------------------------------------------------- inputs
@@ -221,6 +319,7 @@ def _compute(
         intersections=spec.fairness.intersections,
         reference_groups=_reference_rules(spec, reference),
         min_group_size=spec.fairness.min_group_size,
+        level=spec.confidence_level,
     )
     return report, decision
 
@@ -235,10 +334,18 @@ def _decisions(spec: MonitorSpec, frame: pd.DataFrame) -> tuple[np.ndarray, Deci
     """Boolean decisions, how they were made, and the rows that have one."""
     cols = spec.columns
     if cols.score and cols.score in frame.columns:
+        agreement = check_decision_agreement(spec, frame)
         score = pd.to_numeric(frame[cols.score], errors="coerce").to_numpy(dtype=float)
         keep = ~np.isnan(score)
         threshold = spec.fairness.decision_threshold
-        decision = Decision("score", cols.score, threshold, int((~keep).sum()))
+        decision = Decision(
+            "score",
+            cols.score,
+            threshold,
+            int((~keep).sum()),
+            agreement,
+            _agreement_note(spec, agreement),
+        )
         return np.nan_to_num(score, nan=-np.inf) >= threshold, decision, keep
     column = cols.prediction or cols.score or ""
     if column not in frame.columns:
@@ -246,6 +353,51 @@ def _decisions(spec: MonitorSpec, frame: pd.DataFrame) -> tuple[np.ndarray, Deci
     positive = _positive(frame[column], spec.positive_label, f"columns.prediction {column!r}")
     keep = ~np.isnan(positive)
     return positive == 1.0, Decision("prediction", column, None, int((~keep).sum())), keep
+
+
+def check_decision_agreement(spec: MonitorSpec, frame: pd.DataFrame) -> float | None:
+    """Share of rows where ``score >= decision_threshold`` equals ``prediction == positive_label``.
+
+    Checked for a binary classifier whose spec has a score and a prediction column (both in
+    ``frame``) and sets ``positive_label``: the score is read as the probability of
+    ``positive_label``, so the two decisions should agree on most rows. Below
+    ``AGREEMENT_MINIMUM`` they mostly contradict each other, the signature of a flipped
+    ``positive_label``: a ``SpecError`` naming both keys.
+    Measured on at most ``AGREEMENT_ROWS`` rows evenly spread over the frame (every k-th row:
+    plenty for a share, and the label comparison costs 0.07 s per million rows). ``None`` when
+    the check does not apply.
+    """
+    cols = spec.columns
+    label = spec.positive_label
+    present = [c for c in (cols.score, cols.prediction) if c and c in frame.columns]
+    binary = spec.task == "binary_classification"
+    if not binary or label is None or not cols.score or not cols.prediction or len(present) < 2:
+        return None
+    rows = frame.iloc[:: max(1, -(-len(frame) // AGREEMENT_ROWS))]
+    score = pd.to_numeric(rows[cols.score], errors="coerce").to_numpy(dtype=float)
+    predicted = _positive(rows[cols.prediction], label, f"columns.prediction {cols.prediction!r}")
+    both = ~np.isnan(score) & ~np.isnan(predicted)
+    if not both.any():
+        return None
+    threshold = spec.fairness.decision_threshold
+    agreement = float(np.mean((score[both] >= threshold) == (predicted[both] == 1.0)))
+    if agreement < AGREEMENT_MINIMUM:
+        raise SpecError(
+            f"positive_label {label!r} contradicts columns.score {cols.score!r}: score >="
+            f" fairness.decision_threshold {threshold:g} agrees with {cols.prediction} =="
+            f" {label!r} on only {agreement:.0%} of rows; the score must be the probability of"
+            " positive_label (is positive_label the other class?)"
+        )
+    return agreement
+
+
+def _agreement_note(spec: MonitorSpec, agreement: float | None) -> str:
+    if agreement is None or agreement >= AGREEMENT_EXPECTED:
+        return ""
+    return (
+        f"score >= {spec.fairness.decision_threshold:g} agrees with the prediction column on"
+        f" {agreement:.0%} of rows only; fairness audits the score's decision"
+    )
 
 
 def _labels(spec: MonitorSpec, frame: pd.DataFrame) -> np.ndarray | None:
@@ -297,49 +449,122 @@ def _check_named_references(spec: MonitorSpec, report: FairnessReport) -> None:
 # ---------------------------------------------------------------- policy rules
 
 
-def _rule_rows(
-    rule: PolicyRule, attr: AttributeFairness, labeled: bool, minimum: int
-) -> list[RuleRow]:
-    ref = _rule_reference(rule, attr, minimum)
-    return [_rule_row(rule, attr, g, ref, labeled, minimum) for g in attr.groups]
+@dataclass(frozen=True)
+class _Judging:
+    """What every row of one rule is judged with: the rate read, the minimum, the level."""
+
+    rule: PolicyRule
+    metric: str
+    minimum: int
+    level: float
+    labeled: bool
+
+    @property
+    def judged(self) -> bool:
+        return self.labeled or not self.rule.needs_labels
 
 
-def _rule_reference(rule: PolicyRule, attr: AttributeFairness, minimum: int) -> GroupMetrics | None:
-    if rule.reference == "reference_group":
+def _rule_metric(rule: PolicyRule, favorable_outcome: FavorableOutcome) -> str:
+    """The rate a rule reads: favourable rates for selection-rate rules when positive is adverse."""
+    if rule.metric == "selection_rate" and favorable_outcome == "negative":
+        return FAVORABLE_RATE
+    return rule.metric
+
+
+def _rule_rows(judging: _Judging, attr: AttributeFairness) -> list[RuleRow]:
+    ref = _rule_reference(judging, attr)
+    return [_rule_row(judging, attr, g, ref) for g in attr.groups]
+
+
+def _rule_reference(judging: _Judging, attr: AttributeFairness) -> GroupMetrics | None:
+    """The spec's reference group, or the highest/lowest-rate group with enough cases."""
+    if judging.rule.reference == "reference_group":
         return attr.group(attr.reference_group) if attr.reference_group else None
-    eligible = [g for g in attr.groups if g.size >= minimum and g.rate(rule.metric) is not None]
+    metric = judging.metric
+    eligible = [
+        g
+        for g in attr.groups
+        if g.denominator(metric) >= judging.minimum and g.rate(metric) is not None
+    ]
     if not eligible:
         return None
-    pick = max if rule.reference == "highest" else min
-    return pick(eligible, key=lambda g: g.rate(rule.metric) or 0.0)
+    pick = max if judging.rule.reference == "highest" else min
+    return pick(eligible, key=lambda g: g.rate(metric) or 0.0)
 
 
 def _rule_row(
-    rule: PolicyRule,
-    attr: AttributeFairness,
-    group: GroupMetrics,
-    ref: GroupMetrics | None,
-    labeled: bool,
-    minimum: int,
+    judging: _Judging, attr: AttributeFairness, group: GroupMetrics, ref: GroupMetrics | None
 ) -> RuleRow:
-    rate = group.rate(rule.metric) if labeled or not rule.needs_labels else None
-    ref_rate = None if ref is None else ref.rate(rule.metric)
-    base = (attr.attribute, group.group, group.size, rate, None if ref is None else ref.group)
+    rule, metric = judging.rule, judging.metric
+    rate = group.rate(metric) if judging.judged else None
+    ref_rate = None if ref is None or not judging.judged else ref.rate(metric)
 
-    def row(value: float | None, status: Status, note: str = "") -> RuleRow:
-        return RuleRow(*base, ref_rate, value, status, note)
+    def row(
+        value: float | None,
+        status: Status,
+        note: str = "",
+        interval: Interval | None = None,
+        reason: str = "",
+    ) -> RuleRow:
+        return RuleRow(
+            attr.attribute,
+            group.group,
+            group.size,
+            rate,
+            None if ref is None else ref.group,
+            ref_rate,
+            value,
+            status,
+            note,
+            rate_used=metric,
+            denominator=group.denominator(metric),
+            reference_denominator=None if ref is None else ref.denominator(metric),
+            interval=interval,
+            reason=reason,
+        )
 
-    if rule.needs_labels and not labeled:
+    if not judging.judged:
         return row(None, "not_evaluated", LABEL_FREE_MESSAGE)
-    if group.size < minimum:
-        return row(None, "insufficient_data", f"group has {group.size} rows < minimum {minimum}")
-    if ref is None or ref.size < minimum:
-        return row(None, "insufficient_data", "no reference group with enough rows")
+    short = _too_few(judging, group, ref)
+    if short:
+        return row(None, "insufficient_data", short)
     value, comparable, note = _measure(rule, rate, ref_rate)
     if comparable is None:
-        reason = note or group.undefined_reason(rule.metric) or ref.undefined_reason(rule.metric)
-        return row(None, "insufficient_data", reason)
-    return row(value, status_for(rule.violated(comparable), rule.severity), note)
+        reason = note or group.undefined_reason(metric)
+        return row(None, "insufficient_data", reason or _reference_undefined(ref, metric))
+    if ref is not None and ref.group == group.group and rule.measure != "value":
+        return row(value, "pass", REFERENCE_NOTE)  # compared with itself: no gap to judge
+    interval = _row_interval(judging, group, ref)
+    verdict = judge_interval(
+        point=comparable,
+        low=interval.low,
+        high=interval.high,
+        violated=rule.violated,
+        severity=rule.severity,
+        parity=rule.parity,
+    )
+    return row(value, verdict.status, note, interval=interval, reason=verdict.reason)
+
+
+def _too_few(judging: _Judging, group: GroupMetrics, ref: GroupMetrics | None) -> str:
+    """Why the rate's own denominator (or the reference's) is too small to judge; else ``""``."""
+    metric, minimum = judging.metric, judging.minimum
+    unit = denominator_word(metric)
+    n = group.denominator(metric)
+    if n < minimum:
+        return f"{_RATE_NAMES[metric]} rests on {n} {unit} < minimum {minimum}"
+    if judging.rule.measure == "value":
+        return ""
+    if ref is None:
+        return f"no reference group with at least {minimum} {unit}"
+    n_ref = ref.denominator(metric)
+    if n_ref < minimum:
+        return f"reference group {ref.group} has {n_ref} {unit} < minimum {minimum}"
+    return ""
+
+
+def _reference_undefined(ref: GroupMetrics | None, metric: str) -> str:
+    return "" if ref is None else f"reference {ref.undefined_reason(metric)}"
 
 
 def _measure(
@@ -357,6 +582,32 @@ def _measure(
         return None, None, note
     value = abs(difference) if rule.measure == "abs_difference" else difference
     return value, value, note
+
+
+def _row_interval(judging: _Judging, group: GroupMetrics, ref: GroupMetrics | None) -> Interval:
+    """Wilson (value), Katz log (ratio) or Newcombe (difference, and its absolute value)."""
+    level, measure = judging.level, judging.rule.measure
+    x1, n1 = group.fraction(judging.metric)
+    if measure == "value" or ref is None:
+        low, high = wilson(x1, n1, level=level)
+        return Interval(low, high, level, "wilson", n1)
+    x2, n2 = ref.fraction(judging.metric)
+    if measure == "ratio":
+        r_low, r_high = katz_log(x1, n1, x2, n2, level=level)
+        return Interval(r_low, r_high, level, "katz_log", n1, n2)
+    low, high = newcombe(x1, n1, x2, n2, level=level)
+    if measure == "abs_difference":
+        low, high = _absolute(low, high)
+    return Interval(low, high, level, "newcombe", n1, n2)
+
+
+def _absolute(low: float, high: float) -> tuple[float, float]:
+    """Interval of ``|d|`` from the interval ``[low, high]`` of ``d``."""
+    if low > 0:
+        return low, high
+    if high < 0:
+        return -high, -low
+    return 0.0, max(-low, high)
 
 
 # ---------------------------------------------------------------- outcomes and metrics
@@ -399,49 +650,73 @@ def _small_group(g: GroupMetrics, minimum: int) -> CheckOutcome:
 
 
 def _drift_outcomes(spec: MonitorSpec, drift: BiasDriftReport | None) -> list[CheckOutcome]:
+    """One outcome per tested or too-small change (undefined rates have nothing to say)."""
     if drift is None:
         return []
     severity = spec.fairness.drift_severity
-    note = f"two-proportion z-test, Benjamini-Hochberg adjusted p < {drift.alpha:g}"
-    out = []
-    for c in drift.changes:
-        if c.status == "undefined":
-            continue
-        cid = f"bias_drift/{c.attribute}={c.group}/{c.metric}"
-        evidence: dict[str, float | int | str | None] = {
-            "baseline_value": c.baseline_value,
-            "current_value": c.current_value,
-            "baseline_n": c.baseline_n,
-            "current_n": c.current_n,
-            "z": c.z,
-            "p_value": c.p_value,
-            "p_adjusted": c.p_adjusted,
-        }
-        tested = c.status == "tested"
-        status = status_for(c.significant, severity) if tested else "insufficient_data"
-        message = _drift_message(c.attribute, c.group, c.metric, c.change, c.p_adjusted, c.note)
-        out.append(
-            CheckOutcome(
-                check_id=cid,
-                kind="bias_drift",
-                status=status,
-                severity=severity,
-                value=c.change,
-                threshold=AppliedThreshold(None, None, "baseline", note),
-                message=message,
-                metric=c.metric,
-                evidence=evidence,
-            )
-        )
-    return out
+    return [_drift_outcome(c, drift, severity) for c in drift.changes if c.status != "undefined"]
 
 
-def _drift_message(
-    attr: str, group: str, metric: str, change: float | None, p_adj: float | None, note: str
-) -> str:
-    if p_adj is None or change is None:
-        return f"{attr}={group} {metric}: not tested ({note})"
-    return f"{attr}={group} {metric} changed by {change:+.3f} vs baseline (BH p = {p_adj:.3g})"
+def _drift_outcome(c: BiasChange, drift: BiasDriftReport, severity: Severity) -> CheckOutcome:
+    """Value: the window's rate; baseline: the baseline's; interval: Newcombe of the change."""
+    tested = c.status == "tested"
+    interval = None
+    if c.low is not None and c.high is not None:
+        interval = Interval(c.low, c.high, drift.level, "newcombe", c.current_n, c.baseline_n)
+    evidence: dict[str, float | int | str | None] = {
+        "baseline_value": c.baseline_value,
+        "current_value": c.current_value,
+        "change": c.change,
+        "baseline_n": c.baseline_n,
+        "current_n": c.current_n,
+        "z": c.z,
+        "p_value": c.p_value,
+        "p_adjusted": c.p_adjusted,
+        "min_effect": drift.min_effect,
+        "note": c.note,
+    }
+    return CheckOutcome(
+        check_id=f"bias_drift/{c.attribute}={c.group}/{c.metric}",
+        kind="bias_drift",
+        status=status_for(c.significant, severity) if tested else "insufficient_data",
+        severity=severity,
+        value=c.current_value,
+        threshold=_drift_band(c, drift),
+        message=_drift_message(c, drift),
+        metric=c.metric,
+        evidence=evidence,
+        interval=interval,
+        baseline=c.baseline_value,
+    )
+
+
+def _drift_band(c: BiasChange, drift: BiasDriftReport) -> AppliedThreshold | None:
+    """The band of ``min_effect`` around the baseline value, naming the test that also applies."""
+    if c.baseline_value is None:
+        return None
+    effect = drift.min_effect
+    note = (
+        f"a change of at least {effect:g} from the baseline that is also significant"
+        " (two-proportion z-test on the rate's own denominators, Benjamini-Hochberg"
+        f" adjusted p < {drift.alpha:g})"
+    )
+    return AppliedThreshold(c.baseline_value - effect, c.baseline_value + effect, "baseline", note)
+
+
+def _drift_message(c: BiasChange, drift: BiasDriftReport) -> str:
+    where = f"{c.attribute}={c.group} {c.metric}"
+    if c.status != "tested" or c.change is None or c.p_adjusted is None:
+        return f"{where}: not tested ({c.note})"
+    text = (
+        f"{where} {_num(c.current_value)} vs baseline {_num(c.baseline_value)}"
+        f" (change {c.change:+.2f}, {drift.level:.0%} interval [{_num(c.low)}, {_num(c.high)}],"
+        f" n={c.current_n:,} vs {c.baseline_n:,}; BH p={c.p_adjusted:.2g})"
+    )
+    if c.significant:
+        return text
+    if c.bh_significant:
+        return f"{text}: smaller than the minimum change {drift.min_effect:g}"
+    return f"{text}: not significant"
 
 
 def _policy_outcomes(results: tuple[RuleResult, ...]) -> list[CheckOutcome]:
@@ -451,46 +726,115 @@ def _policy_outcomes(results: tuple[RuleResult, ...]) -> list[CheckOutcome]:
         lower = rule.threshold if rule.comparison in (">=", ">") else None
         upper = rule.threshold if rule.comparison in ("<=", "<") else None
         bound = AppliedThreshold(lower, upper, f"policy:{result.pack}", rule.title)
-        metric = f"{rule.metric}_{rule.measure}"
-        for row in result.rows:
-            evidence: dict[str, float | int | str | None] = {
-                "size": row.size,
-                "rate": row.rate,
-                "reference_group": row.reference_group,
-                "reference_rate": row.reference_rate,
-                "note": row.note,
-            }
-            if row.status == "not_evaluated":
-                evidence["reason"] = NO_LABELS
-            message = _policy_message(rule, row)
-            out.append(
-                CheckOutcome(
-                    check_id=f"policy/{result.pack}/{rule.id}/{row.attribute}={row.group}",
-                    kind="policy",
-                    status=row.status,
-                    severity=rule.severity,
-                    value=row.value,
-                    threshold=bound,
-                    message=message,
-                    metric=metric,
-                    evidence=evidence,
-                )
-            )
+        out += [_policy_outcome(result.pack, rule, bound, row) for row in result.rows]
     return out
 
 
-def _policy_message(rule: PolicyRule, row: RuleRow) -> str:
-    where = f"{row.attribute}={row.group}"
-    if row.status == "insufficient_data":
-        return f"{rule.id} {where}: insufficient data ({row.note})"
+def _policy_outcome(
+    pack: str, rule: PolicyRule, bound: AppliedThreshold, row: RuleRow
+) -> CheckOutcome:
+    evidence: dict[str, float | int | str | None] = {
+        "size": row.size,
+        "rate": row.rate,
+        "rate_used": row.rate_used,
+        "denominator": row.denominator,
+        "reference_group": row.reference_group,
+        "reference_rate": row.reference_rate,
+        "reference_denominator": row.reference_denominator,
+        "note": row.note,
+        "judgement": row.reason,
+    }
     if row.status == "not_evaluated":
-        return f"{rule.id} {where}: not evaluated, {row.note}"
-    shown = "infinite" if row.value is None else f"{row.value:.3f}"
-    verdict = "meets" if row.status == "pass" else "breaks"
-    return (
-        f"{rule.id} {where}: {rule.metric} {rule.measure} {shown} {verdict}"
-        f" {rule.comparison} {rule.threshold:g}"
+        evidence["reason"] = NO_LABELS
+    return CheckOutcome(
+        check_id=f"policy/{pack}/{rule.id}/{row.attribute}={row.group}",
+        kind="policy",
+        status=row.status,
+        severity=rule.severity,
+        value=row.value,
+        threshold=bound,
+        message=_policy_message(rule, row),
+        metric=f"{row.rate_used or rule.metric}_{rule.measure}",
+        evidence=evidence,
+        interval=row.interval,
     )
+
+
+_RATE_NAMES: dict[str, str] = {
+    "selection_rate": "selection rate",
+    FAVORABLE_RATE: "favourable rate",
+    "prevalence": "prevalence",
+    "tpr": "TPR",
+    "fpr": "FPR",
+    "fnr": "FNR",
+    "fdr": "FDR",
+    "for": "FOR",
+    "precision": "precision",
+}
+_MEASURE_WORDS = {"ratio": "ratio", "difference": "difference", "abs_difference": "|difference|"}
+_STATUS_WORDS: dict[Status, str] = {
+    "pass": "pass",
+    "warn": "warning",
+    "fail": "fail",
+    "insufficient_data": "insufficient data",
+}
+
+
+def _policy_message(rule: PolicyRule, row: RuleRow) -> str:
+    """Value, reference, interval and denominators, and where the interval lies."""
+    where = f"{rule.id} {row.attribute}={row.group}"
+    if row.status == "not_evaluated":
+        return f"{where}: not evaluated, {row.note}"
+    metric = row.rate_used or rule.metric
+    text = f"{where}: {_RATE_NAMES[metric]} {_num(row.rate)}"
+    text += f" (n={row.denominator or 0:,} {denominator_word(metric)})"
+    if row.note == REFERENCE_NOTE:
+        return f"{text}, {REFERENCE_NOTE}: pass"
+    if row.interval is None:
+        return f"{where}: insufficient data ({row.note})"
+    if rule.measure != "value":
+        text += (
+            f" vs {_num(row.reference_rate)} (n={row.reference_denominator or 0:,})"
+            f" for {row.reference_group}, {_MEASURE_WORDS[rule.measure]}"
+            f" {_value_text(row.value, rule.threshold)}"
+        )
+    iv = row.interval
+    low = "-inf" if iv.low is None else _num(iv.low)
+    high = "+inf" if iv.high is None else _num(iv.high)
+    line = f"the line {rule.comparison} {rule.threshold:g}"
+    return (
+        f"{text}, {iv.level:.0%} interval [{low}, {high}] {_placement(rule, row, line)}:"
+        f" {_STATUS_WORDS.get(row.status, row.status)}"
+    )
+
+
+def _placement(rule: PolicyRule, row: RuleRow, line: str) -> str:
+    """Where the interval lies against the line, in words."""
+    if row.status == "pass":
+        return f"meets {line}"
+    if row.status == "insufficient_data":
+        return f"straddles {line} and also includes {rule.parity or 0.0:g} (no gap)"
+    iv = row.interval
+    low = -math.inf if iv is None or iv.low is None else iv.low
+    high = math.inf if iv is None or iv.high is None else iv.high
+    if rule.violated(low) and rule.violated(high):
+        return f"lies beyond {line}"
+    return f"straddles {line}"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _value_text(value: float | None, threshold: float) -> str:
+    """The compared value with enough decimals not to print as the line it misses."""
+    if value is None:
+        return "infinite"
+    for digits in (2, 3, 4):
+        text = f"{value:.{digits}f}"
+        if value == threshold or text != f"{threshold:.{digits}f}":
+            return text
+    return f"{value:.6g}"
 
 
 def _metrics(report: FairnessReport) -> list[MetricValue]:
@@ -509,8 +853,3 @@ def _metrics(report: FairnessReport) -> list[MetricValue]:
             if d.difference is not None:
                 out.append(MetricValue(f"{prefix}_difference", d.difference))
     return out
-
-
-def _outcome_dict(o: CheckOutcome) -> dict[str, object]:
-    threshold = None if o.threshold is None else dict(o.threshold.__dict__)
-    return {**o.__dict__, "threshold": threshold, "evidence": dict(o.evidence)}

@@ -7,6 +7,11 @@ highest/lowest-rate group, or the plain ``value``), the bound, the severity, the
 applies to and the minimum group size. Validated with pydantic at the edge: an unknown key is an
 error naming the key and the file. The spec names packs (shipped name or path) and may override
 a rule's threshold with ``fairness.overrides: {"<pack>.<rule id>": value}``.
+
+A rule is judged on evidence (``verdicts.fairness_checks``): the measured value with its
+confidence interval against the threshold, ``parity`` being the value that means no gap. A
+``selection_rate`` rule reads the rate of the favourable outcome: the selection rate, or with
+``fairness.favorable_outcome: negative`` the share of negative decisions.
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ Measure = Literal["ratio", "difference", "abs_difference", "value"]
 RuleReference = Literal["reference_group", "highest", "lowest"]
 AppliesTo = Literal["all", "single", "intersections"]
 Layout = Literal["rules", "ll144"]
+_PARITY: dict[str, float | None] = {
+    "ratio": 1.0,
+    "difference": 0.0,
+    "abs_difference": 0.0,
+    "value": None,
+}
 
 
 class _Strict(BaseModel):
@@ -70,6 +81,11 @@ class PolicyRule(_Strict):
     @property
     def needs_labels(self) -> bool:
         return self.metric not in LABEL_FREE_METRICS
+
+    @property
+    def parity(self) -> float | None:
+        """The measured value that means no gap: 1 for a ratio, 0 for a difference."""
+        return _PARITY[self.measure]
 
     def violated(self, value: float) -> bool:
         """True when ``value`` breaks the rule (``value`` may be +/-inf)."""

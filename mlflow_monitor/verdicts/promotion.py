@@ -6,17 +6,21 @@ and returns a ``Decision`` with every reason for a refusal. ``AuditRecord`` (wit
 ``Evidence``) is the JSON kept for each decision (``audit.json``) and the run tags that index it.
 ``workflows.promote`` reads the state from MLflow, decides, moves aliases and stores the records.
 
-Checks that were not judged: a critical ``not_evaluated`` check (its input was absent: no labels,
-no score) refuses whatever ``must_pass`` says, because the window's health does not cover it; a
-``must_pass`` check that is ``not_evaluated`` refuses at any severity. ``insufficient_data`` (a
-group or segment below its minimum size, reported with its counts) never refuses, ``must_pass``
-included: a small group would otherwise block every promotion until it grew.
+Judged and not judged, one rule for gate, card and status (``judged_summary``): ``pass``, ``warn``,
+``fail`` and ``error`` are judged; ``insufficient_data`` (a denominator below its minimum, with
+its counts) and ``not_evaluated`` (the input was absent) are not. A check not judged is never a
+pass and never a finding (nobody is paged, health ignores it). A gate's ``must_pass`` asks for
+the named checks to be judged *and* pass, so an ``insufficient_data`` check it names refuses with
+"not judged: insufficient data (<counts>)": promoting on a rule that was never judged would
+claim compliance nobody measured (a gate that should not wait for small groups names the rules
+it needs, not the whole pack). A critical ``not_evaluated`` check refuses whatever ``must_pass``
+says, because the window's health does not cover it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -29,6 +33,7 @@ from mlflow_monitor.contract import (
     TAG_AUDIT_USER,
     TAG_AUDIT_VERSION,
     CheckOutcome,
+    Status,
     WindowResults,
     unevaluated_critical,
     utc_text,
@@ -37,19 +42,131 @@ from mlflow_monitor.errors import DataError, RegistryError
 from mlflow_monitor.spec import GateSpec
 
 __all__ = [
+    "NOT_JUDGED",
     "AuditRecord",
     "Decision",
     "DecisionKind",
     "Evidence",
+    "JudgedSummary",
     "VersionState",
     "decide",
+    "judged_summary",
+    "not_judged_reason",
+    "policy_status",
     "read_outcomes",
+    "status_summary",
 ]
 
 DecisionKind = Literal["granted", "refused", "forced", "rollback", "rollback_skipped"]
 _MAX_LISTED = 5
-# must_pass refuses on these; insufficient_data (too small to judge) and pass do not.
-_NOT_PASSING = frozenset({"fail", "warn", "error", "not_evaluated"})
+NOT_JUDGED: frozenset[Status] = frozenset({"insufficient_data", "not_evaluated"})
+_SHOWN_ORDER: tuple[Status, ...] = ("pass", "warn", "fail", "error", *sorted(NOT_JUDGED))
+_STATUS_WORDS: dict[Status, str] = {
+    "pass": "pass",
+    "warn": "warn",
+    "fail": "fail",
+    "error": "error",
+    "insufficient_data": "insufficient data (not judged)",
+    "not_evaluated": "not evaluated (not judged)",
+}
+
+
+# -- judged or not: the one rule gate, card and status share -----------------------------------
+@dataclass(frozen=True)
+class JudgedSummary:
+    """How many checks ended in each status; judged = pass, warn, fail or error."""
+
+    counts: Mapping[Status, int]
+
+    @property
+    def total(self) -> int:
+        """Every check counted."""
+        return sum(self.counts.values())
+
+    @property
+    def passed(self) -> int:
+        """Checks judged and passing."""
+        return self.counts.get("pass", 0)
+
+    @property
+    def not_judged(self) -> int:
+        """Checks reported but not judged (``insufficient_data``, ``not_evaluated``)."""
+        return sum(n for s, n in self.counts.items() if s in NOT_JUDGED)
+
+    @property
+    def judged(self) -> int:
+        """Checks with a verdict (pass, warn, fail, error)."""
+        return self.total - self.not_judged
+
+    @property
+    def all_pass(self) -> bool:
+        """True only when there is at least one check and every one was judged and passed."""
+        return self.total > 0 and self.passed == self.total
+
+    def text(self, noun: str = "check") -> str:
+        """``7 rule checks: 5 pass, 2 insufficient data (not judged)``; ``all 3 pass`` only then."""
+        label = f"{self.total} {noun}{'' if self.total == 1 else 's'}"
+        if self.total == 0:
+            return f"no {noun}s"
+        if self.all_pass:
+            return f"{label}: all {self.total} pass" if self.total > 1 else f"{label}: pass"
+        parts = [f"{self.counts[s]} {_STATUS_WORDS[s]}" for s in _SHOWN_ORDER if self.counts.get(s)]
+        return f"{label}: {', '.join(parts)}"
+
+
+def judged_summary(outcomes: Iterable[CheckOutcome]) -> JudgedSummary:
+    """Count ``outcomes`` per status (pure)."""
+    return status_summary(o.status for o in outcomes)
+
+
+def status_summary(statuses: Iterable[str]) -> JudgedSummary:
+    """Count statuses (a rule's rows, ``compliance.json`` rows); unknown ones are left out."""
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return JudgedSummary({s: counts[s] for s in _SHOWN_ORDER if s in counts})
+
+
+def policy_status(outcomes: Iterable[CheckOutcome]) -> str:
+    """The policy rule checks' counts (``7 rule checks: 5 pass, ...``); "" when there are none."""
+    summary = judged_summary(o for o in outcomes if _is_rule(o))
+    return summary.text("rule check") if summary.total else ""
+
+
+def _is_rule(outcome: CheckOutcome) -> bool:
+    return outcome.check_id.startswith("policy/")
+
+
+def not_judged_reason(outcome: CheckOutcome) -> str:
+    """``not judged: insufficient data (12 rows < minimum 30; n=12 vs 400)``, for people."""
+    if outcome.status == "insufficient_data":
+        return f"not judged: insufficient data ({_counts_text(outcome)})"
+    return f"not judged: not evaluated ({_why(outcome)})"
+
+
+def _counts_text(outcome: CheckOutcome) -> str:
+    """The counts behind an ``insufficient_data`` outcome: its notes, then its denominators."""
+    ev = outcome.evidence
+    keys = ("note", "reason", "judgement")
+    parts = [str(ev[k]) for k in keys if isinstance(ev.get(k), str) and ev[k]]
+    counts = _denominators(outcome)
+    if counts and not any(counts in p for p in parts):
+        parts.append(counts)
+    return "; ".join(parts) or outcome.message or "too few cases"
+
+
+def _denominators(outcome: CheckOutcome) -> str:
+    """``n=12 vs 400`` from the interval or the evidence; ``12 rows < minimum 30``; or ""."""
+    ev, interval = outcome.evidence, outcome.interval
+    n, versus = ev.get("denominator"), ev.get("reference_denominator")
+    if interval is not None and interval.denominator is not None:
+        n, versus = interval.denominator, interval.reference_denominator
+    if isinstance(n, int):
+        return f"n={n}" + (f" vs {versus}" if isinstance(versus, int) else "")
+    size, minimum = ev.get("size"), ev.get("min_group_size")
+    if isinstance(size, int):
+        return f"{size} rows" + (f" < minimum {minimum}" if minimum else "")
+    return ""
 
 
 # -- the decision's inputs and output ----------------------------------------------------------
@@ -144,10 +261,10 @@ def _why(outcome: CheckOutcome) -> str:
 
 
 def _must_pass_reasons(state: VersionState, gate: GateSpec) -> list[str]:
-    """Every named check must pass; ``insufficient_data`` (a small group) does not refuse.
+    """Every named check must be judged and pass: the counts, then each one that did not.
 
     A critical ``not_evaluated`` check is already a reason (``_not_evaluated_reasons``) and is
-    not listed twice; a warning/info one named here refuses, since it was asked to pass.
+    not listed twice; any other check named here that is not a judged pass refuses.
     """
     reasons: list[str] = []
     listed = {o.check_id for o in unevaluated_critical(state.outcomes or ())}
@@ -156,15 +273,26 @@ def _must_pass_reasons(state: VersionState, gate: GateSpec) -> list[str]:
             reasons.append(f"must_pass {name}: the last monitoring run has no results.json")
             continue
         matched = [o for o in state.outcomes if o.matches(name)]
-        failing = [o for o in matched if o.status in _NOT_PASSING and o.check_id not in listed]
         if not matched:
             reasons.append(f"must_pass {name}: no such check in the last monitoring run")
-        for outcome in failing[:_MAX_LISTED]:
-            detail = f" ({outcome.message})" if outcome.message else ""
-            reasons.append(f"must_pass {name}: {outcome.check_id} is {outcome.status}{detail}")
-        if len(failing) > _MAX_LISTED:
-            reasons.append(f"must_pass {name}: and {len(failing) - _MAX_LISTED} more not passing")
+            continue
+        summary = judged_summary(matched)
+        if summary.all_pass:
+            continue
+        noun = "rule check" if all(_is_rule(o) for o in matched) else "check"
+        reasons.append(f"must_pass {name}: {summary.text(noun)}")
+        refusing = [o for o in matched if o.status != "pass" and o.check_id not in listed]
+        reasons += [f"must_pass {name}: {_not_passing(o)}" for o in refusing[:_MAX_LISTED]]
+        if len(refusing) > _MAX_LISTED:
+            reasons.append(f"must_pass {name}: and {len(refusing) - _MAX_LISTED} more not passing")
     return reasons
+
+
+def _not_passing(outcome: CheckOutcome) -> str:
+    if outcome.status in NOT_JUDGED:
+        return f"{outcome.check_id} {not_judged_reason(outcome)}"
+    detail = f" ({outcome.message})" if outcome.message else ""
+    return f"{outcome.check_id} is {outcome.status}{detail}"
 
 
 def _human_seconds(seconds: float) -> str:

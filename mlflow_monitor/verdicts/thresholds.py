@@ -78,7 +78,9 @@ def evaluate_metric_check(
     itself is absent (no labels, no score) says ``not_evaluated`` before calling, as
     ``window_checks.performance_outcomes`` does: this function cannot tell the two apart.
     ``history_bound`` is the bound computed from the metric's history (see ``alerts``/``history``);
-    when given it is applied alongside the static and baseline bounds.
+    when given it is applied alongside the static and baseline bounds. The message states the
+    value, the baseline and the allowed bound separately (``roc_auc 0.5387, baseline 0.7704,
+    allowed >= 0.7204 (max_drop 0.05): below``); ``CheckOutcome.baseline`` is the baseline.
     """
     cid = check_id or f"{kind}/{check.metric}"
     bounds = _bounds(check, baseline)
@@ -94,12 +96,11 @@ def evaluate_metric_check(
             bounds[0] if bounds else None,
             f"{check.metric}: no value for this window",
             metric=check.metric,
+            baseline=baseline,
         )
     for bound in bounds:
-        low_bad = bound.lower is not None and value < bound.lower
-        high_bad = bound.upper is not None and value > bound.upper
-        if low_bad or high_bad:
-            side = f"< {bound.lower:.4g}" if low_bad else f"> {bound.upper:.4g}"
+        side = _side(value, bound)
+        if side:
             return CheckOutcome(
                 cid,
                 kind,
@@ -107,22 +108,78 @@ def evaluate_metric_check(
                 check.severity,
                 value,
                 bound,
-                f"{check.metric} = {value:.4g} {side} ({bound.source})",
+                _reading(check, value, baseline, [bound], side),
                 metric=check.metric,
                 evidence={"baseline": baseline},
+                baseline=baseline,
             )
-    applied = bounds[0] if bounds else None
     return CheckOutcome(
         cid,
         kind,
         "pass",
         check.severity,
         value,
-        applied,
-        f"{check.metric} = {value:.4g} within bounds",
+        bounds[0] if bounds else None,
+        _reading(check, value, baseline, bounds, "within"),
         metric=check.metric,
         evidence={"baseline": baseline},
+        baseline=baseline,
     )
+
+
+def _side(value: float, bound: AppliedThreshold) -> str:
+    """``below`` / ``above`` the bound, or "" when the value is inside it."""
+    if bound.lower is not None and value < bound.lower:
+        return "below"
+    if bound.upper is not None and value > bound.upper:
+        return "above"
+    return ""
+
+
+def _reading(
+    check: MetricCheck,
+    value: float,
+    baseline: float | None,
+    bounds: Sequence[AppliedThreshold],
+    verdict: str,
+) -> str:
+    """``roc_auc 0.5387, baseline 0.7704, allowed >= 0.7204 (max_drop 0.05): below``."""
+    parts = [f"{check.metric} {value:.4g}"]
+    if baseline is not None and math.isfinite(baseline):
+        parts.append(f"baseline {baseline:.4g}")
+    allowed = " and ".join(f"{_allowed(b)} ({_rule(check, b)})" for b in bounds)
+    if allowed:
+        parts.append(f"allowed {allowed}")
+    return ", ".join(parts) + f": {verdict}"
+
+
+def _allowed(bound: AppliedThreshold) -> str:
+    if bound.lower is not None and bound.upper is not None:
+        return f"{bound.lower:.4g} to {bound.upper:.4g}"
+    if bound.lower is not None:
+        return f">= {bound.lower:.4g}"
+    return f"<= {bound.upper:.4g}" if bound.upper is not None else "any value"
+
+
+def _rule(check: MetricCheck, bound: AppliedThreshold) -> str:
+    """Where the bound comes from: ``max_drop 0.05``, ``max_rise 10% of the baseline``, ..."""
+    if bound.source == "static":
+        return "static"
+    if bound.source != "baseline":
+        return f"{bound.source}: {bound.note}" if bound.note else bound.source
+    parts = [
+        f"{name} {_amount(limit, relative=check.relative)}"
+        for name, limit, side in (
+            ("max_drop", check.max_drop, bound.lower),
+            ("max_rise", check.max_rise, bound.upper),
+        )
+        if limit is not None and side is not None
+    ]
+    return ", ".join(parts)
+
+
+def _amount(limit: float, *, relative: bool) -> str:
+    return f"{limit * 100:g}% of the baseline" if relative else f"{limit:g}"
 
 
 # -- history and seasonal bounds ---------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Workflow: build a baseline from reference data and attach it to a registered model version.
 
 ``build_baseline_run`` reads as its steps: check the spec, version and reference file; profile the
-reference (whole, or chunk by chunk when it is larger than one chunk); start a
-``monitor.kind=baseline`` run; execute ``baseline.ipynb``; log the baseline directory, the
-notebook, the spec and the reference performance; point ``monitor.baseline_run_id`` at the run;
-refresh the model card.
+reference (whole, or chunk by chunk when it is larger than one chunk) and say which policy rules
+the reference already breaks; start a ``monitor.kind=baseline`` run; execute ``baseline.ipynb``;
+log the baseline directory, the notebook, the spec and the reference performance; point
+``monitor.baseline_run_id`` at the run; refresh the model card.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from mlflow_monitor.verdicts.baseline_model import (
     build_baseline_from_chunks,
     build_baseline_from_frame,
 )
+from mlflow_monitor.workflows import preflight
 from mlflow_monitor.workflows.run_steps import (
     Echo,
     end_failed,
@@ -47,6 +48,7 @@ __all__ = [
     "build_baseline",
     "build_baseline_run",
     "check_metric_names",
+    "report_reference_outcomes",
 ]
 
 CHUNK_ROWS = 250_000
@@ -83,6 +85,20 @@ def build_baseline(
     )
 
 
+def report_reference_outcomes(baseline: Baseline, echo: Echo) -> None:
+    """Say which policy rules the reference itself already breaks, one line each, and how many.
+
+    A reference that breaks a rule will make every window break it too: better known before the
+    first window than discovered in its alert. The outcomes are stored on the baseline.
+    """
+    firing = baseline.firing_reference_outcomes
+    for outcome in firing:
+        echo(f"[baseline] reference already breaks: {outcome.message}")
+    if firing:
+        judged = len(baseline.reference_outcomes)
+        echo(f"[baseline] {len(firing)} of {judged} policy checks already fire on the reference")
+
+
 @dataclass(frozen=True)
 class BaselineRun:
     """A baseline attached to a version: its run, and the reference rows it summarizes."""
@@ -111,8 +127,10 @@ def build_baseline_run(
     runs = MonitorRuns(tracking_uri)
     runs.version(spec.model, version)
     data.validate_data(spec, reference_path, what="reference")
+    preflight.check_baseline(spec, reference_path)  # packs, reference groups, score range
     echo(f"[baseline] profiling {reference_path}")
     baseline = build_baseline(spec, reference_path)
+    report_reference_outcomes(baseline, echo)
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
         work = Path(tmp)
         folder = save_baseline(baseline, work / BASELINE_DIR)

@@ -1,10 +1,22 @@
 """The compliance report of one window: ``compliance.json`` and ``reports/compliance_report.html``.
 
 Built from a ``FairnessEvaluation``: model name and version, window, row counts, a plain-language
-summary a non-statistician can act on, every policy rule with pass/fail/insufficient_data and
-the evidence table behind it (NYC LL144 packs laid out as the law's bias-audit tables), group
-metric tables, disparity charts against each rule's tolerance band (inline SVG, so the HTML is
-one self-contained file) and the trend against the baseline.
+summary a non-statistician can act on (naming the adversely affected group of each attribute),
+how to read a rule's status, every policy rule with its status counts and the evidence table
+behind it (NYC LL144 packs laid out as the law's bias-audit tables), group metric tables,
+disparity charts against each rule's tolerance band (inline SVG, so the HTML is one
+self-contained file) and the trend against the baseline.
+
+Every rate is shown with its counts and its confidence interval at the report's level
+(``FairnessReport.level``, the spec's ``confidence_level``): ``42.1% (16/38 positives), 95% CI
+[27.2%, 58.5%]`` (Wilson); every rule row with its measure's interval (Katz log for an impact
+ratio, Newcombe for a difference) and, not judged, its counts.
+
+Wording follows ``fairness.favorable_outcome`` (``Wording``): with ``positive`` a positive
+decision is an approval (selection rate, "wrongly rejected"); with ``negative`` it is an adverse
+flag (flag rate, favourable-outcome rate, "wrongly flagged") and the most-flagged group is the
+one adversely affected. The side is passed in, else read from the rules (a selection-rate rule
+reads ``favorable_rate`` when a positive decision is adverse), else ``positive``.
 
 Fairness is computed once per window: ``monitor.ipynb`` evaluates the window (fairness included)
 and writes both files from that result (``window_compliance`` + ``write_compliance``);
@@ -14,7 +26,7 @@ and writes both files from that result (``window_compliance`` + ``write_complian
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,21 +35,41 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from mlflow_monitor.adapters.compliance_html import TEMPLATE
-from mlflow_monitor.contract import COMPLIANCE_FILE, COMPLIANCE_REPORT_FILE, utc_now, utc_text
+from mlflow_monitor.contract import (
+    COMPLIANCE_FILE,
+    COMPLIANCE_REPORT_FILE,
+    Interval,
+    utc_now,
+    utc_text,
+)
 from mlflow_monitor.errors import DataError
+from mlflow_monitor.spec import FavorableOutcome
 from mlflow_monitor.stats.bias_drift import BiasChange
-from mlflow_monitor.stats.fairness import GroupMetrics
+from mlflow_monitor.stats.fairness import (
+    FAVORABLE_RATE,
+    AttributeFairness,
+    Disparity,
+    GroupMetrics,
+    denominator_word,
+)
 from mlflow_monitor.verdicts.evaluation import WindowResult
 from mlflow_monitor.verdicts.fairness_checks import (
     FairnessEvaluation,
     RuleResult,
     RuleRow,
 )
+from mlflow_monitor.verdicts.policies import PolicyRule
+from mlflow_monitor.verdicts.promotion import NOT_JUDGED, policy_status, status_summary
 
 __all__ = [
+    "AdverseGroup",
     "ComplianceRecord",
     "ComplianceReport",
+    "EvidenceRow",
+    "Wording",
     "build_compliance",
+    "evidence_frame",
+    "reading_lines",
     "rules_frame",
     "window_compliance",
     "write_compliance",
@@ -49,6 +81,194 @@ _VERDICTS = {
     "not_evaluated": "INCOMPLETE",
     "pass": "COMPLIANT",
 }
+
+
+# ---------------------------------------------------------------- wording
+
+
+_RATE_WORDS: dict[FavorableOutcome, dict[str, str]] = {
+    "positive": {
+        "selection_rate": "selection (approval) rate",
+        FAVORABLE_RATE: "selection (approval) rate",
+        "fpr": "false-positive rate (wrongly approved)",
+        "fnr": "false-negative rate (wrongly rejected)",
+    },
+    "negative": {
+        "selection_rate": "flag rate",
+        FAVORABLE_RATE: "favourable-outcome rate (not flagged)",
+        "fpr": "false-positive rate (wrongly flagged)",
+        "fnr": "false-negative rate (missed, not flagged)",
+    },
+}
+_COMMON_WORDS = {
+    "prevalence": "share of actual positives",
+    "tpr": "true-positive rate",
+    "fdr": "false-discovery rate",
+    "for": "false-omission rate",
+    "precision": "precision",
+}
+_SHORT = {"tpr": "TPR", "fpr": "FPR", "fnr": "FNR", "fdr": "FDR", "for": "FOR"}
+_MEASURES = {"ratio": "impact ratio", "difference": "difference", "abs_difference": "gap"}
+_METHODS = {"katz_log": "Katz log", "newcombe": "Newcombe", "wilson": "Wilson"}
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The report's words for decisions and rates, following ``fairness.favorable_outcome``."""
+
+    favorable_outcome: FavorableOutcome = "positive"
+
+    @property
+    def adverse(self) -> bool:
+        """True when a positive decision is adverse to the person (a flag)."""
+        return self.favorable_outcome == "negative"
+
+    def rate(self, metric: str) -> str:
+        """``selection (approval) rate``, ``flag rate``, ``false-negative rate (missed ...)``."""
+        return _RATE_WORDS[self.favorable_outcome].get(metric) or _COMMON_WORDS.get(metric, metric)
+
+    def short(self, metric: str) -> str:
+        """A column header: ``flag rate``, ``selection rate``, ``FNR``."""
+        if metric == "selection_rate":
+            return "flag rate" if self.adverse else "selection rate"
+        return _SHORT.get(metric) or self.rate(metric)
+
+    @property
+    def selected(self) -> str:
+        """The evidence table's count of positive decisions."""
+        return "Number flagged" if self.adverse else "Number selected"
+
+    @property
+    def decision(self) -> str:
+        """What a positive decision means for the person."""
+        if self.adverse:
+            return "adverse to the person (a flag); the most-flagged group is the one hurt"
+        return "favourable to the person (an approval, a hire); the least-selected group is hurt"
+
+
+def _wording(evaluation: FairnessEvaluation, favorable_outcome: FavorableOutcome | None) -> Wording:
+    """The side passed in, else the one the selection-rate rules read, else ``positive``."""
+    if favorable_outcome is not None:
+        return Wording(favorable_outcome)
+    used = {row.rate_used for r in evaluation.policies for row in r.rows}
+    return Wording("negative" if FAVORABLE_RATE in used else "positive")
+
+
+# ---------------------------------------------------------------- counts and intervals as text
+
+
+def _pct(value: object) -> str:
+    return "n/a" if not isinstance(value, (int, float)) else f"{100 * float(value):.1f}%"
+
+
+def _num(value: object, digits: int = 3) -> str:
+    return "n/a" if not isinstance(value, (int, float)) else f"{float(value):.{digits}f}"
+
+
+def _ci(level: float, low: float | None, high: float | None, fmt: str = "pct") -> str:
+    show = _pct if fmt == "pct" else (lambda v: _num(v, 2))
+    top = "+inf" if high is None else show(high)
+    return f"{level:.0%} CI [{show(low)}, {top}]"
+
+
+def rate_text(group: GroupMetrics, metric: str, level: float) -> str:
+    """``42.1% (16/38 positives), 95% CI [27.2%, 58.5%]`` (Wilson); ``n/a (0 positives)``."""
+    x, n = group.fraction(metric)
+    unit = denominator_word(metric)
+    bounds = group.interval(metric, level=level)
+    if bounds is None:
+        return f"n/a (0 {unit})"
+    return f"{_pct(x / n)} ({x:,}/{n:,} {unit}), {_ci(level, *bounds)}"
+
+
+def _cell_text(group: GroupMetrics, metric: str, level: float) -> str:
+    """A group-table cell: ``42.1% (16/38) [27.2%, 58.5%]``."""
+    x, n = group.fraction(metric)
+    bounds = group.interval(metric, level=level)
+    if bounds is None:
+        return "n/a (0/0)"
+    return f"{_pct(x / n)} ({x:,}/{n:,}) [{_pct(bounds[0])}, {_pct(bounds[1])}]"
+
+
+def _ratio_text(d: Disparity | None) -> str:
+    """``0.74 [0.61, 0.90]``: the ratio with its Katz log interval."""
+    if d is None or d.ratio is None:
+        return "n/a"
+    if d.ratio_interval is None:
+        return _num(d.ratio, 2)
+    low, high = d.ratio_interval
+    return f"{_num(d.ratio, 2)} [{_num(low, 2)}, {'+inf' if high is None else _num(high, 2)}]"
+
+
+def measure_text(rule: PolicyRule, row: RuleRow) -> str:
+    """``impact ratio 0.74, 95% CI [0.61, 0.90] (Katz log)``; ``not judged`` without a value."""
+    interval = row.interval
+    if row.status in NOT_JUDGED and interval is None:
+        return "not judged"
+    if rule.measure == "value":
+        value = _pct(row.value)
+    elif row.value is None:
+        value = "infinite" if rule.measure == "ratio" else "undefined"
+    else:
+        value = _num(row.value, 2) if rule.measure == "ratio" else f"{row.value:+.3f}"
+    text = f"{_MEASURES.get(rule.measure, rule.metric)} {value}"
+    if interval is None:
+        return text
+    fmt = "pct" if rule.measure == "value" else "num"
+    method = _METHODS.get(interval.method, interval.method)
+    return f"{text}, {_ci(interval.level, interval.low, interval.high, fmt)} ({method})"
+
+
+def _why(row: RuleRow) -> str:
+    """Why the row has its status: how the interval decided, or why it was not judged."""
+    if row.status == "insufficient_data":
+        counts = row.note or row.reason or "too few cases"
+        return f"not judged: insufficient data ({counts})"
+    if row.status == "not_evaluated":
+        return f"not judged: {row.note}"
+    return "; ".join(t for t in (row.reason, row.note) if t)
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One group's line of a rule's evidence table, every number with its counts and interval."""
+
+    pack: str
+    rule: str
+    attribute: str
+    group: str
+    size: int
+    selected: int | None
+    rate: str
+    reference_group: str
+    reference_rate: str
+    measure: str
+    status: str
+    why: str
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AdverseGroup:
+    """The group of one attribute the decisions disadvantage most, with its rate."""
+
+    attribute: str
+    group: str
+    rate: str
+
+    def sentence(self, wording: Wording) -> str:
+        who = f"{self.attribute} = {self.group}"
+        if wording.adverse:
+            return f"Most flagged for {self.attribute}: {who}, flag rate {self.rate}."
+        return (
+            f"Least often selected for {self.attribute}: {who}, selection (approval) rate "
+            f"{self.rate}."
+        )
 
 
 @dataclass(frozen=True)
@@ -63,6 +283,12 @@ class ComplianceReport:
     evaluation: FairnessEvaluation
     summary: tuple[str, ...]
     generated_at: str = field(default_factory=lambda: utc_text(utc_now()))
+    wording: Wording = field(default_factory=Wording)
+
+    @property
+    def level(self) -> float:
+        """The confidence level of every interval in the report."""
+        return self.evaluation.report.level
 
     @property
     def status(self) -> str:
@@ -74,6 +300,27 @@ class ComplianceReport:
     @property
     def verdict(self) -> str:
         return _VERDICTS.get(self.status, self.status.upper())
+
+    @property
+    def checks(self) -> str:
+        """``40 rule checks: 38 pass, 2 insufficient data (not judged)`` (one per group)."""
+        return policy_status(self.evaluation.outcomes) or "no rule checks"
+
+    @property
+    def reading(self) -> tuple[str, ...]:
+        """How to read a rule's status (written into the report)."""
+        return tuple(reading_lines(self.level, self.wording))
+
+    @property
+    def adverse_groups(self) -> tuple[AdverseGroup, ...]:
+        """Per attribute, the most-flagged (adverse) or least-selected (favourable) group."""
+        return tuple(_adverse_groups(self.evaluation, self.wording))
+
+    @property
+    def evidence(self) -> tuple[EvidenceRow, ...]:
+        """Every rule row with its counts and intervals as text."""
+        rules = self.evaluation.policies
+        return tuple(_evidence_row(self, r, row) for r in rules for row in r.rows)
 
     def to_dict(self) -> dict[str, object]:
         """The content of ``compliance.json`` (JSON-safe: no NaN, no inf)."""
@@ -88,10 +335,16 @@ class ComplianceReport:
             "baseline_rows": self.baseline_rows,
             "labeled": ev.report.labeled,
             "decision": ev.decision.to_dict(),
+            "favorable_outcome": self.wording.favorable_outcome,
+            "level": self.level,
             "status": self.status,
             "verdict": self.verdict,
+            "checks": self.checks,
             "summary": list(self.summary),
+            "reading": list(self.reading),
+            "adverse_groups": [a.sentence(self.wording) for a in self.adverse_groups],
             "rules": [r.to_dict() for r in ev.policies],
+            "evidence": [e.to_dict() for e in self.evidence],
             "fairness": ev.report.to_dict(),
             "bias_drift": None if ev.drift is None else ev.drift.to_dict(),
         }
@@ -100,14 +353,19 @@ class ComplianceReport:
         """One line per policy rule: pack, rule, threshold, status (for notebooks)."""
         return rules_frame([r.to_dict() for r in self.evaluation.policies])
 
+    def evidence_frame(self) -> pd.DataFrame:
+        """One line per rule and group, with counts and intervals (for notebooks)."""
+        return evidence_frame([e.to_dict() for e in self.evidence])
+
     def render_html(self) -> str:
         env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
         env.filters["pct"] = _pct
         env.filters["num"] = _num
         return env.from_string(TEMPLATE).render(
             r=self,
-            rules=[_rule_view(self.evaluation, x) for x in self.evaluation.policies],
-            groups=_group_tables(self.evaluation),
+            words=self.wording,
+            rules=[_rule_view(self, x) for x in self.evaluation.policies],
+            groups=_group_tables(self.evaluation, self.wording),
             trend=_trend_rows(self.evaluation),
         )
 
@@ -120,8 +378,10 @@ def build_compliance(
     window_start: str = "",
     window_end: str = "",
     baseline_rows: int | None = None,
+    favorable_outcome: FavorableOutcome | None = None,
 ) -> ComplianceReport:
     """The report for one evaluated window, with its plain-language summary."""
+    wording = _wording(evaluation, favorable_outcome)
     return ComplianceReport(
         model,
         model_version,
@@ -129,7 +389,8 @@ def build_compliance(
         window_end,
         baseline_rows,
         evaluation,
-        tuple(plain_summary(evaluation)),
+        tuple(plain_summary(evaluation, wording)),
+        wording=wording,
     )
 
 
@@ -144,7 +405,10 @@ def write_compliance(report: ComplianceReport, output_dir: str | Path) -> tuple[
 
 
 def window_compliance(
-    result: WindowResult, *, baseline_rows: int | None = None
+    result: WindowResult,
+    *,
+    baseline_rows: int | None = None,
+    favorable_outcome: FavorableOutcome | None = None,
 ) -> ComplianceReport | None:
     """The compliance report of an evaluated window (None when it has no fairness result)."""
     if result.fairness is None:
@@ -156,6 +420,7 @@ def window_compliance(
         window_start=result.window_start or "",
         window_end=result.window_end,
         baseline_rows=baseline_rows,
+        favorable_outcome=favorable_outcome,
     )
 
 
@@ -180,8 +445,17 @@ class ComplianceRecord:
 
     @property
     def summary(self) -> list[str]:
-        lines = self.body.get("summary")
-        return [str(x) for x in lines] if isinstance(lines, list) else []
+        return self._lines("summary")
+
+    @property
+    def reading(self) -> list[str]:
+        """How to read a rule's status (``reading_lines``)."""
+        return self._lines("reading")
+
+    @property
+    def checks(self) -> str:
+        """The rule checks counted per status (``40 rule checks: 38 pass, ...``)."""
+        return str(self.body.get("checks", ""))
 
     @property
     def headline(self) -> str:
@@ -193,14 +467,23 @@ class ComplianceRecord:
 
     def rules_frame(self) -> pd.DataFrame:
         """One line per policy rule, as ``ComplianceReport.rules_frame``."""
-        rules = self.body.get("rules")
-        return rules_frame(
-            [r for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
-        )
+        return rules_frame(self._dicts("rules"))
+
+    def evidence_frame(self) -> pd.DataFrame:
+        """One line per rule and group, as ``ComplianceReport.evidence_frame``."""
+        return evidence_frame(self._dicts("evidence"))
+
+    def _lines(self, key: str) -> list[str]:
+        lines = self.body.get(key)
+        return [str(x) for x in lines] if isinstance(lines, list) else []
+
+    def _dicts(self, key: str) -> list[dict[str, object]]:
+        found = self.body.get(key)
+        return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
 
 def rules_frame(rules: list[dict[str, object]]) -> pd.DataFrame:
-    """One line per rule (``RuleResult.to_dict`` bodies): pack, rule, threshold, status."""
+    """One line per rule (``RuleResult.to_dict`` bodies): pack, rule, threshold, status, counts."""
     lines = []
     for r in rules:
         rule = r["rule"]
@@ -215,6 +498,7 @@ def rules_frame(rules: list[dict[str, object]]) -> pd.DataFrame:
                 "threshold": f"{rule['comparison']} {float(rule['threshold']):g}",
                 "severity": rule["severity"],
                 "status": r["status"],
+                "groups": status_summary(str(x["status"]) for x in rows).text("group"),
                 "failing groups": ", ".join(
                     f"{x['attribute']}={x['group']}"
                     for x in rows
@@ -225,14 +509,94 @@ def rules_frame(rules: list[dict[str, object]]) -> pd.DataFrame:
     return pd.DataFrame(lines)
 
 
-# ---------------------------------------------------------------- plain-language summary
+_EVIDENCE_COLUMNS = {
+    "pack": "pack",
+    "rule": "rule",
+    "attribute": "attribute",
+    "group": "group",
+    "rate": "rate (counts, interval)",
+    "reference_group": "compared with",
+    "reference_rate": "their rate",
+    "measure": "measure (interval)",
+    "status": "status",
+    "why": "why",
+}
 
 
-def plain_summary(evaluation: FairnessEvaluation) -> list[str]:
+def evidence_frame(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """One line per rule and group (``EvidenceRow.to_dict`` bodies), with counts and intervals."""
+    return pd.DataFrame(
+        [{label: r.get(key, "") for key, label in _EVIDENCE_COLUMNS.items()} for r in rows],
+        columns=list(_EVIDENCE_COLUMNS.values()),
+    )
+
+
+def _group_of(
+    evaluation: FairnessEvaluation, attribute: str, group: str | None
+) -> GroupMetrics | None:
+    """The counts of ``attribute = group`` in the window (None when absent or unnamed)."""
+    attr = evaluation.report.attribute(attribute)
+    return None if attr is None or not group else attr.group(group)
+
+
+def _evidence_row(report: ComplianceReport, result: RuleResult, row: RuleRow) -> EvidenceRow:
+    group = _group_of(report.evaluation, row.attribute, row.group)
+    ref = _group_of(report.evaluation, row.attribute, row.reference_group)
+    metric = row.rate_used or result.rule.metric
+    return EvidenceRow(
+        pack=result.pack,
+        rule=result.rule.id,
+        attribute=row.attribute,
+        group=row.group,
+        size=row.size,
+        selected=None if group is None else group.predicted_positive,
+        rate=_row_rate(group, metric, report.level, row.status),
+        reference_group=row.reference_group or "",
+        reference_rate="" if ref is None else rate_text(ref, metric, report.level),
+        measure=measure_text(result.rule, row),
+        status=row.status,
+        why=_why(row),
+    )
+
+
+def _row_rate(group: GroupMetrics | None, metric: str, level: float, status: str) -> str:
+    if group is None:
+        return "n/a"
+    if status == "not_evaluated":  # a label-based rate of a window without labels
+        return f"not evaluated ({group.size:,} rows, no labels)"
+    return rate_text(group, metric, level)
+
+
+# ---------------------------------------------------------------- reading and summary
+
+
+def reading_lines(level: float, wording: Wording) -> list[str]:
+    """What a rule's status means, with the report's confidence level and decision side."""
+    return [
+        f"A positive decision is {wording.decision}.",
+        f"Every rate is shown with its counts (cases / denominator) and its {level:.0%} "
+        "confidence interval (Wilson); an impact ratio with its Katz log interval, a "
+        "difference with its Newcombe interval.",
+        "pass: the estimate is on the allowed side of the policy line.",
+        f"fail: the whole {level:.0%} confidence interval lies beyond the policy line (a rule "
+        "of warning severity reports this as warn).",
+        "warn: the estimate is beyond the line but its interval straddles it: a likely breach "
+        "that needs review, not yet proven.",
+        "insufficient data: too few cases to judge, with the counts (a rate's own denominator "
+        "below the minimum group size, or an interval that also includes no gap at all).",
+        "not evaluated: the input is absent (no labels yet for an error-rate rule).",
+        "Insufficient data and not evaluated are never a pass: a gate whose must_pass names "
+        "the rule refuses until it is judged; they never page anyone.",
+    ]
+
+
+def plain_summary(evaluation: FairnessEvaluation, wording: Wording | None = None) -> list[str]:
     """Short sentences, worst first, that say what was found and what to do."""
+    words = wording or _wording(evaluation, None)
     lines: list[str] = []
     rules = evaluation.policies
     failing = [r for r in rules if r.status in ("fail", "warn")]
+    counted = status_summary(r.status for r in rules)
     if not rules:
         lines.append("No policy pack is configured: fairness was measured but not judged.")
     elif failing:
@@ -240,16 +604,25 @@ def plain_summary(evaluation: FairnessEvaluation) -> list[str]:
             f"{len(failing)} of {len(rules)} policy rules are broken. Do not promote or keep "
             "relying on this model version without a documented review of the groups below."
         )
+    elif counted.all_pass:
+        lines.append(f"All {len(rules)} policy rules are met in this window.")
     else:
-        lines.append(f"All {len(rules)} judged policy rules are met in this window.")
+        lines.append(
+            f"No policy rule is broken, but not every rule could be judged in full: "
+            f"{counted.text('policy rule')}."
+        )
+    if rules:
+        lines.append(f"Per group: {policy_status(evaluation.outcomes) or 'no rule checks'}.")
+    lines += [a.sentence(words) for a in _adverse_groups(evaluation, words)]
     for result in failing:
-        lines += [_row_sentence(result, row) for row in _worst_rows(result)]
+        lines += [_row_sentence(evaluation, result, row, words) for row in _worst_rows(result)]
     if not evaluation.report.labeled:
         lines.append(
-            "Outcomes (labels) are not available for this window yet, so only approval rates "
-            "were checked; error-rate rules will be judged once labels arrive."
+            f"Outcomes (labels) are not available for this window yet, so only "
+            f"{words.short('selection_rate')}s were checked; error-rate rules will be judged "
+            "once labels arrive."
         )
-    lines += _drift_sentences(evaluation)
+    lines += _drift_sentences(evaluation, words)
     small = _small_groups(evaluation)
     if small:
         lines.append(
@@ -257,6 +630,24 @@ def plain_summary(evaluation: FairnessEvaluation) -> list[str]:
             f"were not judged: {', '.join(small[:6])}{' ...' if len(small) > 6 else ''}."
         )
     return lines
+
+
+def _adverse_groups(evaluation: FairnessEvaluation, wording: Wording) -> list[AdverseGroup]:
+    """Per attribute with two or more large-enough groups, the one the decisions hurt most."""
+    report = evaluation.report
+    found = []
+    for attr in report.attributes:
+        eligible = [g for g in attr.groups if g.size >= report.min_group_size and g.size > 0]
+        if len(eligible) < 2:
+            continue
+        pick = max if wording.adverse else min
+        group = pick(eligible, key=lambda g: g.rate("selection_rate") or 0.0)
+        found.append(
+            AdverseGroup(
+                attr.attribute, group.group, rate_text(group, "selection_rate", report.level)
+            )
+        )
+    return found
 
 
 def _worst_rows(result: RuleResult, limit: int = 2) -> list[RuleRow]:
@@ -269,39 +660,41 @@ def _distance(result: RuleResult, row: RuleRow) -> float:
     return abs((row.value if row.value is not None else 1e9) - result.rule.threshold)
 
 
-def _row_sentence(result: RuleResult, row: RuleRow) -> str:
+def _row_sentence(
+    evaluation: FairnessEvaluation, result: RuleResult, row: RuleRow, words: Wording
+) -> str:
     rule = result.rule
-    who = f"{row.attribute} = {row.group}"
-    ref = f"{row.reference_group} ({_pct(row.reference_rate)})"
-    name = _METRIC_WORDS.get(rule.metric, rule.metric)
-    if rule.measure == "ratio":
-        value = "an infinite multiple" if row.value is None else f"{row.value:.2f} times"
-        body = f"{name} is {_pct(row.rate)}, {value} that of {ref}"
-    elif rule.measure in ("difference", "abs_difference"):
-        gap = "undefined" if row.value is None else f"{row.value * 100:.1f} points"
-        body = (
-            f"{name} is {_pct(row.rate)} against {_pct(row.reference_rate)}"
-            f" for {row.reference_group}, a gap of {gap}"
-        )
-    else:
-        body = f"{name} is {_pct(row.rate)}"
+    metric = row.rate_used or rule.metric
+    group = _group_of(evaluation, row.attribute, row.group)
+    ref = _group_of(evaluation, row.attribute, row.reference_group)
+    level = evaluation.report.level
+    rate = _pct(row.rate) if group is None else rate_text(group, metric, level)
+    body = f"{words.rate(metric)} is {rate}"
+    if rule.measure != "value" and row.reference_group:
+        theirs = _pct(row.reference_rate) if ref is None else rate_text(ref, metric, level)
+        body += f", against {theirs} for {row.reference_group}: {measure_text(rule, row)}"
+    elif row.interval is not None:
+        body += f" ({measure_text(rule, row)})"
     need = f"{rule.comparison} {rule.threshold:g}"
-    return f"{result.pack} / {rule.id}: for {who}, {body}; the rule requires {need}."
+    who = f"{row.attribute} = {row.group}"
+    return f"{result.pack} / {rule.id}: for {who}, the {body}; the rule requires {need}."
 
 
-def _drift_sentences(evaluation: FairnessEvaluation) -> list[str]:
+def _drift_sentences(evaluation: FairnessEvaluation, words: Wording) -> list[str]:
     if evaluation.drift is None:
         return ["No baseline fairness to compare with: no trend against the baseline."]
     sig = sorted(evaluation.drift.significant, key=lambda c: abs(c.change or 0.0), reverse=True)
     if not sig:
         return ["No group's rates changed significantly since the baseline."]
+    level = evaluation.drift.level
     lines = [f"{len(sig)} group rate(s) changed significantly since the baseline, largest first:"]
     for c in sig[:3]:
         verb = "rose" if (c.change or 0.0) > 0 else "fell"
-        word = _METRIC_WORDS.get(c.metric, c.metric)
+        interval = "" if c.low is None else f", change {_ci(level, c.low, c.high)}"
         lines.append(
-            f"{word} for {c.attribute} = {c.group} {verb} from {_pct(c.baseline_value)} "
-            f"to {_pct(c.current_value)} (adjusted p = {c.p_adjusted:.2g})."
+            f"the {words.rate(c.metric)} for {c.attribute} = {c.group} {verb} from "
+            f"{_pct(c.baseline_value)} (n={c.baseline_n:,}) to {_pct(c.current_value)} "
+            f"(n={c.current_n:,}){interval} (adjusted p = {c.p_adjusted:.2g})."
         )
     return lines
 
@@ -316,64 +709,81 @@ def _small_groups(evaluation: FairnessEvaluation) -> list[str]:
     ]
 
 
-_METRIC_WORDS = {
-    "selection_rate": "the approval (selection) rate",
-    "prevalence": "the share of actual positives",
-    "tpr": "the true-positive rate",
-    "fpr": "the false-positive rate (wrongly approved)",
-    "fnr": "the false-negative rate (wrongly rejected)",
-    "fdr": "the false-discovery rate",
-    "for": "the false-omission rate",
-    "precision": "the precision",
-}
-
-
 # ---------------------------------------------------------------- views for the template
 
 
 @dataclass(frozen=True)
 class _RuleView:
     result: RuleResult
-    tables: list[tuple[str, list[dict[str, object]]]]
+    rate_name: str
+    counts: str
+    explanation: str
+    tables: list[tuple[str, list[EvidenceRow]]]
     charts: list[tuple[str, Markup]]
 
 
-def _rule_view(evaluation: FairnessEvaluation, result: RuleResult) -> _RuleView:
+def _rule_view(report: ComplianceReport, result: RuleResult) -> _RuleView:
+    rows = [_evidence_row(report, result, row) for row in result.rows]
     attributes = list(dict.fromkeys(r.attribute for r in result.rows))
-    tables, charts = [], []
-    for attr in attributes:
-        rows = [r for r in result.rows if r.attribute == attr]
-        tables.append((attr, [_evidence_row(evaluation, r) for r in rows]))
-        charts.append((attr, _chart(result, attr, rows)))
-    return _RuleView(result, tables, charts)
+    metric = next((r.rate_used for r in result.rows if r.rate_used), result.rule.metric)
+    return _RuleView(
+        result=result,
+        rate_name=report.wording.rate(metric),
+        counts=status_summary(r.status for r in result.rows).text("group"),
+        explanation=_explanation(result.rule, metric, report.wording),
+        tables=[(a, [e for e in rows if e.attribute == a]) for a in attributes],
+        charts=[
+            (a, _chart(result, a, [r for r in result.rows if r.attribute == a])) for a in attributes
+        ],
+    )
 
 
-def _evidence_row(evaluation: FairnessEvaluation, row: RuleRow) -> dict[str, object]:
-    attr = evaluation.report.attribute(row.attribute)
-    group: GroupMetrics | None = None if attr is None else attr.group(row.group)
-    selected = None if group is None else group.predicted_positive
-    return {**row.to_dict(), "selected": selected}
+def _explanation(rule: PolicyRule, metric: str, wording: Wording) -> str:
+    """The pack's own explanation; for adverse decisions one written from the rule's fields.
+
+    The shipped packs are worded for approvals ("wrongly rejects"); a risk score's report
+    must not speak of approvals.
+    """
+    if not wording.adverse:
+        return rule.explanation
+    against = {
+        "reference_group": "the reference group's",
+        "highest": "the highest group's",
+        "lowest": "the lowest group's",
+    }[rule.reference]
+    if rule.measure == "value":
+        how = f"Each group's {wording.rate(metric)}"
+    else:
+        how = f"Each group's {wording.rate(metric)} compared with {against} ({rule.measure})"
+    return f"{how}; the rule requires {rule.comparison} {rule.threshold:g}."
 
 
-def _group_tables(evaluation: FairnessEvaluation) -> list[dict[str, object]]:
-    metrics = evaluation.report.metrics
+def _group_tables(evaluation: FairnessEvaluation, wording: Wording) -> list[dict[str, object]]:
+    report = evaluation.report
     tables: list[dict[str, object]] = []
-    for attr in evaluation.report.attributes:
-        rows = []
-        for g in attr.groups:
-            ratios = {m: getattr(attr.disparity(g.group, m), "ratio", None) for m in metrics}
-            rows.append(
-                {"group": g.group, "size": g.size, "rates": g.rates(metrics), "ratios": ratios}
-            )
+    for attr in report.attributes:
         tables.append(
             {
                 "attribute": attr.attribute,
                 "reference": attr.reference_group or attr.reference,
-                "metrics": metrics,
-                "rows": rows,
+                "metrics": [wording.short(m) for m in report.metrics],
+                "rows": [_group_row(attr, g, report.metrics, report.level) for g in attr.groups],
             }
         )
     return tables
+
+
+def _group_row(
+    attr: AttributeFairness, group: GroupMetrics, metrics: Sequence[str], level: float
+) -> dict[str, object]:
+    return {
+        "group": group.group,
+        "size": group.size,
+        "cells": [
+            (_cell_text(group, m, level), _ratio_text(attr.disparity(group.group, m)))
+            for m in metrics
+        ],
+    }
 
 
 def _trend_rows(evaluation: FairnessEvaluation) -> list[BiasChange]:
@@ -384,14 +794,15 @@ def _trend_rows(evaluation: FairnessEvaluation) -> list[BiasChange]:
 
 
 def _chart(result: RuleResult, attribute: str, rows: list[RuleRow]) -> Markup:
-    """Inline SVG: each group's measured value as a bar, the rule's tolerance band shaded.
+    """Inline SVG: each group's value as a bar with its interval, the tolerance band shaded.
 
     Hand-drawn SVG rather than matplotlib: a matplotlib PNG took 1.1 s per chart on the 2-core
     CI-like machine (17 s for the 15 charts of the four shipped packs), this takes milliseconds.
     """
     rule = result.rule
     values = [r.value if r.value is not None else 0.0 for r in rows]
-    top = max([*values, rule.threshold]) * 1.15 or 1.0
+    highs = [_bounds(r.interval)[1] for r in rows]
+    top = max([*values, *(h for h in highs if h is not None), rule.threshold]) * 1.15 or 1.0
     left, width, row_h = 170, 420, 22
     height = row_h * len(rows) + 50
 
@@ -419,6 +830,7 @@ def _chart(result: RuleResult, attribute: str, rows: list[RuleRow]) -> Markup:
             f"{escape(row.group)}</text>",
             f'<rect x="{left}" y="{y + 4}" width="{x(value) - left:.1f}" height="{row_h - 8}"'
             f' fill="{color}"/>',
+            *_whisker(row.interval, x, y + row_h / 2, top),
             f'<text x="{x(value) + 4:.1f}" y="{y + 15}" font-size="10">{shown}</text>',
         ]
     line_x = x(rule.threshold)
@@ -428,10 +840,28 @@ def _chart(result: RuleResult, attribute: str, rows: list[RuleRow]) -> Markup:
         ' stroke-dasharray="4,3"/>',
         f'<text x="{left}" y="{axis_y + 18}" font-size="10">{escape(rule.metric)}'
         f" {escape(rule.measure)}; shaded: tolerance band ({escape(rule.comparison)}"
-        f" {rule.threshold:g}); dashed: threshold</text>",
+        f" {rule.threshold:g}); dashed: threshold; whiskers: confidence interval</text>",
         "</svg>",
     ]
     return Markup("".join(parts))
+
+
+def _bounds(interval: Interval | None) -> tuple[float | None, float | None]:
+    return (None, None) if interval is None else (interval.low, interval.high)
+
+
+def _whisker(
+    interval: Interval | None, scale: Callable[[float], float], y: float, top: float
+) -> list[str]:
+    """The interval as a horizontal line with end ticks (to the edge when unbounded)."""
+    if interval is None or interval.low is None:
+        return []
+    low, high = scale(interval.low), scale(top if interval.high is None else interval.high)
+    return [
+        f'<line x1="{low:.1f}" y1="{y:.1f}" x2="{high:.1f}" y2="{y:.1f}" stroke="#222"/>',
+        f'<line x1="{low:.1f}" y1="{y - 4:.1f}" x2="{low:.1f}" y2="{y + 4:.1f}" stroke="#222"/>',
+        f'<line x1="{high:.1f}" y1="{y - 4:.1f}" x2="{high:.1f}" y2="{y + 4:.1f}" stroke="#222"/>',
+    ]
 
 
 _COLORS = {
@@ -441,11 +871,3 @@ _COLORS = {
     "insufficient_data": "#9e9e9e",
     "not_evaluated": "#9e9e9e",
 }
-
-
-def _pct(value: object) -> str:
-    return "n/a" if not isinstance(value, (int, float)) else f"{100 * float(value):.1f}%"
-
-
-def _num(value: object, digits: int = 3) -> str:
-    return "n/a" if not isinstance(value, (int, float)) else f"{float(value):.{digits}f}"

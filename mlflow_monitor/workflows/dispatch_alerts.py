@@ -12,8 +12,12 @@ raises, and returns an ``AlertsReport`` (written as ``alerts.json`` on the run).
    idempotent); a check that passes again, or dropped below the channel's minimum, is
    ``resolved`` for the channels that were told about it;
 3. send at most one message per channel, worst first, with apprise (timeout, never raises);
+   findings grouped under one root cause are one alert (``verdicts.alert_plan``);
 4. write the new marks only for channels that received their message, so a failed delivery is
    sent again by the next run; release the lease.
+
+What went wrong is recorded in the report (``alerts.json``) and said on the console by the
+caller: ``failure_lines(report)`` gives one line per channel whose delivery failed.
 
 Secrets: channel URLs are resolved only inside ``alert_delivery.deliver``; every text that
 leaves (report, logs, apprise's and urllib3's log records) shows apprise's privacy URL with any
@@ -44,13 +48,22 @@ from mlflow_monitor.verdicts.alert_plan import (
     new_marks,
     plan_messages,
     render_message,
+    run_link_text,
     severity_rank,
 )
 
 if TYPE_CHECKING:
     from mlflow_monitor.adapters.mlflow.alert_state import LeaseHolder, Standing
 
-__all__ = ["dispatch", "notify_failure", "notify_rollback", "run_url", "send_test"]
+__all__ = [
+    "dispatch",
+    "failed_line",
+    "failure_lines",
+    "notify_failure",
+    "notify_rollback",
+    "run_url",
+    "send_test",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +78,7 @@ def run_url(
     """Link to a run in the MLflow UI (``alerts.mlflow_url``, else an http tracking URI).
 
     Credentials in the URL (``https://user:token@host``) are dropped. Without an http base the
-    link is ``runs:/<run_id>``.
+    link is ``runs:/<run_id>`` (a message then says there is no web link and how to get one).
     """
     base = mlflow_url or (tracking_uri if (tracking_uri or "").startswith("http") else None)
     if not base:
@@ -268,7 +281,7 @@ def notify_rollback(
             link = _failure_link(spec, model, run_id, tracking_uri, experiment_id)
         except Exception:  # the alias move is what matters; the alert goes out without a UI link
             link = f"runs:/{run_id}"
-        title, body = _rollback_text(model, str(version), message, moved, link)
+        title, body = _rollback_text(model, str(version), run_id, message, moved, link)
         item = AlertItem(
             "new", ROLLBACK_CHECK, "critical", "moved" if moved else "stuck", None, None, message
         )
@@ -281,7 +294,7 @@ def notify_rollback(
 
 
 def _rollback_text(
-    model: str, version: str, message: str, moved: bool, link: str
+    model: str, version: str, run_id: str, message: str, moved: bool, link: str
 ) -> tuple[str, str]:
     """(title, body) of a rollback alert; the title says whether anything moved."""
     first = (message.strip().splitlines() or [f"{model} v{version} is critical"])[0]
@@ -293,7 +306,7 @@ def _rollback_text(
         outcome = "No healthy predecessor: nothing moved, the alias still points at the version."
     body = (
         f"Model {model} version {version} turned critical; automatic rollback ran. {outcome}\n"
-        f"Run: {link}\n\n{message.strip()}"
+        f"Run: {run_link_text(run_id, link)}\n\n{message.strip()}"
     )
     return title, body
 
@@ -331,6 +344,25 @@ def send_test(spec: MonitorSpec) -> list[ChannelResult]:
             )
         )
     return results
+
+
+def failure_lines(report: AlertsReport) -> list[str]:
+    """What went wrong, one console line per channel: ``[alerts] channel X: delivery failed: Y``.
+
+    A dispatch that failed as a whole (``error``) or found the lease held (``locked``) is one
+    line too; a report where everything was delivered, or nothing was due, gives none.
+    """
+    lines = [failed_line(c) for c in report.channels if c.status == "failed"]
+    if report.status == "error":
+        lines.append(f"[alerts] not dispatched: {report.error}")
+    elif report.status == "locked":
+        lines.append(f"[alerts] not sent: {report.note}")
+    return lines
+
+
+def failed_line(result: ChannelResult) -> str:
+    """``[alerts] channel ops-pager: delivery failed: <reason>`` (the reason carries no secret)."""
+    return f"[alerts] channel {result.channel}: delivery failed: {result.reason or 'no reason'}"
 
 
 # -- small helpers -----------------------------------------------------------------------------

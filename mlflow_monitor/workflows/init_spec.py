@@ -4,7 +4,9 @@ Roles are guessed from names and dtypes (``target``/``label``/``churn``... -> ta
 ``prediction``/``pred`` -> prediction, a float column in [0, 1] named ``score``/``proba`` -> score,
 ``id``/``*_id`` -> id, datetime or ``*time*``/``*date*`` -> timestamp); the rest are features:
 numerical when numeric with more than 20 distinct values in the first rows, else categorical.
-The text is validated with ``parse_spec`` before it is written, so the file always loads.
+The file shows every option of the spec with its default and a one-line comment (examples of
+list items and gates commented out, ready to uncomment); it is validated with ``parse_spec``
+before it is written, so it always loads.
 """
 
 from __future__ import annotations
@@ -18,9 +20,22 @@ import yaml
 
 from mlflow_monitor.adapters.sources import files as data
 from mlflow_monitor.errors import SpecError
-from mlflow_monitor.spec import Task, parse_spec
+from mlflow_monitor.spec import (
+    TASK_METRICS,
+    AlertChannel,
+    AlertsSpec,
+    DriftSpec,
+    FairnessSpec,
+    HistorySpec,
+    NotebooksSpec,
+    QualitySpec,
+    SamplingSpec,
+    SegmentsSpec,
+    Task,
+    parse_spec,
+)
 
-__all__ = ["GuessedRoles", "guess_roles", "render_spec", "write_spec"]
+__all__ = ["GuessedRoles", "guess_roles", "headline_metric", "render_spec", "write_spec"]
 
 _SAMPLE_ROWS = 10_000
 _FEW_VALUES = 20
@@ -99,47 +114,206 @@ def _task(frame: pd.DataFrame, roles: GuessedRoles) -> Task:
     return "binary_classification" if distinct <= 2 else "multiclass_classification"
 
 
-def _flow(values: list[str]) -> str:
-    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+def _value(value: object) -> str:
+    """A value as YAML flow text: plain words stay plain, the rest is JSON (valid YAML)."""
+    if isinstance(value, str) and value and yaml.safe_load(value) == value and ":" not in value:
+        return value
+    return json.dumps(value)
 
 
-def _opt(value: str | None) -> str:
-    return "null" if value is None else json.dumps(value)
+def _key(indent: int, key: str, value: object, comment: str) -> str:
+    """One option on one line with its comment."""
+    return f"{'  ' * indent + key + ': ' + _value(value):<38}# {comment}"
+
+
+def _example(indent: int, text: str, comment: str) -> str:
+    """A commented-out option of an example block: delete ``# `` and it is YAML in place."""
+    return f"{'  ' * indent}# {text:<{36 - 2 * indent}}# {comment}"
+
+
+def _top(model: str, roles: GuessedRoles) -> list[str]:
+    task = roles.task
+    positive = {
+        "binary_classification": _key(0, "positive_label", 1, "the label value meaning positive"),
+        "multiclass_classification": _key(
+            0, "positive_label", None, "fairness: the class whose prediction is the decision"
+        ),
+        "regression": _example(0, "positive_label: 1", "classification tasks only"),
+    }[task]
+    return [
+        _key(0, "model", model, "registered model name"),
+        _key(0, "task", task, "binary_classification | multiclass_classification | regression"),
+        positive,
+        _key(0, "confidence_level", 0.95, "level of the segment and fairness intervals"),
+    ]
+
+
+def _columns(roles: GuessedRoles) -> list[str]:
+    return [
+        "columns:                              # which column plays which role (one role each)",
+        _key(1, "id", roles.id, "row identifier (not monitored)"),
+        _key(1, "timestamp", roles.timestamp, "filters rows for --window-start/--window-end"),
+        _key(1, "target", roles.target, "labels; may be missing from a window"),
+        _key(1, "prediction", roles.prediction, "the model's predicted label or value"),
+        _key(1, "score", roles.score, "binary: probability of the positive label"),
+        _key(1, "probabilities", [], "multiclass: one probability column per class"),
+        _key(1, "numerical", roles.numerical, "numeric features (profiled, drift-checked)"),
+        _key(1, "categorical", roles.categorical, "categorical features"),
+        _key(1, "segments", [], "columns judged value by value, e.g. [region]"),
+        _key(1, "protected", [], "protected attributes for fairness, e.g. [sex, race]"),
+    ]
+
+
+def _drift() -> list[str]:
+    d = DriftSpec()
+    return [
+        "drift:                                # data and prediction drift against the baseline",
+        _key(1, "method", d.method, "auto (Evidently's choice), psi, ks, wasserstein, ..."),
+        _key(1, "methods", d.methods, "per column, e.g. {tenure: ks}: features, prediction, score"),
+        _key(1, "thresholds", d.thresholds, "per column drift limit, e.g. {tenure: 0.2}"),
+        _key(1, "bins", d.bins, "quantile bins of numerical profiles (10 to 10000)"),
+        _key(1, "column_severity", d.column_severity, "severity of one drifted column"),
+        _key(1, "min_effect", d.min_effect, "ks/chisquare/z also need an effect this large"),
+        _key(1, "share_warning", d.share_warning, "share of drifted features for a warning"),
+        _key(1, "share_critical", d.share_critical, "... for critical (>= share_warning)"),
+        _key(1, "prediction", d.prediction, "also check drift of prediction and score"),
+    ]
+
+
+def _performance(roles: GuessedRoles) -> list[str]:
+    task, h = roles.task, HistorySpec()
+    return [
+        "performance:                          # metrics need labels (columns.target)",
+        f"  # metrics of this task: {', '.join(TASK_METRICS[task])}",
+        _key(1, "checks", [], "empty: the task's defaults; or a list like this one:"),
+        _example(2, f"- metric: {_headline(roles)}", "a metric of this task (above)"),
+        _example(2, "  min: null", "static lower bound"),
+        _example(2, "  max: null", "static upper bound"),
+        _example(2, "  max_drop: 0.05", "largest fall from the baseline's value"),
+        _example(2, "  max_rise: null", "largest rise from the baseline's value"),
+        _example(2, "  relative: false", "true: max_drop/max_rise are fractions of it"),
+        _example(2, "  history:", "or null; a band from past windows, median +/- k MAD"),
+        _example(2, f"    k: {_value(h.k)}", "width of the band in MADs"),
+        _example(2, f"    window: {h.window}", "past windows the band is drawn from"),
+        _example(2, f"    min_history: {h.min_history}", "fewer past values: insufficient data"),
+        _example(2, f"    seasonal: {h.seasonal}", "none | weekday | hour_of_week"),
+        _example(2, "  severity: critical", "info | warning | critical"),
+    ]
+
+
+def headline_metric(task: Task, *, has_score: bool) -> str:
+    """``stats.performance.default_metric`` (tested equal), without importing the statistics."""
+    if task == "binary_classification":
+        return "roc_auc" if has_score else "f1"
+    return "f1_macro" if task == "multiclass_classification" else "rmse"
+
+
+def _headline(roles: GuessedRoles) -> str:
+    return headline_metric(roles.task, has_score=roles.score is not None)
+
+
+def _quality() -> list[str]:
+    q = QualitySpec()
+    return [
+        "quality:                              # data quality of each window",
+        _key(1, "min_rows", q.min_rows, "fewer rows: insufficient data"),
+        _key(1, "max_missing_share", q.max_missing_share, "missing values per column"),
+        _key(1, "max_out_of_range_share", q.max_out_of_range_share, "outside the reference range"),
+        _key(1, "max_unseen_share", q.max_unseen_share, "categories the reference never had"),
+        _key(1, "max_duplicate_share", q.max_duplicate_share, "repeated rows or repeated ids"),
+        _key(1, "severity", q.severity, "severity of a breached limit"),
+    ]
+
+
+def _segments(roles: GuessedRoles) -> list[str]:
+    g = SegmentsSpec()
+    return [
+        "segments:                             # each value of columns.segments on its own",
+        _key(1, "min_size", g.min_size, "fewer rows: insufficient data"),
+        _key(1, "min_class_size", g.min_class_size, "fewer labelled rows of a class: same"),
+        _key(1, "metric", g.metric, f"null: the task's headline ({_headline(roles)})"),
+        _key(1, "max_drop", g.max_drop, "largest fall from the segment's baseline value"),
+        _key(1, "severity", g.severity, "severity of a degraded segment"),
+    ]
+
+
+def _fairness() -> list[str]:
+    f = FairnessSpec()
+    return [
+        "fairness:                             # over columns.protected; classification only",
+        _key(1, "intersections", f.intersections, "combined attributes, e.g. [[sex, race]]"),
+        _key(1, "reference_groups", f.reference_groups, "e.g. {race: white}; default majority"),
+        _key(1, "min_group_size", f.min_group_size, "smaller groups: insufficient data"),
+        _key(1, "decision_threshold", f.decision_threshold, "score >= it is a positive decision"),
+        _key(1, "favorable_outcome", f.favorable_outcome, "negative if a positive is adverse"),
+        _key(1, "policies", f.policies, "packs: four_fifths_rule, equal_opportunity, ..."),
+        _key(1, "overrides", f.overrides, "e.g. {four_fifths_rule.<rule id>: 0.85}"),
+        _key(1, "drift_alpha", f.drift_alpha, "bias drift: Benjamini-Hochberg level"),
+        _key(1, "drift_min_effect", f.drift_min_effect, "bias drift: smallest change that counts"),
+        _key(1, "drift_severity", f.drift_severity, "severity of a bias-drift finding"),
+    ]
+
+
+def _alerts() -> list[str]:
+    a, c = AlertsSpec(), AlertChannel(url="-")
+    return [
+        "alerts:                               # apprise channels; secrets as ${ENV_VAR}",
+        _key(1, "channels", [], "none; or a list like this one:"),
+        _example(2, "- url: slack://${SLACK_TOKEN}", "an apprise URL"),
+        _example(2, f"  min_severity: {c.min_severity}", "lowest severity it receives"),
+        _example(2, "  tags: []", "labels kept with the channel"),
+        _example(2, "  name: team-chat", "shown in delivery reports"),
+        _key(1, "cooldown", "24h", "repeat a still-firing finding after this"),
+        _key(1, "timeout_seconds", a.timeout_seconds, "per delivery"),
+        _key(1, "mlflow_url", a.mlflow_url, "MLflow UI base URL for links in messages"),
+    ]
+
+
+def _gates() -> list[str]:
+    return [
+        _key(0, "gates", {}, "per alias; an alias without one gets these defaults:"),
+        _example(1, "champion:", "the alias the gate guards"),
+        _example(1, "  allowed_health: [healthy]", "healths that may be promoted"),
+        _example(1, "  max_age: 7d", "newest window at most this old; null: any"),
+        _example(1, "  must_pass: []", "check ids that must be judged and pass"),
+        _example(1, "  require_baseline: true", "a baseline must be attached"),
+        _example(1, "  require_card: false", "a model card must exist"),
+        _example(1, "  auto_rollback: false", "move the alias back when health fails"),
+    ]
+
+
+def _rest() -> list[str]:
+    n, m = NotebooksSpec(), SamplingSpec()
+    return [
+        _key(0, "card", None, "card.yaml with the model's own card sections"),
+        "notebooks:",
+        _key(1, "extra", n.extra, "more notebooks beside this file, run each window"),
+        _key(1, "timeout_seconds", n.timeout_seconds, "per notebook"),
+        "sampling:",
+        _key(1, "baseline_rows", m.baseline_rows, "reference rows kept for reports"),
+        _key(1, "report_rows", m.report_rows, "rows the Evidently reports are drawn on"),
+        _key(1, "seed", m.seed, "seed of both samples"),
+    ]
 
 
 def render_spec(model: str, roles: GuessedRoles, source: str) -> str:
-    """The commented YAML text of a spec for ``model`` with the guessed ``roles``."""
-    positive = "positive_label: 1            # the label value meaning 'positive'\n"
-    return (
-        f"# monitor.yaml for {model}, guessed by `mlflow-monitor init` from {source}.\n"
-        "# Check every role below, then: mlflow-monitor baseline --spec monitor.yaml ...\n"
-        f"model: {_opt(model)}\n"
-        f"task: {roles.task}   # binary_classification | multiclass_classification | regression\n"
-        + (positive if roles.task == "binary_classification" else "")
-        + "columns:\n"
-        f"  id: {_opt(roles.id)}                 # row identifier (not monitored)\n"
-        f"  timestamp: {_opt(roles.timestamp)}   # filters rows for --window-start/--window-end\n"
-        f"  target: {_opt(roles.target)}         # labels; may be missing from a window\n"
-        f"  prediction: {_opt(roles.prediction)}\n"
-        f"  score: {_opt(roles.score)}           # binary: probability of the positive label\n"
-        f"  numerical: {_flow(roles.numerical)}\n"
-        f"  categorical: {_flow(roles.categorical)}\n"
-        "  segments: []        # columns whose values are checked one by one, e.g. [region]\n"
-        "  protected: []       # protected attributes for fairness checks, e.g. [sex, race]\n"
-        "drift:\n"
-        "  method: auto        # Evidently's selection; or psi, ks, wasserstein, jensenshannon\n"
-        "  share_warning: 0.3  # share of drifted features that makes the window a warning\n"
-        "  share_critical: 0.6\n"
-        "performance:\n"
-        "  checks: []          # empty: the task's defaults (e.g. roc_auc may drop 0.05)\n"
-        "quality:\n"
-        "  max_missing_share: 0.1\n"
-        "alerts:\n"
-        "  channels: []        # e.g. - {url: 'slack://${SLACK_TOKEN}', min_severity: critical}\n"
-        "sampling:\n"
-        "  baseline_rows: 100000  # reference rows kept for reports\n"
-        "  report_rows: 5000      # rows the Evidently reports are drawn on\n"
-    )
+    """The commented YAML text of a spec for ``model``: every option, defaults written out."""
+    lines = [
+        f"# monitor.yaml for {model}, guessed by `mlflow-monitor init` from {source}.",
+        "# Check every role below, then: mlflow-monitor baseline --spec monitor.yaml ...",
+        "# Every option is shown with its default; '# key:' lines are examples to uncomment.",
+        *_top(model, roles),
+        *_columns(roles),
+        *_drift(),
+        *_performance(roles),
+        *_quality(),
+        *_segments(roles),
+        *_fairness(),
+        *_alerts(),
+        *_gates(),
+        *_rest(),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def write_spec(model: str, data_path: str | Path, out: Path, *, force: bool = False) -> Path:

@@ -11,6 +11,13 @@ the card as ``card/card.yaml``. ``write_card`` (the ``card`` command) renders on
 the spec and card YAML the baseline run kept when none is given, and never publishes a card
 without any human field over an existing one. Missing human fields render as "Not provided",
 never as a blank.
+
+The Monitoring section counts the latest window's checks per status with the gate's rule
+(``verdicts.promotion.judged_summary``): ``insufficient_data`` and ``not_evaluated`` are "not
+judged", never "passing"; each policy rule row shows its estimate, confidence interval and
+denominators (or, not judged, its counts); and the rules the reference data already broke when
+the baseline was built (``reference_outcomes`` in ``baseline.json``, warn or fail) are listed, so
+a clean window does not find them by paging.
 """
 
 from __future__ import annotations
@@ -28,9 +35,21 @@ from typing import TYPE_CHECKING
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mlflow_monitor.contract import WindowResults, findings, unevaluated_critical, utc_text
+from mlflow_monitor.contract import (
+    CheckOutcome,
+    WindowResults,
+    findings,
+    unevaluated_critical,
+    utc_text,
+)
 from mlflow_monitor.errors import DataError, MonitorError, SpecError
 from mlflow_monitor.spec import MonitorSpec, parse_spec, resolve_spec_path
+from mlflow_monitor.verdicts.promotion import (
+    NOT_JUDGED,
+    judged_summary,
+    not_judged_reason,
+    policy_status,
+)
 
 if TYPE_CHECKING:
     from mlflow_monitor.adapters.mlflow.card_store import CardFacts, RunFacts
@@ -196,12 +215,17 @@ class WindowRow:
 
 @dataclass(frozen=True)
 class Finding:
-    """A check outcome shown on the card (open finding or policy rule)."""
+    """A check outcome shown on the card (open finding or policy rule).
+
+    ``estimate`` is the value with its confidence interval and denominators
+    (``0.62 [0.48, 0.79] (95% katz_log, n=45 vs 400)``) or, not judged, why and the counts.
+    """
 
     check_id: str
     status: str
     severity: str
     message: str
+    estimate: str = ""
 
 
 @dataclass(frozen=True)
@@ -237,6 +261,8 @@ class CardContext:
     policy: tuple[Finding, ...]
     policy_status: str
     partial: str = ""  # "partial: ..." when the latest window left critical checks unevaluated
+    checks_status: str = ""  # "42 checks: 38 pass, 2 warn, 2 insufficient data (not judged)"
+    reference_breaks: tuple[Finding, ...] = ()  # rules the reference data already broke
 
 
 def build_context(
@@ -248,7 +274,8 @@ def build_context(
     version, tags = facts.version, facts.version.tags
     baseline = _as_map(facts.baseline_json)
     latest = _as_map(_as_map(facts.last_results).get("metrics"))
-    outcomes = _outcomes(facts.last_results)
+    checked = _latest_outcomes(facts.last_results)
+    outcomes = _outcomes(checked)
     policy = tuple(f for f in outcomes if f.check_id.startswith("policy/"))
     partial = _partial_note(facts.last_results)
     return CardContext(
@@ -281,8 +308,10 @@ def build_context(
         ),
         open_findings=tuple(f for f in outcomes if f.status in ("warn", "fail", "error")),
         policy=policy,
-        policy_status=_policy_status(policy, spec),
+        policy_status=_policy_status(checked, spec),
         partial=partial,
+        checks_status=judged_summary(checked).text() if checked else "",
+        reference_breaks=_reference_breaks(baseline),
     )
 
 
@@ -514,12 +543,46 @@ def _latest_results(results: object) -> WindowResults | None:
         return None
 
 
-def _outcomes(results: object) -> tuple[Finding, ...]:
-    """Every outcome of the latest ``results.json``: findings (worst first), then the rest."""
+def _latest_outcomes(results: object) -> tuple[CheckOutcome, ...]:
+    """The outcomes of the latest ``results.json`` (none when absent or unreadable)."""
     latest = _latest_results(results)
-    outcomes = latest.outcomes if latest is not None else ()
+    return latest.outcomes if latest is not None else ()
+
+
+def _outcomes(outcomes: Sequence[CheckOutcome]) -> tuple[Finding, ...]:
+    """Every outcome: findings (worst first), then the rest."""
     ordered = (*findings(outcomes), *(o for o in outcomes if not o.firing))
-    return tuple(Finding(o.check_id, o.status, o.severity, o.message) for o in ordered)
+    return tuple(_finding(o) for o in ordered)
+
+
+def _finding(outcome: CheckOutcome) -> Finding:
+    return Finding(
+        outcome.check_id, outcome.status, outcome.severity, outcome.message, _estimate(outcome)
+    )
+
+
+def _estimate(outcome: CheckOutcome) -> str:
+    """The value, its interval and denominators; for a check not judged, why and its counts."""
+    if outcome.status in NOT_JUDGED:
+        return not_judged_reason(outcome)
+    value = "—" if outcome.value is None else _fmt(outcome.value)
+    if outcome.interval is not None:
+        return f"{value} {outcome.interval.text()}"
+    size = outcome.evidence.get("size")
+    return f"{value} (n={size})" if isinstance(size, int) else value
+
+
+def _reference_breaks(baseline: Mapping[str, object]) -> tuple[Finding, ...]:
+    """The policy rules the reference data already broke (warn or fail) at baseline time."""
+    found = []
+    for raw in _as_list(baseline.get("reference_outcomes")):
+        try:
+            outcome = CheckOutcome.from_dict(_as_map(raw))
+        except DataError:
+            continue
+        if outcome.status in ("warn", "fail"):
+            found.append(outcome)
+    return tuple(_finding(o) for o in findings(found))
 
 
 def _partial_note(results: object) -> str:
@@ -539,23 +602,13 @@ def _partial_note(results: object) -> str:
     )
 
 
-def _policy_status(policy: Sequence[Finding], spec: MonitorSpec | None) -> str:
+def _policy_status(outcomes: Sequence[CheckOutcome], spec: MonitorSpec | None) -> str:
+    """The rule checks counted per status, as the gate and ``status`` count them."""
+    counted = policy_status(outcomes)
+    if counted:
+        return counted
     packs = ", ".join(spec.fairness.policies) if spec and spec.fairness.policies else ""
-    if not policy:
-        return (
-            f"no policy outcome recorded yet for {packs}" if packs else "no policy packs configured"
-        )
-    failing = [f for f in policy if f.status in ("fail", "error")]
-    warned = [f for f in policy if f.status == "warn"]
-    if failing:
-        return f"failing: {len(failing)} of {len(policy)} rule checks"
-    if warned:
-        return f"warnings: {len(warned)} of {len(policy)} rule checks"
-    unjudged = [f for f in policy if f.status in ("not_evaluated", "insufficient_data")]
-    if unjudged:  # "all passing" would claim rules that were never judged
-        judged = len(policy) - len(unjudged)
-        return f"passing: {judged} of {len(policy)} rule checks, {len(unjudged)} not judged"
-    return f"passing: all {len(policy)} rule checks"
+    return f"no policy outcome recorded yet for {packs}" if packs else "no policy packs configured"
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -617,6 +670,11 @@ def _summary(c: CardContext) -> str:
         + (f" ({c.partial})" if c.partial else "")
         + (f" (last checked {c.last_checked})" if c.last_checked else ""),
         f"- Open findings: {len(c.open_findings)}; policy: {c.policy_status}",
+        *(
+            [f"- The reference data already breaks: {_listed(c.reference_breaks)}"]
+            if c.reference_breaks
+            else []
+        ),
         f"- Owners: {owners}",
         f"- Intended use: {_first_line(c.human.intended_use) or NOT_PROVIDED}",
     ]
@@ -629,6 +687,12 @@ def _summary(c: CardContext) -> str:
 
 def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0][:200] if text and text.strip() else ""
+
+
+def _listed(found: Sequence[Finding]) -> str:
+    shown = ", ".join(f"{f.check_id} ({f.status})" for f in found[:_MAX_PARTIAL_LISTED])
+    extra = len(found) - _MAX_PARTIAL_LISTED
+    return shown + (f" and {extra} more" if extra > 0 else "")
 
 
 # -- workflows -----------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from mlflow_monitor.verdicts.alert_plan import RunEvent
 from mlflow_monitor.workflows import WINDOW_PRELOAD
 from mlflow_monitor.workflows.dispatch_alerts import (
     dispatch,
+    failure_lines,
     notify_failure,
     notify_rollback,
     run_url,
@@ -212,6 +213,8 @@ def _validate(
     window_end: datetime | str | None,
 ) -> _Inputs:
     """Everything that can be checked before a run exists; errors name the file or key."""
+    from mlflow_monitor.workflows import preflight
+
     if not state.baseline_run_id:
         raise RegistryError(
             f"model version {state.model}/{state.version} has no baseline: "
@@ -222,20 +225,15 @@ def _validate(
             f"model version {state.model}/{state.version}: its baseline run "
             f"{state.baseline_run_id} was deleted; run `mlflow-monitor baseline` again"
         )
-    info = data.validate_data(spec, current_path)
+    info = data.validate_data(spec, current_path)  # every column the spec names, from the schema
     start = _as_time(window_start, "window-start")
     end = _as_time(window_end, "window-end")
     if start and end and start >= end:
         raise DataError(f"--window-start {utc_text(start)} is not before --window-end")
-    return _Inputs(
-        spec,
-        spec_path.resolve(),
-        state,
-        info.path.resolve(),
-        start,
-        end,
-        _notebooks(spec, spec_path),
-    )
+    notebooks = _notebooks(spec, spec_path)
+    # policy packs, reference groups against the baseline's fairness, the score's range
+    preflight.check_window(runs, spec, state.baseline_run_id, info)
+    return _Inputs(spec, spec_path.resolve(), state, info.path.resolve(), start, end, notebooks)
 
 
 def _notebooks(spec: MonitorSpec, spec_path: Path) -> tuple[Path, ...]:
@@ -462,6 +460,8 @@ def _dispatch_alerts(runs: MonitorRuns, spec: MonitorSpec, result: WindowRun, ec
             result.outcomes,
         )
         report = dispatch(spec, event, tracking_uri=runs.tracking_uri)
+        for line in failure_lines(report):
+            echo(line)
         _log_json(runs, result.run_id, "alerts.json", report.to_dict())
     except Exception as exc:
         echo(f"[run] alerts not dispatched: {type(exc).__name__}: {exc}")
@@ -471,7 +471,7 @@ def _notify_failure(runs: MonitorRuns, spec: MonitorSpec, failure: _Failure, ech
     try:
         start = failure.window_start if failure.window_start is not None else ""
         end = failure.window_end if failure.window_end is not None else utc_text(utc_now())
-        notify_failure(
+        report = notify_failure(
             spec,
             spec.model,
             failure.version,
@@ -481,6 +481,8 @@ def _notify_failure(runs: MonitorRuns, spec: MonitorSpec, failure: _Failure, ech
             end,
             runs.tracking_uri,
         )
+        for line in failure_lines(report):
+            echo(line)
     except Exception as exc:
         echo(f"[run] failure alert not sent: {type(exc).__name__}: {exc}")
 
@@ -517,6 +519,8 @@ def _notify_rollback(
             window_start=result.window_start or "",
             window_end=result.window_end,
         )
+        for line in failure_lines(report):
+            echo(line)
         _log_json(runs, result.run_id, "rollback_alerts.json", report.to_dict())
     except Exception as exc:
         echo(f"[run] rollback alert not sent: {type(exc).__name__}: {exc}")

@@ -7,17 +7,22 @@ evaluated (``not_evaluated``: its input, e.g. the labels, was absent) marks the 
 (``LAST ERROR``), never instead of it; a version with a failed attempt and no verdict yet is
 ``failed (no verdict)``. Legacy stores whose version has no window tag take the window from
 ``results.json``; a legacy ``error`` health shows its reason as the failing entry.
+
+``CHECKS`` counts the verdict's outcomes per status with the rule the gate and the card use
+(``verdicts.promotion.judged_summary``): ``insufficient_data`` and ``not_evaluated`` are shown as
+not judged, never as passing and never as failing.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns, VersionState
 from mlflow_monitor.contract import RESULTS_FILE, CheckOutcome, WindowResults
 from mlflow_monitor.errors import DataError
+from mlflow_monitor.verdicts.promotion import judged_summary, policy_status
 
 __all__ = ["StatusRow", "status_json", "status_rows", "status_table"]
 
@@ -45,10 +50,15 @@ class StatusRow:
     last_error_run_id: str | None
     last_error_at: str | None
     failing: tuple[str, ...]  # complete: findings, then critical checks not evaluated
+    checks: str = ""  # "14 checks: 12 pass, 2 insufficient data (not judged)"
+    policy_checks: str = ""  # the same count over the policy rule checks ("" without any)
+    check_counts: Mapping[str, int] = field(default_factory=dict)  # status -> outcomes
 
     def to_dict(self) -> dict[str, object]:
         """JSON-safe fields (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        fields = asdict(self)
+        fields["check_counts"] = dict(self.check_counts)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
 
 
 def status_rows(model: str | None = None, *, tracking_uri: str | None = None) -> list[StatusRow]:
@@ -65,6 +75,9 @@ class _Verdict:
     window_end: str | None = None
     failing: tuple[str, ...] = ()
     partial: bool = False
+    checks: str = ""
+    policy_checks: str = ""
+    check_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 def _row(runs: MonitorRuns, state: VersionState) -> StatusRow:
@@ -85,6 +98,9 @@ def _row(runs: MonitorRuns, state: VersionState) -> StatusRow:
         last_error_run_id=state.last_error_run_id,
         last_error_at=state.last_error_at,
         failing=verdict.failing,
+        checks=verdict.checks,
+        policy_checks=verdict.policy_checks,
+        check_counts=verdict.check_counts,
     )
 
 
@@ -114,11 +130,15 @@ def _read_verdict(runs: MonitorRuns, state: VersionState) -> _Verdict:
     except DataError as exc:
         return _Verdict(failing=(f"unreadable results.json: {exc}",))
     missing = _critical_not_evaluated(results.outcomes)
+    summary = judged_summary(results.outcomes)
     return _Verdict(
         window_start=results.window_start,
         window_end=results.window_end or None,
         failing=tuple(_finding(o) for o in (*results.findings, *missing)),
         partial=bool(missing),
+        checks=summary.text() if summary.total else "",
+        policy_checks=policy_status(results.outcomes),
+        check_counts={str(s): n for s, n in summary.counts.items()},
     )
 
 
@@ -141,7 +161,7 @@ def status_table(rows: list[StatusRow], *, verbose: bool = False) -> str:
     """A plain-text table; failing checks joined with ``; `` (the first 3 unless ``verbose``)."""
     if not rows:
         return "no registered model versions found"
-    header = ("MODEL", "VERSION", "ALIASES", "HEALTH", "WINDOW", "LAST ERROR", "FAILING")
+    header = ("MODEL", "VERSION", "ALIASES", "HEALTH", "WINDOW", "LAST ERROR", "CHECKS", "FAILING")
     body = [
         (
             r.model,
@@ -150,6 +170,7 @@ def status_table(rows: list[StatusRow], *, verbose: bool = False) -> str:
             r.health,
             r.window_end or "-",
             _first_line(r.last_error),
+            _checks_cell(r),
             "; ".join(_shown(r.failing, verbose=verbose)) or "-",
         )
         for r in rows
@@ -160,6 +181,11 @@ def status_table(rows: list[StatusRow], *, verbose: bool = False) -> str:
         cells = [c.ljust(w) for c, w in zip(line[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, line[-1]]))
     return "\n".join(lines)
+
+
+def _checks_cell(row: StatusRow) -> str:
+    """``14 checks: 12 pass, 2 insufficient data (not judged)``, the policy rules after ``;``."""
+    return "; ".join(t for t in (row.checks, row.policy_checks) if t) or "-"
 
 
 def _first_line(text: str | None) -> str:

@@ -21,10 +21,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from mlflow_monitor.adapters import evidently_reports
 from mlflow_monitor.adapters.evidently_reports import (
     SAMPLE_PREFIX,
     WORKER_ENV,
     ReportFiles,
+    attach_verdicts,
     report_worker,
     sample_rows,
     start_reports,
@@ -32,6 +34,7 @@ from mlflow_monitor.adapters.evidently_reports import (
 )
 from mlflow_monitor.adapters.notebook_parameters import NotebookParameters
 from mlflow_monitor.adapters.processes import process_alive
+from mlflow_monitor.contract import WindowResults
 from mlflow_monitor.spec import MonitorSpec, parse_spec
 from mlflow_monitor.workflows import demo
 
@@ -107,6 +110,25 @@ def test_an_empty_column_skips_only_the_drift_report(spec: MonitorSpec, tmp_path
     )
     assert files.drift is None and not (tmp_path / "data_drift.html").exists()
     assert files.performance == tmp_path / "classification.html"
+
+
+def test_verdicts_that_cannot_be_attached_are_a_note(tmp_path: Path) -> None:
+    page = tmp_path / "data_drift.html"
+    page.write_text("<html>no markers: not a page of ours</html>")
+    results = WindowResults("churn", "1", None, "2025-01-01T00:00:00Z", 10, "healthy", (), ())
+    files = attach_verdicts(ReportFiles(page, None, 10, 10, ("earlier note",)), results)
+    assert files.notes == (
+        "earlier note",
+        "data_drift.html: verdicts not attached: ValueError: substring not found",
+    )
+    assert page.read_text() == "<html>no markers: not a page of ours</html>"
+
+
+def test_an_evidently_without_its_drift_table_gives_no_charts() -> None:
+    """The charts are a whitelist: a layout it does not know is refused, not shown."""
+    counter = {"type": "counter", "params": {"counters": [{"label": "Dataset Drift is detected"}]}}
+    with pytest.raises(ValueError, match="drift table is not in the report"):
+        evidently_reports._distributions_only(evidently_reports._Board([counter], {}))
 
 
 def _job_inputs(spec: MonitorSpec, tmp_path: Path) -> NotebookParameters:

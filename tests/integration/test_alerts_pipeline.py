@@ -29,7 +29,7 @@ from mlflow_monitor.spec import load_spec, parse_spec
 from mlflow_monitor.verdicts.alert_plan import RunEvent
 from mlflow_monitor.workflows import monitor_window as monitor
 from mlflow_monitor.workflows.dispatch_alerts import dispatch
-from tests.fixtures.receiver import Receiver
+from tests.fixtures.receiver import Receiver, closed_port
 from tests.integration.conftest import Registered, Server
 
 pytestmark = pytest.mark.integration
@@ -44,6 +44,7 @@ alerts:
     - name: pager
       url: "form://oncall:${{SECRET_TOKEN}}@127.0.0.1:{port}/pager"
       min_severity: critical
+    - {{name: dead, url: "json://127.0.0.1:{dead}/dead/${{SECRET_TOKEN}}", min_severity: critical}}
 """
 
 
@@ -102,11 +103,12 @@ def test_runs_alert_by_severity_and_leak_no_secret(
     plain_f1 = "{metric: f1, max_drop: 0.08, severity: warning}"
     assert plain_f1 in text
     text = text.replace(plain_f1, plain_f1[:-1] + ", history: {min_history: 2}}")
-    reg.spec.write_text(text + ALERTS.format(port=receiver.port))
+    reg.spec.write_text(text + ALERTS.format(port=receiver.port, dead=closed_port()))
     model = load_spec(reg.spec).model
     client = MlflowClient(reg.uri)
 
     for name in ("drifted", "degraded"):
+        said: list[str] = []
         result = monitor.run_window(
             reg.spec,
             reg.version,
@@ -114,7 +116,14 @@ def test_runs_alert_by_severity_and_leak_no_secret(
             tracking_uri=reg.uri,
             window_start=data.starts[name],
             window_end=data.ends[name],
+            echo=said.append,
         )
+        # a failed delivery is said on the console, one line per channel (critical only here)
+        failed = [x for x in said if x.startswith("[alerts] channel ")]
+        assert [x.split(": delivery failed: ")[0] for x in failed] == (
+            ["[alerts] channel dead"] if name == "degraded" else []
+        )
+        assert secret not in "\n".join(said)
         assert result.health == data.expected[name]
         f1 = _outcome(client, result.run_id, "performance/f1", tmp_path / "res" / name)
         past = 0 if name == "drifted" else 1  # windows before this one, read back from MLflow
@@ -124,6 +133,7 @@ def test_runs_alert_by_severity_and_leak_no_secret(
         channels = {c["channel"]: c for c in report["channels"]}  # type: ignore[union-attr]
         chat = receiver.messages("hook")[-1]
         assert result.run_id in chat.message and "mlflow.example:5000" in chat.message
+        assert "\nRun: http://mlflow.example:5000/#/experiments/" in chat.message  # the header
         assert channels["chat"]["status"] == "sent"  # type: ignore[index]
         if name == "drifted":  # warning: chat only
             assert chat.type == "warning" and receiver.messages("pager") == []

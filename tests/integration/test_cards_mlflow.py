@@ -136,7 +136,10 @@ def test_disaggregated_tables_and_monitoring_section(monitored: Monitored) -> No
     assert len(trend) == 1 and "| healthy |" in trend[0]
     assert "perf/roc_auc" in monitoring
     assert "policy/four_fifths_rule/selection_rate_impact_ratio/gender=female" in monitoring
-    assert "Policy status:** passing" in monitoring
+    status = next(ln for ln in monitoring.splitlines() if ln.startswith("- **Policy status:**"))
+    assert " rule checks: " in status and "passing" not in status  # counted per status
+    rule = next(ln for ln in monitoring.splitlines() if "gender=female |" in ln)
+    assert "(95% katz_log, n=" in rule or "not judged: insufficient data (" in rule, rule
 
 
 def test_description_keeps_the_users_text_on_refresh(monitored: Monitored) -> None:

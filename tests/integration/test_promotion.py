@@ -138,7 +138,7 @@ def spec_for(name: str, **gate: object) -> object:
     )
 
 
-POLICY_FAIL = [
+POLICY_FAIL: list[dict[str, object]] = [
     {"check_id": "performance/roc_auc", "status": "pass", "severity": "critical", "message": "ok"},
     {
         "check_id": "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F",
@@ -180,11 +180,11 @@ def test_refusals_grant_override_and_history_in_order(store: Store) -> None:
     assert alias_of(store, name, "champion") == "5"
 
     forced = promote(
-        spec_no_policy,
+        spec_no_policy,  # type: ignore[arg-type]
         name,
         "1",
         "champion",
-        tracking_uri=store.uri,  # type: ignore[arg-type]
+        tracking_uri=store.uri,
         force=True,
         reason="hotfix for incident 42",
     )
@@ -207,6 +207,58 @@ def test_refusals_grant_override_and_history_in_order(store: Store) -> None:
     assert records[3].evidence.not_passing == (
         "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F=fail",
     )
+
+
+RULE = "policy/four_fifths_rule/selection_rate_impact_ratio"
+
+
+def rule_outcome(group: str, status: str, **extra: object) -> dict[str, object]:
+    """A four-fifths rule check of ``race=<group>`` as results.json holds it."""
+    return {
+        "check_id": f"{RULE}/race={group}",
+        "kind": "policy",
+        "status": status,
+        "severity": "critical",
+        **extra,
+    }
+
+
+SMALL = {"size": 12, "note": "selection rate rests on 12 rows < minimum 30"}
+SMALL_GROUPS: list[dict[str, object]] = [
+    {"check_id": "performance/roc_auc", "status": "pass", "severity": "critical", "message": "ok"},
+    *[rule_outcome(g, "pass") for g in "abcde"],
+    *[rule_outcome(g, "insufficient_data", evidence=SMALL) for g in "xy"],
+]
+
+
+def test_gate_card_and_status_agree_that_small_groups_are_not_judged(
+    store: Store, tmp_path: Path
+) -> None:
+    """must_pass policy: insufficient data refuses as not judged; card and status count it so."""
+    from mlflow_monitor.workflows.model_cards import write_card
+    from mlflow_monitor.workflows.status import status_rows
+
+    name = "small-groups"
+    register(store, name, 1)
+    craft(store, name, "1", health="healthy", outcomes=SMALL_GROUPS)
+    spec = spec_for(name, must_pass=["policy"])
+    counted = "7 rule checks: 5 pass, 2 insufficient data (not judged)"
+
+    with pytest.raises(GateRefused) as refused:
+        promote(spec, name, "1", "champion", tracking_uri=store.uri)  # type: ignore[arg-type]
+    reasons = refused.value.reasons
+    assert reasons[0] == f"must_pass policy: {counted}"
+    assert reasons[1:] == [
+        f"must_pass policy: {RULE}/race={g} not judged: insufficient data "
+        "(selection rate rests on 12 rows < minimum 30)"
+        for g in "xy"
+    ]
+    written = write_card(spec, name, "1", tmp_path, tracking_uri=store.uri, publish=False)  # type: ignore[arg-type]
+    card = written.markdown.read_text()
+    assert f"- **Policy status:** {counted}" in card and "passing" not in card
+    (row,) = status_rows(name, tracking_uri=store.uri)
+    assert row.policy_checks == counted and row.health == "healthy" and row.failing == ()
+    assert promote(spec_for(name), name, "1", "champion", tracking_uri=store.uri).record  # type: ignore[arg-type]
 
 
 def test_cli_exit_codes_and_history(store: Store, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from evidently.legacy.calculations.stattests.registry import get_stattest
 from evidently.legacy.core import ColumnType
 from scipy import stats
+from scipy.spatial import distance
 
 from mlflow_monitor.errors import DataError, SpecError
 from mlflow_monitor.stats.drift import DriftReport, compute_drift
@@ -215,3 +216,65 @@ def test_columns_missing_from_a_profile_are_named() -> None:
     ref, cur = _profiles(reference, current)
     with pytest.raises(DataError, match="column 'ghost' is not in the reference profile"):
         compute_drift(ref, cur, ["ghost"])
+
+
+# --- significant and large: min_effect ----------------------------------------------------------
+
+
+def _normal_pair(rows: int, shift: float, seed: int = 31) -> tuple[DatasetProfile, DatasetProfile]:
+    rng = np.random.default_rng(seed)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, rows)})
+    current = pd.DataFrame({"x": rng.normal(shift, 1, rows)})
+    return _profiles(reference, current, ["x"], [])
+
+
+def test_ks_tiny_significant_shift_on_200000_rows_is_not_drift_at_the_default_min_effect() -> None:
+    tiny = _normal_pair(200_000, 0.03)  # 0.03 standard deviations: D ~ 0.012
+    plain = compute_drift(*tiny, methods={"x": "ks"}).get("x")
+    assert plain.score is not None and plain.score < 1e-6 and plain.drifted  # Evidently's rule
+    floored = compute_drift(*tiny, methods={"x": "ks"}, min_effect=0.1).get("x")
+    assert floored.score == plain.score and floored.significant
+    assert floored.effect is not None and floored.effect < 0.02
+    assert (floored.effect_name, floored.min_effect, floored.drifted) == (
+        "ks_statistic",
+        0.1,
+        False,
+    )
+    large = compute_drift(*_normal_pair(200_000, 0.5), methods={"x": "ks"}, min_effect=0.1)
+    assert large.get("x").drifted and large.get("x").effect > 0.15  # type: ignore[operator]
+
+
+def test_ks_effect_is_the_statistic_and_round_trips() -> None:
+    reference, current = make_pair(500, 0.6)
+    report = compute_drift(*_profiles(reference, current), min_effect=0.1)
+    ks = report.get("normal")
+    assert ks.method == "ks" and ks.effect == ks.statistic
+    assert ks.effect == pytest.approx(
+        stats.ks_2samp(reference["normal"], current["normal"]).statistic
+    )
+    assert DriftReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+
+
+def test_chisquare_effect_is_the_jensen_shannon_distance_z_the_difference_of_shares() -> None:
+    reference = pd.DataFrame({"c": ["a"] * 300 + ["b"] * 300 + ["c"] * 400, "f": ["y"] * 1000})
+    current = pd.DataFrame(
+        {"c": ["a"] * 330 + ["b"] * 300 + ["c"] * 370, "f": ["y"] * 960 + ["n"] * 40}
+    )
+    report = compute_drift(*_profiles(reference, current, [], ["c", "f"]), min_effect=0.1)
+    chi, z = report.get("c"), report.get("f")
+    assert (chi.method, chi.effect_name, z.method, z.effect_name) == (
+        "chisquare", "jensenshannon", "z", "proportion_difference",
+    )  # fmt: skip
+    shares = np.array([[0.3, 0.3, 0.4], [0.33, 0.3, 0.37]])
+    assert chi.effect == pytest.approx(distance.jensenshannon(shares[0], shares[1]))
+    assert z.effect == pytest.approx(0.04)
+    assert z.significant and not z.drifted  # p ~ 1e-10, but 4 points of share is below 0.1
+    unchanged = compute_drift(
+        *_profiles(reference, current, [], ["c", "f"]), method="jensenshannon"
+    )
+    assert unchanged.get("c").effect is None and unchanged.get("c").effect_name == ""
+
+
+def test_negative_min_effect_is_a_spec_error() -> None:
+    with pytest.raises(SpecError, match=r"drift\.min_effect"):
+        compute_drift(*_normal_pair(100, 0.0), min_effect=-0.1)

@@ -1,4 +1,4 @@
-"""Fairness group metrics, disparities and bias drift (pure statistics)."""
+"""Fairness group metrics, disparities, their denominators and intervals (pure statistics)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from aequitas import Audit
-from scipy.stats import chi2_contingency
 
-from mlflow_monitor.stats.bias_drift import compare_fairness, two_proportion_z
 from mlflow_monitor.stats.fairness import (
+    FAVORABLE_RATE,
     GROUP_METRICS,
     MISSING_GROUP,
     FairnessReport,
+    GroupMetrics,
     compute_fairness,
+    denominator_word,
 )
-from tests.fixtures.lending import FAIR, UNFAIR_FNR, GroupRates, lending_frame
+from mlflow_monitor.stats.intervals import katz_log, newcombe, wilson
+from tests.fixtures.lending import UNFAIR_FNR, lending_frame
 
 # our metric name -> aequitas crosstab column
 AEQUITAS_NAMES = {
@@ -229,44 +231,79 @@ def test_report_round_trips_through_json() -> None:
     assert restored == report
 
 
-def test_two_proportion_z_matches_the_chi_square_test() -> None:
-    z, p = two_proportion_z(30, 200, 60, 220)
-    table = np.array([[30, 170], [60, 160]])
-    chi2, p_chi, _, _ = chi2_contingency(table, correction=False)
-    assert z**2 == pytest.approx(chi2) and p == pytest.approx(p_chi)
-    assert two_proportion_z(0, 50, 0, 70) == (0.0, 1.0)
-
-
-def test_bias_drift_weighs_changes_by_group_size() -> None:
-    small_groups = {
-        "female": GroupRates(0.02, 0.6, 0.15, 0.10),
-        "male": GroupRates(0.98, 0.6, 0.15, 0.10),
+def test_every_rate_has_its_own_denominator() -> None:
+    g = GroupMetrics("sex", "female", size=100, predicted_positive=40, labeled=90, tp=30, fp=10,
+                     fn=20, tn=30)  # fmt: skip
+    expected = {
+        "selection_rate": 100,
+        "prevalence": 90,
+        "tpr": 50,
+        "fnr": 50,
+        "fpr": 40,
+        "fdr": 40,
+        "precision": 40,
+        "for": 50,
+        FAVORABLE_RATE: 100,
     }
-    drifted = {
-        "female": GroupRates(0.02, 0.6, 0.30, 0.10),
-        "male": GroupRates(0.98, 0.6, 0.30, 0.10),
-    }
-    base = _report(lending_frame(20_000, groups=small_groups, seed=11))
-    cur = _report(lending_frame(20_000, groups=drifted, seed=12))
-    drift = compare_fairness(base, cur, alpha=0.05, min_group_size=30)
-    by_key = {(c.attribute, c.group, c.metric): c for c in drift.changes}
-    big, small = by_key[("sex", "male", "fnr")], by_key[("sex", "female", "fnr")]
-    assert big.significant and big.change is not None and big.change > 0.1
-    assert small.baseline_n < 300 and small.p_adjusted is not None
-    assert small.p_adjusted > big.p_adjusted  # type: ignore[operator]
-    tested = [c for c in drift.changes if c.status == "tested"]
-    p = np.array([c.p_value for c in tested])
-    order = np.argsort(p)
-    ranked = p[order] * len(p) / np.arange(1, len(p) + 1)
-    hand = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1)
-    assert np.allclose(np.array([c.p_adjusted for c in tested])[order], hand)
+    assert {m: g.denominator(m) for m in expected} == expected
+    assert g.rate(FAVORABLE_RATE) == pytest.approx(0.6)  # negative decisions over every row
+    assert denominator_word("fnr") == "positives" and denominator_word("fpr") == "negatives"
+    assert denominator_word("precision") == "predicted positives"
+    assert g.interval("fnr", level=0.95) == wilson(20, 50, level=0.95)
+    empty = GroupMetrics("sex", "x", size=5, predicted_positive=0, labeled=5, tn=5)
+    assert empty.interval("precision", level=0.95) is None
 
 
-def test_bias_drift_on_unchanged_data_finds_nothing_and_skips_small_groups() -> None:
-    base = _report(lending_frame(10_000, groups=FAIR, seed=13), min_group_size=30)
-    cur = _report(lending_frame(10_000, groups=FAIR, seed=14), min_group_size=30)
-    drift = compare_fairness(base, cur, alpha=0.05, min_group_size=2_000)
-    statuses = {c.status for c in drift.changes}
-    assert "insufficient_data" in statuses and "tested" in statuses
-    assert not drift.significant
-    assert set(GROUP_METRICS) == {c.metric for c in drift.changes}
+def test_disparities_carry_denominators_and_newcombe_and_katz_intervals() -> None:
+    frame = lending_frame(3_000, groups=UNFAIR_FNR, seed=15)
+    report = _report(frame, reference_groups={"sex": "male"}, level=0.9)
+    sex = report.attribute("sex")
+    assert sex is not None and report.level == 0.9
+    female, male = sex.group("female"), sex.group("male")
+    d = sex.disparity("female", "fnr")
+    assert female is not None and male is not None and d is not None
+    assert (d.denominator, d.reference_denominator) == (female.label_positive, male.label_positive)
+    counts = (female.fn, female.label_positive, male.fn, male.label_positive)
+    assert d.difference_interval == newcombe(*counts, level=0.9)
+    assert d.ratio_interval == katz_log(*counts, level=0.9)
+    assert d.difference is not None and d.ratio is not None
+    lo, hi = d.difference_interval
+    r_lo, r_hi = d.ratio_interval
+    assert lo < d.difference < hi and r_hi is not None and r_lo < d.ratio < r_hi
+    body = report.to_dict()
+    group_row = body["attributes"][0]["groups"][0]  # type: ignore[index]
+    assert set(group_row["intervals"]) == set(GROUP_METRICS)  # type: ignore[index]
+    assert group_row["denominators"]["fnr"] == group_row["tp"] + group_row["fn"]  # type: ignore[index]
+
+
+def test_report_written_before_intervals_still_reads() -> None:
+    report = _report(lending_frame(800, seed=16))
+    body = json.loads(json.dumps(report.to_dict()))
+    del body["level"]
+    for attr in body["attributes"]:
+        for d in attr["disparities"]:
+            for key in ("denominator", "reference_denominator", "difference_interval",
+                        "ratio_interval"):  # fmt: skip
+                del d[key]
+    old = FairnessReport.from_dict(body)
+    assert old.level == 0.95
+    assert old.attributes[0].disparities[0].difference_interval is None
+
+
+def test_min_disparity_reference_needs_enough_cases_in_the_rate_own_denominator() -> None:
+    # group "a" has the lowest FNR but only 5 actual positives: not eligible as the reference
+    rows = [("a", 1, 1)] * 5 + [("a", 0, 0)] * 95
+    rows += [("b", 1, 1)] * 35 + [("b", 1, 0)] * 15 + [("b", 0, 0)] * 50
+    rows += [("c", 1, 1)] * 25 + [("c", 1, 0)] * 25 + [("c", 0, 0)] * 50
+    frame = pd.DataFrame(rows, columns=["g", "label", "pred"])
+    report = compute_fairness(
+        frame[["g"]],
+        frame["pred"].to_numpy(dtype=bool),
+        frame["label"].to_numpy(dtype=float),
+        reference_groups={"g": "min_disparity"},
+        min_group_size=30,
+    )
+    attr = report.attribute("g")
+    assert attr is not None
+    d = attr.disparity("c", "fnr")
+    assert d is not None and d.reference_group == "b"  # a's FNR 0 rests on 5 positives

@@ -11,6 +11,7 @@ import pytest
 from sklearn import metrics as skm
 
 from mlflow_monitor.errors import DataError
+from mlflow_monitor.stats.intervals import delong_auc
 from mlflow_monitor.stats.performance import (
     PerformanceResult,
     class_metric_name,
@@ -282,3 +283,86 @@ def test_direction_and_safe_class_names() -> None:
     assert not higher_is_better("rmse") and not higher_is_better("log_loss")
     assert higher_is_better("roc_auc")
     assert class_metric_name("recall", "a b/c") == "recall_class_a_b_c"
+
+
+# -- what intervals need: standard errors, denominators, class counts -----------------------------
+
+
+def test_binary_standard_errors_denominators_and_class_counts() -> None:
+    y, p, s = _binary((0, 1))
+    result = compute_performance("binary_classification", y, p, y_score=s)
+    tp, fp, fn = (int(result.metrics[k]) for k in ("tp", "fp", "fn"))
+    assert result.counts == {"positives": int(y.sum()), "negatives": int(N - y.sum())}
+    assert result.denominators["recall"] == tp + fn
+    assert result.denominators["precision"] == tp + fp
+    assert result.denominators["accuracy"] == N
+    centre = (tp + 2) / (tp + fn + 4)  # Wilson-centred: two successes and two failures added
+    assert result.standard_errors["recall"] == pytest.approx(
+        np.sqrt(centre * (1 - centre) / (tp + fn + 4))
+    )
+    assert result.standard_errors["roc_auc"] == pytest.approx(delong_auc(s, y == 1)[1], rel=1e-12)
+    assert "pr_auc" not in result.standard_errors  # no standard error: no interval
+
+
+def test_only_keeps_the_named_metrics_errors_and_always_the_class_counts() -> None:
+    y, p, s = _binary((0, 1))
+    result = compute_performance("binary_classification", y, p, y_score=s, only=["roc_auc"])
+    assert set(result.standard_errors) == set(result.denominators) == {"roc_auc"}
+    assert result.counts["positives"] + result.counts["negatives"] == N
+
+
+def _spread_of(values: list[float], errors: list[float]) -> tuple[float, float]:
+    return float(np.std(values, ddof=1)), float(np.mean(errors))
+
+
+@pytest.mark.parametrize("metric", ["rmse", "mae"])
+def test_regression_standard_errors_match_the_spread_over_repeated_samples(metric: str) -> None:
+    rng = np.random.default_rng(21)
+    values, errors = [], []
+    for _ in range(400):
+        truth = rng.normal(10, 2, 300)
+        result = compute_performance("regression", truth, truth + rng.standard_t(5, 300))
+        values.append(result.metrics[metric])
+        errors.append(result.standard_errors[metric])
+    observed, predicted = _spread_of(values, errors)
+    assert predicted == pytest.approx(observed, rel=0.15)
+
+
+@pytest.mark.parametrize("metric", ["f1", "roc_auc"])
+def test_binary_standard_errors_match_the_spread_over_repeated_samples(metric: str) -> None:
+    rng = np.random.default_rng(22)
+    values, errors = [], []
+    for _ in range(400):
+        truth = (rng.random(250) < 0.3).astype(int)
+        score = np.clip(0.3 * truth + 0.7 * rng.random(250), 0, 1)
+        result = compute_performance("binary_classification", truth, None, y_score=score)
+        values.append(result.metrics[metric])
+        errors.append(result.standard_errors[metric])
+    observed, predicted = _spread_of(values, errors)
+    assert predicted == pytest.approx(observed, rel=0.15)
+
+
+def test_multiclass_counts_and_macro_f1_standard_error() -> None:
+    rng = np.random.default_rng(23)
+    values, errors = [], []
+    for _ in range(300):
+        truth = rng.choice(["a", "b", "c"], 400, p=[0.5, 0.3, 0.2])
+        pred = np.where(rng.random(400) < 0.75, truth, rng.choice(["a", "b", "c"], 400))
+        result = compute_performance("multiclass_classification", truth, pred)
+        values.append(result.metrics["f1_macro"])
+        errors.append(result.standard_errors["f1_macro"])
+    assert set(result.counts) == {"class=a", "class=b", "class=c"}
+    assert sum(result.counts.values()) == 400
+    assert result.denominators["recall_class_c"] == result.counts["class=c"]
+    observed, predicted = _spread_of(values, errors)
+    assert predicted == pytest.approx(observed, rel=0.25)
+
+
+def test_results_written_before_standard_errors_still_read() -> None:
+    y, p, s = _binary((0, 1))
+    body = compute_performance("binary_classification", y, p, y_score=s).to_dict()
+    for key in ("standard_errors", "denominators", "counts"):
+        body.pop(key)
+    old = PerformanceResult.from_dict(body)
+    assert old.standard_errors == {} and old.denominators == {} and old.counts == {}
+    assert old.metrics["roc_auc"] == skm.roc_auc_score(y, s)

@@ -10,6 +10,7 @@ import pytest
 from sklearn import metrics as skm
 
 from mlflow_monitor.errors import DataError
+from mlflow_monitor.stats.intervals import delong_auc
 from mlflow_monitor.stats.segments import (
     MISSING_SEGMENT,
     SegmentBaseline,
@@ -183,3 +184,104 @@ def test_missing_and_float_segment_values_are_keyed_stably() -> None:
 def test_missing_segment_column_is_a_data_error(baseline: SegmentBaseline) -> None:
     with pytest.raises(DataError, match="segment column 'region' is missing"):
         compute_segments(pd.DataFrame({"age": [1.0]}), baseline)
+
+
+# -- what the drop's interval needs: standard errors and class counts -----------------------------
+
+
+def test_each_side_carries_its_standard_error_and_class_counts(
+    baseline: SegmentBaseline, window: pd.DataFrame
+) -> None:
+    report = compute_segments(window, baseline, min_size=100, level=0.9, min_class_size=20)
+    assert (report.level, report.min_class_size) == (0.9, 20)
+    north = next(r for r in report.results if r.segment == "north")
+    part = window[window["region"] == "north"]
+    auc, error = delong_auc(part["score"].to_numpy(), part["churned"].to_numpy() == 1)
+    assert north.spread is not None and north.baseline_spread is not None
+    assert (north.value, north.spread.standard_error) == (pytest.approx(auc), pytest.approx(error))
+    assert north.spread.method == north.baseline_spread.method == "delong"
+    positives = int(part["churned"].sum())
+    assert north.spread.classes == {"positives": positives, "negatives": 900 - positives}
+    assert north.spread.denominator == 900 and north.baseline_spread.denominator == 900
+    reference = baseline.get("region", "north")
+    assert reference is not None
+    assert north.baseline_spread.standard_error == reference.performance.standard_errors["roc_auc"]
+
+
+def test_a_class_below_min_class_size_is_insufficient_with_the_counts() -> None:
+    rng = np.random.default_rng(12)
+    sizes = {"common": 600, "rare": 400}
+    reference = _frame(1, sizes)
+    window = _frame(2, sizes)
+    rare = (window["region"] == "rare").to_numpy()
+    keep = np.flatnonzero(rare & (window["churned"] == 1).to_numpy())[:12]
+    window.loc[rare, "churned"] = 0
+    window.loc[keep, "churned"] = 1
+    window.loc[rare, "score"] = rng.random(int(rare.sum()))
+    report = compute_segments(window, _baseline(reference), min_size=100, min_class_size=20)
+    result = next(r for r in report.results if r.segment == "rare")
+    assert result.status == "insufficient_data" and result.value is not None
+    assert result.note.startswith("12 positives in the window, below min_class_size 20")
+    assert result.share_drifted is not None  # the segment is big enough for drift
+    common = next(r for r in report.results if r.segment == "common")
+    assert common.status == "ok"
+    lenient = compute_segments(window, _baseline(reference), min_size=100, min_class_size=10)
+    assert next(r for r in lenient.results if r.segment == "rare").status == "ok"
+
+
+def _written_by_an_older_release(baseline: SegmentBaseline) -> SegmentBaseline:
+    body = baseline.to_dict()
+    for segment in body["segments"]:  # type: ignore[union-attr]
+        for key in ("standard_errors", "denominators", "counts"):
+            segment["performance"].pop(key)  # type: ignore[index]
+    return SegmentBaseline.from_dict(body)
+
+
+def test_an_older_baseline_gets_hanley_mcneil_from_its_confusion_counts(
+    baseline: SegmentBaseline, window: pd.DataFrame
+) -> None:
+    old = _written_by_an_older_release(baseline)
+    report = compute_segments(window, old, min_size=100)
+    north = next(r for r in report.results if r.segment == "north")
+    assert north.baseline_spread is not None and north.baseline_spread.method == "hanley_mcneil"
+    reference = baseline.get("region", "north")
+    assert reference is not None
+    assert north.baseline_spread.classes == reference.performance.counts
+    delong = reference.performance.standard_errors["roc_auc"]
+    # Same order as DeLong's; conservative on these well separated scores (AUC ~0.98).
+    assert delong <= (north.baseline_spread.standard_error or 0.0) <= 2 * delong
+
+
+def test_an_older_regression_baseline_scales_the_windows_standard_error() -> None:
+    rng = np.random.default_rng(5)
+    group = np.repeat(["a", "b"], [800, 400])
+    x = rng.normal(0, 1, 1200)
+    frame = pd.DataFrame({"group": group, "x": x, "y": x + rng.normal(0, 1, 1200), "yhat": x})
+    baseline = reference_segments(
+        frame, task="regression", segment_columns=["group"], target="y", prediction="yhat",
+        numerical=["x"], categorical=[],
+    )  # fmt: skip
+    window = frame.iloc[rng.permutation(1200)[:600]]
+    report = compute_segments(window, _written_by_an_older_release(baseline), min_size=50)
+    a = next(r for r in report.results if r.segment == "a")
+    assert a.spread is not None and a.baseline_spread is not None
+    assert a.baseline_spread.method == "scaled" and a.spread.method == "normal"
+    ratio = a.baseline_spread.standard_error / a.spread.standard_error  # type: ignore[operator]
+    assert ratio == pytest.approx(np.sqrt(a.labelled_rows / 800))
+
+
+def test_drift_min_effect_reaches_the_segments_drift(
+    baseline: SegmentBaseline, window: pd.DataFrame
+) -> None:
+    east = {
+        effect: next(
+            r
+            for r in compute_segments(
+                window, baseline, min_size=100, drift_min_effect=effect
+            ).results
+            if r.segment == "east"
+        )
+        for effect in (0.0, 0.9)
+    }
+    assert east[0.0].share_drifted == 1.0  # age (ks: D ~ 0.55) and plan (z: 0.7 of share) moved
+    assert east[0.9].share_drifted == 0.0  # both significant, neither that large

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -10,7 +11,10 @@ import pytest
 from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Status
 from mlflow_monitor.spec import AlertChannel, Severity
 from mlflow_monitor.verdicts.alert_plan import (
+    MAX_CHARS,
+    MAX_LINES,
     AlertItem,
+    AlertPlan,
     ChannelMark,
     CheckMarks,
     RunEvent,
@@ -20,12 +24,16 @@ from mlflow_monitor.verdicts.alert_plan import (
     plan_messages,
     render_message,
 )
+from mlflow_monitor.verdicts.root_cause import assign_causes
 from mlflow_monitor.workflows.dispatch_alerts import run_url
+from tests.verdicts.test_root_cause import bias, degraded_window
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 WINDOW = "2024-05-01T11:00:00Z/2024-05-01T12:00:00Z"
 CHAT = AlertChannel(name="chat", url="json://localhost/chat", min_severity="warning")
 PAGER = AlertChannel(name="pager", url="form://localhost/pager", min_severity="critical")
+ALL = AlertChannel(name="all", url="json://localhost/all", min_severity="info")
+LINK = "http://ui/#/experiments/1/runs/r1"
 DAY = 24 * 3600.0
 
 
@@ -89,19 +97,26 @@ def test_routing_by_minimum_severity_and_worst_first() -> None:
     assert [i.check_id for i in plan.items["pager"]] == ["perf/auc"]
 
 
-def test_message_lines_carry_model_version_check_value_threshold_window_and_link() -> None:
-    event = RunEvent(
+def _event(link: str = LINK, run_id: str = "r1", health: str = "critical") -> RunEvent:
+    return RunEvent(
         "churn",
         "7",
-        "r1",
-        "http://ui/#/experiments/1/runs/r1",
+        run_id,
+        link,
         datetime(2024, 5, 1, 11, tzinfo=timezone.utc),
         datetime(2024, 5, 1, 12, tzinfo=timezone.utc),
-        "critical",
+        health,  # type: ignore[arg-type]
         (),
     )
+
+
+def _lines(body: str) -> list[str]:
+    return [x for x in body.splitlines() if x.startswith("- ")]
+
+
+def test_the_header_names_the_run_once_and_lines_say_value_and_bound() -> None:
     items = [
-        AlertItem("resolved", "drift/age", "warning", "pass", 0.01, None, "ok"),
+        AlertItem("resolved", "drift/age", "warning", "pass", 0.01, None, "age: no drift"),
         AlertItem(
             "new",
             "perf/auc",
@@ -112,16 +127,180 @@ def test_message_lines_carry_model_version_check_value_threshold_window_and_link
             "auc low",
         ),
     ]
-    title, body, notify = render_message(event, sorted(items, key=lambda i: i.kind != "new"))
+    title, body, notify = render_message(_event(), items)
     assert title == "[CRITICAL] churn v7: 1 finding(s), 1 resolved"
     assert notify == "failure"
-    lines = [x for x in body.splitlines() if x.startswith("- ")]
-    assert lines[0].startswith(
-        "- CRITICAL (new) churn v7 perf/auc: value 0.6, threshold >= 0.7 (history)"
+    header = body.splitlines()[:2]
+    assert header == [
+        f"Model churn version 7, window {WINDOW.replace('/', ' .. ')}, health critical.",
+        f"Run: {LINK}",
+    ]
+    for once in ("churn", "version 7", WINDOW.replace("/", " .. "), LINK):
+        assert body.count(once) == 1, once  # the lines do not repeat the run
+    assert _lines(body) == [
+        "- CRITICAL (new) perf/auc: value 0.6, allowed >= 0.7 (history)",
+        "- RESOLVED (resolved) drift/age: value 0.01, age: no drift",  # no bound: the message
+    ]
+
+
+def test_a_degraded_window_reads_as_its_causes_worst_first() -> None:
+    outcomes = assign_causes(degraded_window())
+    plan = plan_messages([ALL], outcomes, {}, window=WINDOW, now=NOW, cooldown_seconds=DAY)
+    items = plan.items["all"]
+    assert len(items) == 27 and {i.kind for i in items} == {"new"}
+    # one cause, one alert: 27 findings are 5 alerts (3 causes, 2 findings on their own)
+    assert len({i.identity for i in items}) == 5
+    link = run_url("http://mlflow.corp:5000", "3", "r1")
+    _, body, _ = render_message(_event(link), items)
+    lines = body.splitlines()
+    assert len(lines) <= MAX_LINES and len(body) <= MAX_CHARS
+    assert body.count(link) == 1 and link.startswith("http://mlflow.corp:5000/")
+    assert _lines(body) == [
+        "- CRITICAL (new) performance dropped: 3 findings",
+        "- WARNING (new) label prevalence changed: 19 findings",
+        "- WARNING (new) region drifted (its distribution changed): 3 findings",
+        "- WARNING (new) quality/age/missing_share: value 0.2, allowed <= 0.1 (static)",
+        "- WARNING (new) drift/age: value 0.24, allowed <= 0.2 (psi)",
+    ]
+    members = [x.strip() for x in lines if x.startswith("    ")]
+    assert members[0] == (
+        "performance/roc_auc: value 0.5387, baseline 0.7704, allowed >= 0.7204 (baseline)"
     )
-    shown = WINDOW.replace("/", " .. ")
-    assert all(shown in x and "http://ui/#/experiments/1/runs/r1" in x for x in lines)
-    assert lines[1].startswith("- RESOLVED (resolved) churn v7 drift/age")
+    # bias drift: one line per attribute, with the count and the largest change
+    assert [x for x in members if "bias" in x] == [
+        "bias drift on gender: 12 group metrics changed, largest gender=female precision -0.36",
+        "bias drift on race: 6 group metrics changed, largest race=Black fnr +0.14",
+    ]
+    assert members[-3:] == [  # by effect: 0.22 and 0.20 below their baseline, 0.11 beyond
+        "segment/region=south: value 0.54, baseline 0.76, allowed >= 0.64 (baseline)",
+        "segment/region=north: value 0.57, baseline 0.77, allowed >= 0.65 (baseline)",
+        "drift/region: value 0.31, allowed <= 0.2 (psi)",
+    ]
+    for never in ("threshold none", "inf", "runs:/", "none"):
+        assert never not in body
+
+
+def test_a_long_message_stops_at_its_bound_and_counts_the_rest() -> None:
+    at_most = AppliedThreshold(None, 0.1, "static")
+    many = [
+        replace(
+            _outcome("warn", "warning", f"quality/c{k:02d}/missing_share", 0.2 + k / 100),
+            threshold=at_most,
+        )
+        for k in range(40)
+    ]
+    long = [
+        replace(o, check_id=f"quality/long{k}", value=None, message="x" * 500)
+        for k, o in enumerate(many[:5])
+    ]
+    plan = plan_messages([ALL], [*many, *long], {}, window=WINDOW, now=NOW, cooldown_seconds=DAY)
+    _, body, _ = render_message(_event(), plan.items["all"])
+    lines = body.splitlines()
+    assert len(lines) <= MAX_LINES and len(body) <= MAX_CHARS
+    shown = len(_lines(body))
+    assert lines[-1] == f"and {45 - shown} more findings: {LINK}"
+    assert _lines(body)[0].startswith("- WARNING (new) quality/c39/missing_share: value 0.59")
+    # five 500-character messages: each line is clipped, the whole stays under the bound
+    _, clipped, _ = render_message(
+        _event(),
+        plan_messages([ALL], long, {}, window=WINDOW, now=NOW, cooldown_seconds=DAY).items["all"],
+    )
+    assert all(len(x) <= 400 for x in clipped.splitlines()) and clipped.endswith("...")
+
+
+def test_without_a_web_address_the_message_says_how_to_get_a_link() -> None:
+    item = AlertItem("new", "perf/auc", "critical", "fail", 0.6, None, "auc low")
+    _, body, _ = render_message(_event(run_url("sqlite:///x.db", "4", "abc"), "abc"), [item])
+    assert "Run: run abc (no web link: set alerts.mlflow_url)" in body
+    assert "runs:/" not in body
+    https = run_url("https://mlflow.corp/", "4", "abc")
+    _, body, _ = render_message(_event(https, "abc"), [item])
+    assert f"Run: {https}" in body and https.startswith("https://mlflow.corp/#/")
+
+
+def test_a_bias_finding_alone_shows_change_interval_baseline_and_band() -> None:
+    finding = bias("race", "White", "fnr", 0.39, 0.47)
+    unbounded = replace(
+        _outcome("fail", check="perf/mae"),
+        threshold=AppliedThreshold(-math.inf, None, "static"),
+        message="mae high",
+    )
+    plan = plan_messages(
+        [ALL], [finding, unbounded], {}, window=WINDOW, now=NOW, cooldown_seconds=DAY
+    )
+    _, body, _ = render_message(_event(), plan.items["all"])
+    assert _lines(body) == [
+        "- CRITICAL (new) perf/mae: value 0.6, mae high",
+        "- WARNING (new) bias_drift/race=White/fnr: value 0.47, change +0.08 "
+        "[0.04, 0.12] (95% newcombe, n=400 vs 800), baseline 0.39, "
+        "allowed 0.34 to 0.44 (baseline)",
+    ]
+    assert "inf" not in body and "none" not in body
+
+
+# -- one cause, one alert: fatigue control keyed by the cause -----------------------------------
+def _cause(status: Status, severity: Severity, check: str) -> CheckOutcome:
+    return replace(_outcome(status, severity, check), cause="performance")
+
+
+def _plan(
+    outcomes: list[CheckOutcome], state: dict[str, CheckMarks], window: str, hours: float
+) -> AlertPlan:
+    now = NOW + timedelta(hours=hours)
+    return plan_messages([CHAT], outcomes, state, window=window, now=now, cooldown_seconds=DAY)
+
+
+def test_one_cause_is_one_alert_sent_held_back_and_escalated_together() -> None:
+    warned = [_cause("warn", "warning", "perf/auc"), _cause("warn", "warning", "perf/f1")]
+    first = _plan(warned, {}, "w1", 0)
+    assert [i.kind for i in first.items["chat"]] == ["new", "new"]
+    state = new_marks({}, {"chat": first.items["chat"]}, window="w1", now=NOW)
+    assert list(state) == ["cause:performance"]  # one mark, the window once
+    assert state["cause:performance"].channels["chat"].windows == ("w1",)
+
+    again = _plan(warned, state, "w2", 1)  # within the cooldown: both held back
+    assert again.items["chat"] == () and {s.reason for s in again.suppressed} == {"cooldown"}
+    worse = [_cause("fail", "critical", "perf/auc"), warned[1]]
+    escalated = _plan(worse, state, "w2", 1)  # one got worse: the cause escalates, whole
+    assert [(i.check_id, i.kind) for i in escalated.items["chat"]] == [
+        ("perf/auc", "escalated"),
+        ("perf/f1", "escalated"),
+    ]
+    mild_first = tuple(reversed(escalated.items["chat"]))
+    marks = new_marks(state, {"chat": mild_first}, window="w2", now=NOW)
+    assert marks["cause:performance"].channels["chat"].severity == "critical"
+
+
+def test_a_cause_resolves_once_its_checks_are_judged_again() -> None:
+    told = ChannelMark("critical", NOW - timedelta(hours=1), ("w1",))
+    state = {"cause:performance": CheckMarks("cause:performance", {"chat": told})}
+    passing = [_outcome("pass", check="perf/auc"), _outcome("pass", check="perf/f1")]
+    plan = _plan(passing, state, "w2", 0)
+    [item] = plan.items["chat"]
+    assert (item.kind, item.identity, item.message) == (
+        "resolved",
+        "cause:performance",
+        "its checks pass again",
+    )
+    title, body, _ = render_message(_event(health="healthy"), [item])
+    assert title.startswith("[RESOLVED]")
+    assert _lines(body) == ["- RESOLVED (resolved) performance dropped: its checks pass again"]
+    assert (
+        new_marks(state, {"chat": (item,)}, window="w2", now=NOW)["cause:performance"].channels
+        == {}
+    )
+    # one check still fires on its own: it is new, the grouping is resolved
+    alone = _plan([_outcome("fail", check="perf/auc"), passing[1]], state, "w2", 0)
+    assert [(i.identity, i.kind) for i in alone.items["chat"]] == [
+        ("perf/auc", "new"),
+        ("cause:performance", "resolved"),
+    ]
+    assert "1 of its checks still fire" in alone.items["chat"][1].message
+    # not judged (no labels), or the run failed: the alert stays open, nothing is said
+    unjudged = [_outcome("not_evaluated", check="perf/auc")]
+    failed = [replace(_outcome("error", check="monitoring/run"), kind="monitoring")]
+    assert _plan(unjudged, state, "w2", 0).items["chat"] == ()
+    assert [i.check_id for i in _plan(failed, state, "w2", 0).items["chat"]] == ["monitoring/run"]
 
 
 def test_run_url_drops_credentials_and_falls_back_to_runs_uri() -> None:

@@ -1,4 +1,4 @@
-"""baseline.py: build from a frame or by chunks, bounded seeded sample, save/load round trip."""
+"""Baseline: built from a frame or by chunks, seeded sample, round trip, reference outcomes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,12 @@ from mlflow_monitor.stats.performance import compute_performance
 from mlflow_monitor.stats.profile import CategoricalProfile, NumericProfile
 from mlflow_monitor.verdicts.baseline_model import build_baseline_from_frame
 from mlflow_monitor.workflows import demo
-from mlflow_monitor.workflows.build_baseline import build_baseline, check_metric_names
+from mlflow_monitor.workflows.build_baseline import (
+    build_baseline,
+    check_metric_names,
+    report_reference_outcomes,
+)
+from tests.fixtures.lending import FAIR, UNFAIR_FNR, lending_frame, lending_spec
 
 
 def _spec(baseline_rows: int = 100_000) -> MonitorSpec:
@@ -138,3 +143,53 @@ def test_columns_that_collide_as_metric_names_are_refused_at_baseline() -> None:
     check_metric_names(["age", "../x", "region"])  # unusual but distinct: accepted
     with pytest.raises(SpecError, match="'a=b' and 'a_b' would be logged"):
         check_metric_names(["a=b", "a_b"])
+
+
+def test_reference_policy_breaches_are_stored_on_the_baseline(tmp_path: Path) -> None:
+    spec = lending_spec(policies=["equal_opportunity"], reference_groups={"sex": "male"})
+    baseline = build_baseline_from_frame(spec, lending_frame(6_000, groups=UNFAIR_FNR, seed=51))
+    firing = baseline.firing_reference_outcomes
+    ids = {o.check_id for o in firing}
+    assert "policy/equal_opportunity/fnr_difference/sex=female" in ids
+    assert all(o.kind == "policy" and o.interval is not None for o in firing)
+    assert len(baseline.reference_outcomes) > len(firing)  # passing rows are kept too
+    loaded = load_baseline(save_baseline(baseline, tmp_path / "b"))
+    assert [o.to_dict() for o in loaded.reference_outcomes] == [
+        o.to_dict() for o in baseline.reference_outcomes
+    ]
+    lines: list[str] = []
+    report_reference_outcomes(loaded, lines.append)
+    assert lines[0].startswith("[baseline] reference already breaks: fnr_difference sex=")
+    assert len(lines) == len(firing) + 1
+    assert lines[-1] == (
+        f"[baseline] {len(firing)} of {len(baseline.reference_outcomes)} policy checks"
+        " already fire on the reference"
+    )
+
+
+def test_fair_reference_and_baselines_written_before_reference_outcomes(
+    reference: pd.DataFrame, tmp_path: Path
+) -> None:
+    spec = lending_spec(policies=["equal_opportunity"])
+    fair = build_baseline_from_frame(spec, lending_frame(6_000, groups=FAIR, seed=52))
+    assert fair.reference_outcomes and not fair.firing_reference_outcomes
+    lines: list[str] = []
+    report_reference_outcomes(fair, lines.append)
+    assert lines == []
+    folder = save_baseline(build_baseline_from_frame(_spec(), reference), tmp_path / "b")
+    body = json.loads((folder / "baseline.json").read_text())
+    del body["reference_outcomes"]
+    (folder / "baseline.json").write_text(json.dumps(body))
+    assert load_baseline(folder).reference_outcomes == ()
+
+
+def test_flipped_positive_label_is_refused_when_the_baseline_is_built() -> None:
+    frame = lending_frame(1_000, seed=53)
+    spec = lending_spec().model_copy(update={"positive_label": 0})  # score: P(repaid == 1)
+    with pytest.raises(SpecError, match=r"positive_label 0 .*fairness.decision_threshold"):
+        build_baseline_from_frame(spec, frame)
+    no_protected = spec.model_copy(
+        update={"columns": spec.columns.model_copy(update={"protected": []})}
+    )
+    with pytest.raises(SpecError, match=r"columns.score 'score'"):
+        build_baseline_from_frame(no_protected, frame)

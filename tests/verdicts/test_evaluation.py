@@ -160,3 +160,46 @@ def test_window_end_defaults_to_the_last_timestamp(
     assert evaluate_window(spec, baseline, frame, window_end=given).window_end == (
         "2025-02-01T00:00:00Z"
     )
+
+
+def test_segment_and_performance_outcomes_carry_interval_and_baseline(
+    spec: MonitorSpec, windows: dict[str, WindowResult]
+) -> None:
+    degraded = windows["degraded"]
+    assert degraded.segments is not None
+    assert degraded.segments.level == spec.confidence_level
+    assert degraded.segments.min_class_size == spec.segments.min_class_size
+    segments = [o for o in degraded.outcomes if o.kind == "segment"]
+    assert segments and all(o.interval is not None and o.baseline is not None for o in segments)
+    assert {o.status for o in segments} <= {"warn", "pass", "insufficient_data"}
+    assert any(o.status == "warn" and "drop" in o.message for o in segments)
+    [auc] = [o for o in degraded.outcomes if o.check_id == "performance/roc_auc"]
+    assert auc.interval is not None and auc.interval.method == "delong"
+    assert auc.interval.denominator == 3000 and auc.baseline is not None
+    assert f"baseline {auc.baseline:.4g}, allowed >= " in auc.message
+
+
+def test_drift_min_effect_and_confidence_level_come_from_the_spec(
+    spec: MonitorSpec, baseline: Baseline, model: object
+) -> None:
+    [(_, frame)] = [(p, f) for p, f in demo.demo_windows(3000) if p.name == "drifted"]
+    scored = demo.score(model, frame)
+
+    def judged(min_effect: float) -> WindowResult:
+        drift = spec.drift.model_copy(update={"method": "ks", "min_effect": min_effect})
+        changed = spec.model_copy(update={"drift": drift, "confidence_level": 0.9})
+        return evaluate_window(changed, baseline, scored)
+
+    plain, strict = judged(0.0), judged(0.9)
+    charges = [plain.drift.get("monthly_charges"), strict.drift.get("monthly_charges")]
+    assert [c.method for c in charges] == ["ks", "ks"]
+    assert charges[0].significant and charges[1].significant
+    assert (charges[0].drifted, charges[1].drifted) == (True, False)  # D ~0.3: below 0.9
+    [outcome] = [o for o in strict.outcomes if o.check_id == "drift/monthly_charges"]
+    assert outcome.evidence["min_effect"] == 0.9 and ", D=" in outcome.message
+    assert strict.segments is not None and plain.segments is not None
+    assert sum(r.share_drifted or 0 for r in strict.segments.results) < sum(
+        r.share_drifted or 0 for r in plain.segments.results
+    )
+    levels = {o.interval.level for o in strict.outcomes if o.kind == "segment" and o.interval}
+    assert levels == {0.9}

@@ -1,13 +1,14 @@
-"""Policy packs: shipped packs, user packs, validation at the edge, threshold overrides."""
+"""Policy packs: shipped packs, user packs, validation at the edge, overrides, parity, wording."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlflow_monitor.errors import SpecError
-from mlflow_monitor.verdicts.policies import load_pack, load_packs, shipped_packs
+from mlflow_monitor.verdicts.policies import PolicyPack, load_pack, load_packs, shipped_packs
 
 SHIPPED = ["equal_opportunity", "equalized_odds", "four_fifths_rule", "nyc_ll144_bias_audit"]
 
@@ -100,3 +101,29 @@ def test_overrides_replace_a_rule_threshold() -> None:
 def test_override_for_an_unknown_rule_names_the_key() -> None:
     with pytest.raises(SpecError, match=r"fairness.overrides: 'four_fifths_rule.nope'"):
         load_packs(["four_fifths_rule"], {"four_fifths_rule.nope": 0.7})
+
+
+def test_parity_is_the_value_meaning_no_gap() -> None:
+    packs = {name: load_pack(name) for name in SHIPPED}
+    assert packs["four_fifths_rule"].rules[0].parity == 1.0
+    assert packs["equal_opportunity"].rules[0].parity == 0.0  # abs_difference
+    user = USER_PACK.replace("measure: value", "measure: difference")
+    assert load_pack_text(user).rules[0].parity == 0.0
+    assert load_pack_text(USER_PACK).rules[0].parity is None
+
+
+def test_selection_rate_packs_speak_of_the_favourable_outcome_not_of_approval() -> None:
+    for name in ("four_fifths_rule", "nyc_ll144_bias_audit"):
+        rule = load_pack(name).rules[0]
+        assert rule.metric == "selection_rate"
+        assert "favourable outcome" in rule.explanation
+        assert "fairness.favorable_outcome" in rule.explanation
+    for name in SHIPPED:
+        pack = load_pack(name)
+        texts = [pack.description, *(r.explanation for r in pack.rules)]
+        assert not any("approv" in t and "favourable" not in t for t in texts), name
+
+
+def load_pack_text(text: str) -> PolicyPack:
+    """A pack from YAML text (validated like a file)."""
+    return PolicyPack.model_validate(yaml.safe_load(text))

@@ -6,13 +6,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Status
+from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Interval, Status
 from mlflow_monitor.spec import GateSpec, Severity
 from mlflow_monitor.verdicts.promotion import (
     AuditRecord,
     Evidence,
     VersionState,
     decide,
+    judged_summary,
+    not_judged_reason,
     read_outcomes,
 )
 
@@ -27,11 +29,23 @@ def outcome(
     source: str = "",
     severity: Severity = "critical",
     reason: str = "",
+    note: str = "",
+    interval: Interval | None = None,
 ) -> CheckOutcome:
     threshold = AppliedThreshold(0.8, None, source) if source else None
     evidence: dict[str, float | int | str | None] = {"reason": reason} if reason else {}
+    if note:
+        evidence["note"] = note
     return CheckOutcome(
-        check_id, "policy", status, severity, None, threshold, message, evidence=evidence
+        check_id,
+        "policy",
+        status,
+        severity,
+        None,
+        threshold,
+        message,
+        evidence=evidence,
+        interval=interval,
     )
 
 
@@ -128,7 +142,7 @@ POLICY = (
             "selection_rate_impact_ratio/sex=F is fail (ratio 0.62",
         ),
         (["policy/four_fifths_rule"], False, "must_pass policy/four_fifths_rule: policy/"),
-        (["fairness"], True, None),  # a group below its minimum size: insufficient_data
+        (["fairness"], False, "must_pass fairness: fairness/sex=X/group_size not judged"),
         (["equal_opportunity"], False, "must_pass equal_opportunity: no such check"),
     ],
 )
@@ -138,7 +152,7 @@ def test_must_pass_by_prefix_or_policy_pack(
     decision = decide(state(outcomes=POLICY), GateSpec(must_pass=must_pass), alias="c", now=NOW)
     assert decision.granted is granted
     if expected:
-        assert decision.reasons[0].startswith(expected), decision.reasons
+        assert any(r.startswith(expected) for r in decision.reasons), decision.reasons
 
 
 def test_must_pass_without_results_is_refused() -> None:
@@ -225,16 +239,74 @@ def test_must_pass_lists_a_critical_unevaluated_check_once_and_refuses_a_warning
     reasons = decide(state(outcomes=NO_LABELS), gate, alias="champion", now=NOW).reasons
     assert reasons == (
         "performance/roc_auc was not evaluated: no labels in the window",
-        "must_pass performance: performance/f1 is not_evaluated "
-        "(f1: not evaluated, no labels in the window)",
+        "must_pass performance: 2 checks: 2 not evaluated (not judged)",
+        "must_pass performance: performance/f1 not judged: not evaluated (no labels in the window)",
     )
 
 
-def test_small_group_insufficient_data_never_refuses_even_when_critical_and_must_pass() -> None:
-    small = (
-        outcome("performance/roc_auc", "pass"),
-        outcome("segment/region=tiny", "insufficient_data", message="12 rows < min_size 100"),
+SMALL = (
+    outcome("performance/roc_auc", "pass"),
+    outcome(
+        "segment/region=tiny",
+        "insufficient_data",
+        message="region=tiny: insufficient data",
+        note="12 rows < min_size 100",
+        interval=Interval(None, None, 0.95, "delong", 12, 4_000),
+    ),
+)
+
+
+def test_insufficient_data_named_by_must_pass_refuses_as_not_judged_with_its_counts() -> None:
+    gate = GateSpec(must_pass=["segment"])
+    decision = decide(state(outcomes=SMALL), gate, alias="champion", now=NOW)
+    assert not decision.granted
+    assert decision.reasons == (
+        "must_pass segment: 1 check: 1 insufficient data (not judged)",
+        "must_pass segment: segment/region=tiny not judged: insufficient data "
+        "(12 rows < min_size 100; n=12 vs 4000)",
     )
-    gate = GateSpec(must_pass=["segment", "performance"])
-    decision = decide(state(outcomes=small), gate, alias="champion", now=NOW)
-    assert decision.granted, decision.reasons
+
+
+def test_insufficient_data_not_named_by_must_pass_never_refuses() -> None:
+    """Not a finding: health ignores it, so a gate without must_pass on it grants."""
+    for gate in (GateSpec(), GateSpec(must_pass=["performance"])):
+        assert decide(state(outcomes=SMALL), gate, alias="champion", now=NOW).granted
+
+
+def test_judged_summary_counts_every_status_and_says_all_pass_only_when_all_pass() -> None:
+    rules = [outcome(f"policy/p/r/a={g}", "pass") for g in "abcde"]
+    small = [outcome(f"policy/p/r/a={g}", "insufficient_data") for g in "xy"]
+    summary = judged_summary([*rules, *small])
+    assert (summary.total, summary.passed, summary.judged, summary.not_judged) == (7, 5, 5, 2)
+    assert not summary.all_pass
+    assert summary.text("rule check") == ("7 rule checks: 5 pass, 2 insufficient data (not judged)")
+    assert judged_summary(rules).text("rule check") == "5 rule checks: all 5 pass"
+    assert judged_summary(rules[:1]).text() == "1 check: pass"
+    mixed = judged_summary([outcome("a", "fail"), outcome("b", "not_evaluated"), rules[0]])
+    assert mixed.text() == "3 checks: 1 pass, 1 fail, 1 not evaluated (not judged)"
+    assert judged_summary([]).text("rule check") == "no rule checks"
+    assert not judged_summary([]).all_pass
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        (SMALL[1], "not judged: insufficient data (12 rows < min_size 100; n=12 vs 4000)"),
+        (
+            CheckOutcome(
+                "fairness/sex=X/group_size",
+                "fairness",
+                "insufficient_data",
+                "info",
+                12.0,
+                None,
+                "m",
+                evidence={"size": 12, "min_group_size": 30},
+            ),
+            "not judged: insufficient data (12 rows < minimum 30)",
+        ),
+        (NO_LABELS[2], "not judged: not evaluated (no labels in the window)"),
+    ],
+)
+def test_not_judged_reason_names_the_counts(check: CheckOutcome, expected: str) -> None:
+    assert not_judged_reason(check) == expected

@@ -11,6 +11,7 @@ import pytest
 from mlflow_monitor.spec import HistorySpec, MetricCheck
 from mlflow_monitor.verdicts.thresholds import (
     MAD_SCALE,
+    evaluate_metric_check,
     evaluate_with_history,
     history_bound,
     is_fallback,
@@ -126,3 +127,40 @@ def test_naive_timestamps_are_utc() -> None:
     assert history_bound(HistorySpec(), naive, at.replace(tzinfo=None)) == history_bound(
         HistorySpec(), aware, at
     )
+
+
+# -- messages: value, baseline and the allowed bound, each stated on its own ---------------------
+
+
+def test_message_states_value_baseline_and_allowed_bound_separately() -> None:
+    check = MetricCheck(metric="roc_auc", max_drop=0.05)
+    below = evaluate_metric_check(check, 0.5387, baseline=0.7704)
+    assert (
+        below.message == "roc_auc 0.5387, baseline 0.7704, allowed >= 0.7204 (max_drop 0.05): below"
+    )
+    assert below.baseline == 0.7704 and below.status == "fail"
+    within = evaluate_metric_check(check, 0.76, baseline=0.7704)
+    assert (
+        within.message == "roc_auc 0.76, baseline 0.7704, allowed >= 0.7204 (max_drop 0.05): within"
+    )
+    assert within.baseline == 0.7704
+
+
+def test_message_of_relative_static_and_history_bounds() -> None:
+    relative = MetricCheck(metric="mae", max_rise=0.1, relative=True, severity="warning")
+    assert evaluate_metric_check(relative, 2.3, baseline=2.0).message == (
+        "mae 2.3, baseline 2, allowed <= 2.2 (max_rise 10% of the baseline): above"
+    )
+    both = MetricCheck(metric="f1", min=0.6, max_drop=0.05)
+    assert evaluate_metric_check(both, 0.7, baseline=0.8).message == (
+        "f1 0.7, baseline 0.8, allowed >= 0.75 (max_drop 0.05): below"
+    )
+    assert evaluate_metric_check(both, 0.79, baseline=0.8).message == (
+        "f1 0.79, baseline 0.8, allowed >= 0.6 (static) and >= 0.75 (max_drop 0.05): within"
+    )
+    band = history_bound(HistorySpec(window=6), _weekly(10), START + timedelta(days=10))
+    check = MetricCheck(metric="accuracy", history=HistorySpec(window=6))
+    outcome = evaluate_metric_check(check, 0.5, history_bound=band)
+    assert outcome.message.startswith(f"accuracy 0.5, allowed {band.lower:.4g} to {band.upper:.4g}")
+    assert f"(history: {band.note}): below" in outcome.message
+    assert outcome.baseline is None

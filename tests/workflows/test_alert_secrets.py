@@ -16,7 +16,7 @@ import pytest
 from mlflow_monitor.contract import AppliedThreshold, CheckOutcome
 from mlflow_monitor.spec import parse_spec
 from mlflow_monitor.verdicts.alert_plan import RunEvent
-from mlflow_monitor.workflows.dispatch_alerts import dispatch, send_test
+from mlflow_monitor.workflows.dispatch_alerts import dispatch, failure_lines, send_test
 from tests.fixtures.receiver import Receiver, closed_port
 
 pytestmark = pytest.mark.integration
@@ -62,6 +62,14 @@ def test_failed_delivery_reasons_and_debug_logs_carry_no_secret(
     assert [c.status for c in tested] == ["failed", "failed"]
     text = json.dumps(report.to_dict()) + repr(tested)
     assert "${SECRET_TOKEN}" in text and secret not in text
+    # the console says so, one line per channel, as redacted as the report
+    lines = failure_lines(report)
+    assert [x.split(": delivery failed: ")[0] for x in lines] == [
+        "[alerts] channel hook",
+        "[alerts] channel auth",
+    ]
+    assert all(x.split(": delivery failed: ")[1] for x in lines)
+    assert secret not in "\n".join(lines)
     assert "Connection" in caplog.text and "/hook/" in caplog.text  # the debug lines exist
     out, err = capfd.readouterr()
     assert secret not in caplog.text and secret not in out + err

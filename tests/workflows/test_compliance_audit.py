@@ -15,14 +15,30 @@ from mlflow_monitor.adapters.notebooks.execute import run_notebook, shipped_note
 from mlflow_monitor.contract import COMPLIANCE_FILE, COMPLIANCE_REPORT_FILE, RESULTS_FILE
 from mlflow_monitor.verdicts.baseline_model import build_baseline_from_frame
 from mlflow_monitor.verdicts.fairness_checks import evaluate_fairness, reference_fairness
-from mlflow_monitor.workflows.compliance_audit import build_compliance, write_compliance
+from mlflow_monitor.workflows.compliance_audit import (
+    ComplianceRecord,
+    ComplianceReport,
+    build_compliance,
+    write_compliance,
+)
 from tests.fixtures.lending import FAIR, UNFAIR_FNR, lending_frame, lending_spec
 
 PACKS = ["four_fifths_rule", "nyc_ll144_bias_audit", "equal_opportunity", "equalized_odds"]
 
 
-def _report(frame_groups: dict = UNFAIR_FNR, *, labels: bool = True):  # type: ignore[no-untyped-def]
-    spec = lending_spec(policies=PACKS, reference_groups={"sex": "male"})
+def _report(
+    frame_groups: dict = UNFAIR_FNR,  # type: ignore[type-arg]
+    *,
+    labels: bool = True,
+    favorable_outcome: str = "positive",
+    min_group_size: int = 30,
+) -> ComplianceReport:
+    spec = lending_spec(
+        policies=PACKS,
+        reference_groups={"sex": "male"},
+        favorable_outcome=favorable_outcome,
+        min_group_size=min_group_size,
+    )
     reference = reference_fairness(spec, lending_frame(8_000, groups=FAIR, seed=41))
     window = lending_frame(8_000, groups=frame_groups, seed=42)
     if not labels:
@@ -69,7 +85,8 @@ def test_summary_is_plain_language_and_names_the_broken_group() -> None:
     assert "sex = female" in fnr and "false-negative rate" in fnr and "for male" in fnr
     assert any("changed significantly since the baseline" in s for s in summary)
     fair = _report(FAIR).summary
-    assert fair[0] == "All 6 judged policy rules are met in this window."
+    assert fair[0] == "All 6 policy rules are met in this window."
+    assert fair[1] == "Per group: 70 rule checks: all 70 pass."
 
 
 def test_label_free_summary_says_labels_are_pending() -> None:
@@ -148,3 +165,89 @@ def test_window_notebooks_write_compliance_once_from_the_window_result(tmp_path:
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
     )
     assert "NOT COMPLIANT" in printed
+    assert "fail: the whole 95% confidence interval lies beyond the policy line" in printed
+    assert data["checks"] in printed and data["checks"].startswith("70 rule checks: ")
+    shown = "".join(
+        str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert "95% CI [" in shown  # the evidence table, displayed
+    assert any("positives), 95% CI [" in e["rate"] for e in data["evidence"])
+
+
+def test_every_rule_row_shows_its_counts_and_interval_in_html_and_json(tmp_path: Path) -> None:
+    report = _report(min_group_size=500)  # intersections' positives fall below the minimum
+    level = report.evaluation.report.level
+    html = report.render_html()
+    judged = [e for e in report.evidence if e.status not in ("insufficient_data", "not_evaluated")]
+    small = [e for e in report.evidence if e.status == "insufficient_data"]
+    assert judged and small
+    for row in judged:
+        assert ", 95% CI [" in row.rate and "/" in row.rate, row
+        assert row.measure.startswith(("impact ratio", "gap", "difference")), row
+    for row in small:
+        assert row.why.startswith("not judged: insufficient data (") and " < minimum 500" in row.why
+    fnr = next(
+        r
+        for r in report.evaluation.policies
+        if (r.pack, r.rule.id) == ("equal_opportunity", "fnr_difference")
+    )
+    female = next(row for row in fnr.rows if (row.attribute, row.group) == ("sex", "female"))
+    sex = report.evaluation.report.attribute("sex")
+    assert sex is not None and female.interval is not None
+    group = sex.group("female")
+    assert group is not None
+    x, n = group.fraction("fnr")
+    low, high = group.interval("fnr", level=level) or (0.0, 0.0)
+    rate = (
+        f"{100 * x / n:.1f}% ({x:,}/{n:,} positives), 95% CI [{100 * low:.1f}%, {100 * high:.1f}%]"
+    )
+    assert rate in html
+    bounds = f"[{female.interval.low:.2f}, {female.interval.high:.2f}]"
+    assert f"gap {female.value:+.3f}, 95% CI {bounds} (Newcombe)" in html
+    ratio = next(
+        row
+        for r in report.evaluation.policies
+        if r.rule.id == "selection_rate_impact_ratio"
+        for row in r.rows
+        if row.interval is not None and row.value is not None
+    )
+    assert ratio.interval is not None and ratio.interval.method == "katz_log"
+    bounds = f"[{ratio.interval.low:.2f}, {ratio.interval.high:.2f}]"
+    assert f"impact ratio {ratio.value:.2f}, 95% CI {bounds} (Katz log)" in html
+    assert "fail: the whole 95% confidence interval lies beyond the policy line" in html
+    assert "warn: the estimate is beyond the line but its interval straddles it" in html
+    assert "insufficient data: too few cases to judge, with the counts" in html
+    write_compliance(report, tmp_path)
+    record = ComplianceRecord.read(tmp_path)
+    frame = record.evidence_frame()
+    assert len(frame) == len(report.evidence) and rate in set(frame["rate (counts, interval)"])
+    assert record.reading == list(report.reading) and record.checks == report.checks
+    assert record.checks.startswith("70 rule checks: ") and "insufficient data (not judged)" in (
+        record.checks
+    )
+    groups = dict(zip(record.rules_frame()["rule"], record.rules_frame()["groups"], strict=False))
+    assert "insufficient data (not judged)" in groups["fnr_difference"]
+
+
+def test_risk_score_report_names_the_most_flagged_group_and_never_says_approval() -> None:
+    """favorable_outcome negative: a positive decision is a flag; selection rules read the rest."""
+    report = _report(favorable_outcome="negative")
+    html = report.render_html()
+    sex = report.evaluation.report.attribute("sex")
+    assert sex is not None
+    flagged = max(sex.groups, key=lambda g: g.rate("selection_rate") or 0.0)
+    x, n = flagged.fraction("selection_rate")
+    rate = f"{100 * x / n:.1f}% ({x:,}/{n:,} rows)"
+    sentence = f"Most flagged for sex: sex = {flagged.group}, flag rate {rate}"
+    assert any(line.startswith(sentence) for line in report.summary), report.summary
+    assert sentence in html
+    assert "adverse to the person (a flag)" in html and "Number flagged" in html
+    assert "favourable-outcome rate (not flagged)" in html
+    lowered = html.lower()
+    assert "approv" not in lowered and "reject" not in lowered and "number selected" not in lowered
+    assert "approv" not in " ".join(report.summary).lower()
+    positive = _report().render_html()
+    assert "Least often selected for sex: sex = female" in positive and "approval" in positive

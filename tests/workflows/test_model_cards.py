@@ -19,8 +19,10 @@ from mlflow_monitor.adapters.mlflow.card_store import (
     replace_managed_block,
     user_description,
 )
+from mlflow_monitor.contract import CheckOutcome, Interval, Status
 from mlflow_monitor.errors import SpecError
-from mlflow_monitor.spec import parse_spec
+from mlflow_monitor.spec import GateSpec, parse_spec
+from mlflow_monitor.verdicts.promotion import VersionState, decide
 from mlflow_monitor.workflows.model_cards import (
     NOT_PROVIDED,
     HumanCard,
@@ -51,6 +53,7 @@ SPEC = parse_spec(
         "columns": {
             "target": "y",
             "prediction": "p",
+            "score": "s",
             "numerical": ["income"],
             "categorical": ["region"],
             "protected": ["sex"],
@@ -191,7 +194,8 @@ def test_monitoring_section_has_trend_findings_and_policy() -> None:
         "performance/roc_auc",
         "policy/four_fifths_rule/selection_rate_impact_ratio/sex=F",
     ]
-    assert context.policy_status == "failing: 1 of 1 rule checks"
+    assert context.policy_status == "1 rule check: 1 fail"
+    assert context.checks_status == "3 checks: 1 pass, 2 fail"
     md = render_card(context).markdown
     assert "| 2025-02-02T00:00:00Z | critical | 0.7 | 0.25 |" in md.replace("… – ", "")
     assert "- **Current health:** critical" in md
@@ -312,7 +316,7 @@ def test_card_marks_the_latest_window_partial_when_a_critical_check_was_not_eval
         "partial: critical checks not evaluated: performance/roc_auc, "
         "policy/equal_opportunity/fnr_difference/sex=F"
     )
-    assert context.policy_status == "passing: 1 of 2 rule checks, 1 not judged"
+    assert context.policy_status == "2 rule checks: 1 pass, 1 not evaluated (not judged)"
     assert context.health_reason == context.partial
     assert [(w.run_id, w.health) for w in context.windows] == [
         ("w0", "healthy"),
@@ -331,3 +335,105 @@ def test_card_marks_the_latest_window_partial_when_a_critical_check_was_not_eval
 def test_card_of_a_fully_evaluated_window_is_not_partial() -> None:
     context = build_context(facts(), HumanCard(), SPEC, now=NOW)
     assert context.partial == "" and "partial" not in render_card(context).markdown
+
+
+RULE = "policy/four_fifths_rule/selection_rate_impact_ratio"
+
+
+def _rule(group: str, status: Status, **fields: object) -> CheckOutcome:
+    """A four-fifths outcome for ``race=<group>`` with the interval the fairness checks give."""
+    base: dict[str, object] = {
+        "check_id": f"{RULE}/race={group}",
+        "kind": "policy",
+        "status": status,
+        "severity": "critical",
+        "value": 0.93,
+        "threshold": None,
+        "message": f"race={group}",
+        "interval": Interval(0.81, 1.07, 0.95, "katz_log", 420, 1_300),
+    }
+    base.update(fields)
+    return CheckOutcome(**base)  # type: ignore[arg-type]
+
+
+SMALL_GROUPS = (
+    *(_rule(g, "pass") for g in "abcde"),
+    *(
+        _rule(
+            g,
+            "insufficient_data",
+            value=None,
+            interval=Interval(None, None, 0.95, "katz_log", 12, 1_300),
+            evidence={"size": 12, "note": "group has 12 rows < minimum 30"},
+        )
+        for g in "xy"
+    ),
+)
+
+
+def _with_latest(outcomes: tuple[CheckOutcome, ...], **baseline: object) -> CardFacts:
+    base = facts()
+    results = {"health": "healthy", "outcomes": [o.to_dict() for o in outcomes]}
+    assert isinstance(base.baseline_json, dict)
+    baseline_json = {**base.baseline_json, **baseline}
+    return dataclasses.replace(base, last_results=results, baseline_json=baseline_json)
+
+
+def test_card_and_gate_agree_that_small_groups_are_not_judged() -> None:
+    """must_pass policy refuses as not judged; the card counts the same checks, never "all"."""
+    context = build_context(_with_latest(SMALL_GROUPS), HumanCard(), SPEC, now=NOW)
+    gate = GateSpec(must_pass=["policy"])
+    state = VersionState("lending", "4", "healthy", None, NOW, "w1", "b", True, True, SMALL_GROUPS)
+    reasons = decide(state, gate, alias="champion", now=NOW).reasons
+
+    counted = "7 rule checks: 5 pass, 2 insufficient data (not judged)"
+    assert context.policy_status == counted
+    assert reasons[0] == f"must_pass policy: {counted}"
+    assert reasons[1:] == tuple(
+        f"must_pass policy: {RULE}/race={g} not judged: insufficient data "
+        "(group has 12 rows < minimum 30; n=12 vs 1300)"
+        for g in "xy"
+    )
+    assert context.open_findings == ()  # not judged is never a finding
+    card = render_card(context)
+    assert f"- **Policy status:** {counted}" in card.markdown
+    assert f"policy: {counted}" in card.summary
+    for text in (card.markdown, card.html, card.summary):
+        assert "passing" not in text and "all 7" not in text
+    assert "not judged: insufficient data (group has 12 rows &lt; minimum 30" in card.html
+
+
+def test_policy_rows_show_the_estimate_with_its_interval_and_denominators() -> None:
+    card = render_card(build_context(_with_latest(SMALL_GROUPS), HumanCard(), SPEC, now=NOW))
+    row = f"| {RULE}/race=a | pass | 0.93 [0.81, 1.07] (95% katz_log, n=420 vs 1300) | race=a |"
+    assert row in card.markdown
+    assert "<td>0.93 [0.81, 1.07] (95% katz_log, n=420 vs 1300)</td>" in card.html
+    assert "whole confidence interval lies beyond the policy line" in card.markdown
+
+
+def test_card_shows_what_the_reference_data_already_breaks() -> None:
+    broken = _rule(
+        "z", "fail", value=0.61, interval=Interval(0.52, 0.71, 0.95, "katz_log", 800, 1_300)
+    )
+    straddling = _rule("w", "warn", value=0.78)
+    reference = [o.to_dict() for o in (_rule("a", "pass"), straddling, broken)]
+    latest = _with_latest(SMALL_GROUPS[:5], reference_outcomes=reference)
+    context = build_context(latest, HumanCard(), SPEC, now=NOW)
+
+    assert [(f.check_id, f.status) for f in context.reference_breaks] == [
+        (f"{RULE}/race=z", "fail"),
+        (f"{RULE}/race=w", "warn"),
+    ]
+    card = render_card(context)
+    assert "**The reference data already breaks**" in card.markdown
+    assert f"| {RULE}/race=z | fail | 0.61 [0.52, 0.71] (95% katz_log, n=800 vs 1300) |" in (
+        card.markdown
+    )
+    assert "<h3>The reference data already breaks</h3>" in card.html
+    assert (
+        f"- The reference data already breaks: {RULE}/race=z (fail), {RULE}/race=w (warn)"
+        in card.summary
+    )
+    clean = build_context(_with_latest(SMALL_GROUPS[:5]), HumanCard(), SPEC, now=NOW)
+    assert clean.reference_breaks == ()
+    assert "already breaks" not in render_card(clean).markdown

@@ -45,7 +45,23 @@ def add_versions(uri: str, model: str, count: int, source: Path) -> None:
 
 
 def outcome(check_id: str, status: str, severity: str = "critical") -> CheckOutcome:
-    return CheckOutcome(check_id, "performance", status, severity, None, None, "")  # type: ignore[arg-type]
+    kind = check_id.split("/")[0]
+    return CheckOutcome(check_id, kind, status, severity, None, None, "")  # type: ignore[arg-type]
+
+
+# seven policy rule checks: five judged and passing, two groups too small to judge
+SMALL_GROUPS = [
+    *(
+        outcome(f"policy/four_fifths_rule/selection_rate_impact_ratio/race={g}", "pass")
+        for g in "abcde"
+    ),
+    *(
+        outcome(
+            f"policy/four_fifths_rule/selection_rate_impact_ratio/race={g}", "insufficient_data"
+        )
+        for g in "xy"
+    ),
+]
 
 
 def record_verdict(
@@ -150,9 +166,11 @@ def test_table_columns_window_last_error_and_failing(tracking_uri: str, tmp_path
         "WINDOW",
         "LAST",
         "ERROR",
+        "CHECKS",
         "FAILING",
     ]
     assert line.split()[:5] == ["churn", "1", "champion", "critical", END]
+    assert " 5 checks: 5 fail " in line
     assert "monitor.ipynb cell 7: KeyError: 'churn_score' is missing..." in line
     assert "Traceback" not in line
     assert line.endswith(
@@ -191,7 +209,28 @@ def test_json_has_every_field_and_the_complete_failing_list(
         "last_error_run_id": None,
         "last_error_at": None,
         "failing": [f"drift/c{i} (fail)" for i in range(5)],
+        "checks": "5 checks: 5 fail",
+        "policy_checks": "",
+        "check_counts": {"fail": 5},
     }
+
+
+def test_checks_count_small_groups_as_not_judged_never_as_passing_or_failing(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    add_versions(tracking_uri, "lending", 1, tmp_path)
+    outcomes = [outcome("performance/roc_auc", "pass"), *SMALL_GROUPS]
+    record_verdict(tracking_uri, "lending", "1", "healthy", outcomes, tmp_path)
+
+    (row,) = status_rows("lending", tracking_uri=tracking_uri)
+
+    assert row.health == "healthy" and row.failing == ()  # never a finding
+    assert row.policy_checks == "7 rule checks: 5 pass, 2 insufficient data (not judged)"
+    assert row.checks == "8 checks: 6 pass, 2 insufficient data (not judged)"
+    assert row.check_counts == {"pass": 6, "insufficient_data": 2}
+    line = status_table([row]).splitlines()[1]
+    assert "7 rule checks: 5 pass, 2 insufficient data (not judged)" in line
+    assert ": all" not in line and "passing" not in line
 
 
 def test_a_model_name_with_a_quote(tracking_uri: str, tmp_path: Path) -> None:
