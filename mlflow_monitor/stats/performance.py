@@ -158,17 +158,20 @@ def default_metric(task: Task, *, has_score: bool = True) -> str:
     return "rmse"
 
 
-def default_checks(task: Task) -> list[MetricCheck]:
+def default_checks(task: Task, *, has_score: bool = True) -> list[MetricCheck]:
     """Performance checks applied when ``performance.checks`` is empty.
 
-    Binary: ROC AUC may drop 0.05 (critical), F1 and recall 0.05 (warning). Multiclass: accuracy
+    Binary: ROC AUC may drop 0.05 (critical; accuracy instead when the spec has no score
+    column, else every window would be partial), F1 and recall 0.05 (warning). Multiclass: accuracy
     0.05 (critical), macro F1 0.05 (warning). Regression: RMSE may rise 10 % of the baseline
     (critical), MAE 10 % (warning), R² may drop 0.05 (warning). Absolute drops for bounded
     scores, relative rises for errors whose scale depends on the target.
     """
     if task == "binary_classification":
         return [
-            MetricCheck(metric="roc_auc", max_drop=0.05, severity="critical"),
+            MetricCheck(
+                metric="roc_auc" if has_score else "accuracy", max_drop=0.05, severity="critical"
+            ),
             MetricCheck(metric="f1", max_drop=0.05, severity="warning"),
             MetricCheck(metric="recall", max_drop=0.05, severity="warning"),
         ]

@@ -235,7 +235,8 @@ def _prediction_drift(
 
 
 def _performance_checks(spec: MonitorSpec) -> list[MetricCheck]:
-    return list(spec.performance.checks) or default_checks(spec.task)
+    has_score = bool(spec.columns.score or spec.columns.probabilities)
+    return list(spec.performance.checks) or default_checks(spec.task, has_score=has_score)
 
 
 def _segments(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> SegmentReport | None:

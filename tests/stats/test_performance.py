@@ -279,6 +279,15 @@ def test_default_checks_name_metrics_the_task_computes(
     assert checks and all(c.metric in result.metrics for c in checks)
 
 
+def test_a_binary_spec_without_a_score_gets_a_critical_check_it_can_judge() -> None:
+    """No score column: ROC AUC would be not_evaluated in every window (each window partial)."""
+    result = compute_performance("binary_classification", [0, 1, 1, 0], [0, 1, 0, 0])
+    checks = default_checks("binary_classification", has_score=False)
+    assert "roc_auc" not in [c.metric for c in checks]
+    assert [c.metric for c in checks if c.severity == "critical"] == ["accuracy"]
+    assert all(c.metric in result.metrics for c in checks)
+
+
 def test_direction_and_safe_class_names() -> None:
     assert not higher_is_better("rmse") and not higher_is_better("log_loss")
     assert higher_is_better("roc_auc")
