@@ -209,6 +209,8 @@ class Interval:
     ``hanley_mcneil``, ``bootstrap``); ``denominator`` is the count the rate is taken over (the
     group's actual positives for an FNR ...) and ``reference_denominator`` the other side's for a
     comparison. Either bound may be ``None`` (unbounded: an infinite ratio's upper end).
+    ``of`` says what the interval is of: the outcome's ``value`` itself, or the ``change``
+    against the baseline (bias drift), the ``drop`` or ``rise`` (a segment against its baseline).
     """
 
     low: float | None
@@ -217,6 +219,7 @@ class Interval:
     method: str
     denominator: int | None = None
     reference_denominator: int | None = None
+    of: str = "value"
 
     def to_dict(self) -> dict[str, object]:
         """JSON-safe fields."""
@@ -232,6 +235,7 @@ class Interval:
             str(raw.get("method") or ""),
             _count(raw.get("denominator")),
             _count(raw.get("reference_denominator")),
+            str(raw.get("of") or "value"),
         )
 
     def text(self) -> str:
@@ -243,7 +247,8 @@ class Interval:
             counts = f", n={self.denominator}"
             if self.reference_denominator is not None:
                 counts += f" vs {self.reference_denominator}"
-        return f"[{low}, {high}] ({self.level:.0%} {self.method}{counts})"
+        of = "" if self.of == "value" else f" of the {self.of}"
+        return f"[{low}, {high}] ({self.level * 100:.3g}% {self.method}{of}{counts})"
 
 
 @dataclass(frozen=True)

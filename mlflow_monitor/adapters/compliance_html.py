@@ -41,10 +41,22 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 <h2>Summary</h2>
 <div class="verdict {{ r.status }}">{{ r.verdict }}</div>
 <ul class="summary">{% for line in r.summary %}<li>{{ line }}</li>{% endfor %}</ul>
-{% if r.adverse_groups %}
+{% if r.evaluation.policies %}
 <h3>Adversely affected groups</h3>
-<table><tr><th class="l">Attribute</th><th class="l">{{ "Most flagged group" if words.adverse else "Least selected group" }}</th><th class="l">{{ words.rate("selection_rate") }} (counts, interval)</th></tr>
-{% for a in r.adverse_groups %}<tr><td class="l">{{ a.attribute }}</td><td class="l">{{ a.group }}</td><td class="l">{{ a.rate }}</td></tr>{% endfor %}
+{% if r.adverse_groups %}
+<p class="note">The groups on which a policy rule warns or fails, with the rate the rule read and the group it was compared with.</p>
+<table class="adverse"><tr><th class="l">Attribute</th><th class="l">Group</th><th class="l">Rate read (counts, interval)</th><th class="l">Compared with</th><th class="l">Rules that warn or fail</th><th>Result</th></tr>
+{% for a in r.adverse_groups %}<tr><td class="l">{{ a.attribute }}</td><td class="l">{{ a.group }}</td><td class="l">{{ a.rate_name }}: {{ a.rate }}</td><td class="l">{{ a.reference or "n/a" }}</td><td class="l">{{ a.rules | join("; ") }}</td><td class="s-{{ a.status }}">{{ a.status }}</td></tr>{% endfor %}
+</table>
+{% else %}
+<p class="adverse">None: no rule finds a gap.</p>
+{% endif %}
+{% endif %}
+{% if r.rate_ranges %}
+<h3>Lowest and highest {{ words.short("selection_rate") }} per attribute</h3>
+<p class="note">For information only: a difference between groups is a finding only when a policy rule on it warns or fails.</p>
+<table class="ranges"><tr><th class="l">Attribute</th><th class="l">Lowest</th><th class="l">{{ words.short("selection_rate") }} (counts) [interval]</th><th class="l">Highest</th><th class="l">{{ words.short("selection_rate") }} (counts) [interval]</th></tr>
+{% for x in r.rate_ranges %}<tr><td class="l">{{ x.attribute }}</td><td class="l">{{ x.lowest }}</td><td class="l">{{ x.lowest_rate }}</td><td class="l">{{ x.highest }}</td><td class="l">{{ x.highest_rate }}</td></tr>{% endfor %}
 </table>
 {% endif %}
 
@@ -54,13 +66,13 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 <h2>Policy rules</h2>
 <p>{{ r.checks }}.</p>
 <table><tr><th class="l">Pack</th><th class="l">Rule</th><th class="l">Source</th><th>Threshold</th><th>Severity</th><th>Result</th><th class="l">Groups</th></tr>
-{% for v in rules %}<tr><td class="l">{{ v.result.pack }}</td><td class="l">{{ v.result.rule.title }}</td>
+{% for v in rules %}<tr><td class="l">{{ v.result.pack }}</td><td class="l">{{ v.title }}</td>
 <td class="l">{{ v.result.rule.source }}</td><td>{{ v.rate_name }} {{ v.result.rule.measure | replace("_", " ") }} {{ v.result.rule.comparison }} {{ v.result.rule.threshold }}</td>
 <td>{{ v.result.rule.severity }}</td><td class="s-{{ v.result.status }}">{{ v.result.status }}</td><td class="l">{{ v.counts }}</td></tr>{% endfor %}
 </table>
 
 {% for v in rules %}
-<h3>{{ v.result.pack }} / {{ v.result.rule.id }}: {{ v.result.rule.title }} &mdash; <span class="s-{{ v.result.status }}">{{ v.result.status }}</span></h3>
+<h3>{{ v.result.pack }} / {{ v.result.rule.id }}: {{ v.title }} &mdash; <span class="s-{{ v.result.status }}">{{ v.result.status }}</span></h3>
 <p>{{ v.explanation }} <span class="note">Source: {{ v.result.rule.source }}. Read on the {{ v.rate_name }}. {{ v.counts }}.</span></p>
 {% for attribute, rows in v.tables %}
 <h4>{{ attribute }}{% if ":" in attribute %} (intersectional categories){% endif %}</h4>
@@ -87,12 +99,12 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 
 <h2>Trend against the baseline</h2>
 {% if trend %}
-<p class="note">Two-proportion z-tests on each group's own denominators, Benjamini-Hochberg adjusted across all tests of this window.</p>
+<p class="note">Two-proportion z-tests on each group's own denominators, Benjamini-Hochberg adjusted across all tests of this window. Every significant change is listed (whatever its metric), then the other {{ words.short("selection_rate") }}, FNR and FPR changes. Metrics shown: {{ trend_metrics }}.</p>
 <table><tr><th class="l">Attribute</th><th class="l">Group</th><th class="l">Metric</th><th>Baseline</th><th>Window</th><th>Change</th>
 <th>{{ "{:.0%}".format(r.level) }} interval of the change</th><th>n (baseline / window)</th><th>Adjusted p</th><th>Significant</th></tr>
 {% for c in trend %}<tr><td class="l">{{ c.attribute }}</td><td class="l">{{ c.group }}</td><td class="l">{{ words.short(c.metric) }}</td>
 <td>{{ c.baseline_value | pct }}</td><td>{{ c.current_value | pct }}</td><td>{{ c.change | num }}</td><td>{% if c.low is not none %}[{{ c.low | num }}, {{ c.high | num }}]{% else %}n/a{% endif %}</td>
-<td>{{ c.baseline_n }} / {{ c.current_n }}</td><td>{{ c.p_adjusted | num(4) }}</td>
+<td>{{ c.baseline_n }} / {{ c.current_n }}</td><td>{{ c.p_adjusted | pvalue }}</td>
 <td class="{{ 's-warn' if c.significant else '' }}">{{ "yes" if c.significant else ("not tested" if c.status != "tested" else "no") }}</td></tr>{% endfor %}
 </table>
 {% else %}<p>No baseline fairness to compare with.</p>{% endif %}

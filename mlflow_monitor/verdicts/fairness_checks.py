@@ -42,7 +42,7 @@ rate ...) is below ``min_group_size`` on the group's or the reference's side is
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -63,7 +63,7 @@ from mlflow_monitor.stats.fairness import (
     denominator_word,
 )
 from mlflow_monitor.stats.intervals import katz_log, newcombe, wilson
-from mlflow_monitor.verdicts.interval_verdict import judge_interval
+from mlflow_monitor.verdicts.interval_verdict import judge_interval, routed_severity
 from mlflow_monitor.verdicts.policies import PolicyPack, PolicyRule, load_packs
 from mlflow_monitor.verdicts.thresholds import status_for
 from mlflow_monitor.verdicts.window_checks import NO_LABELS
@@ -473,7 +473,34 @@ def _rule_metric(rule: PolicyRule, favorable_outcome: FavorableOutcome) -> str:
 
 def _rule_rows(judging: _Judging, attr: AttributeFairness) -> list[RuleRow]:
     ref = _rule_reference(judging, attr)
-    return [_rule_row(judging, attr, g, ref) for g in attr.groups]
+    simultaneous = replace(judging, level=_simultaneous_level(judging, attr, ref))
+    return [_rule_row(simultaneous, attr, g, ref) for g in attr.groups]
+
+
+def _simultaneous_level(
+    judging: _Judging, attr: AttributeFairness, ref: GroupMetrics | None
+) -> float:
+    """The per-row level that keeps ``judging.level`` for all of an attribute's rows together.
+
+    A rule compares every group of an attribute at once; at 95% each, 24 groups of equal true
+    rates would give about one straddling warning per window by chance (seen on 25 groups of 120
+    rows against the luckiest one). Bonferroni over the comparisons keeps the chance that any row
+    of the attribute is wrongly flagged near ``1 - level``: the groups judged against a fixed
+    reference group, or every pair of groups when the reference is the highest or lowest group
+    (a reference picked from the same data is itself an extreme, so every pair is in play).
+    """
+    judged = [
+        g
+        for g in attr.groups
+        if g.denominator(judging.metric) >= judging.minimum
+        and (ref is None or g.group != ref.group or judging.rule.measure == "value")
+    ]
+    k = len(judged)
+    if judging.rule.reference in ("highest", "lowest") and judging.rule.measure != "value":
+        comparisons = (k + 1) * k // 2  # the k judged groups and the reference: every pair
+    else:
+        comparisons = k
+    return 1.0 - (1.0 - judging.level) / max(1, comparisons)
 
 
 def _rule_reference(judging: _Judging, attr: AttributeFairness) -> GroupMetrics | None:
@@ -662,7 +689,9 @@ def _drift_outcome(c: BiasChange, drift: BiasDriftReport, severity: Severity) ->
     tested = c.status == "tested"
     interval = None
     if c.low is not None and c.high is not None:
-        interval = Interval(c.low, c.high, drift.level, "newcombe", c.current_n, c.baseline_n)
+        interval = Interval(
+            c.low, c.high, drift.level, "newcombe", c.current_n, c.baseline_n, of="change"
+        )
     evidence: dict[str, float | int | str | None] = {
         "baseline_value": c.baseline_value,
         "current_value": c.current_value,
@@ -750,7 +779,7 @@ def _policy_outcome(
         check_id=f"policy/{pack}/{rule.id}/{row.attribute}={row.group}",
         kind="policy",
         status=row.status,
-        severity=rule.severity,
+        severity=routed_severity(row.status, rule.severity),
         value=row.value,
         threshold=bound,
         message=_policy_message(rule, row),

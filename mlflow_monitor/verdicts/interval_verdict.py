@@ -25,7 +25,7 @@ from mlflow_monitor.contract import Status
 from mlflow_monitor.spec import Severity
 from mlflow_monitor.verdicts.thresholds import status_for
 
-__all__ = ["IntervalVerdict", "judge_interval"]
+__all__ = ["IntervalVerdict", "judge_interval", "routed_severity"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,9 @@ def judge_interval(
     return IntervalVerdict(
         "warn", "the estimate is beyond the line but its confidence interval straddles it"
     )
+
+
+def routed_severity(status: Status, severity: Severity) -> Severity:
+    """The severity an outcome is routed with: a straddling ``warn`` of a critical check is a
+    warning (it reaches warning channels, never the critical pager)."""
+    return "warning" if status == "warn" and severity == "critical" else severity

@@ -35,7 +35,7 @@ from mlflow_monitor.contract import (
     Interval,
 )
 from mlflow_monitor.spec import DriftSpec, MetricCheck, QualitySpec, SegmentsSpec, Severity
-from mlflow_monitor.verdicts.interval_verdict import judge_interval
+from mlflow_monitor.verdicts.interval_verdict import judge_interval, routed_severity
 from mlflow_monitor.verdicts.thresholds import (
     evaluate_metric_check,
     evaluate_with_history,
@@ -431,6 +431,14 @@ def segment_outcomes(report: SegmentReport, spec: SegmentsSpec) -> list[CheckOut
     ``not_evaluated`` (no labels).
     """
     outcomes = []
+    judged = [
+        r
+        for r in report.results
+        if r.status == "ok" and r.labelled_rows and r.degradation is not None
+        and r.baseline_value is not None
+    ]  # fmt: skip
+    # Bonferroni over the segments judged: the window's segments together keep report.level
+    level = 1.0 - (1.0 - report.level) / max(1, len(judged))
     for r in report.results:
         evidence = _segment_evidence(r, report)
         if r.status == "ok" and r.labelled_rows == 0:
@@ -452,7 +460,7 @@ def segment_outcomes(report: SegmentReport, spec: SegmentsSpec) -> list[CheckOut
                 )
             )
         else:
-            outcomes.append(_segment_drop(r, spec, report.level, evidence))
+            outcomes.append(_segment_drop(r, spec, level, evidence))
     return outcomes
 
 
@@ -509,7 +517,7 @@ def _segment_drop(
         f"segment/{r.column}={r.segment}",
         "segment",
         status,
-        spec.severity,
+        routed_severity(status, spec.severity),
         r.value,
         bound,
         f"{r.column}={r.segment}: {r.metric} {r.value:.4g}, baseline {r.baseline_value:.4g}, "
@@ -543,7 +551,9 @@ def _drop_interval(r: SegmentResult, level: float, *, up: bool) -> Interval | No
             _successes(second, second_spread.denominator), second_spread.denominator,
             level=level,
         )  # fmt: skip
-        return Interval(low, high, level, "newcombe", window.denominator, base.denominator)
+        return Interval(
+            low, high, level, "newcombe", window.denominator, base.denominator, of=_drop_word(up)
+        )
     low, high = difference_interval(
         first,
         first_spread.standard_error or 0.0,
@@ -552,7 +562,14 @@ def _drop_interval(r: SegmentResult, level: float, *, up: bool) -> Interval | No
         level=level,
     )
     methods = window.method if window.method == base.method else f"{window.method}/{base.method}"
-    return Interval(low, high, level, f"{methods} difference", window.denominator, base.denominator)
+    return Interval(
+        low, high, level, f"{methods} difference", window.denominator, base.denominator,
+        of=_drop_word(up),
+    )  # fmt: skip
+
+
+def _drop_word(up: bool) -> str:
+    return "drop" if up else "rise"
 
 
 def _successes(rate: float, denominator: int) -> int:

@@ -1,11 +1,15 @@
 """The compliance report of one window: ``compliance.json`` and ``reports/compliance_report.html``.
 
 Built from a ``FairnessEvaluation``: model name and version, window, row counts, a plain-language
-summary a non-statistician can act on (naming the adversely affected group of each attribute),
+summary a non-statistician can act on (naming the adversely affected groups: those on which a
+policy rule warns or fails, "none" when no rule finds a gap; the lowest and highest selection or
+flag rate per attribute is shown beside them for information only, never as a finding),
 how to read a rule's status, every policy rule with its status counts and the evidence table
 behind it (NYC LL144 packs laid out as the law's bias-audit tables), group metric tables,
 disparity charts against each rule's tolerance band (inline SVG, so the HTML is one
-self-contained file) and the trend against the baseline.
+self-contained file) and the trend against the baseline: every change the summary can name (each
+significant one, whatever its metric), then the other selection-rate, FNR and FPR changes;
+adjusted p-values below 0.0001 read ``<0.0001``, others have three significant digits.
 
 Every rate is shown with its counts and its confidence interval at the report's level
 (``FairnessReport.level``, the spec's ``confidence_level``): ``42.1% (16/38 positives), 95% CI
@@ -14,9 +18,10 @@ ratio, Newcombe for a difference) and, not judged, its counts.
 
 Wording follows ``fairness.favorable_outcome`` (``Wording``): with ``positive`` a positive
 decision is an approval (selection rate, "wrongly rejected"); with ``negative`` it is an adverse
-flag (flag rate, favourable-outcome rate, "wrongly flagged") and the most-flagged group is the
-one adversely affected. The side is passed in, else read from the rules (a selection-rate rule
-reads ``favorable_rate`` when a positive decision is adverse), else ``positive``.
+flag (flag rate, favourable-outcome rate, "wrongly flagged"; rule titles and chart legends about
+selection rates are reworded for it). The side is passed in, else read from the rules (a
+selection-rate rule reads ``favorable_rate`` when a positive decision is adverse), else
+``positive``.
 
 Fairness is computed once per window: ``monitor.ipynb`` evaluates the window (fairness included)
 and writes both files from that result (``window_compliance`` + ``write_compliance``);
@@ -26,6 +31,7 @@ and writes both files from that result (``window_compliance`` + ``write_complian
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,10 +72,13 @@ __all__ = [
     "ComplianceRecord",
     "ComplianceReport",
     "EvidenceRow",
+    "RateRange",
     "Wording",
     "build_compliance",
     "evidence_frame",
+    "p_text",
     "reading_lines",
+    "rule_title",
     "rules_frame",
     "window_compliance",
     "write_compliance",
@@ -255,20 +264,52 @@ class EvidenceRow:
 
 @dataclass(frozen=True)
 class AdverseGroup:
-    """The group of one attribute the decisions disadvantage most, with its rate."""
+    """A group on which a policy rule warns or fails, with the rate that rule read.
+
+    One per attribute, group and rate: ``rules`` names every warning or failing rule on it
+    (``equal_opportunity / fnr_difference (fail)``), ``reference`` the group it was compared
+    with and that group's rate ("" for a rule on the value itself).
+    """
 
     attribute: str
     group: str
+    status: str
+    rate_name: str
     rate: str
+    reference: str
+    rules: tuple[str, ...]
 
-    def sentence(self, wording: Wording) -> str:
-        who = f"{self.attribute} = {self.group}"
-        if wording.adverse:
-            return f"Most flagged for {self.attribute}: {who}, flag rate {self.rate}."
+    def sentence(self) -> str:
+        """``sex = female: false-negative rate ... 31.6% (...), against male 15.1% (...) (...).``"""
+        against = f", against {self.reference}" if self.reference else ""
         return (
-            f"Least often selected for {self.attribute}: {who}, selection (approval) rate "
-            f"{self.rate}."
+            f"{self.attribute} = {self.group}: {self.rate_name} {self.rate}{against} "
+            f"({'; '.join(self.rules)})."
         )
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "rules": list(self.rules), "sentence": self.sentence()}
+
+
+@dataclass(frozen=True)
+class RateRange:
+    """For information, not a finding: an attribute's lowest and highest selection (flag) rate."""
+
+    attribute: str
+    lowest: str
+    lowest_rate: str
+    highest: str
+    highest_rate: str
+
+    def text(self) -> str:
+        """``sex: female 39.7% (...) [37.5%, 41.8%] to male 40.0% (...) [...]``."""
+        return (
+            f"{self.attribute}: {self.lowest} {self.lowest_rate} to {self.highest} "
+            f"{self.highest_rate}"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -313,8 +354,13 @@ class ComplianceReport:
 
     @property
     def adverse_groups(self) -> tuple[AdverseGroup, ...]:
-        """Per attribute, the most-flagged (adverse) or least-selected (favourable) group."""
+        """The groups on which a policy rule warns or fails (none when no rule finds a gap)."""
         return tuple(_adverse_groups(self.evaluation, self.wording))
+
+    @property
+    def rate_ranges(self) -> tuple[RateRange, ...]:
+        """Per attribute, the lowest and highest selection (flag) rate: information only."""
+        return tuple(_rate_ranges(self.evaluation))
 
     @property
     def evidence(self) -> tuple[EvidenceRow, ...]:
@@ -342,7 +388,8 @@ class ComplianceReport:
             "checks": self.checks,
             "summary": list(self.summary),
             "reading": list(self.reading),
-            "adverse_groups": [a.sentence(self.wording) for a in self.adverse_groups],
+            "adverse_groups": [a.to_dict() for a in self.adverse_groups],
+            "rate_ranges": [x.to_dict() for x in self.rate_ranges],
             "rules": [r.to_dict() for r in ev.policies],
             "evidence": [e.to_dict() for e in self.evidence],
             "fairness": ev.report.to_dict(),
@@ -361,12 +408,15 @@ class ComplianceReport:
         env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
         env.filters["pct"] = _pct
         env.filters["num"] = _num
+        env.filters["pvalue"] = p_text
+        trend = _trend_rows(self.evaluation)
         return env.from_string(TEMPLATE).render(
             r=self,
             words=self.wording,
             rules=[_rule_view(self, x) for x in self.evaluation.policies],
             groups=_group_tables(self.evaluation, self.wording),
-            trend=_trend_rows(self.evaluation),
+            trend=trend,
+            trend_metrics=", ".join(dict.fromkeys(self.wording.short(c.metric) for c in trend)),
         )
 
 
@@ -600,12 +650,17 @@ def plain_summary(evaluation: FairnessEvaluation, wording: Wording | None = None
     if not rules:
         lines.append("No policy pack is configured: fairness was measured but not judged.")
     elif failing:
+        verb = "is" if len(failing) == 1 else "are"
         lines.append(
-            f"{len(failing)} of {len(rules)} policy rules are broken. Do not promote or keep "
-            "relying on this model version without a documented review of the groups below."
+            f"{len(failing)} of {_count(len(rules), 'policy rule')} {verb} broken. Do not "
+            "promote or keep relying on this model version without a documented review of the "
+            "groups below."
         )
     elif counted.all_pass:
-        lines.append(f"All {len(rules)} policy rules are met in this window.")
+        every = (
+            "The only policy rule is" if len(rules) == 1 else f"All {len(rules)} policy rules are"
+        )
+        lines.append(f"{every} met in this window.")
     else:
         lines.append(
             f"No policy rule is broken, but not every rule could be judged in full: "
@@ -613,7 +668,14 @@ def plain_summary(evaluation: FairnessEvaluation, wording: Wording | None = None
         )
     if rules:
         lines.append(f"Per group: {policy_status(evaluation.outcomes) or 'no rule checks'}.")
-    lines += [a.sentence(words) for a in _adverse_groups(evaluation, words)]
+        lines.append(_adverse_line(_adverse_groups(evaluation, words)))
+    ranges = [x.text() for x in _rate_ranges(evaluation) if ":" not in x.attribute]
+    if ranges:
+        lines.append(
+            f"{words.short('selection_rate').capitalize()} by group, lowest to highest (for "
+            f"information; a gap is a finding only when a rule warns or fails): "
+            f"{'; '.join(ranges)}."
+        )
     for result in failing:
         lines += [_row_sentence(evaluation, result, row, words) for row in _worst_rows(result)]
     if not evaluation.report.labeled:
@@ -625,26 +687,96 @@ def plain_summary(evaluation: FairnessEvaluation, wording: Wording | None = None
     lines += _drift_sentences(evaluation, words)
     small = _small_groups(evaluation)
     if small:
+        verb = "group had" if len(small) == 1 else "groups had"
         lines.append(
-            f"{len(small)} group(s) had fewer than {evaluation.report.min_group_size} rows and "
+            f"{len(small)} {verb} fewer than {evaluation.report.min_group_size} rows and "
             f"were not judged: {', '.join(small[:6])}{' ...' if len(small) > 6 else ''}."
         )
     return lines
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 policy rule``, ``6 policy rules``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def p_text(p: float | None) -> str:
+    """An adjusted p-value for people: ``<0.0001`` below it, else 3 significant digits."""
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return "<0.0001" if p < 1e-4 else f"{p:.3g}"
+
+
+_MAX_ADVERSE_NAMED = 8
+
+
+def _adverse_line(groups: Sequence[AdverseGroup]) -> str:
+    """``Adversely affected groups (...): sex = female; sex:race = female:black ...``."""
+    if not groups:
+        return "Adversely affected groups: none: no rule finds a gap."
+    names = list(dict.fromkeys(f"{a.attribute} = {a.group}" for a in groups))
+    more = len(names) - _MAX_ADVERSE_NAMED
+    shown = "; ".join(names[:_MAX_ADVERSE_NAMED]) + (f" and {more} more" if more > 0 else "")
+    return f"Adversely affected groups (a policy rule warns or fails on them): {shown}."
+
+
 def _adverse_groups(evaluation: FairnessEvaluation, wording: Wording) -> list[AdverseGroup]:
-    """Per attribute with two or more large-enough groups, the one the decisions hurt most."""
+    """The groups on which a rule warns or fails: one per attribute, group and rate read.
+
+    Single attributes before intersections, failures before warnings. A group no rule flags
+    is never named here, however its rate compares (``_rate_ranges`` shows those).
+    """
+    level = evaluation.report.level
+    flagged: dict[tuple[str, str, str], list[tuple[RuleResult, RuleRow]]] = {}
+    for result in evaluation.policies:
+        for row in result.rows:
+            if row.status in ("fail", "warn"):
+                metric = row.rate_used or result.rule.metric
+                flagged.setdefault((row.attribute, row.group, metric), []).append((result, row))
+    found = []
+    for (attribute, group_name, metric), hits in flagged.items():
+        status = "fail" if any(row.status == "fail" for _, row in hits) else "warn"
+        result, row = hits[0]
+        group = _group_of(evaluation, attribute, group_name)
+        ref = _group_of(evaluation, attribute, row.reference_group)
+        reference = ""
+        if result.rule.measure != "value" and row.reference_group:
+            theirs = _pct(row.reference_rate) if ref is None else rate_text(ref, metric, level)
+            reference = f"{row.reference_group} {theirs}"
+        found.append(
+            AdverseGroup(
+                attribute=attribute,
+                group=group_name,
+                status=status,
+                rate_name=wording.rate(metric),
+                rate=_pct(row.rate) if group is None else rate_text(group, metric, level),
+                reference=reference,
+                rules=tuple(f"{r.pack} / {r.rule.id} ({x.status})" for r, x in hits),
+            )
+        )
+    return sorted(found, key=lambda a: (":" in a.attribute, a.status != "fail"))
+
+
+def _rate_ranges(evaluation: FairnessEvaluation) -> list[RateRange]:
+    """Per attribute with two or more large-enough groups, its lowest and highest selection rate.
+
+    Information only: a gap between them is a finding only when a rule on it warns or fails.
+    """
     report = evaluation.report
     found = []
     for attr in report.attributes:
         eligible = [g for g in attr.groups if g.size >= report.min_group_size and g.size > 0]
         if len(eligible) < 2:
             continue
-        pick = max if wording.adverse else min
-        group = pick(eligible, key=lambda g: g.rate("selection_rate") or 0.0)
+        ordered = sorted(eligible, key=lambda g: g.rate("selection_rate") or 0.0)
+        low, high = ordered[0], ordered[-1]
         found.append(
-            AdverseGroup(
-                attr.attribute, group.group, rate_text(group, "selection_rate", report.level)
+            RateRange(
+                attr.attribute,
+                low.group,
+                _cell_text(low, "selection_rate", report.level),
+                high.group,
+                _cell_text(high, "selection_rate", report.level),
             )
         )
     return found
@@ -687,16 +819,25 @@ def _drift_sentences(evaluation: FairnessEvaluation, words: Wording) -> list[str
     if not sig:
         return ["No group's rates changed significantly since the baseline."]
     level = evaluation.drift.level
-    lines = [f"{len(sig)} group rate(s) changed significantly since the baseline, largest first:"]
+    lines = [
+        f"{_count(len(sig), 'group rate')} changed significantly since the baseline, largest "
+        "first (every one is in the trend table):"
+    ]
     for c in sig[:3]:
         verb = "rose" if (c.change or 0.0) > 0 else "fell"
         interval = "" if c.low is None else f", change {_ci(level, c.low, c.high)}"
         lines.append(
             f"the {words.rate(c.metric)} for {c.attribute} = {c.group} {verb} from "
             f"{_pct(c.baseline_value)} (n={c.baseline_n:,}) to {_pct(c.current_value)} "
-            f"(n={c.current_n:,}){interval} (adjusted p = {c.p_adjusted:.2g})."
+            f"(n={c.current_n:,}){interval} (adjusted p {_p_phrase(c.p_adjusted)})."
         )
     return lines
+
+
+def _p_phrase(p: float | None) -> str:
+    """``<0.0001`` or ``= 0.0123``, as the trend table prints it."""
+    text = p_text(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def _small_groups(evaluation: FairnessEvaluation) -> list[str]:
@@ -715,6 +856,7 @@ def _small_groups(evaluation: FairnessEvaluation) -> list[str]:
 @dataclass(frozen=True)
 class _RuleView:
     result: RuleResult
+    title: str
     rate_name: str
     counts: str
     explanation: str
@@ -726,15 +868,35 @@ def _rule_view(report: ComplianceReport, result: RuleResult) -> _RuleView:
     rows = [_evidence_row(report, result, row) for row in result.rows]
     attributes = list(dict.fromkeys(r.attribute for r in result.rows))
     metric = next((r.rate_used for r in result.rows if r.rate_used), result.rule.metric)
+    legend = (
+        f"{report.wording.short(metric)} {_MEASURES.get(result.rule.measure, result.rule.measure)}"
+    )
     return _RuleView(
         result=result,
+        title=rule_title(result.rule, metric, report.wording),
         rate_name=report.wording.rate(metric),
         counts=status_summary(r.status for r in result.rows).text("group"),
         explanation=_explanation(result.rule, metric, report.wording),
         tables=[(a, [e for e in rows if e.attribute == a]) for a in attributes],
         charts=[
-            (a, _chart(result, a, [r for r in result.rows if r.attribute == a])) for a in attributes
+            (a, _chart(result, a, [r for r in result.rows if r.attribute == a], legend))
+            for a in attributes
         ],
+    )
+
+
+def rule_title(rule: PolicyRule, metric: str, wording: Wording) -> str:
+    """The pack's title; when a positive decision is adverse, selection wording is replaced.
+
+    The shipped packs say "Selection-rate impact ratio ..."; a risk score's rule reads the
+    favourable-outcome rate (not flagged), so its title is written from the rule's fields.
+    """
+    if not wording.adverse or "select" not in rule.title.lower():
+        return rule.title
+    measure = _MEASURES.get(rule.measure, rule.measure)
+    return (
+        f"{measure.capitalize()} of the {wording.rate(metric)} of every group "
+        f"{rule.comparison} {rule.threshold:g}"
     )
 
 
@@ -786,14 +948,28 @@ def _group_row(
     }
 
 
+_TREND_METRICS = ("selection_rate", "fnr", "fpr")
+
+
 def _trend_rows(evaluation: FairnessEvaluation) -> list[BiasChange]:
+    """Every significant change (any metric: the summary may name it), then the other changes
+    of the selection rate, FNR and FPR; significant first, largest change first."""
     if evaluation.drift is None:
         return []
-    shown = [c for c in evaluation.drift.changes if c.metric in ("selection_rate", "fnr", "fpr")]
-    return sorted(shown, key=lambda c: (not c.significant, c.attribute, c.group, c.metric))
+    shown = [c for c in evaluation.drift.changes if c.significant or c.metric in _TREND_METRICS]
+    return sorted(
+        shown,
+        key=lambda c: (
+            not c.significant,
+            -abs(c.change or 0.0) if c.significant else 0.0,
+            c.attribute,
+            c.group,
+            c.metric,
+        ),
+    )
 
 
-def _chart(result: RuleResult, attribute: str, rows: list[RuleRow]) -> Markup:
+def _chart(result: RuleResult, attribute: str, rows: list[RuleRow], legend: str) -> Markup:
     """Inline SVG: each group's value as a bar with its interval, the tolerance band shaded.
 
     Hand-drawn SVG rather than matplotlib: a matplotlib PNG took 1.1 s per chart on the 2-core
@@ -838,8 +1014,8 @@ def _chart(result: RuleResult, attribute: str, rows: list[RuleRow]) -> Markup:
     parts += [
         f'<line x1="{line_x:.1f}" y1="20" x2="{line_x:.1f}" y2="{axis_y}" stroke="#b71c1c"'
         ' stroke-dasharray="4,3"/>',
-        f'<text x="{left}" y="{axis_y + 18}" font-size="10">{escape(rule.metric)}'
-        f" {escape(rule.measure)}; shaded: tolerance band ({escape(rule.comparison)}"
+        f'<text x="{left}" y="{axis_y + 18}" font-size="10">{escape(legend)}'
+        f"; shaded: tolerance band ({escape(rule.comparison)}"
         f" {rule.threshold:g}); dashed: threshold; whiskers: confidence interval</text>",
         "</svg>",
     ]

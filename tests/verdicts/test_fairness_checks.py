@@ -296,6 +296,7 @@ def test_straddling_interval_warns_with_value_interval_and_denominators() -> Non
         912,
     )
     assert health(evaluation.outcomes) == "warning"  # a critical rule, but not on evidence
+    assert outcome.severity == "warning"  # routed to warning channels, never the critical pager
 
 
 def test_abs_difference_interval_is_the_mirror_of_newcombe_when_the_gap_is_negative() -> None:
@@ -439,3 +440,45 @@ def test_bias_drift_message_shows_both_rates_the_change_its_interval_and_counts(
     assert (outcome.value, outcome.baseline) == pytest.approx((252 / 812, 1_528 / 4_020))
     assert outcome.metric == "selection_rate" and outcome.threshold is not None
     assert outcome.threshold.upper == pytest.approx(1_528 / 4_020 + 0.05)
+
+
+def _many_groups(rates: list[float], rows: int, seed: int) -> pd.DataFrame:
+    """``len(rates)`` groups of ``rows`` rows whose decisions are drawn at the given rates."""
+    rng = np.random.default_rng(seed)
+    parts = [
+        pd.DataFrame(
+            {
+                "race": f"g{i:02d}",
+                "label": rng.integers(0, 2, rows),
+                "pred": (rng.random(rows) < rate).astype(int),
+            }
+        )
+        for i, rate in enumerate(rates)
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_many_equal_groups_against_the_luckiest_one_do_not_warn() -> None:
+    """25 groups of 120 rows with one true selection rate: the highest is high by luck.
+
+    At 95% per row, about one group per window straddled the four-fifths line by chance; the
+    rule's rows share the level (Bonferroni over the groups judged), so none warns."""
+    spec = _race_spec(policies=["four_fifths_rule"])
+    warned = 0
+    for seed in range(20):
+        evaluation = evaluate_fairness(spec, None, _many_groups([1 / 6] * 25, 120, seed))
+        warned += sum(o.firing for o in evaluation.outcomes if o.kind == "policy")
+    assert warned <= 1  # of 480 rows judged (a chance breach of 5% per window at most)
+    rows = _rule(evaluation, "four_fifths_rule", "selection_rate_impact_ratio").rows
+    pairs = 25 * 24 // 2  # the reference is the highest group: every pair is in play
+    assert {round(r.interval.level, 6) for r in rows if r.interval} == {round(1 - 0.05 / pairs, 6)}
+
+
+def test_a_real_gap_among_many_groups_still_fails() -> None:
+    spec = _race_spec(policies=["four_fifths_rule"])
+    frame = _many_groups([1 / 6] * 24 + [0.02], 400, seed=3)
+    outcome = _outcome(
+        evaluate_fairness(spec, None, frame),
+        "policy/four_fifths_rule/selection_rate_impact_ratio/race=g24",
+    )
+    assert outcome.status == "fail" and outcome.severity == "critical"

@@ -246,8 +246,8 @@ def test_drop_wholly_beyond_max_drop_is_a_finding_with_its_interval_and_counts()
     assert (outcome.interval.denominator, outcome.interval.reference_denominator) == (250, 2000)
     assert outcome.message == (
         "region=west: roc_auc 0.6, baseline 0.8, drop 0.2 [0.1723, 0.2277] (95% delong "
-        "difference, n=250 vs 2000), max_drop 0.1; classes 75+/175- vs 600+/1400-: the whole "
-        "confidence interval lies beyond the line"
+        "difference of the drop, n=250 vs 2000), max_drop 0.1; classes 75+/175- vs 600+/1400-: "
+        "the whole confidence interval lies beyond the line"
     )
     assert (outcome.evidence["positives"], outcome.evidence["reference_negatives"]) == (75, 1400)
     assert _judge(_judged_drop(0.6, 0.8, 0.01), "critical").status == "fail"
