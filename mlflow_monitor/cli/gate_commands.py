@@ -1,8 +1,9 @@
 """CLI subcommands of the gate room: ``promote`` (health-gated alias move) and ``history``.
 
-``promote`` exits 0 when the alias moved (granted or forced), 1 when the gate refused (every
-reason printed on stderr), 2 on bad input or an MLflow failure. ``--version`` takes a number or
-an ``@alias`` (``--version @challenger --alias champion``).
+``promote`` exits 0 when the alias moved (granted or forced), 1 when the gate refused
+(``promotion of m version 2 to @champion refused:`` then every line of the decision, uncounted,
+on stderr), 2 on bad input or an MLflow failure. ``--version`` takes a number or an ``@alias``
+(``--version @challenger --alias champion``).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def promote_command(
             spec, model, version, alias, tracking_uri=tracking_uri, force=force, reason=reason
         )
     except GateRefused as refused:
-        say(f"refused: {refused}", err=True)
+        say(f"{refused}:", err=True)  # the lines, uncounted: a must_pass summary heads its checks
         for line in refused.reasons:
             say(f"  - {line}", err=True)
         say("  (use --force --reason TEXT to override; the override is audited)", err=True)

@@ -165,7 +165,13 @@ def _spec_version(spec_path: str, version: str, *, tracking_uri: str | None) -> 
 @click.command("status")
 @click.option("--model", default=None, help="Only this registered model (default: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list with every field.")
-@click.option("-v", "--verbose", is_flag=True, help="List every failing check (default: 3).")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="List every failing check (default: 3); below the table, each finding's value, "
+    "baseline, allowed bound and interval, and every check not judged with its reason.",
+)
 @tracking_uri_option
 @handles_errors
 def status_command(
@@ -175,8 +181,10 @@ def status_command(
 
     HEALTH is the verdict of the latest window ("healthy (partial)" when a critical check could
     not be evaluated), "failed (no verdict)", "no baseline" or "not checked"; WINDOW is the
-    verdict's window end; LAST ERROR the first line of the last failed attempt. FAILING shows
-    3 checks (-v: all); --json prints every field.
+    verdict's window end; LAST ERROR the first line of the last failed attempt; CHECKS counts
+    every check per status ("85 checks (12 of them policy rules): ..."). FAILING shows 3 checks
+    (-v: all, and below the table each finding's numbers and the checks not judged with their
+    reasons); --json prints every field.
     """
     from mlflow_monitor.workflows.status import status_json, status_rows, status_table
 

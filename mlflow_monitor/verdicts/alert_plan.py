@@ -11,9 +11,17 @@ No I/O: ``workflows.dispatch_alerts`` takes the lease, reads and writes the stat
 
 A message names the model, version, window and run once, in its header, with a web link to the
 run (or says there is none); then one ``- `` line per alert, worst first (severity, then effect
-size: ``|value - baseline|``, else the distance beyond the bound), a cause's findings indented
-under it, bias drift folded to one line per attribute. It keeps to ``MAX_LINES`` lines and
-``MAX_CHARS`` characters; what does not fit is counted on a last line pointing at the run.
+size: ``|value - baseline|``, a p-value drift test's effect size, else the distance beyond the
+bound), a cause's findings indented under it, bias drift folded to one line per attribute.
+A cause whose findings take more than ``CAUSE_MEMBER_LINES`` lines is folded: its heading (with
+its head finding, ``root_cause.cause_head``, when it has one: the share of drifted columns for
+dataset drift), its ``FOLDED_MEMBERS`` worst lines (severity, then effect size) and ``... and N
+more under this cause``; so one cause takes at most five lines and the other alerts (prediction
+drift, performance, segments, quality, policy) stay in view. A level shift (``shift:<attr>``:
+an attribute's groups all moved alike) is one line per attribute: ``race: fnr rose in every
+group (+0.11 to +0.14): a level shift, not a gap between groups``. The message keeps to
+``MAX_LINES`` lines and ``MAX_CHARS`` characters; what does not fit is counted on a last line
+pointing at the run.
 """
 
 from __future__ import annotations
@@ -35,9 +43,17 @@ from mlflow_monitor.contract import (
     utc_text,
 )
 from mlflow_monitor.spec import AlertChannel, Severity
-from mlflow_monitor.verdicts.root_cause import bias_drift_parts, cause_label, could_explain
+from mlflow_monitor.verdicts.root_cause import (
+    bias_drift_parts,
+    cause_head,
+    cause_label,
+    could_explain,
+    level_shift_attribute,
+)
 
 __all__ = [
+    "CAUSE_MEMBER_LINES",
+    "FOLDED_MEMBERS",
     "MAX_CHARS",
     "MAX_LINES",
     "NO_WEB_LINK",
@@ -72,6 +88,8 @@ ROLLBACK_CHECK = "gate/auto_rollback"
 MAX_LINES = 20  # a message body's lines, header included
 MAX_CHARS = 4000  # and characters
 NO_WEB_LINK = "no web link: set alerts.mlflow_url"
+CAUSE_MEMBER_LINES = 4  # a cause's lines under its heading before it is folded
+FOLDED_MEMBERS = 3  # the lines a folded cause still shows, worst first
 _LINE_CHARS = 400
 _CAUSE_PREFIX = "cause:"
 _KIND_ORDER: dict[ItemKind, int] = {"escalated": 0, "new": 1, "repeat": 2, "resolved": 3}
@@ -507,10 +525,17 @@ def _change(outcome: CheckOutcome) -> float | None:
 
 
 def _effect(outcome: CheckOutcome) -> float:
-    """How far the finding is from normal: ``|value - baseline|``, else beyond the bound."""
+    """How far the finding is from normal: ``|value - baseline|``, else beyond the bound.
+
+    A drift test judged on a p-value (ks, chi-square, z) has its effect size in the evidence
+    (``effect``: D, JS, ``|dp|``): that orders it, not the p-value's distance below alpha.
+    """
     change = _change(outcome)
     if change is not None:
         return abs(change)
+    size = _number(outcome.evidence.get("effect")) if outcome.kind == "drift" else None
+    if size is not None:
+        return abs(size)
     value, base = _number(outcome.value), _baseline(outcome)
     if value is None:
         return 0.0
@@ -537,7 +562,8 @@ _TITLE_LABEL = {"healthy": "RESOLVED", "warning": "WARNING", "critical": "CRITIC
 
 @dataclass(frozen=True)
 class _Line:
-    """One body line and the number of items it stands for (a cause's heading: 0)."""
+    """One body line and the number of items it stands for (a cause's heading: 0, or 1 when it
+    carries the cause's head finding)."""
 
     text: str
     items: int
@@ -623,17 +649,68 @@ def _block_lines(block: _Block) -> list[_Line]:
     label = _label(block.items)
     if block.cause is None:
         return [_Line(f"- {label} {_item_text(block.items)}", len(block.items))]
-    name = cause_label(block.cause) + (
-        " (estimated)" if first.identity.endswith("@estimated") else ""
-    )
+    estimated = " (estimated)" if first.identity.endswith("@estimated") else ""
+    name = cause_label(block.cause) + estimated
     if len(block.items) == 1 and first.check_id == block.cause:  # a cause no check carries now
         return [_Line(f"- {label} {name}: {first.message}", 1)]
-    heading = _Line(f"- {label} {name}: {_count(len(block.items), 'finding')}", 0, True)
+    attribute = level_shift_attribute(block.cause)
+    if attribute is not None:  # one line: the attribute's groups all moved alike
+        text = f"- {label} {_shift_text(attribute, block.items)}{estimated}"
+        return [_Line(text, len(block.items))]
+    heading = f"- {label} {name}: {_count(len(block.items), 'finding')}"
     members: dict[str, list[AlertItem]] = {}  # one line per finding, per attribute's bias drift
     for index, item in enumerate(block.items):
         parts = bias_drift_parts(item.check_id)
         members.setdefault(f"bias:{parts[0]}" if parts else str(index), []).append(item)
-    return [heading] + [_Line(f"    {_item_text(m)}", len(m)) for m in members.values()]
+    lines = list(members.values())
+    if len(lines) <= CAUSE_MEMBER_LINES:
+        return [_Line(heading, 0, True)] + [_Line(f"    {_item_text(m)}", len(m)) for m in lines]
+    return _folded(heading, block.cause, lines)
+
+
+def _folded(heading: str, cause: str, lines: list[list[AlertItem]]) -> list[_Line]:
+    """A cause's heading (with its head finding), its worst member lines and the rest counted."""
+    head = next((m for m in lines if len(m) == 1 and m[0].check_id == cause_head(cause)), None)
+    top = _Line(heading, 0, True)
+    if head is not None:
+        lines = [m for m in lines if m is not head]
+        top = _Line(f"{heading}; {_finding_text(head[0])}", 1, True)
+    lines.sort(key=lambda m: min(_item_order(i) for i in m))  # worst first: severity, effect
+    shown, rest = lines[:FOLDED_MEMBERS], lines[FOLDED_MEMBERS:]
+    left = sum(len(m) for m in rest)
+    more = _Line(f"    ... and {left} more under this cause", left)
+    return [top, *(_Line(f"    {_item_text(m)}", len(m)) for m in shown), more]
+
+
+_NOT_A_GAP = "a level shift, not a gap between groups"
+
+
+def _shift_text(attribute: str, items: Sequence[AlertItem]) -> str:
+    """``race: fnr rose in every group (+0.11 to +0.14): a level shift, not a gap between
+    groups``; several metrics of the attribute on one line, the largest change first."""
+    if all(i.kind == "resolved" for i in items):
+        return f"{attribute}: level shift back to normal ({_count(len(items), 'group metric')})"
+    by_metric: dict[str, list[float]] = {}
+    for item in items:
+        parts = bias_drift_parts(item.check_id)
+        if parts is not None and item.change is not None:
+            by_metric.setdefault(parts[2], []).append(item.change)
+    ranked = sorted(by_metric.items(), key=lambda kv: (-max(abs(c) for c in kv[1]), kv[0]))
+    moves = [(metric, _moved(changes)) for metric, changes in ranked]
+    if len(moves) == 1:
+        metric, (way, span) = moves[0]
+        return f"{attribute}: {metric} {way} in every group ({span}): {_NOT_A_GAP}"
+    listed = ", ".join(f"{metric} {way} ({span})" for metric, (way, span) in moves)
+    heading = f"{attribute}: a level shift in every group, not a gap between groups"
+    return f"{heading}: {listed}" if listed else heading
+
+
+def _moved(changes: list[float]) -> tuple[str, str]:
+    """(``rose``/``fell``, ``+0.11 to +0.14``): the direction and the span, smallest first."""
+    way = "rose" if sum(changes) > 0 else "fell"
+    by_size = sorted(changes, key=abs)
+    small, large = f"{by_size[0]:+.2f}", f"{by_size[-1]:+.2f}"
+    return way, small if small == large else f"{small} to {large}"
 
 
 def _label(items: Sequence[AlertItem]) -> str:

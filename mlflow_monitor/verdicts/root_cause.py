@@ -6,21 +6,36 @@ resolved once per cause instead of once per symptom. The rules, in this order, t
 before the general; the first rule that explains a finding wins, and a cause is set only on at
 least two findings (a cause of one is no grouping: that finding keeps ``None``):
 
-1. ``prevalence``, a group's: a bias-drift finding on the metric ``prevalence`` (the group's
-   share of actual positives moved) explains every bias-drift finding of that group.
-2. ``drift:<column>``: a drifted feature that is a grouping column (named as an attribute, a part
+1. ``shift:<attr>``, a level shift: a metric of one attribute moved the same way in every group
+   (``level_shifts``: every tested group's change, the ``(missing)`` group not counted, has the
+   same sign, and the changes are within a factor of 2 of each other or within ``min_effect``
+   of each other; at least two tested groups). Such bias drift is drift, not a disparity (the
+   policy rules judge gaps): every bias-drift finding of the attribute on such a metric. It
+   comes first because it is read from the findings themselves and says what a fairness reader
+   must know first: no gap between groups opened.
+2. ``prevalence``, a group's own: a bias-drift finding on the metric ``prevalence`` (the group's
+   share of actual positives moved, and not as every group's did: that is rule 1's level shift)
+   explains every bias-drift finding left of that group.
+3. ``drift:<column>``: a drifted feature that is a grouping column (named as an attribute, a part
    of an intersection ``a:b``, or a segment column in some outcome's check id) explains its own
-   drift finding, the bias-drift findings of attributes built on it and its segments' drops.
-3. ``prevalence``, overall: the groups of one attribute pooled from the bias-drift prevalence
+   drift finding, the bias-drift findings left of attributes built on it and its segments'
+   drops. Like every cause it needs two findings: a grouping column whose drift explains
+   nothing else is one drifted column among the others (rule 4).
+4. ``drift:dataset``, dataset drift: when ``drift/share_drifted`` fires, or at least
+   ``DATASET_MIN_COLUMNS`` feature columns drift, the share finding and every drift finding
+   left of a feature column (``drift/<column>``; prediction drift, ``drift/prediction/...``,
+   is no feature and stays on its own line). The share finding is the cause's head
+   (``cause_head``).
+5. ``prevalence``, overall: the groups of one attribute pooled from the bias-drift prevalence
    outcomes' counts (``baseline_value``/``baseline_n`` against ``current_value``/``current_n``,
    whatever their status) show a change of at least ``min_effect`` with a two-proportion z-test
    p < ``alpha``: every bias-drift finding and segment drop left explains the label shift.
-4. ``attribute:<attr>``: both groups of a two-group attribute (``sex=Female`` and ``sex=Male``;
+6. ``attribute:<attr>``: both groups of a two-group attribute (``sex=Female`` and ``sex=Male``;
    the ``(missing)`` group not counted) have bias-drift findings: all of that attribute's.
-5. ``group:<attr>=<group>``: several bias-drift findings of one group.
-6. ``performance``: several performance findings.
+7. ``group:<attr>=<group>``: several bias-drift findings of one group.
+8. ``performance``: several performance findings.
 
-Quality, policy and other drift findings, findings that already carry a cause and outcomes that
+Quality, policy, prediction-drift findings, findings that already carry a cause and outcomes that
 are not findings are returned unchanged. The result depends only on the outcomes and their order.
 ``could_explain`` says which checks a cause covers (an alert under a cause that no outcome carries
 any more is resolved once those checks were judged); ``cause_label`` is the cause for people.
@@ -28,6 +43,7 @@ any more is resolved once those checks were judged); ``cause_label`` is the caus
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
@@ -36,21 +52,34 @@ from mlflow_monitor.stats.bias_drift import two_proportion_z
 from mlflow_monitor.stats.fairness import INTERSECTION_SEPARATOR, MISSING_GROUP
 
 __all__ = [
+    "DATASET_DRIFT",
+    "DATASET_MIN_COLUMNS",
     "PERFORMANCE",
     "PREVALENCE",
+    "SHARE_DRIFTED",
     "assign_causes",
     "bias_drift_parts",
+    "cause_head",
     "cause_label",
     "could_explain",
+    "level_shift_attribute",
+    "level_shifts",
     "segment_column",
 ]
 
 PREVALENCE = "prevalence"
 PERFORMANCE = "performance"
+DATASET_DRIFT = "drift:dataset"
+SHARE_DRIFTED = "drift/share_drifted"
+DATASET_MIN_COLUMNS = 3  # drifted feature columns that make dataset drift without the share
+_SHIFT_PREFIX = "shift:"
+_SHIFT_RATIO = 2.0  # a level shift's largest change is at most twice its smallest ...
+_EPS = 1e-9  # ... or within min_effect of it; rates are differences of rounded values
 _BIAS_PREFIX = "bias_drift/"
 _SEGMENT_PREFIX = "segment/"
 _DRIFT_PREFIX = "drift/"
 _NOT_FEATURES = ("share_drifted", "prediction/")  # drift ids that are no feature column
+_JUDGED = frozenset({"pass", "warn", "fail"})  # a bias-drift change that was tested
 
 Rule = Callable[[Sequence[CheckOutcome], frozenset[int]], dict[int, str]]
 
@@ -60,13 +89,17 @@ def assign_causes(
 ) -> tuple[CheckOutcome, ...]:
     """The outcomes with ``cause`` set on the findings one cause explains (see the module).
 
-    ``alpha`` and ``min_effect`` judge the overall prevalence change (the bias-drift settings,
+    ``alpha`` and ``min_effect`` judge the overall prevalence change, ``min_effect`` also what
+    counts as similar changes of a level shift (the bias-drift settings,
     ``fairness.drift_alpha`` and ``fairness.drift_min_effect``, in ``evaluate_window``).
     """
     result = list(outcomes)
+    shifts = level_shifts(result, min_effect=min_effect)
     rules: list[Rule] = [
-        _prevalence_of_groups,
+        lambda found, free: _level_shifted(found, free, shifts),
+        lambda found, free: _prevalence_of_groups(found, free, shifts),
         _drifted_columns,
+        _dataset_drift,
         lambda found, free: _overall_prevalence(found, free, alpha=alpha, min_effect=min_effect),
         _binary_attributes,
         _groups,
@@ -86,13 +119,35 @@ def cause_label(cause: str) -> str:
         return "label prevalence changed"
     if cause == PERFORMANCE:
         return "performance dropped"
+    if cause == DATASET_DRIFT:
+        return "dataset drift (feature columns drifted together)"
     if kind == "drift" and what:
         return f"{what} drifted (its distribution changed)"
+    if kind == "shift" and what:
+        return f"{what}: a level shift in every group, not a gap between groups"
     if kind == "attribute" and what:
         return f"both groups of {what} moved"
     if kind == "group" and what:
         return f"several metrics of {what} moved"
     return f"cause {cause}"
+
+
+def cause_head(cause: str) -> str | None:
+    """The check a cause is named after, shown with the cause's heading when it is folded:
+    the share of drifted columns for dataset drift, the column's drift for ``drift:<col>``."""
+    kind, _, what = cause.partition(":")
+    if cause == DATASET_DRIFT:
+        return SHARE_DRIFTED
+    if kind == "drift" and what:
+        return _DRIFT_PREFIX + what
+    return None
+
+
+def level_shift_attribute(cause: str | None) -> str | None:
+    """The attribute of a ``shift:<attr>`` cause (None for any other cause)."""
+    if cause and cause.startswith(_SHIFT_PREFIX) and len(cause) > len(_SHIFT_PREFIX):
+        return cause[len(_SHIFT_PREFIX) :]
+    return None
 
 
 def could_explain(cause: str, outcome: CheckOutcome) -> bool:
@@ -103,13 +158,17 @@ def could_explain(cause: str, outcome: CheckOutcome) -> bool:
         return parts is not None or segment_column(outcome.check_id) is not None
     if cause == PERFORMANCE:
         return outcome.kind == "performance"
+    if cause == DATASET_DRIFT and (
+        outcome.check_id == SHARE_DRIFTED or _feature_column(outcome) is not None
+    ):
+        return True  # (a grouping column named "dataset" is covered as below, too)
     if kind == "drift":
         return (
             outcome.check_id == _DRIFT_PREFIX + what
             or (parts is not None and what in parts[0].split(INTERSECTION_SEPARATOR))
             or segment_column(outcome.check_id) == what
         )
-    if kind == "attribute":
+    if kind in ("attribute", "shift"):
         return parts is not None and parts[0] == what
     if kind == "group":
         return parts is not None and f"{parts[0]}={parts[1]}" == what
@@ -133,16 +192,95 @@ def segment_column(check_id: str) -> str | None:
     return column if equals else None
 
 
+def level_shifts(
+    outcomes: Iterable[CheckOutcome], *, min_effect: float = 0.05
+) -> frozenset[tuple[str, str]]:
+    """(attribute, metric) pairs whose bias drift is a level shift, not a gap (rule 1).
+
+    Read from every tested bias-drift outcome (pass, warn or fail; a group too small to test
+    says nothing either way), the ``(missing)`` group not counted: at least two groups, every
+    change of the same sign (none zero), and the changes similar: the largest at most twice
+    the smallest, or the two within ``min_effect`` of each other. Only pairs with a finding.
+    """
+    changes: dict[tuple[str, str], list[float]] = {}
+    firing: set[tuple[str, str]] = set()
+    for o in outcomes:
+        parts = bias_drift_parts(o.check_id)
+        if parts is None or parts[1] == MISSING_GROUP or o.status not in _JUDGED:
+            continue
+        change = _bias_change(o)
+        if change is None:
+            continue
+        changes.setdefault((parts[0], parts[2]), []).append(change)
+        if o.firing:
+            firing.add((parts[0], parts[2]))
+    return frozenset(pair for pair in firing if _alike(changes[pair], min_effect))
+
+
+def _alike(changes: list[float], min_effect: float) -> bool:
+    if len(changes) < 2 or not (all(c > 0 for c in changes) or all(c < 0 for c in changes)):
+        return False
+    small, large = min(abs(c) for c in changes), max(abs(c) for c in changes)
+    return large <= _SHIFT_RATIO * small + _EPS or large - small <= min_effect + _EPS
+
+
+def _bias_change(outcome: CheckOutcome) -> float | None:
+    """A bias-drift outcome's change: window minus baseline from the evidence, else ``change``."""
+    ev = outcome.evidence
+    current, base = _number(ev.get("current_value")), _number(ev.get("baseline_value"))
+    if current is not None and base is not None:
+        return current - base
+    change = _number(ev.get("change"))
+    if change is not None:
+        return change
+    if outcome.value is not None and outcome.baseline is not None:
+        return outcome.value - outcome.baseline
+    return None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _feature_column(outcome: CheckOutcome) -> str | None:
+    """The feature column of a ``drift/<column>`` outcome (not the share, not predictions)."""
+    if outcome.kind != "drift" or not outcome.check_id.startswith(_DRIFT_PREFIX):
+        return None
+    column = outcome.check_id[len(_DRIFT_PREFIX) :]
+    return column if column and not column.startswith(_NOT_FEATURES) else None
+
+
 # -- the rules: each returns {index: cause} for the free findings (``free``) it explains -------
 # A rule reads every outcome (passing ones carry the counts and group names it needs) and
 # assigns only free findings: firing, and without a cause from an earlier rule.
 
 
-def _prevalence_of_groups(found: Sequence[CheckOutcome], free: frozenset[int]) -> dict[int, str]:
+def _level_shifted(
+    found: Sequence[CheckOutcome], free: frozenset[int], shifts: frozenset[tuple[str, str]]
+) -> dict[int, str]:
+    by_attribute: dict[str, list[int]] = {}
+    for i in sorted(free):
+        parts = bias_drift_parts(found[i].check_id)
+        if parts is not None and (parts[0], parts[2]) in shifts:
+            by_attribute.setdefault(parts[0], []).append(i)
+    causes: dict[int, str] = {}
+    for attribute, chosen in by_attribute.items():
+        causes.update(_at_least_two(chosen, _SHIFT_PREFIX + attribute))
+    return causes
+
+
+def _prevalence_of_groups(
+    found: Sequence[CheckOutcome], free: frozenset[int], shifts: frozenset[tuple[str, str]]
+) -> dict[int, str]:
     moved = {
         (p[0], p[1])
         for o in found
-        if o.firing and (p := bias_drift_parts(o.check_id)) is not None and p[2] == PREVALENCE
+        if o.firing
+        and (p := bias_drift_parts(o.check_id)) is not None
+        and p[2] == PREVALENCE
+        and (p[0], PREVALENCE) not in shifts  # every group's moved alike: no group's own
     }
     chosen = [
         i
@@ -215,13 +353,19 @@ def _drifted_columns(found: Sequence[CheckOutcome], free: frozenset[int]) -> dic
 
 def _drifted(found: Sequence[CheckOutcome]) -> list[str]:
     """Drifted feature columns, in the outcomes' order."""
-    columns = []
-    for o in found:
-        if o.kind == "drift" and o.firing and o.check_id.startswith(_DRIFT_PREFIX):
-            column = o.check_id[len(_DRIFT_PREFIX) :]
-            if column and not column.startswith(_NOT_FEATURES):
-                columns.append(column)
-    return columns
+    return [c for o in found if o.firing and (c := _feature_column(o)) is not None]
+
+
+def _dataset_drift(found: Sequence[CheckOutcome], free: frozenset[int]) -> dict[int, str]:
+    share_fires = any(o.check_id == SHARE_DRIFTED and o.firing for o in found)
+    if not share_fires and len(_drifted(found)) < DATASET_MIN_COLUMNS:
+        return {}
+    chosen = [
+        i
+        for i in sorted(free)
+        if found[i].check_id == SHARE_DRIFTED or _feature_column(found[i]) is not None
+    ]
+    return _at_least_two(chosen, DATASET_DRIFT)
 
 
 def _grouping_columns(outcome: CheckOutcome) -> list[str]:

@@ -76,6 +76,7 @@ __all__ = [
     "Wording",
     "build_compliance",
     "evidence_frame",
+    "level_text",
     "p_text",
     "reading_lines",
     "rule_title",
@@ -177,7 +178,13 @@ def _num(value: object, digits: int = 3) -> str:
 def _ci(level: float, low: float | None, high: float | None, fmt: str = "pct") -> str:
     show = _pct if fmt == "pct" else (lambda v: _num(v, 2))
     top = "+inf" if high is None else show(high)
-    return f"{level:.0%} CI [{show(low)}, {top}]"
+    return f"{level_text(level)} CI [{show(low)}, {top}]"
+
+
+def level_text(level: float) -> str:
+    """``95%``; a level adjusted for several comparisons keeps its digits (``99.8%``, not 100%)."""
+    percent = 100 * level
+    return f"{percent:.0f}%" if abs(percent - round(percent)) < 1e-6 else f"{percent:.3g}%"
 
 
 def rate_text(group: GroupMetrics, metric: str, level: float) -> str:
@@ -720,41 +727,99 @@ def _adverse_line(groups: Sequence[AdverseGroup]) -> str:
     return f"Adversely affected groups (a policy rule warns or fails on them): {shown}."
 
 
-def _adverse_groups(evaluation: FairnessEvaluation, wording: Wording) -> list[AdverseGroup]:
-    """The groups on which a rule warns or fails: one per attribute, group and rate read.
+# Rates whose rise means more positive decisions, and those whose rise means fewer; whether that
+# favours the person follows ``favorable_outcome``. Conditional rates (precision, FDR, FOR) and
+# prevalence have no such direction: the group a rule flags is named as it is.
+_MORE_POSITIVE = frozenset({"selection_rate", "tpr", "fpr"})
+_FEWER_POSITIVE = frozenset({"fnr"})
 
-    Single attributes before intersections, failures before warnings. A group no rule flags
-    is never named here, however its rate compares (``_rate_ranges`` shows those).
+
+def _adverse_when_higher(metric: str, wording: Wording) -> bool | None:
+    """True when a higher ``metric`` is worse for the person, False when lower is, else None."""
+    if metric == FAVORABLE_RATE:
+        return False
+    if metric in _MORE_POSITIVE:
+        return wording.adverse
+    if metric in _FEWER_POSITIVE:
+        return not wording.adverse
+    return None
+
+
+def _harmed(result: RuleResult, row: RuleRow, metric: str, wording: Wording) -> tuple[str, str]:
+    """(the group a broken row disadvantages, the group it is compared with or "").
+
+    The flagged group, unless its rate is on the favourable side of the reference's (a gap rule
+    breaks both ways: a group wrongly rejected *less* often than the reference leaves the
+    reference as the one disadvantaged).
+    """
+    other = row.reference_group or ""
+    if result.rule.measure == "value" or not other:
+        return row.group, ""
+    higher_hurts = _adverse_when_higher(metric, wording)
+    if higher_hurts is None or row.rate is None or row.reference_rate is None:
+        return row.group, other
+    group_worse = row.rate > row.reference_rate if higher_hurts else row.rate < row.reference_rate
+    return (
+        (row.group, other) if group_worse or row.rate == row.reference_rate else (other, row.group)
+    )
+
+
+def _adverse_groups(evaluation: FairnessEvaluation, wording: Wording) -> list[AdverseGroup]:
+    """The groups a warning or failing rule finds disadvantaged: one per attribute, group, rate.
+
+    Single attributes before intersections, failures before warnings. A group is named only
+    through a broken rule row (its own, or as the worse-off side of a gap rule on another
+    group); how its rate merely compares is ``_rate_ranges``, information only.
     """
     level = evaluation.report.level
-    flagged: dict[tuple[str, str, str], list[tuple[RuleResult, RuleRow]]] = {}
+    hits: dict[tuple[str, str, str], list[tuple[RuleResult, RuleRow, str]]] = {}
     for result in evaluation.policies:
         for row in result.rows:
             if row.status in ("fail", "warn"):
                 metric = row.rate_used or result.rule.metric
-                flagged.setdefault((row.attribute, row.group, metric), []).append((result, row))
+                harmed, other = _harmed(result, row, metric, wording)
+                hits.setdefault((row.attribute, harmed, metric), []).append((result, row, other))
     found = []
-    for (attribute, group_name, metric), hits in flagged.items():
-        status = "fail" if any(row.status == "fail" for _, row in hits) else "warn"
-        result, row = hits[0]
-        group = _group_of(evaluation, attribute, group_name)
-        ref = _group_of(evaluation, attribute, row.reference_group)
-        reference = ""
-        if result.rule.measure != "value" and row.reference_group:
-            theirs = _pct(row.reference_rate) if ref is None else rate_text(ref, metric, level)
-            reference = f"{row.reference_group} {theirs}"
+    for (attribute, name, metric), broken in hits.items():
+        status = "fail" if any(row.status == "fail" for _, row, _ in broken) else "warn"
+        other = broken[0][2]
         found.append(
             AdverseGroup(
                 attribute=attribute,
-                group=group_name,
+                group=name,
                 status=status,
                 rate_name=wording.rate(metric),
-                rate=_pct(row.rate) if group is None else rate_text(group, metric, level),
-                reference=reference,
-                rules=tuple(f"{r.pack} / {r.rule.id} ({x.status})" for r, x in hits),
+                rate=_rate_of(evaluation, attribute, name, metric, level),
+                reference=(
+                    f"{other} {_rate_of(evaluation, attribute, other, metric, level)}"
+                    if other
+                    else ""
+                ),
+                rules=_rules_text(name, broken),
             )
         )
     return sorted(found, key=lambda a: (":" in a.attribute, a.status != "fail"))
+
+
+def _rules_text(name: str, broken: Sequence[tuple[RuleResult, RuleRow, str]]) -> tuple[str, ...]:
+    """``equal_opportunity / fnr_difference (fail)``; ``... (fail; on female:black, ...)`` when
+    the broken rows are other groups' (``name`` is the reference they fell short of)."""
+    by_rule: dict[str, list[RuleRow]] = {}
+    for result, row, _ in broken:
+        by_rule.setdefault(f"{result.pack} / {result.rule.id}", []).append(row)
+    texts = []
+    for rule, rows in by_rule.items():
+        status = "fail" if any(r.status == "fail" for r in rows) else "warn"
+        others = [r.group for r in rows if r.group != name]
+        texts.append(f"{rule} ({status}{'; on ' + ', '.join(others) if others else ''})")
+    return tuple(texts)
+
+
+def _rate_of(
+    evaluation: FairnessEvaluation, attribute: str, group: str, metric: str, level: float
+) -> str:
+    found = _group_of(evaluation, attribute, group)
+    return "n/a" if found is None else rate_text(found, metric, level)
 
 
 def _rate_ranges(evaluation: FairnessEvaluation) -> list[RateRange]:

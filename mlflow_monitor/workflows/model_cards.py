@@ -26,7 +26,7 @@ import math
 import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib.resources import files
 from pathlib import Path
@@ -186,7 +186,12 @@ class NamedValue:
 
 @dataclass(frozen=True)
 class GroupRow:
-    """One group of an attribute or segment column: rows, and one cell per metric."""
+    """One group of an attribute or segment column: rows, and one cell per metric.
+
+    Each is ``baseline → window`` once there is a window, a value with its interval and
+    denominator where known (``0.31 [0.29, 0.33] n=2,400 → 0.41 [0.36, 0.46] n=310``), ``—``
+    for a side without a value.
+    """
 
     group: str
     size: str
@@ -195,12 +200,16 @@ class GroupRow:
 
 @dataclass(frozen=True)
 class GroupTable:
-    """A disaggregated table: one attribute (protected or segment) by group and metric."""
+    """A disaggregated table: one attribute (protected or segment) by group and metric.
+
+    ``compared``: the cells read ``baseline → latest window`` (there is a window).
+    """
 
     attribute: str
     kind: str
     metrics: tuple[str, ...]
     rows: tuple[GroupRow, ...]
+    compared: bool = False
 
 
 @dataclass(frozen=True)
@@ -273,7 +282,6 @@ def build_context(
 
     version, tags = facts.version, facts.version.tags
     baseline = _as_map(facts.baseline_json)
-    latest = _as_map(_as_map(facts.last_results).get("metrics"))
     checked = _latest_outcomes(facts.last_results)
     outcomes = _outcomes(checked)
     policy = tuple(f for f in outcomes if f.check_id.startswith("policy/"))
@@ -298,11 +306,11 @@ def build_context(
         evaluation_data=_evaluation_data(facts, baseline, human),
         baseline_run_id=facts.baseline_run.run_id if facts.baseline_run else None,
         reference_performance=_reference_performance(facts, baseline),
-        disaggregated=_disaggregated(baseline, latest, spec),
+        disaggregated=_disaggregated(baseline, facts.last_results, spec),
         health=tags.get("monitor.health"),
         health_reason=_joined(tags.get("monitor.health_reason"), partial) or None,
         last_checked=tags.get("monitor.last_checked"),
-        trend_metrics=(trend := _trend_metrics(facts.windows, spec)),
+        trend_metrics=(trend := _trend_metrics(facts.windows, spec, checked)),
         windows=_window_rows(
             facts.windows, trend, partial_run=tags.get("monitor.last_run_id") if partial else None
         ),
@@ -416,33 +424,86 @@ def _reference_performance(
 
 
 def _disaggregated(
-    baseline: Mapping[str, object], latest: Mapping[str, object], spec: MonitorSpec | None
+    baseline: Mapping[str, object], results: object, spec: MonitorSpec | None
 ) -> tuple[GroupTable, ...]:
-    """Per protected attribute and segment column: reference value per group (→ latest)."""
-    cells: dict[tuple[str, str], dict[str, Mapping[str, object]]] = {}
-    sizes: dict[tuple[str, str], dict[str, object]] = {}
-    for kind, attr, group, size, metrics in _baseline_groups(baseline):
-        cells.setdefault((kind, attr), {})[group] = metrics
-        sizes.setdefault((kind, attr), {})[group] = size
+    """Per protected attribute and segment column, each group's baseline → latest window.
+
+    Each side shows the value with its interval and denominator where the files hold them
+    (the fairness reports of ``baseline.json`` and ``results.json``: Wilson intervals and each
+    rate's own denominator; segments: the metric's denominator); a side without a value is "—",
+    so a rate the window could not compute never reads as unchanged. Rows are counted on both
+    sides too. Without a monitoring window, only the baseline side is shown.
+    """
+    compared = isinstance(results, Mapping)
+    reference = _baseline_sides(baseline)
+    window = _window_sides(_as_map(results)) if compared else {}
     tables = []
-    for (kind, attr), groups in cells.items():
-        names = _table_metrics(groups.values(), spec)
+    for key in dict.fromkeys([*reference, *window]):
+        kind, attr = key
+        before, after = reference.get(key, {}), window.get(key, {})
+        groups = list(dict.fromkeys([*before, *after]))[:_MAX_ROWS]
+        names = _table_metrics([s.values for s in (*before.values(), *after.values())], spec)
         rows = tuple(
             GroupRow(
                 group,
-                _fmt(sizes[(kind, attr)].get(group)),
+                _pair(_fmt(_side(before, group).rows), _fmt(_side(after, group).rows), compared),
                 tuple(
-                    _cell(values.get(m), latest.get(f"{kind}/{attr}={group}/{m}")) for m in names
+                    _pair(_side(before, group).text(m), _side(after, group).text(m), compared)
+                    for m in names
                 ),
             )
-            for group, values in list(groups.items())[:_MAX_ROWS]
+            for group in groups
         )
-        tables.append(GroupTable(attr, _KIND_LABEL[kind], names, rows))
-    return tuple(tables) or _latest_only_tables(latest, spec)
+        tables.append(GroupTable(attr, _KIND_LABEL[kind], names, rows, compared))
+    return tuple(tables)
 
 
 _KIND_LABEL = {"fairness": "protected attribute", "segment": "segment"}
 _COUNTS = {"tp", "fp", "tn", "fn"}
+
+
+@dataclass(frozen=True)
+class _GroupSide:
+    """One side (baseline or latest window) of one group: rows and per-metric value, interval
+    bounds and denominator, as read from the JSON files (anything may be absent)."""
+
+    rows: object = None
+    values: Mapping[str, object] = field(default_factory=dict)
+    intervals: Mapping[str, object] = field(default_factory=dict)
+    denominators: Mapping[str, object] = field(default_factory=dict)
+
+    def text(self, metric: str) -> str:
+        """``0.31 [0.29, 0.33] n=2,400``; ``—`` when the side has no value."""
+        value = self.values.get(metric)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "—"
+        if not math.isfinite(value):
+            return "—"
+        out = _fmt(value)
+        bounds = self.intervals.get(metric)
+        if isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) for b in bounds):
+            out += f" [{_fmt(bounds[0])}, {_fmt(bounds[1])}]"
+        n = self.denominators.get(metric)
+        if isinstance(n, int) and not isinstance(n, bool):
+            out += f" n={n:,}"
+        return out
+
+
+_NO_SIDE = _GroupSide()
+_Sides = dict[tuple[str, str], dict[str, _GroupSide]]
+
+
+def _side(sides: Mapping[str, _GroupSide], group: str) -> _GroupSide:
+    return sides.get(group, _NO_SIDE)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _pair(before: str, after: str, compared: bool) -> str:
+    """``before → after`` once there is a window (either side may be ``—``), else ``before``."""
+    return f"{before} → {after}" if compared else before
 
 
 def _table_metrics(
@@ -456,60 +517,92 @@ def _table_metrics(
     return tuple(dict.fromkeys(ordered))[:8]
 
 
-def _baseline_groups(
-    baseline: Mapping[str, object],
-) -> Iterable[tuple[str, str, str, object, Mapping[str, object]]]:
-    """(kind, attribute, group, size, metrics) from baseline.json's fairness and segments."""
-    for attr in _as_list(_as_map(baseline.get("fairness")).get("attributes")):
-        for group in _as_list(_as_map(attr).get("groups")):
-            g = _as_map(group)
-            yield (
-                "fairness",
-                str(_as_map(attr).get("attribute")),
-                str(g.get("group")),
+def _fairness_sides(report: Mapping[str, object], sides: _Sides) -> None:
+    """Groups of a fairness report (``FairnessReport.to_dict``): size, rates, intervals, counts."""
+    for attr in _as_list(report.get("attributes")):
+        name = str(_as_map(attr).get("attribute"))
+        for raw in _as_list(_as_map(attr).get("groups")):
+            g = _as_map(raw)
+            sides.setdefault(("fairness", name), {})[str(g.get("group"))] = _GroupSide(
                 g.get("size"),
                 _as_map(g.get("rates")),
+                _as_map(g.get("intervals")),
+                _as_map(g.get("denominators")),
             )
+
+
+def _baseline_sides(baseline: Mapping[str, object]) -> _Sides:
+    """The baseline side of every group, from baseline.json's fairness and segments."""
+    sides: _Sides = {}
+    _fairness_sides(_as_map(baseline.get("fairness")), sides)
     for seg in _as_list(_as_map(baseline.get("segments")).get("segments")):
         s = _as_map(seg)
-        perf = _as_map(_as_map(s.get("performance")).get("metrics"))
-        yield "segment", str(s.get("column")), str(s.get("segment")), s.get("rows"), perf
-
-
-def _latest_only_tables(
-    latest: Mapping[str, object], spec: MonitorSpec | None
-) -> tuple[GroupTable, ...]:
-    """Without baseline groups: the latest window's group metrics, parsed from their names."""
-    found: dict[tuple[str, str], dict[str, dict[str, object]]] = {}
-    for name, value in latest.items():
-        match = _GROUP_METRIC.match(name)
-        if match:
-            kind, attr, group, metric = match.groups()
-            found.setdefault((kind, attr), {}).setdefault(group, {})[metric] = value
-    tables = []
-    for (kind, attr), groups in found.items():
-        names = _table_metrics(groups.values(), spec)
-        rows = tuple(
-            GroupRow(g, "—", tuple(_cell(None, v.get(m)) for m in names))
-            for g, v in list(groups.items())[:_MAX_ROWS]
+        perf = _as_map(s.get("performance"))
+        sides.setdefault(("segment", str(s.get("column"))), {})[str(s.get("segment"))] = _GroupSide(
+            s.get("rows"),
+            _as_map(perf.get("metrics")),
+            denominators=_as_map(perf.get("denominators")),
         )
-        tables.append(GroupTable(attr, _KIND_LABEL[kind], names, rows))
-    return tuple(tables)
+    return sides
 
 
-def _cell(reference: object, latest: object) -> str:
-    if latest is None or reference is None:
-        return _fmt(reference if latest is None else latest)
-    return f"{_fmt(reference)} → {_fmt(latest)}"
+def _window_sides(results: Mapping[str, object]) -> _Sides:
+    """The latest window's side: its fairness report and segment results, then the logged
+    ``fairness/<attr>=<group>/<m>`` and ``segment/<col>=<value>/<m>`` metrics for any value
+    those sections lack (results written before they held the report)."""
+    sides: _Sides = {}
+    _fairness_sides(_as_map(_as_map(results.get("fairness")).get("report")), sides)
+    for raw in _as_list(_as_map(results.get("segments")).get("results")):
+        r = _as_map(raw)
+        spread = _as_map(r.get("spread"))
+        metric = str(r.get("metric"))
+        sides.setdefault(("segment", str(r.get("column"))), {})[str(r.get("segment"))] = _GroupSide(
+            r.get("rows"),
+            {metric: r.get("value")},
+            denominators={metric: spread.get("denominator")},
+        )
+    for name, value in _as_map(results.get("metrics")).items():
+        match = _GROUP_METRIC.match(name)
+        if match is None:
+            continue
+        kind, attr, group, metric = match.groups()
+        groups = sides.setdefault((kind, attr), {})
+        side = groups.get(group, _NO_SIDE)
+        if side.values.get(metric) is None:
+            groups[group] = replace(side, values={**side.values, metric: value})
+    return sides
 
 
-def _trend_metrics(windows: Sequence[RunFacts], spec: MonitorSpec | None) -> tuple[str, ...]:
-    """Up to three of the spec's performance metrics, the drifted share, then other perf/*."""
-    wanted = [f"perf/{c.metric}" for c in spec.performance.checks][:3] if spec else []
+def _trend_metrics(
+    windows: Sequence[RunFacts], spec: MonitorSpec | None, outcomes: Sequence[CheckOutcome] = ()
+) -> tuple[str, ...]:
+    """The performance checks' metrics first, the drifted share, then other ``perf/*``.
+
+    The checks are the spec's, the defaults the window applied when it names none
+    (``stats.performance.default_checks``), or, without a spec, the latest window's
+    ``performance/*`` checks: the metric a critical check failed on is always a column.
+    """
+    if not windows:
+        return ()
+    wanted = [f"perf/{m}" for m in _checked_metrics(spec, outcomes)]
     present = {k for w in windows for k in w.metrics}
     perf = sorted(k for k in present if k.startswith("perf/") and k[5:] not in _COUNTS)
-    names = [*wanted, "drift/share_drifted", *perf]
-    return tuple(n for n in dict.fromkeys(names) if n in present)[:_MAX_TREND_METRICS]
+    rest = [n for n in dict.fromkeys(["drift/share_drifted", *perf]) if n in present]
+    names = list(dict.fromkeys([*wanted, *rest]))
+    return tuple(names[: max(_MAX_TREND_METRICS, len(wanted))])
+
+
+def _checked_metrics(spec: MonitorSpec | None, outcomes: Sequence[CheckOutcome]) -> list[str]:
+    """The metrics of the performance checks a window applies (see ``_trend_metrics``)."""
+    if spec is None:
+        ids = [o.check_id for o in outcomes if o.check_id.startswith("performance/")]
+        return list(dict.fromkeys(i.split("/", 1)[1] for i in ids))
+    if spec.performance.checks:
+        return [c.metric for c in spec.performance.checks]
+    from mlflow_monitor.stats.performance import default_checks  # sklearn: only when needed
+
+    has_score = bool(spec.columns.score or spec.columns.probabilities)
+    return [c.metric for c in default_checks(spec.task, has_score=has_score)]
 
 
 def _window_rows(

@@ -89,7 +89,8 @@ def promote(
     """Point ``model@alias`` at ``version`` if the alias's gate allows it; audit every outcome.
 
     The gate is ``spec.gates[alias]`` (the default ``GateSpec`` when the spec has none).
-    Refusal raises ``GateRefused`` listing every reason (after the refusal is audited);
+    Refusal raises ``GateRefused`` (``promotion of m version 2 to @champion refused``) with
+    every line of the decision in ``reasons`` (after the refusal is audited);
     ``force=True`` with a ``reason`` moves the alias anyway and records an override.
     """
     from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry
@@ -117,9 +118,9 @@ def promote(
     )
     if kind == "refused":
         _store(registry, record)
+        # no count: a must_pass summary line and the checks under it are not separate reasons
         raise GateRefused(
-            f"promotion of {model} version {version} to @{alias} refused: "
-            f"{len(decision.reasons)} reason(s)",
+            f"promotion of {model} version {version} to @{alias} refused",
             list(decision.reasons),
         )
     registry.set_alias(model, alias, str(version))

@@ -10,7 +10,13 @@ evaluated (``not_evaluated``: its input, e.g. the labels, was absent) marks the 
 
 ``CHECKS`` counts the verdict's outcomes per status with the rule the gate and the card use
 (``verdicts.promotion.judged_summary``): ``insufficient_data`` and ``not_evaluated`` are shown as
-not judged, never as passing and never as failing.
+not judged, never as passing and never as failing. The policy rule checks are among them:
+``85 checks (12 of them policy rules): 80 pass, 5 fail; policy rules: all 12 pass``.
+
+``-v`` (``status_table(verbose=True)``) adds, below the table, each version's findings with
+their value, baseline, allowed bound and interval (``CheckOutcome.value`` / ``.baseline`` /
+``.threshold`` / ``.interval``), and every check not judged with its reason and counts
+(``verdicts.promotion.not_judged_reason``). ``--json`` holds the same lines.
 """
 
 from __future__ import annotations
@@ -22,7 +28,14 @@ from dataclasses import asdict, dataclass, field
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns, VersionState
 from mlflow_monitor.contract import RESULTS_FILE, CheckOutcome, WindowResults
 from mlflow_monitor.errors import DataError
-from mlflow_monitor.verdicts.promotion import judged_summary, policy_status
+from mlflow_monitor.verdicts.promotion import (
+    NOT_JUDGED,
+    JudgedSummary,
+    judged_summary,
+    not_judged_reason,
+    policy_status,
+    status_summary,
+)
 
 __all__ = ["StatusRow", "status_json", "status_rows", "status_table"]
 
@@ -53,11 +66,16 @@ class StatusRow:
     checks: str = ""  # "14 checks: 12 pass, 2 insufficient data (not judged)"
     policy_checks: str = ""  # the same count over the policy rule checks ("" without any)
     check_counts: Mapping[str, int] = field(default_factory=dict)  # status -> outcomes
+    policy_counts: Mapping[str, int] = field(default_factory=dict)  # the same, rules only
+    # each finding with its value, baseline, allowed bound and interval (worst first)
+    finding_details: tuple[str, ...] = ()
+    not_judged: tuple[str, ...] = ()  # "<check id>: insufficient data (<counts>)", by id
 
     def to_dict(self) -> dict[str, object]:
         """JSON-safe fields (tuples as lists)."""
         fields = asdict(self)
         fields["check_counts"] = dict(self.check_counts)
+        fields["policy_counts"] = dict(self.policy_counts)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
 
 
@@ -78,6 +96,9 @@ class _Verdict:
     checks: str = ""
     policy_checks: str = ""
     check_counts: Mapping[str, int] = field(default_factory=dict)
+    policy_counts: Mapping[str, int] = field(default_factory=dict)
+    finding_details: tuple[str, ...] = ()
+    not_judged: tuple[str, ...] = ()
 
 
 def _row(runs: MonitorRuns, state: VersionState) -> StatusRow:
@@ -101,6 +122,9 @@ def _row(runs: MonitorRuns, state: VersionState) -> StatusRow:
         checks=verdict.checks,
         policy_checks=verdict.policy_checks,
         check_counts=verdict.check_counts,
+        policy_counts=verdict.policy_counts,
+        finding_details=verdict.finding_details,
+        not_judged=verdict.not_judged,
     )
 
 
@@ -131,6 +155,8 @@ def _read_verdict(runs: MonitorRuns, state: VersionState) -> _Verdict:
         return _Verdict(failing=(f"unreadable results.json: {exc}",))
     missing = _critical_not_evaluated(results.outcomes)
     summary = judged_summary(results.outcomes)
+    rules = judged_summary(o for o in results.outcomes if _is_rule(o))
+    unjudged = sorted((o for o in results.outcomes if o.status in NOT_JUDGED), key=_by_id)
     return _Verdict(
         window_start=results.window_start,
         window_end=results.window_end or None,
@@ -139,7 +165,39 @@ def _read_verdict(runs: MonitorRuns, state: VersionState) -> _Verdict:
         checks=summary.text() if summary.total else "",
         policy_checks=policy_status(results.outcomes),
         check_counts={str(s): n for s, n in summary.counts.items()},
+        policy_counts={str(s): n for s, n in rules.counts.items()},
+        finding_details=tuple(finding_detail(o) for o in results.findings),
+        not_judged=tuple(
+            f"{o.check_id}: {not_judged_reason(o).removeprefix('not judged: ')}" for o in unjudged
+        ),
     )
+
+
+def _is_rule(outcome: CheckOutcome) -> bool:
+    """A policy rule check (the ids ``verdicts.promotion.policy_status`` counts)."""
+    return outcome.check_id.startswith("policy/")
+
+
+def _by_id(outcome: CheckOutcome) -> str:
+    return outcome.check_id
+
+
+def finding_detail(outcome: CheckOutcome) -> str:
+    """``performance/roc_auc (fail): value 0.71, baseline 0.81, allowed [0.76, +inf]
+    (baseline), interval [0.68, 0.74] (95% delong, n=400)``; the message when none is known."""
+    parts = []
+    if outcome.value is not None:
+        parts.append(f"value {outcome.value:.4g}")
+    if outcome.baseline is not None:
+        parts.append(f"baseline {outcome.baseline:.4g}")
+    if outcome.threshold is not None:
+        parts.append(f"allowed {outcome.threshold.text()}")
+    if outcome.interval is not None:
+        parts.append(f"interval {outcome.interval.text()}")
+    if not parts and outcome.message:
+        parts.append(outcome.message)
+    head = f"{outcome.check_id} ({outcome.status})"
+    return f"{head}: {', '.join(parts)}" if parts else head
 
 
 def _critical_not_evaluated(outcomes: tuple[CheckOutcome, ...]) -> list[CheckOutcome]:
@@ -158,7 +216,11 @@ def status_json(rows: list[StatusRow]) -> str:
 
 
 def status_table(rows: list[StatusRow], *, verbose: bool = False) -> str:
-    """A plain-text table; failing checks joined with ``; `` (the first 3 unless ``verbose``)."""
+    """A plain-text table; failing checks joined with ``; `` (the first 3 unless ``verbose``).
+
+    ``verbose`` lists every failing check and, below the table, each version's findings with
+    their numbers and its checks not judged with their reasons (``status_details``).
+    """
     if not rows:
         return "no registered model versions found"
     header = ("MODEL", "VERSION", "ALIASES", "HEALTH", "WINDOW", "LAST ERROR", "CHECKS", "FAILING")
@@ -180,12 +242,51 @@ def status_table(rows: list[StatusRow], *, verbose: bool = False) -> str:
     for line in (header, *body):
         cells = [c.ljust(w) for c, w in zip(line[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, line[-1]]))
-    return "\n".join(lines)
+    details = status_details(rows) if verbose else ""
+    return "\n".join(lines) + (f"\n\n{details}" if details else "")
+
+
+def status_details(rows: list[StatusRow]) -> str:
+    """Per version with any: its findings with their numbers, then its checks not judged."""
+    blocks = []
+    for r in rows:
+        if not (r.finding_details or r.not_judged):
+            continue
+        lines = [
+            f"{r.model} version {r.version} ({r.health}), window ending {r.window_end or '-'}:"
+        ]
+        if r.finding_details:
+            lines.append(f"  findings ({len(r.finding_details)}):")
+            lines += [f"    - {d}" for d in r.finding_details]
+        if r.not_judged:
+            lines.append(f"  not judged ({len(r.not_judged)}):")
+            lines += [f"    - {d}" for d in r.not_judged]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def _checks_cell(row: StatusRow) -> str:
-    """``14 checks: 12 pass, 2 insufficient data (not judged)``, the policy rules after ``;``."""
-    return "; ".join(t for t in (row.checks, row.policy_checks) if t) or "-"
+    """``85 checks (12 of them policy rules): 80 pass, 5 fail; policy rules: all 12 pass``.
+
+    The rule checks are part of the total, never extra to it; a row read without the counts
+    (``check_counts`` empty) keeps the recorded texts.
+    """
+    if not row.check_counts:
+        return "; ".join(t for t in (row.checks, row.policy_checks) if t) or "-"
+    total = _summary(row.check_counts)
+    head, _, counts = total.text().partition(": ")
+    rules = _summary(row.policy_counts)
+    if not rules.total:
+        return f"{head}: {counts}"
+    if rules.total == total.total:
+        return f"{head} ({'a policy rule' if rules.total == 1 else 'all policy rules'}): {counts}"
+    noun = "policy rule" if rules.total == 1 else "policy rules"
+    rule_counts = rules.text().partition(": ")[2]
+    return f"{head} ({rules.total} of them {noun}): {counts}; {noun}: {rule_counts}"
+
+
+def _summary(counts: Mapping[str, int]) -> JudgedSummary:
+    return status_summary(s for s, n in counts.items() for _ in range(n))
 
 
 def _first_line(text: str | None) -> str:

@@ -247,6 +247,8 @@ def test_gate_card_and_status_agree_that_small_groups_are_not_judged(
     with pytest.raises(GateRefused) as refused:
         promote(spec, name, "1", "champion", tracking_uri=store.uri)  # type: ignore[arg-type]
     reasons = refused.value.reasons
+    # no "3 reason(s)": the first line sums up the two under it
+    assert str(refused.value) == f"promotion of {name} version 1 to @champion refused"
     assert reasons[0] == f"must_pass policy: {counted}"
     assert reasons[1:] == [
         f"must_pass policy: {RULE}/race={g} not judged: insufficient data "
@@ -280,7 +282,10 @@ def test_cli_exit_codes_and_history(store: Store, tmp_path: Path) -> None:
 
     refused = runner.invoke(main, ["promote", *base, "--version", "2", "--spec", str(spec)])
     assert refused.exit_code == 1
-    assert "health: critical" in refused.output and "refused" in refused.output
+    lines = refused.output.splitlines()
+    assert lines[0] == f"promotion of {name} version 2 to @champion refused:"
+    assert lines[1].startswith("  - health: critical")
+    assert "reason(s)" not in refused.output
 
     bad = runner.invoke(main, ["promote", *base, "--version", "2", "--force"])
     assert bad.exit_code == 2 and "--reason" in bad.output

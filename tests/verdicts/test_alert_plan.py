@@ -11,6 +11,7 @@ import pytest
 from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Status
 from mlflow_monitor.spec import AlertChannel, Severity
 from mlflow_monitor.verdicts.alert_plan import (
+    CAUSE_MEMBER_LINES,
     MAX_CHARS,
     MAX_LINES,
     AlertItem,
@@ -26,7 +27,13 @@ from mlflow_monitor.verdicts.alert_plan import (
 )
 from mlflow_monitor.verdicts.root_cause import assign_causes
 from mlflow_monitor.workflows.dispatch_alerts import run_url
-from tests.verdicts.test_root_cause import bias, degraded_window
+from tests.verdicts.test_root_cause import (
+    bias,
+    degraded_window,
+    drift,
+    performance,
+    wide_drift_window,
+)
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 WINDOW = "2024-05-01T11:00:00Z/2024-05-01T12:00:00Z"
@@ -148,8 +155,8 @@ def test_a_degraded_window_reads_as_its_causes_worst_first() -> None:
     plan = plan_messages([ALL], outcomes, {}, window=WINDOW, now=NOW, cooldown_seconds=DAY)
     items = plan.items["all"]
     assert len(items) == 27 and {i.kind for i in items} == {"new"}
-    # one cause, one alert: 27 findings are 5 alerts (3 causes, 2 findings on their own)
-    assert len({i.identity for i in items}) == 5
+    # one cause, one alert: 27 findings are 6 alerts (4 causes, 2 findings on their own)
+    assert len({i.identity for i in items}) == 6
     link = run_url("http://mlflow.corp:5000", "3", "r1")
     _, body, _ = render_message(_event(link), items)
     lines = body.splitlines()
@@ -157,8 +164,13 @@ def test_a_degraded_window_reads_as_its_causes_worst_first() -> None:
     assert body.count(link) == 1 and link.startswith("http://mlflow.corp:5000/")
     assert _lines(body) == [
         "- CRITICAL (new) performance dropped: 3 findings",
-        "- WARNING (new) label prevalence changed: 19 findings",
+        # both genders moved alike on every metric: one line, a level shift and not a gap
+        "- WARNING (new) gender: a level shift in every group, not a gap between groups: "
+        "precision fell (-0.35 to -0.36), fnr rose (+0.17 to +0.18), "
+        "tpr fell (-0.16 to -0.17), fpr rose (+0.15 to +0.16), "
+        "prevalence fell (-0.14 to -0.15), selection_rate fell (-0.05 to -0.06)",
         "- WARNING (new) region drifted (its distribution changed): 3 findings",
+        "- WARNING (new) label prevalence changed: 7 findings",
         "- WARNING (new) quality/age/missing_share: value 0.2, allowed <= 0.1 (static)",
         "- WARNING (new) drift/age: value 0.24, allowed <= 0.2 (psi)",
     ]
@@ -166,18 +178,101 @@ def test_a_degraded_window_reads_as_its_causes_worst_first() -> None:
     assert members[0] == (
         "performance/roc_auc: value 0.5387, baseline 0.7704, allowed >= 0.7204 (baseline)"
     )
-    # bias drift: one line per attribute, with the count and the largest change
+    # bias drift under a cause: one line per attribute, with the count and the largest change
     assert [x for x in members if "bias" in x] == [
-        "bias drift on gender: 12 group metrics changed, largest gender=female precision -0.36",
         "bias drift on race: 6 group metrics changed, largest race=Black fnr +0.14",
     ]
-    assert members[-3:] == [  # by effect: 0.22 and 0.20 below their baseline, 0.11 beyond
+    assert members[3:6] == [  # by effect: 0.22 and 0.20 below their baseline, 0.11 beyond
         "segment/region=south: value 0.54, baseline 0.76, allowed >= 0.64 (baseline)",
         "segment/region=north: value 0.57, baseline 0.77, allowed >= 0.65 (baseline)",
         "drift/region: value 0.31, allowed <= 0.2 (psi)",
     ]
     for never in ("threshold none", "inf", "runs:/", "none"):
         assert never not in body
+
+
+def test_eighty_drifted_columns_are_one_folded_cause_and_the_rest_stays_in_view() -> None:
+    outcomes = assign_causes(wide_drift_window(80))
+    plan = plan_messages([ALL], outcomes, {}, window=WINDOW, now=NOW, cooldown_seconds=DAY)
+    items = plan.items["all"]
+    assert len(items) == 87 and len({i.identity for i in items}) == 5  # 87 findings, 5 alerts
+    _, body, _ = render_message(_event(), items)
+    lines = body.splitlines()
+    assert len(lines) <= MAX_LINES and len(body) <= MAX_CHARS
+    assert "more findings" not in body  # everything fits: nothing is cut at the bound
+    # the dataset drift: its heading with the share (its head), 3 largest columns, the rest
+    start = next(k for k, x in enumerate(lines) if "dataset drift" in x)
+    cause = lines[start : start + 5]
+    assert cause == [
+        "- WARNING (new) dataset drift (feature columns drifted together): 82 findings; "
+        "drift/share_drifted: value 1, allowed <= 0.3 (static)",
+        "    drift/feature_079: value 0.289, allowed <= 0.2 (psi)",
+        "    drift/feature_078: value 0.288, allowed <= 0.2 (psi)",
+        "    drift/feature_077: value 0.287, allowed <= 0.2 (psi)",
+        "    ... and 78 more under this cause",
+    ]
+    assert not lines[start + 5].startswith("    ")  # the cause ends there: 5 lines
+    assert sum("drift/feature_" in x for x in lines) == 3
+    # prediction drift, performance, the segment drop and region's own cause are all there
+    assert _lines(body) == [
+        "- CRITICAL (new) performance/roc_auc: value 0.6, baseline 0.77, allowed >= 0.72 "
+        "(baseline)",
+        cause[0],
+        "- WARNING (new) drift/prediction/churn_score: value 0.8, allowed <= 0.2 (psi)",
+        "- WARNING (new) region drifted (its distribution changed): 2 findings",
+        "- WARNING (new) segment/plan=basic: value 0.55, baseline 0.75, allowed >= 0.63 (baseline)",
+    ]
+
+
+def test_a_cause_is_folded_only_past_its_member_lines_worst_first() -> None:
+    def perf(k: int) -> CheckOutcome:  # m<k>: 0.30 + k/100 below its baseline
+        return performance(f"m{k}", 0.5 - k / 100, 0.8, "warn", "warning")
+
+    few = assign_causes([perf(k) for k in range(CAUSE_MEMBER_LINES)])
+    plan = plan_messages([ALL], few, {}, window=WINDOW, now=NOW, cooldown_seconds=DAY)
+    _, body, _ = render_message(_event(), plan.items["all"])
+    assert "under this cause" not in body  # four findings: heading and all four
+    assert sum(x.startswith("    performance/") for x in body.splitlines()) == 4
+    # six: the three worst (a critical one first, though its drop is the smallest), the other
+    # three counted
+    small_critical = performance("m9", 0.74, 0.8, "fail", "critical")
+    many = assign_causes([perf(k) for k in range(5)] + [small_critical])
+    plan = plan_messages([ALL], many, {}, window=WINDOW, now=NOW, cooldown_seconds=DAY)
+    _, body, _ = render_message(_event(), plan.items["all"])
+    assert [x.split(":")[0].strip() for x in body.splitlines()[3:]] == [
+        "- CRITICAL (new) performance dropped",  # no head finding: the plain heading
+        "performance/m9",
+        "performance/m4",
+        "performance/m3",
+        "... and 3 more under this cause",
+    ]
+
+
+def test_both_genders_moving_alike_is_one_level_shift_line() -> None:
+    window = [
+        bias("gender", "female", "selection_rate", 0.38, 0.72),
+        bias("gender", "male", "selection_rate", 0.40, 0.73),
+        drift("tenure"),
+    ]
+    plan = plan_messages(
+        [ALL], assign_causes(window), {}, window=WINDOW, now=NOW, cooldown_seconds=DAY
+    )
+    items = plan.items["all"]
+    assert {i.identity for i in items} == {"cause:shift:gender", "drift/tenure"}
+    _, body, _ = render_message(_event(), items)
+    assert _lines(body) == [
+        "- WARNING (new) gender: selection_rate rose in every group (+0.33 to +0.34): "
+        "a level shift, not a gap between groups",
+        "- WARNING (new) drift/tenure: value 0.31, allowed <= 0.2 (psi)",
+    ]
+    assert "bias drift" not in body and len(body.splitlines()) == 5
+    # one group the other way: a gap, shown as bias drift (both sides of gender moved)
+    apart = [window[0], bias("gender", "male", "selection_rate", 0.40, 0.30)]
+    plan = plan_messages(
+        [ALL], assign_causes(apart), {}, window=WINDOW, now=NOW, cooldown_seconds=DAY
+    )
+    _, body, _ = render_message(_event(), plan.items["all"])
+    assert "level shift" not in body and "bias drift on gender: 2 group metrics" in body
 
 
 def test_a_long_message_stops_at_its_bound_and_counts_the_rest() -> None:

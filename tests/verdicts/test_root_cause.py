@@ -11,7 +11,13 @@ from dataclasses import replace
 
 from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Interval, Status
 from mlflow_monitor.spec import Severity
-from mlflow_monitor.verdicts.root_cause import assign_causes, cause_label, could_explain
+from mlflow_monitor.verdicts.root_cause import (
+    DATASET_DRIFT,
+    assign_causes,
+    cause_label,
+    could_explain,
+    level_shifts,
+)
 
 GENDER_METRICS = {  # metric -> (baseline, window) of the female group; male is close to it
     "prevalence": (0.43, 0.28),
@@ -29,6 +35,8 @@ RACE_CHANGES = {  # (group, metric) -> (baseline, window)
     ("Asian", "fnr"): (0.40, 0.49),
     ("Asian", "fpr"): (0.22, 0.28),
 }
+# tested and passing, moving the other way: race's rates did not all move alike (no level shift)
+RACE_STEADY = {"fnr": (0.39, 0.37), "fpr": (0.21, 0.20)}
 
 
 def bias(
@@ -121,8 +129,9 @@ def quality(column: str, share: float, status: Status = "warn") -> CheckOutcome:
 
 
 def degraded_window() -> list[CheckOutcome]:
-    """Performance drop, label prevalence shift, bias drift on both genders and on race, a
-    drifted segment column, a drifted plain feature, segment drops, a quality finding."""
+    """Performance drop, label prevalence shift, bias drift on both genders (alike: a level
+    shift) and on race (not alike: Hispanic moved the other way), a drifted segment column, a
+    drifted plain feature, segment drops, a quality finding."""
     genders = [
         bias("gender", group, metric, base + shift, now + shift / 2)
         for group, shift in (("female", 0.0), ("male", -0.02))
@@ -130,6 +139,7 @@ def degraded_window() -> list[CheckOutcome]:
     ]
     race = [bias("race", g, m, b, c) for (g, m), (b, c) in RACE_CHANGES.items()]
     race += [bias("race", g, "prevalence", 0.40, 0.33, status="pass") for g in ("Black", "White")]
+    race += [bias("race", "Hispanic", m, b, c, status="pass") for m, (b, c) in RACE_STEADY.items()]
     return [
         performance("roc_auc", 0.5387, 0.7704, "fail"),
         performance("recall", 0.4419, 0.6117, "fail"),
@@ -152,15 +162,17 @@ def _causes(outcomes: list[CheckOutcome]) -> dict[str, str | None]:
     return {o.check_id: o.cause for o in assign_causes(outcomes)}
 
 
-def test_a_degraded_window_is_explained_by_three_causes() -> None:
+def test_a_degraded_window_is_explained_by_four_causes() -> None:
     causes = _causes(degraded_window())
-    # both genders' prevalence moved: every bias-drift finding of theirs follows it
+    # both genders moved alike on every metric (prevalence too): a level shift, not a gap
     gender = {k: v for k, v in causes.items() if k.startswith("bias_drift/gender=")}
-    assert len(gender) == 12 and set(gender.values()) == {"prevalence"}
-    # race's own prevalence did not move significantly, but pooled the label share did
+    assert len(gender) == 12 and set(gender.values()) == {"shift:gender"}
+    # race's own prevalence did not move significantly, but pooled the label share did; and
+    # race's rates did not move alike (Hispanic's went the other way): no level shift
     race = {k: v for k, v in causes.items() if k.startswith("bias_drift/race=")}
     assert {race[f"bias_drift/race={g}/{m}"] for g, m in RACE_CHANGES} == {"prevalence"}
     assert race["bias_drift/race=Black/prevalence"] is None  # passing: not a finding
+    assert race["bias_drift/race=Hispanic/fnr"] is None
     # region drifted: its own drift finding and its segments' drops
     assert causes["drift/region"] == "drift:region"
     assert causes["segment/region=north"] == causes["segment/region=south"] == "drift:region"
@@ -177,7 +189,7 @@ def test_both_sides_of_a_binary_attribute_and_several_metrics_of_one_group() -> 
     outcomes = [
         bias("sex", "Female", "fnr", 0.20, 0.31),
         bias("sex", "Female", "fpr", 0.10, 0.16),
-        bias("sex", "Male", "fnr", 0.22, 0.30),
+        bias("sex", "Male", "fnr", 0.22, 0.13),  # the other way: a gap, not a level shift
         bias("sex", "Male", "tpr", 0.78, 0.78, status="pass"),
         bias("race", "Black", "fnr", 0.20, 0.34),
         bias("race", "Black", "fpr", 0.10, 0.18),
@@ -249,6 +261,11 @@ def test_could_explain_covers_each_cause_checks_whatever_their_status() -> None:
     assert could_explain("performance", performance("f1", 0.7, 0.7, passing))
     assert not could_explain("performance", quality("age", 0.0, passing))
     assert not could_explain("upstream-join", fnr)  # a cause set elsewhere covers nothing here
+    assert could_explain("shift:sex", fnr) and not could_explain("shift:race", fnr)
+    share = drift("share_drifted")
+    assert could_explain(DATASET_DRIFT, share) and could_explain(DATASET_DRIFT, drift("age"))
+    assert not could_explain(DATASET_DRIFT, drift("prediction/score"))  # no feature column
+    assert not could_explain(DATASET_DRIFT, north)
     assert cause_label("drift:region") == "region drifted (its distribution changed)"
     assert cause_label("prevalence") == "label prevalence changed"
 
@@ -259,3 +276,144 @@ def test_an_unbounded_threshold_is_still_a_finding_a_cause_can_take() -> None:
         for m in ("roc_auc", "recall")
     ]
     assert set(_causes(outcomes).values()) == {"performance"}
+
+
+# -- dataset drift: many drifted columns are one cause, prediction drift stays on its own ------
+def wide_drift_window(columns: int = 80) -> list[CheckOutcome]:
+    """``columns`` drifted features (the share fires), a grouping column that drifted without a
+    consequence, one that drifted with a segment drop, prediction drift, one performance and
+    one segment finding (the segment column did not drift)."""
+    features = [drift(f"feature_{k:03d}", value=0.21 + k / 1000) for k in range(columns)]
+    share = replace(
+        drift("share_drifted", value=1.0),
+        threshold=AppliedThreshold(None, 0.3, "static", "share of drifted feature columns"),
+        message=f"{columns + 2} of {columns + 2} feature columns drifted (100%)",
+        metric="share_drifted",
+    )
+    return [
+        *features,
+        drift("region", value=0.25),  # a segment column: region's drop below follows its drift
+        drift("contract", value=0.26),  # a segment column with no finding of its own segments
+        share,
+        replace(drift("prediction/churn_score", value=0.8), severity="warning"),
+        performance("roc_auc", 0.60, 0.77, "fail"),
+        segment("region", "north", 0.57, 0.77, "warn"),
+        segment("plan", "basic", 0.55, 0.75, "warn"),
+        segment("contract", "monthly", 0.73, 0.73, "pass"),
+    ]
+
+
+def test_many_drifted_columns_are_one_dataset_drift_cause() -> None:
+    causes = _causes(wide_drift_window())
+    dataset = {k for k, v in causes.items() if v == DATASET_DRIFT}
+    assert dataset == {f"drift/feature_{k:03d}" for k in range(80)} | {
+        "drift/share_drifted",
+        "drift/contract",  # a grouping column whose drift explains nothing else: one of many
+    }
+    # the more specific cause first: region's drift explains its segment's drop too
+    assert causes["drift/region"] == causes["segment/region=north"] == "drift:region"
+    # prediction drift, the performance finding and the other segment stay on their own
+    for alone in ("drift/prediction/churn_score", "performance/roc_auc", "segment/plan=basic"):
+        assert causes[alone] is None, alone
+    assert cause_label(DATASET_DRIFT).startswith("dataset drift")
+
+
+def test_dataset_drift_needs_the_share_or_three_drifted_columns() -> None:
+    two = [drift("age"), drift("tenure"), drift("income", "pass", 0.01)]
+    assert set(_causes(two).values()) == {None}  # two columns, no share: each on its own
+    three = [*two[:2], drift("charges")]
+    assert set(_causes(three).values()) == {DATASET_DRIFT}
+    share = replace(drift("share_drifted", value=0.5), metric="share_drifted")
+    assert set(_causes([drift("age"), share]).values()) == {DATASET_DRIFT}
+    quiet = replace(share, status="pass", value=0.1)  # the share passes: two columns alone
+    assert _causes([*two[:2], quiet]) == dict.fromkeys(
+        ("drift/age", "drift/tenure", "drift/share_drifted")
+    )
+
+
+# -- a level shift: every group moved alike ---------------------------------------------------
+def test_rates_moving_alike_in_every_group_are_a_level_shift_not_a_gap() -> None:
+    both = [
+        bias("gender", "female", "selection_rate", 0.38, 0.72),
+        bias("gender", "male", "selection_rate", 0.40, 0.73),
+    ]
+    assert level_shifts(both) == {("gender", "selection_rate")}
+    assert set(_causes(both).values()) == {"shift:gender"}
+    assert cause_label("shift:gender") == (
+        "gender: a level shift in every group, not a gap between groups"
+    )
+    # the other way for one group: a gap opened, judged by the later rules (both sides moved)
+    apart = [both[0], bias("gender", "male", "selection_rate", 0.40, 0.30)]
+    assert level_shifts(apart) == frozenset()
+    assert set(_causes(apart).values()) == {"attribute:gender"}
+    # the same way but one group three times the other, 0.21 apart: not alike
+    uneven = [
+        bias("race", "Black", "fnr", 0.30, 0.60),
+        bias("race", "White", "fnr", 0.30, 0.40),
+    ]
+    assert level_shifts(uneven) == frozenset()
+    # small changes within min_effect of each other are alike, whatever their ratio
+    small = [bias("race", g, "fpr", 0.20, 0.20 + d) for g, d in (("Black", 0.06), ("White", 0.02))]
+    small[1] = replace(small[1], status="pass")
+    assert level_shifts(small, min_effect=0.05) == {("race", "fpr")}
+
+
+def test_a_level_shift_counts_every_tested_group_and_only_those() -> None:
+    rose = [
+        bias("race", "Black", "fnr", 0.38, 0.52),
+        bias("race", "White", "fnr", 0.39, 0.50),
+    ]
+    # a tested group that did not move: not every group moved, no level shift
+    steady = bias("race", "Asian", "fnr", 0.40, 0.40, status="pass")
+    assert level_shifts([*rose, steady]) == frozenset()
+    # a group too small to test, and the (missing) group, say nothing either way
+    small = bias("race", "Other", "fnr", 0.40, 0.10, status="insufficient_data")
+    missing = bias("race", "(missing)", "fnr", 0.40, 0.10)
+    assert level_shifts([*rose, small, missing]) == {("race", "fnr")}
+    causes = _causes([*rose, small, missing])
+    assert causes["bias_drift/race=Black/fnr"] == causes["bias_drift/race=White/fnr"]
+    assert causes["bias_drift/race=Black/fnr"] == "shift:race"
+    # one group alone is no level shift
+    assert level_shifts(rose[:1]) == frozenset()
+
+
+def test_prevalence_moving_alike_is_no_group_own_change() -> None:
+    # the demo's drifted window: both genders' label share rose alike, and every rate with it
+    prevalence = [
+        bias("gender", "female", "prevalence", 0.42, 0.64),
+        bias("gender", "male", "prevalence", 0.44, 0.64),
+    ]
+    # without the counts (an older results.json) the pooled label shift is not claimed
+    prevalence = [
+        replace(o, evidence={k: v for k, v in o.evidence.items() if not k.endswith("_n")})
+        for o in prevalence
+    ]
+    window = [
+        *prevalence,
+        bias("gender", "female", "tpr", 0.59, 0.84),
+        bias("gender", "male", "tpr", 0.61, 0.85),
+        # female's fdr and fpr moved, male's did not: no level shift there
+        bias("gender", "female", "fdr", 0.35, 0.20),
+        bias("gender", "male", "fdr", 0.33, 0.32, status="pass"),
+        bias("gender", "female", "fpr", 0.22, 0.40),
+        bias("gender", "male", "fpr", 0.24, 0.25, status="pass"),
+    ]
+    causes = _causes(window)
+    shifted = [
+        f"bias_drift/gender={g}/{m}" for g in ("female", "male") for m in ("prevalence", "tpr")
+    ]
+    assert {causes[k] for k in shifted} == {"shift:gender"}
+    # female's prevalence moved as male's did: it is no group's own change and does not explain
+    # female's other metrics; they are several metrics of one group
+    own = {causes["bias_drift/gender=female/fdr"], causes["bias_drift/gender=female/fpr"]}
+    assert own == {"group:gender=female"}
+    # a prevalence change of female's own (male's steady) does explain them
+    steady = replace(
+        prevalence[1],
+        status="pass",
+        value=0.45,
+        evidence={"baseline_value": 0.44, "current_value": 0.45},
+    )
+    causes = _causes([prevalence[0], steady, *window[2:]])
+    assert causes["bias_drift/gender=female/fdr"] == causes["bias_drift/gender=female/fpr"]
+    assert causes["bias_drift/gender=female/fdr"] == "prevalence"

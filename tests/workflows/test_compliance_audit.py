@@ -19,6 +19,8 @@ from mlflow_monitor.workflows.compliance_audit import (
     ComplianceRecord,
     ComplianceReport,
     build_compliance,
+    level_text,
+    p_text,
     write_compliance,
 )
 from tests.fixtures.lending import FAIR, UNFAIR_FNR, lending_frame, lending_spec
@@ -232,7 +234,7 @@ def test_every_rule_row_shows_its_counts_and_interval_in_html_and_json(tmp_path:
     assert "insufficient data (not judged)" in groups["fnr_difference"]
 
 
-def test_risk_score_report_names_the_most_flagged_group_and_never_says_approval() -> None:
+def test_risk_score_report_speaks_of_flags_and_never_of_approval() -> None:
     """favorable_outcome negative: a positive decision is a flag; selection rules read the rest."""
     report = _report(favorable_outcome="negative")
     html = report.render_html()
@@ -240,14 +242,117 @@ def test_risk_score_report_names_the_most_flagged_group_and_never_says_approval(
     assert sex is not None
     flagged = max(sex.groups, key=lambda g: g.rate("selection_rate") or 0.0)
     x, n = flagged.fraction("selection_rate")
-    rate = f"{100 * x / n:.1f}% ({x:,}/{n:,} rows)"
-    sentence = f"Most flagged for sex: sex = {flagged.group}, flag rate {rate}"
-    assert any(line.startswith(sentence) for line in report.summary), report.summary
-    assert sentence in html
+    assert f"to {flagged.group} {100 * x / n:.1f}% ({x:,}/{n:,})" in html  # highest flag rate
+    assert "Lowest and highest flag rate per attribute" in html
     assert "adverse to the person (a flag)" in html and "Number flagged" in html
     assert "favourable-outcome rate (not flagged)" in html
     lowered = html.lower()
     assert "approv" not in lowered and "reject" not in lowered and "number selected" not in lowered
     assert "approv" not in " ".join(report.summary).lower()
+    assert "most flagged" not in lowered and "least often selected" not in lowered
+    # rule titles and chart legends about selection rates speak of the favourable outcome
+    assert "Selection-rate impact ratio" not in html and "selection_rate ratio" not in html
+    assert "Impact ratio of the favourable-outcome rate (not flagged) of every group &gt;= 0.8" in (
+        html
+    )
+    assert "favourable-outcome rate (not flagged) impact ratio; shaded: tolerance band" in html
     positive = _report().render_html()
-    assert "Least often selected for sex: sex = female" in positive and "approval" in positive
+    assert "Selection-rate impact ratio of every group is at least 0.8" in positive
+    assert "selection rate impact ratio; shaded: tolerance band" in positive
+    assert "approval" in positive and "Least often selected" not in positive
+
+
+def test_a_group_is_adversely_affected_only_when_a_rule_on_it_warns_or_fails() -> None:
+    """Equal rates (no rule breaks) name nobody; a lower rate is information, not a finding."""
+    fair = _report(FAIR)
+    assert fair.adverse_groups == ()
+    assert "Adversely affected groups: none: no rule finds a gap." in fair.summary
+    html = fair.render_html()
+    assert "<h3>Adversely affected groups</h3>" in html and "None: no rule finds a gap." in html
+    assert "Least selected group" not in html and "Least often selected" not in html
+    ranges = next(s for s in fair.summary if s.startswith("Selection rate by group, lowest"))
+    assert "for information; a gap is a finding only when a rule warns or fails" in ranges
+    assert "sex: female " in ranges and " to male " in ranges
+
+    unfair = _report()
+    broken = {
+        (row.attribute, row.group)
+        for r in unfair.evaluation.policies
+        for row in r.rows
+        if row.status in ("warn", "fail")
+    }
+    named = {(a.attribute, a.group) for a in unfair.adverse_groups}
+    assert named == broken  # approvals: every broken row's group is the worse-off side
+    female = next(
+        a
+        for a in unfair.adverse_groups
+        if (a.attribute, a.group, a.status) == ("sex", "female", "fail")
+    )
+    assert female.rate_name == "false-negative rate (wrongly rejected)"
+    assert female.reference.startswith("male ") and "positives), 95% CI [" in female.rate
+    assert "equal_opportunity / fnr_difference (fail)" in female.rules
+    line = next(s for s in unfair.summary if s.startswith("Adversely affected groups"))
+    assert "sex = female" in line and "sex = male" not in line
+    adverse = unfair.render_html().split("<h3>Adversely affected groups</h3>")[1].split("<h3>")[0]
+    assert "equal_opportunity / fnr_difference (fail); equalized_odds / fnr_difference (fail)" in (
+        adverse
+    )
+    assert '<td class="l">sex</td><td class="l">male</td>' not in adverse
+
+
+def test_a_gap_rule_names_the_worse_off_side_when_flags_are_adverse() -> None:
+    """With flags adverse, women missed (not flagged) more often leave the men worse off."""
+    report = _report(favorable_outcome="negative")
+    male = next(a for a in report.adverse_groups if (a.attribute, a.group) == ("sex", "male"))
+    assert male.rate_name == "false-negative rate (missed, not flagged)"
+    assert "equal_opportunity / fnr_difference (fail; on female)" in male.rules
+    assert male.reference.startswith("female ")
+    assert not any((a.attribute, a.group) == ("sex", "female") for a in report.adverse_groups)
+
+
+def test_one_rule_is_counted_in_the_singular() -> None:
+    spec = lending_spec(policies=["four_fifths_rule"], reference_groups={"sex": "male"})
+    reference = reference_fairness(spec, lending_frame(8_000, groups=FAIR, seed=41))
+    met = evaluate_fairness(spec, reference, lending_frame(8_000, groups=FAIR, seed=42))
+    summary = build_compliance(met, model="m", model_version="1").summary
+    assert summary[0] == "The only policy rule is met in this window."
+    broken = evaluate_fairness(spec, reference, lending_frame(8_000, groups=UNFAIR_FNR, seed=42))
+    assert (
+        build_compliance(broken, model="m", model_version="1")
+        .summary[0]
+        .startswith("1 of 1 policy rule is broken.")
+    )
+
+
+def test_trend_table_shows_every_change_the_summary_names_with_readable_p_values() -> None:
+    report = _report()
+    drift = report.evaluation.drift
+    assert drift is not None
+    significant = drift.significant
+    assert {c.metric for c in significant} - {"selection_rate", "fnr", "fpr"}  # e.g. FOR, TPR
+    html = report.render_html()
+    trend = html[html.index("<h2>Trend against the baseline</h2>") :]
+    for c in significant:
+        cells = f'<td class="l">{c.group}</td><td class="l">{report.wording.short(c.metric)}</td>'
+        assert cells in trend, (c.attribute, c.group, c.metric)
+    assert "<td>0.0000</td>" not in trend and "<td>&lt;0.0001</td>" in trend
+    header = next(s for s in report.summary if "changed significantly since the baseline" in s)
+    assert header.startswith(f"{len(significant)} group rates changed significantly")
+    assert any("(adjusted p <0.0001)" in s for s in report.summary)
+    assert "100% CI" not in html  # Bonferroni-adjusted levels keep their digits
+
+
+def test_p_values_and_levels_read_as_people_expect() -> None:
+    assert [p_text(p) for p in (3e-33, 0.00009, 0.012345, 0.5, None)] == [
+        "<0.0001",
+        "<0.0001",
+        "0.0123",
+        "0.5",
+        "n/a",
+    ]
+    assert [level_text(v) for v in (0.95, 0.99, 0.9982142857, 0.9928571)] == [
+        "95%",
+        "99%",
+        "99.8%",
+        "99.3%",
+    ]

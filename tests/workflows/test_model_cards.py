@@ -22,6 +22,8 @@ from mlflow_monitor.adapters.mlflow.card_store import (
 from mlflow_monitor.contract import CheckOutcome, Interval, Status
 from mlflow_monitor.errors import SpecError
 from mlflow_monitor.spec import GateSpec, parse_spec
+from mlflow_monitor.stats.fairness import AttributeFairness, FairnessReport, GroupMetrics
+from mlflow_monitor.stats.intervals import wilson
 from mlflow_monitor.verdicts.promotion import VersionState, decide
 from mlflow_monitor.workflows.model_cards import (
     NOT_PROVIDED,
@@ -180,10 +182,74 @@ def test_card_has_every_section_and_not_provided_for_missing_fields() -> None:
 def test_disaggregated_tables_show_reference_and_latest_per_group() -> None:
     md = render_card(build_context(facts(), HumanCard(), SPEC, now=NOW)).markdown
     assert "### sex (protected attribute)" in md
-    assert "| F | 2,400 | 0.31 | 0.3 → 0.41 |" in md  # counts (tp) are left out
-    assert "| M | 2,600 | 0.42 | 0.15 |" in md
+    assert "| Group | Rows (baseline → window) | selection_rate | fnr |" in md
+    assert "| F | 2,400 → — | 0.31 → — | 0.3 → 0.41 |" in md  # counts (tp) are left out
+    assert "| M | 2,600 → — | 0.42 → — | 0.15 → — |" in md  # no window value: never "0.15"
     assert "### region (segment)" in md
-    assert "| north | 3,000 | 0.83 → 0.7 | 0.7 |" in md  # the spec's segment metric first
+    assert "| north | 3,000 → — | 0.83 → 0.7 | 0.7 → — |" in md  # the spec's segment metric first
+    unmonitored = dataclasses.replace(facts(), last_results=None, windows=())
+    md = render_card(build_context(unmonitored, HumanCard(), SPEC, now=NOW)).markdown
+    assert "| Group | Rows | selection_rate | fnr |" in md and "| F | 2,400 | 0.31 | 0.3 |" in md
+
+
+def _group(name: str, size: int, selected: int, **confusion: int) -> GroupMetrics:
+    return GroupMetrics("sex", name, size, selected, **confusion)
+
+
+def _fairness(*groups: GroupMetrics, labeled: bool = True) -> dict[str, object]:
+    attribute = AttributeFairness("sex", ("sex",), "majority", "M", groups, ())
+    return FairnessReport(sum(g.size for g in groups), labeled, 30, (attribute,)).to_dict()
+
+
+def test_group_cells_show_intervals_denominators_and_a_dash_for_a_missing_window_value() -> None:
+    """The window's fairness report gives each side its interval and count; a rate the window
+    could not compute (no labels: FNR) reads ``→ —``, never as unchanged."""
+    reference = _fairness(
+        _group("F", 2_400, 744, labeled=2_400, tp=600, fn=250, fp=144, tn=1_406),
+        _group("M", 2_600, 1_092, labeled=2_600, tp=900, fn=160, fp=192, tn=1_348),
+    )
+    window = _fairness(_group("F", 310, 62), _group("M", 290, 116), labeled=False)
+    base = facts()
+    assert isinstance(base.baseline_json, dict) and isinstance(base.last_results, dict)
+    latest = dataclasses.replace(
+        base,
+        baseline_json={**base.baseline_json, "fairness": reference},
+        last_results={
+            **base.last_results,
+            "metrics": {},
+            "fairness": {"report": window},
+            "segments": {
+                "results": [
+                    {
+                        "column": "region",
+                        "segment": "north",
+                        "rows": 420,
+                        "metric": "roc_auc",
+                        "value": 0.71,
+                        "spread": {"standard_error": 0.03, "denominator": 400},
+                    }
+                ]
+            },
+        },
+    )
+    context = build_context(latest, HumanCard(), SPEC, now=NOW)
+    sex = next(t for t in context.disaggregated if t.attribute == "sex")
+    female = next(r for r in sex.rows if r.group == "F")
+    cells = dict(zip(sex.metrics, female.values, strict=True))
+    assert female.size == "2,400 → 310"
+    low, high = wilson(744, 2_400, level=0.95)
+    w_low, w_high = wilson(62, 310, level=0.95)
+    assert cells["selection_rate"] == (
+        f"0.31 [{low:.4g}, {high:.4g}] n=2,400 → 0.2 [{w_low:.4g}, {w_high:.4g}] n=310"
+    )
+    f_low, f_high = wilson(250, 850, level=0.95)
+    assert cells["fnr"] == f"{250 / 850:.4g} [{f_low:.4g}, {f_high:.4g}] n=850 → —"
+    region = next(t for t in context.disaggregated if t.attribute == "region")
+    north = region.rows[0]
+    assert north.size == "3,000 → 420"
+    assert north.values[0] == "0.83 → 0.71 n=400"
+    md = render_card(context).markdown
+    assert f"| F | 2,400 → 310 | 0.31 [{low:.4g}, {high:.4g}] n=2,400 → 0.2 [" in md
 
 
 def test_monitoring_section_has_trend_findings_and_policy() -> None:
@@ -199,6 +265,42 @@ def test_monitoring_section_has_trend_findings_and_policy() -> None:
     md = render_card(context).markdown
     assert "| 2025-02-02T00:00:00Z | critical | 0.7 | 0.25 |" in md.replace("… – ", "")
     assert "- **Current health:** critical" in md
+
+
+def test_recent_windows_show_the_performance_checks_metrics_first() -> None:
+    """No checks in the spec: the defaults the window applied (ROC AUC, F1, recall) come first,
+    so the failing critical check is a column; without a spec, the latest window's checks."""
+    spec = parse_spec(
+        {
+            "model": "lending",
+            "task": "binary_classification",
+            "positive_label": 1,
+            "columns": {"target": "y", "prediction": "p", "score": "s", "numerical": ["x"]},
+        }
+    )
+    metrics = ("accuracy", "brier", "f1", "log_loss", "recall", "roc_auc")
+    windows = tuple(
+        run(
+            f"w{i}",
+            {**{f"perf/{m}": 0.5 + i / 10 for m in metrics}, "drift/share_drifted": 0.1},
+            **{"monitor.window_end": f"2025-02-0{i + 1}T00:00:00Z", "monitor.health": "healthy"},
+        )
+        for i in range(2)
+    )
+    base = dataclasses.replace(facts(), windows=windows)
+    context = build_context(base, HumanCard(), spec, now=NOW)
+    assert context.trend_metrics == (
+        "perf/roc_auc",
+        "perf/f1",
+        "perf/recall",
+        "drift/share_drifted",
+        "perf/accuracy",
+    )
+    assert "| perf/roc_auc | perf/f1 | perf/recall |" in render_card(context).markdown
+    unscored = spec.model_copy(update={"columns": spec.columns.model_copy(update={"score": None})})
+    assert build_context(base, HumanCard(), unscored, now=NOW).trend_metrics[0] == "perf/accuracy"
+    no_spec = build_context(base, HumanCard(), None, now=NOW)
+    assert no_spec.trend_metrics[0] == "perf/roc_auc"  # the latest window's performance check
 
 
 def test_human_yaml_fills_the_card(tmp_path: Path) -> None:

@@ -23,7 +23,9 @@ from mlflow_monitor.contract import (
     TAG_LAST_RUN,
     TAG_WINDOW_END,
     TAG_WINDOW_START,
+    AppliedThreshold,
     CheckOutcome,
+    Interval,
     WindowResults,
     write_results,
 )
@@ -212,6 +214,9 @@ def test_json_has_every_field_and_the_complete_failing_list(
         "checks": "5 checks: 5 fail",
         "policy_checks": "",
         "check_counts": {"fail": 5},
+        "policy_counts": {},
+        "finding_details": [f"drift/c{i} (fail)" for i in range(5)],
+        "not_judged": [],
     }
 
 
@@ -228,9 +233,80 @@ def test_checks_count_small_groups_as_not_judged_never_as_passing_or_failing(
     assert row.policy_checks == "7 rule checks: 5 pass, 2 insufficient data (not judged)"
     assert row.checks == "8 checks: 6 pass, 2 insufficient data (not judged)"
     assert row.check_counts == {"pass": 6, "insufficient_data": 2}
+    assert row.policy_counts == {"pass": 5, "insufficient_data": 2}
     line = status_table([row]).splitlines()[1]
-    assert "7 rule checks: 5 pass, 2 insufficient data (not judged)" in line
-    assert ": all" not in line and "passing" not in line
+    # the rule checks are among the 8, not extra to them
+    assert (
+        "8 checks (7 of them policy rules): 6 pass, 2 insufficient data (not judged); "
+        "policy rules: 5 pass, 2 insufficient data (not judged)"
+    ) in line
+    assert ": all" not in line and "passing" not in line and "7 rule checks" not in line
+
+
+RULE_X = "policy/four_fifths_rule/selection_rate_impact_ratio/race=x"
+
+
+def test_verbose_shows_each_findings_numbers_and_why_checks_were_not_judged(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    auc = CheckOutcome(
+        "performance/roc_auc",
+        "performance",
+        "fail",
+        "critical",
+        0.712,
+        AppliedThreshold(0.76, None, "baseline"),
+        "roc_auc = 0.712 < 0.76",
+        interval=Interval(0.68, 0.74, 0.95, "delong", 400),
+        baseline=0.81,
+    )
+    small = CheckOutcome(
+        RULE_X,
+        "policy",
+        "insufficient_data",
+        "critical",
+        None,
+        None,
+        "",
+        evidence={"size": 12, "note": "group has 12 rows < minimum 30"},
+    )
+    labels = CheckOutcome(
+        "performance/f1",
+        "performance",
+        "not_evaluated",
+        "warning",
+        None,
+        None,
+        "",
+        evidence={"reason": "no labels in the window"},
+    )
+    add_versions(tracking_uri, "churn", 1, tmp_path)
+    outcomes = [auc, small, labels, outcome("drift/age", "pass")]
+    record_verdict(tracking_uri, "churn", "1", "critical", outcomes, tmp_path)
+
+    rows = status_rows("churn", tracking_uri=tracking_uri)
+    short, verbose = status_table(rows), status_table(rows, verbose=True)
+
+    detail = (
+        "performance/roc_auc (fail): value 0.712, baseline 0.81, allowed [0.76, +inf] "
+        "(baseline), interval [0.68, 0.74] (95% delong, n=400)"
+    )
+    assert rows[0].finding_details == (detail,)
+    assert rows[0].not_judged == (
+        "performance/f1: not evaluated (no labels in the window)",
+        f"{RULE_X}: insufficient data (group has 12 rows < minimum 30)",
+    )
+    assert detail not in short and "not judged (2):" not in short
+    assert f"churn version 1 (critical), window ending {END}:" in verbose
+    assert f"  findings (1):\n    - {detail}" in verbose
+    assert (
+        "  not judged (2):\n    - performance/f1: not evaluated (no labels in the window)\n"
+        f"    - {RULE_X}: insufficient data (group has 12 rows < minimum 30)"
+    ) in verbose
+    assert (
+        "4 checks (1 of them policy rule): 1 pass, 1 fail, 1 insufficient data (not judged), "
+        "1 not evaluated (not judged); policy rule: 1 insufficient data (not judged)"
+    ) in short
 
 
 def test_a_model_name_with_a_quote(tracking_uri: str, tmp_path: Path) -> None:
