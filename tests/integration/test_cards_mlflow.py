@@ -71,7 +71,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Monitored:
             model,
             name="model",
             serialization_format="cloudpickle",
-            signature=mlflow.models.infer_signature(features, model.predict(features)),
+            signature=mlflow.models.infer_signature(features, model.predict(features)),  # type: ignore[attr-defined]
             pip_requirements=["scikit-learn"],
         )
     client = MlflowClient(uri, uri)
@@ -122,9 +122,15 @@ def test_disaggregated_tables_and_monitoring_section(monitored: Monitored) -> No
     card = artifact_text(monitored, monitored.window_run, "model_card.md")
     quantitative = card.split("## Quantitative analyses")[1].split("## Ethical")[0]
     assert "### gender (protected attribute)" in quantitative
+    assert "| Group | Rows (baseline → window) |" in quantitative
     for group in ("female", "male"):
         row = next(ln for ln in quantitative.splitlines() if ln.startswith(f"| {group} |"))
         assert " → " in row  # reference → latest window
+        cells = row.strip("|").split(" | ")
+        assert all(c.strip()[0].isdigit() for c in cells[1].split(" → "))  # rows on both sides
+        # both sides' fairness reports give each rate its interval and denominator
+        assert " n=" in cells[2].split(" → ")[0] and " n=" in cells[2].split(" → ")[1], row
+        assert "[" in cells[2].split(" → ")[1], row
     assert "### region (segment)" in quantitative and "### contract (segment)" in quantitative
     assert (
         "| roc_auc |" in quantitative.split("### region")[1].splitlines()[2]
@@ -134,7 +140,8 @@ def test_disaggregated_tables_and_monitoring_section(monitored: Monitored) -> No
     assert "- **Current health:** healthy" in monitoring
     trend = [ln for ln in monitoring.splitlines() if monitored.window_run in ln]
     assert len(trend) == 1 and "| healthy |" in trend[0]
-    assert "perf/roc_auc" in monitoring
+    header = next(ln for ln in monitoring.splitlines() if ln.startswith("| Window | Health |"))
+    assert header.startswith("| Window | Health | perf/roc_auc |")  # the critical check first
     assert "policy/four_fifths_rule/selection_rate_impact_ratio/gender=female" in monitoring
     status = next(ln for ln in monitoring.splitlines() if ln.startswith("- **Policy status:**"))
     assert " rule checks: " in status and "passing" not in status  # counted per status
