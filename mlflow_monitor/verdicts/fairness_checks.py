@@ -275,6 +275,7 @@ def evaluate_policies(
             minimum=rule.min_group_size or min_group_size,
             level=level,
             labeled=report.labeled,
+            literal_extreme=pack.layout == "ll144",
         )
         rows: list[RuleRow] = []
         for attr in report.attributes:
@@ -458,6 +459,7 @@ class _Judging:
     minimum: int
     level: float
     labeled: bool
+    literal_extreme: bool = False  # audit tables (LL144) publish ratios to the literal highest
 
     @property
     def judged(self) -> bool:
@@ -504,7 +506,15 @@ def _simultaneous_level(
 
 
 def _rule_reference(judging: _Judging, attr: AttributeFairness) -> GroupMetrics | None:
-    """The spec's reference group, or the highest/lowest-rate group with enough cases."""
+    """The spec's reference group, or the highest/lowest-rate group the data can vouch for.
+
+    "Highest" is the group whose rate is highest at the lower end of its Wilson interval
+    ("lowest": at the upper end), so a 40-row group that is highest by luck does not become
+    everyone's comparator (on clean data it was, window after window, and its own noise then
+    decided every other group's verdict); a small group that is clearly highest still is. An
+    audit pack whose tables the law defines (``layout: ll144``: the ratio to the most selected
+    category) keeps the literal highest.
+    """
     if judging.rule.reference == "reference_group":
         return attr.group(attr.reference_group) if attr.reference_group else None
     metric = judging.metric
@@ -515,8 +525,15 @@ def _rule_reference(judging: _Judging, attr: AttributeFairness) -> GroupMetrics 
     ]
     if not eligible:
         return None
-    pick = max if judging.rule.reference == "highest" else min
-    return pick(eligible, key=lambda g: g.rate(metric) or 0.0)
+    highest = judging.rule.reference == "highest"
+    if judging.literal_extreme:
+        return (max if highest else min)(eligible, key=lambda g: g.rate(metric) or 0.0)
+
+    def vouched(g: GroupMetrics) -> float:
+        low, high = wilson(*g.fraction(metric), level=judging.level)
+        return low if highest else high
+
+    return (max if highest else min)(eligible, key=vouched)
 
 
 def _rule_row(

@@ -482,3 +482,15 @@ def test_a_real_gap_among_many_groups_still_fails() -> None:
         "policy/four_fifths_rule/selection_rate_impact_ratio/race=g24",
     )
     assert outcome.status == "fail" and outcome.severity == "critical"
+
+
+def test_a_small_group_highest_by_luck_is_not_everyones_comparator() -> None:
+    """four-fifths compares with the highest rate the data can vouch for; LL144 stays literal."""
+    tiny = pd.DataFrame({"race": "tiny", "label": 1, "pred": [1] * 27 + [0] * 13})  # 0.675
+    frame = pd.concat([_many_groups([0.4, 0.4, 0.6], 3000, seed=5), tiny], ignore_index=True)
+    spec = _race_spec(policies=["four_fifths_rule", "nyc_ll144_bias_audit"])
+    evaluation = evaluate_fairness(spec, None, frame)
+    four = _rule(evaluation, "four_fifths_rule", "selection_rate_impact_ratio")
+    ll144 = _rule(evaluation, "nyc_ll144_bias_audit", "impact_ratio_per_category")
+    assert {r.reference_group for r in four.rows} == {"g02"}  # 3,000 rows at about 0.6
+    assert {r.reference_group for r in ll144.rows} == {"tiny"}  # the most selected category
