@@ -30,6 +30,12 @@ least a warning on ``equal_opportunity`` / ``fnr_difference`` for ``race=B`` (go
 and with a fail.
 
     .venv/bin/python benchmarks/bench_false_alarms.py [--windows 200] [--seed 12] [--out f.json]
+        [--window-rows 10000] [--reference-rows 50000] [--set fairness.min_group_size=100 ...]
+
+``--set dotted.key=value`` (repeatable; the value read as YAML) changes one spec setting, to
+measure a candidate default against the same windows. Outcomes are read through ``status``,
+``kind``, ``check_id`` and ``value`` only; ``interval`` and ``baseline`` are recorded for the
+power check when the outcome has them, so the script runs on older and newer result fields.
 
 Seeds: the reference uses ``(seed, 0)``, clean window ``i`` ``(seed, 1, i)``, power window
 ``i`` ``(seed, 2, i)``, the truth's Monte Carlo ``(seed, 9)`` (``numpy.random.default_rng``

@@ -46,6 +46,7 @@ __all__ = [
     "WindowResults",
     "experiment_name",
     "health",
+    "level_text",
     "parse_utc",
     "read_results",
     "safe_metric_name",
@@ -201,6 +202,16 @@ class AppliedThreshold:
 DEFAULT_CONFIDENCE = 0.95  # the product's one confidence level; ``confidence_level`` in the spec
 
 
+def level_text(level: float) -> str:
+    """A confidence level for people: ``95%``, ``98.3%``, ``99.95%`` (never rounded to 100%)."""
+    percent = level * 100
+    for digits in range(4):
+        text = f"{percent:.{digits}f}"
+        if abs(float(text) - percent) < 1e-9 or (float(text) < 100 and digits >= 1):
+            return f"{text}%"
+    return f"{percent:.4f}%"
+
+
 @dataclass(frozen=True)
 class Interval:
     """A confidence interval around an outcome's value, with the counts it rests on.
@@ -248,7 +259,7 @@ class Interval:
             if self.reference_denominator is not None:
                 counts += f" vs {self.reference_denominator}"
         of = "" if self.of == "value" else f" of the {self.of}"
-        return f"[{low}, {high}] ({self.level * 100:.3g}% {self.method}{of}{counts})"
+        return f"[{low}, {high}] ({level_text(self.level)} {self.method}{of}{counts})"
 
 
 @dataclass(frozen=True)

@@ -266,12 +266,12 @@ class FairnessSpec(_Strict):
 
     intersections: list[list[str]] = Field(default_factory=list)
     reference_groups: dict[str, ReferenceGroup] = Field(default_factory=dict)
-    min_group_size: int = Field(default=30, ge=1)
+    min_group_size: int = Field(default=100, ge=1)
     decision_threshold: float = Field(default=0.5, ge=0, le=1)
     favorable_outcome: FavorableOutcome = "positive"
     policies: list[str] = Field(default_factory=list)
     overrides: dict[str, float] = Field(default_factory=dict)
-    drift_alpha: float = Field(default=0.05, gt=0, lt=1)
+    drift_alpha: float = Field(default=0.01, gt=0, lt=1)
     drift_min_effect: float = Field(default=0.05, ge=0, le=1)
     drift_severity: Severity = "warning"
 

@@ -47,7 +47,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Interval, MetricValue, Status
+from mlflow_monitor.contract import (
+    AppliedThreshold,
+    CheckOutcome,
+    Interval,
+    MetricValue,
+    Status,
+    level_text,
+)
 from mlflow_monitor.errors import DataError, SpecError
 from mlflow_monitor.spec import FavorableOutcome, MonitorSpec, Severity
 from mlflow_monitor.stats.bias_drift import BiasChange, BiasDriftReport, compare_fairness
@@ -245,15 +252,20 @@ def policy_results(
 ) -> tuple[RuleResult, ...]:
     """Every rule of ``packs`` on ``report``, with the spec's minimum, level and favourable side."""
     fs = spec.fairness
+    minimum, level, side = fs.min_group_size, spec.confidence_level, fs.favorable_outcome
+    family = sum(
+        _family_size(_judgings(pack, report, minimum, level, side), report) for pack in packs
+    )
     return tuple(
         result
         for pack in packs
         for result in evaluate_policies(
             pack,
             report,
-            min_group_size=fs.min_group_size,
-            level=spec.confidence_level,
-            favorable_outcome=fs.favorable_outcome,
+            min_group_size=minimum,
+            level=level,
+            favorable_outcome=side,
+            family=family,
         )
     )
 
@@ -265,11 +277,35 @@ def evaluate_policies(
     min_group_size: int,
     level: float,
     favorable_outcome: FavorableOutcome = "positive",
+    family: int | None = None,
 ) -> list[RuleResult]:
-    """Every rule of ``pack`` over the attributes it covers."""
+    """Every rule of ``pack`` over the attributes it covers.
+
+    The rows are judged at one simultaneous level (Bonferroni): ``level`` holds for all
+    ``family`` comparisons together, the window's whole policy table (``policy_results`` counts
+    it over every pack), or this pack's comparisons when ``family`` is not given.
+    """
+    judgings = _judgings(pack, report, min_group_size, level, favorable_outcome)
+    size = _family_size(judgings, report) if family is None else family
+    row_level = 1.0 - (1.0 - level) / max(1, size)
     results = []
-    for rule in pack.rules:
-        judging = _Judging(
+    for judging in judgings:
+        rows: list[RuleRow] = []
+        for attr in _covered(judging, report):
+            rows += _rule_rows(judging, attr, row_level)
+        results.append(RuleResult(pack.name, judging.rule, tuple(rows)))
+    return results
+
+
+def _judgings(
+    pack: PolicyPack,
+    report: FairnessReport,
+    min_group_size: int,
+    level: float,
+    favorable_outcome: FavorableOutcome,
+) -> list[_Judging]:
+    return [
+        _Judging(
             rule=rule,
             metric=_rule_metric(rule, favorable_outcome),
             minimum=rule.min_group_size or min_group_size,
@@ -277,12 +313,23 @@ def evaluate_policies(
             labeled=report.labeled,
             literal_extreme=pack.layout == "ll144",
         )
-        rows: list[RuleRow] = []
-        for attr in report.attributes:
-            if rule.covers(attr.attribute, attr.is_intersection):
-                rows += _rule_rows(judging, attr)
-        results.append(RuleResult(pack.name, rule, tuple(rows)))
-    return results
+        for rule in pack.rules
+    ]
+
+
+def _covered(judging: _Judging, report: FairnessReport) -> list[AttributeFairness]:
+    rule = judging.rule
+    return [a for a in report.attributes if rule.covers(a.attribute, a.is_intersection)]
+
+
+def _family_size(judgings: list[_Judging], report: FairnessReport) -> int:
+    """How many comparisons the rules make on ``report`` (see ``_comparisons``)."""
+    return sum(
+        _comparisons(judging, attr, _rule_reference(judging, attr))
+        for judging in judgings
+        if judging.judged
+        for attr in _covered(judging, report)
+    )
 
 
 def _bias_drift(
@@ -473,22 +520,19 @@ def _rule_metric(rule: PolicyRule, favorable_outcome: FavorableOutcome) -> str:
     return rule.metric
 
 
-def _rule_rows(judging: _Judging, attr: AttributeFairness) -> list[RuleRow]:
+def _rule_rows(judging: _Judging, attr: AttributeFairness, row_level: float) -> list[RuleRow]:
     ref = _rule_reference(judging, attr)
-    simultaneous = replace(judging, level=_simultaneous_level(judging, attr, ref))
-    return [_rule_row(simultaneous, attr, g, ref) for g in attr.groups]
+    at_level = replace(judging, level=row_level)
+    return [_rule_row(at_level, attr, g, ref) for g in attr.groups]
 
 
-def _simultaneous_level(
-    judging: _Judging, attr: AttributeFairness, ref: GroupMetrics | None
-) -> float:
-    """The per-row level that keeps ``judging.level`` for all of an attribute's rows together.
+def _comparisons(judging: _Judging, attr: AttributeFairness, ref: GroupMetrics | None) -> int:
+    """The comparisons one rule makes over one attribute, for the simultaneous level.
 
-    A rule compares every group of an attribute at once; at 95% each, 24 groups of equal true
-    rates would give about one straddling warning per window by chance (seen on 25 groups of 120
-    rows against the luckiest one). Bonferroni over the comparisons keeps the chance that any row
-    of the attribute is wrongly flagged near ``1 - level``: the groups judged against a fixed
-    reference group, or every pair of groups when the reference is the highest or lowest group
+    At 95% each, a table of many rows would flag some by chance on every clean window (seen: 25
+    groups of 120 rows against the luckiest one; a 74-positive group's FNR gap in 2% of clean
+    windows). Counted: the groups judged against a fixed reference group (or on their own, for
+    a ``value`` rule), or every pair of groups when the reference is the highest or lowest group
     (a reference picked from the same data is itself an extreme, so every pair is in play).
     """
     judged = [
@@ -499,10 +543,8 @@ def _simultaneous_level(
     ]
     k = len(judged)
     if judging.rule.reference in ("highest", "lowest") and judging.rule.measure != "value":
-        comparisons = (k + 1) * k // 2  # the k judged groups and the reference: every pair
-    else:
-        comparisons = k
-    return 1.0 - (1.0 - judging.level) / max(1, comparisons)
+        return (k + 1) * k // 2  # the k judged groups and the reference: every pair
+    return k
 
 
 def _rule_reference(judging: _Judging, attr: AttributeFairness) -> GroupMetrics | None:
@@ -755,7 +797,8 @@ def _drift_message(c: BiasChange, drift: BiasDriftReport) -> str:
         return f"{where}: not tested ({c.note})"
     text = (
         f"{where} {_num(c.current_value)} vs baseline {_num(c.baseline_value)}"
-        f" (change {c.change:+.2f}, {drift.level:.0%} interval [{_num(c.low)}, {_num(c.high)}],"
+        f" (change {c.change:+.2f}, {level_text(drift.level)} interval"
+        f" [{_num(c.low)}, {_num(c.high)}],"
         f" n={c.current_n:,} vs {c.baseline_n:,}; BH p={c.p_adjusted:.2g})"
     )
     if c.significant:
@@ -849,7 +892,7 @@ def _policy_message(rule: PolicyRule, row: RuleRow) -> str:
     high = "+inf" if iv.high is None else _num(iv.high)
     line = f"the line {rule.comparison} {rule.threshold:g}"
     return (
-        f"{text}, {iv.level:.0%} interval [{low}, {high}] {_placement(rule, row, line)}:"
+        f"{text}, {level_text(iv.level)} interval [{low}, {high}] {_placement(rule, row, line)}:"
         f" {_STATUS_WORDS.get(row.status, row.status)}"
     )
 

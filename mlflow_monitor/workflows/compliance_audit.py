@@ -45,6 +45,7 @@ from mlflow_monitor.contract import (
     COMPLIANCE_FILE,
     COMPLIANCE_REPORT_FILE,
     Interval,
+    level_text,
     utc_now,
     utc_text,
 )
@@ -179,12 +180,6 @@ def _ci(level: float, low: float | None, high: float | None, fmt: str = "pct") -
     show = _pct if fmt == "pct" else (lambda v: _num(v, 2))
     top = "+inf" if high is None else show(high)
     return f"{level_text(level)} CI [{show(low)}, {top}]"
-
-
-def level_text(level: float) -> str:
-    """``95%``; a level adjusted for several comparisons keeps its digits (``99.8%``, not 100%)."""
-    percent = 100 * level
-    return f"{percent:.0f}%" if abs(percent - round(percent)) < 1e-6 else f"{percent:.3g}%"
 
 
 def rate_text(group: GroupMetrics, metric: str, level: float) -> str:
@@ -631,12 +626,12 @@ def reading_lines(level: float, wording: Wording) -> list[str]:
     """What a rule's status means, with the report's confidence level and decision side."""
     return [
         f"A positive decision is {wording.decision}.",
-        f"Every rate is shown with its counts (cases / denominator) and its {level:.0%} "
+        f"Every rate is shown with its counts (cases / denominator) and its {level_text(level)} "
         "confidence interval (Wilson); an impact ratio with its Katz log interval, a "
         "difference with its Newcombe interval.",
         "pass: the estimate is on the allowed side of the policy line.",
-        f"fail: the whole {level:.0%} confidence interval lies beyond the policy line (a rule "
-        "of warning severity reports this as warn).",
+        f"fail: the whole {level_text(level)} confidence interval lies beyond the policy line"
+        " (a rule of warning severity reports this as warn).",
         "warn: the estimate is beyond the line but its interval straddles it: a likely breach "
         "that needs review, not yet proven.",
         "insufficient data: too few cases to judge, with the counts (a rate's own denominator "

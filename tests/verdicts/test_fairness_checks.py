@@ -488,7 +488,7 @@ def test_a_small_group_highest_by_luck_is_not_everyones_comparator() -> None:
     """four-fifths compares with the highest rate the data can vouch for; LL144 stays literal."""
     tiny = pd.DataFrame({"race": "tiny", "label": 1, "pred": [1] * 27 + [0] * 13})  # 0.675
     frame = pd.concat([_many_groups([0.4, 0.4, 0.6], 3000, seed=5), tiny], ignore_index=True)
-    spec = _race_spec(policies=["four_fifths_rule", "nyc_ll144_bias_audit"])
+    spec = _race_spec(policies=["four_fifths_rule", "nyc_ll144_bias_audit"], min_group_size=30)
     evaluation = evaluate_fairness(spec, None, frame)
     four = _rule(evaluation, "four_fifths_rule", "selection_rate_impact_ratio")
     ll144 = _rule(evaluation, "nyc_ll144_bias_audit", "impact_ratio_per_category")

@@ -12,7 +12,11 @@ import pytest
 from mlflow_monitor.adapters.baseline_files import save_baseline
 from mlflow_monitor.adapters.notebook_parameters import NotebookParameters
 from mlflow_monitor.adapters.notebooks.execute import run_notebook, shipped_notebook
-from mlflow_monitor.contract import COMPLIANCE_FILE, COMPLIANCE_REPORT_FILE, RESULTS_FILE
+from mlflow_monitor.contract import (
+    COMPLIANCE_FILE,
+    COMPLIANCE_REPORT_FILE,
+    RESULTS_FILE,
+)
 from mlflow_monitor.verdicts.baseline_model import build_baseline_from_frame
 from mlflow_monitor.verdicts.fairness_checks import evaluate_fairness, reference_fairness
 from mlflow_monitor.workflows.compliance_audit import (
@@ -208,7 +212,8 @@ def test_every_rule_row_shows_its_counts_and_interval_in_html_and_json(tmp_path:
     )
     assert rate in html
     bounds = f"[{female.interval.low:.2f}, {female.interval.high:.2f}]"
-    assert f"gap {female.value:+.3f}, 95% CI {bounds} (Newcombe)" in html
+    shown = level_text(female.interval.level)  # the rows share the level (Bonferroni)
+    assert female.interval.level > 0.95 and f"gap {female.value:+.3f}, {shown} CI {bounds}" in html
     ratio = next(
         row
         for r in report.evaluation.policies
@@ -218,7 +223,8 @@ def test_every_rule_row_shows_its_counts_and_interval_in_html_and_json(tmp_path:
     )
     assert ratio.interval is not None and ratio.interval.method == "katz_log"
     bounds = f"[{ratio.interval.low:.2f}, {ratio.interval.high:.2f}]"
-    assert f"impact ratio {ratio.value:.2f}, 95% CI {bounds} (Katz log)" in html
+    shown = level_text(ratio.interval.level)
+    assert f"impact ratio {ratio.value:.2f}, {shown} CI {bounds} (Katz log)" in html
     assert "fail: the whole 95% confidence interval lies beyond the policy line" in html
     assert "warn: the estimate is beyond the line but its interval straddles it" in html
     assert "insufficient data: too few cases to judge, with the counts" in html
