@@ -311,7 +311,6 @@ def _judgings(
             minimum=rule.min_group_size or min_group_size,
             level=level,
             labeled=report.labeled,
-            literal_extreme=pack.layout == "ll144",
         )
         for rule in pack.rules
     ]
@@ -506,7 +505,6 @@ class _Judging:
     minimum: int
     level: float
     labeled: bool
-    literal_extreme: bool = False  # audit tables (LL144) publish ratios to the literal highest
 
     @property
     def judged(self) -> bool:
@@ -521,8 +519,8 @@ def _rule_metric(rule: PolicyRule, favorable_outcome: FavorableOutcome) -> str:
 
 
 def _rule_rows(judging: _Judging, attr: AttributeFairness, row_level: float) -> list[RuleRow]:
-    ref = _rule_reference(judging, attr)
     at_level = replace(judging, level=row_level)
+    ref = _rule_reference(at_level, attr)
     return [_rule_row(at_level, attr, g, ref) for g in attr.groups]
 
 
@@ -548,14 +546,12 @@ def _comparisons(judging: _Judging, attr: AttributeFairness, ref: GroupMetrics |
 
 
 def _rule_reference(judging: _Judging, attr: AttributeFairness) -> GroupMetrics | None:
-    """The spec's reference group, or the highest/lowest-rate group the data can vouch for.
+    """The spec's reference group, or the highest/lowest-rate group with enough cases.
 
-    "Highest" is the group whose rate is highest at the lower end of its Wilson interval
-    ("lowest": at the upper end), so a 40-row group that is highest by luck does not become
-    everyone's comparator (on clean data it was, window after window, and its own noise then
-    decided every other group's verdict); a small group that is clearly highest still is. An
-    audit pack whose tables the law defines (``layout: ll144``: the ratio to the most selected
-    category) keeps the literal highest.
+    The literal highest (lowest) rate among the groups whose own denominator reaches the
+    minimum, as the four-fifths rule and LL144 define it; a group too small to be judged is
+    never everyone's comparator. (A comparator picked by the lower end of its interval was
+    tried: it changed the published ratio and did not remove the chance extremes.)
     """
     if judging.rule.reference == "reference_group":
         return attr.group(attr.reference_group) if attr.reference_group else None
@@ -567,15 +563,8 @@ def _rule_reference(judging: _Judging, attr: AttributeFairness) -> GroupMetrics 
     ]
     if not eligible:
         return None
-    highest = judging.rule.reference == "highest"
-    if judging.literal_extreme:
-        return (max if highest else min)(eligible, key=lambda g: g.rate(metric) or 0.0)
-
-    def vouched(g: GroupMetrics) -> float:
-        low, high = wilson(*g.fraction(metric), level=judging.level)
-        return low if highest else high
-
-    return (max if highest else min)(eligible, key=vouched)
+    pick = max if judging.rule.reference == "highest" else min
+    return pick(eligible, key=lambda g: g.rate(metric) or 0.0)
 
 
 def _rule_row(
