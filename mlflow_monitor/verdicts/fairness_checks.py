@@ -70,7 +70,11 @@ from mlflow_monitor.stats.fairness import (
     denominator_word,
 )
 from mlflow_monitor.stats.intervals import katz_log, newcombe, wilson
-from mlflow_monitor.verdicts.interval_verdict import judge_interval, routed_severity
+from mlflow_monitor.verdicts.interval_verdict import (
+    IntervalVerdict,
+    judge_interval,
+    routed_severity,
+)
 from mlflow_monitor.verdicts.policies import PolicyPack, PolicyRule, load_packs
 from mlflow_monitor.verdicts.thresholds import status_for
 from mlflow_monitor.verdicts.window_checks import NO_LABELS
@@ -618,7 +622,33 @@ def _rule_row(
         severity=rule.severity,
         parity=rule.parity,
     )
+    if verdict.status == "warn" and not _apart_from_the_extreme(judging, group, ref):
+        verdict = IntervalVerdict("insufficient_data", _EXTREME_REASON)
     return row(value, verdict.status, note, interval=interval, reason=verdict.reason)
+
+
+_EXTREME_REASON = (
+    "the estimate is beyond the line, but the comparator is the highest (lowest) of several"
+    " groups and the two groups' own intervals overlap: a chance extreme cannot be ruled out"
+)
+
+
+def _apart_from_the_extreme(
+    judging: _Judging, group: GroupMetrics, ref: GroupMetrics | None
+) -> bool:
+    """For a rule against the highest/lowest group: the two groups' own intervals do not overlap.
+
+    The comparator is the maximum (minimum) of several noisy rates, so it is high (low) by
+    selection: on clean data a 250-row group that was highest by chance made the largest group
+    warn in about 1% of windows, though the ratio's own interval excluded 1. A straddling
+    warning against such a comparator needs the groups apart on their own (Wilson at the row
+    level); a fixed reference group is not selected and keeps the ratio's interval alone.
+    """
+    if judging.rule.reference not in ("highest", "lowest") or ref is None:
+        return True
+    g_low, g_high = wilson(*group.fraction(judging.metric), level=judging.level)
+    r_low, r_high = wilson(*ref.fraction(judging.metric), level=judging.level)
+    return g_high < r_low or r_high < g_low
 
 
 def _too_few(judging: _Judging, group: GroupMetrics, ref: GroupMetrics | None) -> str:

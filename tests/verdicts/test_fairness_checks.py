@@ -497,3 +497,38 @@ def test_a_group_too_small_to_judge_is_not_everyones_comparator() -> None:
     four = _rule(evaluation, "four_fifths_rule", "selection_rate_impact_ratio")
     assert {r.reference_group for r in four.rows} == {"g02"}  # 3,000 rows at about 0.6
     assert next(r for r in four.rows if r.group == "tiny").status == "insufficient_data"
+
+
+def _selected(counts: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """Rows from (selected, rows) per group."""
+    return pd.concat(
+        [
+            pd.DataFrame({"race": g, "label": 1, "pred": [1] * k + [0] * (n - k)})
+            for g, (k, n) in counts.items()
+        ],
+        ignore_index=True,
+    )
+
+
+def test_a_chance_extreme_comparator_does_not_make_the_largest_group_warn() -> None:
+    """A 250-row group highest by chance (0.24 against 0.17): the large group's ratio 0.70 is
+    beyond 0.8 and its interval excludes 1, but the two groups' own intervals overlap."""
+    spec = _race_spec(policies=["four_fifths_rule"])
+    frame = _selected({"A": (1071, 6300), "B": (425, 2500), "C": (155, 900), "D": (60, 250)})
+    four = _rule(
+        evaluate_fairness(spec, None, frame), "four_fifths_rule", "selection_rate_impact_ratio"
+    )
+    a = next(r for r in four.rows if r.group == "A")
+    assert a.reference_group == "D" and a.value is not None and a.value < 0.8
+    assert a.status == "insufficient_data" and "chance extreme" in a.reason
+
+
+def test_a_real_gap_against_the_highest_group_still_warns() -> None:
+    spec = _race_spec(policies=["four_fifths_rule"])
+    frame = _selected({"A": (600, 1000), "B": (460, 1000)})  # ratio 0.77, groups clearly apart
+    four = _rule(
+        evaluate_fairness(spec, None, frame), "four_fifths_rule", "selection_rate_impact_ratio"
+    )
+    b = next(r for r in four.rows if r.group == "B")
+    assert b.status == "warn" and b.interval is not None and b.interval.high is not None
+    assert b.interval.high > 0.8  # straddles the line: a warning, not a fail

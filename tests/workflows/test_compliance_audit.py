@@ -193,8 +193,10 @@ def test_every_rule_row_shows_its_counts_and_interval_in_html_and_json(tmp_path:
     for row in judged:
         assert ", 95% CI [" in row.rate and "/" in row.rate, row
         assert row.measure.startswith(("impact ratio", "gap", "difference")), row
-    for row in small:
-        assert row.why.startswith("not judged: insufficient data (") and " < minimum 500" in row.why
+    for row in small:  # too few cases, or a chance extreme as the comparator: said which
+        assert row.why.startswith("not judged: insufficient data (")
+        assert " < minimum 500" in row.why or "chance extreme" in row.why
+    assert any(" < minimum 500" in row.why for row in small)
     fnr = next(
         r
         for r in report.evaluation.policies
