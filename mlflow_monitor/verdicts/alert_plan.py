@@ -745,7 +745,11 @@ def _finding_text(item: AlertItem) -> str:
     value = "" if item.value is None else f"value {_num(item.value)}"
     change = "" if item.change is None else f"change {item.change:+.3g}"
     interval = "" if item.interval is None else f" {item.interval.text()}"
-    if change:
+    of = item.interval.of if item.interval is not None else "value"
+    if of in ("drop", "rise") and item.value is not None and item.baseline is not None:
+        size = item.baseline - item.value if of == "drop" else item.value - item.baseline
+        change = f"{of} {_num(size)}{interval}"  # the interval is the drop's, not the value's
+    elif change:
         change += interval
     elif value:
         value += interval

@@ -466,3 +466,24 @@ def test_findings_of_one_cause_share_one_alert() -> None:
     first = replace(_outcome("fail", check="drift/age/psi"), cause="upstream-join")
     second = replace(_outcome("fail", check="drift/tenure/psi"), cause="upstream-join")
     assert alert_key(first) == alert_key(second) == "cause:upstream-join"
+
+
+def test_a_segment_drop_shows_the_interval_beside_the_drop_not_the_value() -> None:
+    from mlflow_monitor.contract import Interval
+
+    drop = Interval(0.36, 0.50, 0.993, "delong difference", 804, 1628, of="drop")
+    finding = replace(
+        _outcome("warn", "warning", "segment/contract=two-year"),
+        value=0.4846,
+        baseline=0.9147,
+        threshold=AppliedThreshold(0.7947, None, "baseline"),
+        interval=drop,
+    )
+    plan = plan_messages([ALL], [finding], {}, window=WINDOW, now=NOW, cooldown_seconds=DAY)
+    _, body, _ = render_message(_event(), plan.items["all"])
+    [line] = _lines(body)
+    assert line == (
+        "- WARNING (new) segment/contract=two-year: value 0.4846, drop 0.4301 [0.36, 0.5] "
+        "(99.3% delong difference of the drop, n=804 vs 1628), baseline 0.9147, "
+        "allowed >= 0.7947 (baseline)"
+    )
