@@ -27,14 +27,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal, cast, get_args
+from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from mlflow_monitor.errors import DataError
 from mlflow_monitor.spec import Severity
+from mlflow_monitor.views import window_html
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "HEALTH_ORDER",
+    "OUTCOME_COLUMNS",
     "RESULTS_SCHEMA_VERSION",
     "AppliedThreshold",
     "CheckOutcome",
@@ -425,6 +430,17 @@ class WindowResults:
         """The statistics sections as JSON (a subclass that holds them typed renders them)."""
         return self.sections
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per check, findings first: status, value, baseline, bound, interval, message."""
+        import pandas as pd
+
+        ordered = (*self.findings, *(o for o in self.outcomes if not o.firing))
+        return pd.DataFrame([_outcome_row(o) for o in ordered], columns=list(OUTCOME_COLUMNS))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's inline view: health, findings, a drift chart, every check folded."""
+        return window_html(self.to_dict())
+
     def to_dict(self) -> dict[str, object]:
         """The JSON body of ``results.json`` (non-finite numbers are the writer's concern)."""
         return {
@@ -477,6 +493,34 @@ class WindowResults:
             notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
             sections={k: v for k, v in raw.items() if k in _SECTIONS},
         )
+
+
+OUTCOME_COLUMNS = (
+    "check", "kind", "status", "severity", "value", "baseline", "lower", "upper",
+    "interval_low", "interval_high", "level", "denominator", "cause", "basis", "message",
+)  # fmt: skip
+
+
+def _outcome_row(o: CheckOutcome) -> dict[str, object]:
+    """One outcome as a flat table row (``WindowResults.to_frame``)."""
+    interval = o.interval
+    return {
+        "check": o.check_id,
+        "kind": o.kind,
+        "status": o.status,
+        "severity": o.severity,
+        "value": o.value,
+        "baseline": o.baseline,
+        "lower": o.threshold.lower if o.threshold else None,
+        "upper": o.threshold.upper if o.threshold else None,
+        "interval_low": interval.low if interval else None,
+        "interval_high": interval.high if interval else None,
+        "level": interval.level if interval else None,
+        "denominator": interval.denominator if interval else None,
+        "cause": o.cause,
+        "basis": o.basis,
+        "message": o.message,
+    }
 
 
 _SECTIONS = ("drift", "prediction_drift", "performance", "quality", "segments", "fairness")

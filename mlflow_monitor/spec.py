@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlflow_monitor.errors import SpecError
 
@@ -337,9 +345,13 @@ class SamplingSpec(_Strict):
 
 
 class MonitorSpec(_Strict):
-    """The whole monitor definition for one registered model."""
+    """The whole monitor definition for one registered model.
 
-    model: str = Field(min_length=1)
+    ``model`` (the registered model's name) is needed only to log to MLflow (``baseline``,
+    ``run``); a spec for pure evaluation (``evaluate_window`` on DataFrames) may leave it out.
+    """
+
+    model: str = ""
     task: Task
     positive_label: str | int | bool | None = None
     confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
@@ -354,6 +366,14 @@ class MonitorSpec(_Strict):
     card: str | None = None
     notebooks: NotebooksSpec = Field(default_factory=NotebooksSpec)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    # the folder the spec's relative paths (card, notebooks.extra) are read from: the spec
+    # file's folder for ``load_spec``; None (the working directory) for a spec built in Python
+    _folder: Path | None = PrivateAttr(default=None)
+
+    @property
+    def folder(self) -> Path:
+        """Where the spec's relative paths are read from (its file's folder, else the cwd)."""
+        return self._folder or Path.cwd()
 
     @model_validator(mode="after")
     def _consistent(self) -> MonitorSpec:
@@ -363,6 +383,15 @@ class MonitorSpec(_Strict):
         _check_drift_columns(self)
         _check_fairness(self)
         return self
+
+    def require_model(self, source: str = "spec") -> str:
+        """The registered model's name; ``SpecError`` naming the key when the spec has none."""
+        if not self.model.strip():
+            raise SpecError(
+                f"{source}: model: names no registered model (needed to log to MLflow); "
+                "add `model: <name>` to the spec or pass model="
+            )
+        return self.model
 
     def to_yaml(self) -> str:
         """The spec as YAML, secrets still written ``${ENV}`` (safe to log as an artifact)."""
@@ -522,6 +551,7 @@ def load_spec(path: str | os.PathLike[str]) -> MonitorSpec:
         raise SpecError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from None
     spec = parse_spec(data, source=str(file))
     _check_paths(spec, file)
+    spec._folder = file.parent.resolve()
     return spec
 
 

@@ -96,7 +96,7 @@ def spec_model(spec_path: str) -> str:
     """The model a spec file monitors (validated like every command validates it)."""
     from mlflow_monitor.spec import load_spec
 
-    return load_spec(spec_path).model
+    return load_spec(spec_path).require_model(spec_path)
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ one chunk are computed on that sample (recorded in ``notes``); a smaller one is 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -94,6 +95,44 @@ class Baseline:
                 row.update(categories=len(counts), top=str(counts.idxmax()) if len(counts) else "")
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The reference profile, one row per column (``profile_frame``)."""
+        return self.profile_frame()
+
+    def _repr_html_(self) -> str:
+        """Jupyter's inline view: size, reference performance, rules the reference breaks."""
+        from mlflow_monitor.views import table_html
+
+        metrics = self.performance.metrics if self.performance else {}
+        profile = self.profile_frame()
+        breaches = [
+            {"check": o.check_id, "status": o.status, "message": o.message}
+            for o in self.firing_reference_outcomes
+        ]
+        parts = [
+            f"<div class='mlflow-monitor'><b>Baseline</b>: {self.rows:,} reference rows, "
+            f"a sample of {len(self.sample):,}, {len(self.profile.columns)} columns profiled "
+            f"(built {html.escape(self.created_at)})</div>",
+            table_html(
+                [{"metric": k, "reference": v} for k, v in metrics.items()],
+                columns=["metric", "reference"],
+                caption="Reference performance",
+            ),
+            table_html(
+                breaches,
+                columns=["check", "status", "message"],
+                caption="Policy rules the reference already breaks",
+            )
+            if breaches
+            else "",
+            table_html(
+                [{str(k): v for k, v in row.items()} for row in profile.to_dict("records")],
+                columns=[str(c) for c in profile.columns],
+                caption="Profile",
+            ),
+        ]
+        return "\n".join(p for p in parts if p)
 
     def to_dict(self) -> dict[str, object]:
         """The JSON body of ``baseline.json`` (the sample is kept beside it as parquet)."""

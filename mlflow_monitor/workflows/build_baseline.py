@@ -10,7 +10,7 @@ log the baseline directory, the notebook, the spec and the reference performance
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlflow_monitor.adapters.baseline_files import save_baseline
@@ -109,6 +109,18 @@ class BaselineRun:
     rows: int
     sample_rows: int
 
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def _repr_html_(self) -> str:
+        from mlflow_monitor.views import table_html
+
+        return table_html(
+            [self.to_dict()],
+            columns=["model", "version", "run_id", "rows", "sample_rows"],
+            caption=f"Baseline attached to {self.model} version {self.version}",
+        )
+
 
 def build_baseline_run(
     spec_path: str | Path,
@@ -124,6 +136,7 @@ def build_baseline_run(
     and points the version tag ``monitor.baseline_run_id`` at it; an older baseline run is kept.
     """
     spec = load_spec(spec_path)
+    spec.require_model(str(spec_path))
     runs = MonitorRuns(tracking_uri)
     runs.version(spec.model, version)
     data.validate_data(spec, reference_path, what="reference")

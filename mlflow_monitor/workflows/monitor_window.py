@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns, VersionState
 from mlflow_monitor.adapters.notebook_parameters import NotebookParameters, write_history
@@ -29,6 +30,7 @@ from mlflow_monitor.contract import (
     ERROR_FILE,
     KIND_WINDOW,
     NOTEBOOKS_DIR,
+    OUTCOME_COLUMNS,
     RESULTS_FILE,
     TAG_HEALTH,
     TAG_WINDOW_END,
@@ -63,6 +65,9 @@ from mlflow_monitor.workflows.run_steps import (
 )
 from mlflow_monitor.workflows.version_state import settle_version
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["Echo", "WindowRun", "run_window"]
 
 _LOG = logging.getLogger("mlflow_monitor.workflows.monitor_window")
@@ -72,7 +77,11 @@ HISTORY_FILE = "history.json"
 
 @dataclass(frozen=True)
 class WindowRun:
-    """One finished monitoring run: health, window, logged metric count and the findings."""
+    """One finished monitoring run: health, window, logged metric count and the findings.
+
+    ``results`` is the run's ``results.json`` as logged; in Jupyter the run renders inline
+    (``_repr_html_``) and exports ``to_dict()`` / ``to_frame()`` (one row per check).
+    """
 
     model: str
     version: str
@@ -85,6 +94,49 @@ class WindowRun:
     outcomes: tuple[CheckOutcome, ...] = ()
     is_verdict: bool = True  # the version's state now follows this run (latest window)
     verdict_run_id: str | None = None
+    results: WindowResults | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The run's facts and its ``results.json`` body (``results``)."""
+        return {
+            "model": self.model,
+            "version": self.version,
+            "run_id": self.run_id,
+            "health": self.health,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "metrics": self.metrics,
+            "failing": list(self.failing),
+            "is_verdict": self.is_verdict,
+            "verdict_run_id": self.verdict_run_id,
+            "results": self.results.to_dict() if self.results else None,
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per check, findings first (``WindowResults.to_frame``)."""
+        import pandas as pd
+
+        if self.results is not None:
+            return self.results.to_frame()
+        return pd.DataFrame(columns=list(OUTCOME_COLUMNS))
+
+    def _repr_html_(self) -> str:
+        from mlflow_monitor.views import window_html
+
+        verdict = "yes" if self.is_verdict else f"no (the verdict is run {self.verdict_run_id})"
+        facts = [("run", self.run_id), ("the version's verdict", verdict)]
+        body = self.results.to_dict() if self.results else self._bare_results()
+        return window_html(body, title=f"{self.model} v{self.version}", facts=facts)
+
+    def _bare_results(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "model_version": self.version,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "health": self.health,
+            "outcomes": [o.to_dict() for o in self.outcomes],
+        }
 
 
 # -- one window ---------------------------------------------------------------------------------
@@ -132,6 +184,7 @@ def _run_window(
     echo: Echo,
 ) -> WindowRun:
     spec = load_spec(spec_path)
+    spec.require_model(str(spec_path))
     runs = MonitorRuns(tracking_uri)
     state = runs.version(spec.model, version)
     # bad input is found before anything is created, and changes nothing (no run, no tags)
@@ -321,6 +374,7 @@ def _execute_and_log(
         len(results.metrics),
         tuple(f"{o.check_id} ({o.status})" for o in results.findings),
         results.outcomes,
+        results=results,
     )
 
 

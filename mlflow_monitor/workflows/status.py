@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns, VersionState
 from mlflow_monitor.contract import RESULTS_FILE, CheckOutcome, WindowResults
@@ -36,10 +37,15 @@ from mlflow_monitor.verdicts.promotion import (
     policy_status,
     status_summary,
 )
+from mlflow_monitor.views import health_badge, table_html
 
-__all__ = ["StatusRow", "status_json", "status_rows", "status_table"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["StatusReport", "StatusRow", "status", "status_json", "status_rows", "status_table"]
 
 _VERDICTS = ("healthy", "warning", "critical")
+_SEVERITY = {"healthy": 1, "warning": 2, "critical": 3}
 _TABLE_FINDINGS = 3  # failing checks shown per row unless verbose
 _ERROR_WIDTH = 60  # characters of the last error's first line in the table
 
@@ -207,6 +213,65 @@ def _critical_not_evaluated(outcomes: tuple[CheckOutcome, ...]) -> list[CheckOut
 
 def _finding(outcome: CheckOutcome) -> str:
     return f"{outcome.check_id} ({outcome.status})"
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """``status`` for Python: the rows, as text (``str``), a table, JSON or inline HTML."""
+
+    rows: tuple[StatusRow, ...]
+
+    def __str__(self) -> str:
+        return status_table(list(self.rows))
+
+    def to_dict(self) -> list[dict[str, object]]:
+        """Every field of every row (``status --json``)."""
+        return [r.to_dict() for r in self.rows]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per version, every field a column."""
+        import pandas as pd
+
+        columns = list(StatusRow.__dataclass_fields__)
+        return pd.DataFrame(self.to_dict(), columns=columns)
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return "<div class='mlflow-monitor'>No registered model versions found.</div>"
+        table = table_html(
+            [_html_row(r) for r in self.rows],
+            columns=[
+                "model",
+                "version",
+                "aliases",
+                "health",
+                "window",
+                "last error",
+                "checks",
+                "failing",
+            ],
+        )
+        worst = max(self.rows, key=lambda r: _SEVERITY.get(r.verdict or "", 0))
+        head = f"{len(self.rows)} version(s); worst: {health_badge(worst.health)}"
+        return f"<div class='mlflow-monitor'>{head}</div>\n{table}"
+
+
+def _html_row(r: StatusRow) -> dict[str, object]:
+    return {
+        "model": r.model,
+        "version": r.version,
+        "aliases": ", ".join(r.aliases),
+        "health": r.health,
+        "window": r.window_end,
+        "last error": _first_line(r.last_error),
+        "checks": _checks_cell(r),
+        "failing": "; ".join(r.failing[:_TABLE_FINDINGS]),
+    }
+
+
+def status(model: str | None = None, *, tracking_uri: str | None = None) -> StatusReport:
+    """Every registered version's status (of ``model``, or of every model)."""
+    return StatusReport(tuple(status_rows(model, tracking_uri=tracking_uri)))
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlparse
 
-from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.entities import Metric, Param, Run, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
 from mlflow_monitor.adapters.mlflow.client import (
@@ -301,6 +301,13 @@ class MonitorRuns:
 
     def window_attempts(self, model: str, version: str) -> list[Attempt]:
         """Every window run of a version (any status), paginated: what its state is settled from."""
+        return [_attempt(r) for r in self._window_runs(model, version)]
+
+    def window_records(self, model: str, version: str) -> list[tuple[Attempt, dict[str, float]]]:
+        """Every window run of a version with its logged metrics (latest values, MLflow names)."""
+        return [(_attempt(r), dict(r.data.metrics)) for r in self._window_runs(model, version)]
+
+    def _window_runs(self, model: str, version: str) -> list[Run]:
         experiment = self._client.get_experiment_by_name(experiment_name(model))
         if experiment is None:
             return []
@@ -308,7 +315,7 @@ class MonitorRuns:
             f"tags.`{TAG_MODEL_VERSION}` = {filter_value(version)} "
             f"and tags.`{TAG_KIND}` = '{KIND_WINDOW}'"
         )
-        found: list[Attempt] = []
+        found: list[Run] = []
         token: str | None = None
         while True:
             search = functools.partial(
@@ -321,7 +328,7 @@ class MonitorRuns:
                 page_token=token,
             )
             page = self._call("listing window runs", search)
-            found += [_attempt(r) for r in page]
+            found += list(page)
             token = page.token
             if not token:
                 return found

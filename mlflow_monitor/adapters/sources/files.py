@@ -27,6 +27,9 @@ __all__ = [
     "parse_time",
     "read_frame",
     "validate_data",
+    "validate_frame",
+    "window_rows",
+    "write_frame",
 ]
 
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -90,6 +93,47 @@ def validate_data(
     if info.rows == 0:
         raise DataError(f"{info.path.name}: the {what} is empty (0 rows)")
     return info
+
+
+def validate_frame(
+    spec: MonitorSpec, frame: object, *, what: str = "window", need_target: bool = False
+) -> pd.DataFrame:
+    """``validate_data`` for an in-memory DataFrame; the error names the DataFrame's role."""
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"the {what}: expected a pandas DataFrame, got {type(frame).__name__}")
+    for column, role in _required_roles(spec, need_target):
+        if column not in frame.columns:
+            raise DataError(f"the {what} DataFrame: missing column {column!r} (columns.{role})")
+    if frame.empty:
+        raise DataError(f"the {what} DataFrame: the {what} is empty (0 rows)")
+    return frame
+
+
+def write_frame(frame: pd.DataFrame, path: Path, *, what: str = "window") -> Path:
+    """Write a DataFrame as parquet (what the notebooks read); a column parquet cannot hold is
+    a ``DataError`` naming it."""
+    import pyarrow as pa
+
+    try:
+        frame.to_parquet(path, index=False)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        column = next((str(c) for c in frame.columns if not _storable(frame[c])), None)
+        where = f"column {column!r}" if column is not None else "a column"
+        detail = str(exc).splitlines()[0][:200]
+        raise DataError(
+            f"the {what} DataFrame: {where} cannot be stored as parquet ({detail})"
+        ) from None
+    return path
+
+
+def _storable(series: pd.Series) -> bool:
+    import pyarrow as pa
+
+    try:
+        pa.array(series, from_pandas=True)
+    except (pa.ArrowException, ValueError, TypeError):
+        return False
+    return True
 
 
 def _required_roles(spec: MonitorSpec, need_target: bool) -> list[tuple[str, str]]:
@@ -182,16 +226,29 @@ def load_window(
     """
     info = validate_data(spec, path)
     frame = read_frame(info.path, monitored_columns(spec, info))
+    return window_rows(spec, frame, start, end, source=info.path.name)
+
+
+def window_rows(
+    spec: MonitorSpec,
+    frame: pd.DataFrame,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    source: str,
+) -> pd.DataFrame:
+    """The rows in ``[start, end)`` by ``columns.timestamp``; none left is a ``DataError``."""
     ts = spec.columns.timestamp
-    if ts and (start or end):
-        stamps = _utc(frame[ts], ts)
-        keep = pd.Series(True, index=frame.index)
-        if start:
-            keep &= stamps >= pd.Timestamp(start)
-        if end:
-            keep &= stamps < pd.Timestamp(end)
-        frame = frame.loc[keep.to_numpy()].reset_index(drop=True)
-        if frame.empty:
-            shown = f"[{utc_text(start) if start else '-inf'}, {utc_text(end) if end else '+inf'})"
-            raise DataError(f"{info.path.name}: the window is empty (0 rows in {shown})")
+    if not (ts and (start or end)):
+        return frame
+    stamps = _utc(frame[ts], ts)
+    keep = pd.Series(True, index=frame.index)
+    if start:
+        keep &= stamps >= pd.Timestamp(start)
+    if end:
+        keep &= stamps < pd.Timestamp(end)
+    frame = frame.loc[keep.to_numpy()].reset_index(drop=True)
+    if frame.empty:
+        shown = f"[{utc_text(start) if start else '-inf'}, {utc_text(end) if end else '+inf'})"
+        raise DataError(f"{source}: the window is empty (0 rows in {shown})")
     return frame

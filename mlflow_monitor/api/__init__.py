@@ -1,0 +1,376 @@
+"""The Python API: what the CLI does, from a notebook, with DataFrames in and typed results out.
+
+``import mlflow_monitor as mm`` exposes these functions (``mlflow_monitor/__init__.py``). Every
+argument is keyword-only. Two kinds of call:
+
+- **In memory** (no MLflow): ``make_spec`` / ``load_spec``, ``build_baseline`` and ``evaluate``
+  judge a DataFrame window against a DataFrame reference with the same code the notebooks run.
+- **Logged** (MLflow): ``attach_baseline`` and ``monitor`` take a spec (object or file) and a
+  DataFrame (or a file). A DataFrame is staged as a parquet file and a spec object as
+  ``monitor.yaml`` (with the card and extra notebooks it names), then the one workflow the CLI
+  runs (``build_baseline_run`` / ``run_window``) executes the same notebooks and logs the same
+  artifacts: the audit record does not depend on the entry point. ``status``, ``history``,
+  ``card`` and ``promote`` read and act on the registry.
+
+Results render inline in Jupyter (``_repr_html_``) and export ``to_dict()`` / ``to_frame()``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlflow_monitor.errors import DataError, SpecError
+from mlflow_monitor.spec import MonitorSpec, load_spec, parse_spec, resolve_spec_path
+from mlflow_monitor.views import card_frame_html
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlflow_monitor.verdicts.baseline_model import Baseline
+    from mlflow_monitor.verdicts.evaluation import WindowResult
+    from mlflow_monitor.workflows.build_baseline import BaselineRun
+    from mlflow_monitor.workflows.monitor_window import WindowRun
+    from mlflow_monitor.workflows.promote import PromotionResult
+    from mlflow_monitor.workflows.status import StatusReport
+    from mlflow_monitor.workflows.window_history import WindowHistory
+
+__all__ = [
+    "ModelCard",
+    "attach_baseline",
+    "build_baseline",
+    "card",
+    "evaluate",
+    "history",
+    "make_spec",
+    "monitor",
+    "promote",
+    "status",
+]
+
+SpecLike = MonitorSpec | str | os.PathLike[str]
+Echo = Callable[[str], None]
+
+
+# -- in memory ----------------------------------------------------------------------------------
+
+
+def make_spec(**keys: object) -> MonitorSpec:
+    """A spec from keyword arguments, as the YAML keys (``task=``, ``columns={...}``, ...).
+
+    ``model`` may be left out for pure evaluation. A bad key is one ``SpecError`` line naming it.
+    """
+    return parse_spec(dict(keys), source="make_spec")
+
+
+def build_baseline(*, spec: SpecLike, reference: pd.DataFrame) -> Baseline:
+    """The baseline of a reference DataFrame (with predictions, and labels for performance)."""
+    from mlflow_monitor.verdicts.baseline_model import build_baseline_from_frame
+    from mlflow_monitor.workflows.build_baseline import check_metric_names
+
+    spec = _spec(spec)
+    frame = _monitored(spec, reference, what="reference")
+    check_metric_names(list(frame.columns))
+    return build_baseline_from_frame(spec, frame)
+
+
+def evaluate(
+    *,
+    spec: SpecLike,
+    baseline: Baseline,
+    current: pd.DataFrame,
+    window_start: datetime | str | None = None,
+    window_end: datetime | str | None = None,
+    version: str | int = "",
+) -> WindowResult:
+    """Judge a window DataFrame against ``baseline`` (rows in ``[start, end)`` when given)."""
+    from mlflow_monitor.adapters.sources.files import window_rows
+    from mlflow_monitor.verdicts.evaluation import evaluate_window
+
+    spec = _spec(spec)
+    start, end = _time(window_start, "window_start"), _time(window_end, "window_end")
+    if start and end and start >= end:
+        raise DataError("window_start is not before window_end")
+    frame = window_rows(
+        spec, _monitored(spec, current, what="window"), start, end, source="the window DataFrame"
+    )
+    return evaluate_window(
+        spec, baseline, frame, model_version=str(version), window_start=start, window_end=end
+    )
+
+
+# -- logged to MLflow ---------------------------------------------------------------------------
+
+
+def attach_baseline(
+    *,
+    spec: SpecLike,
+    version: str | int,
+    reference: pd.DataFrame | str | os.PathLike[str],
+    model: str | None = None,
+    tracking_uri: str | None = None,
+    echo: Echo | None = None,
+) -> BaselineRun:
+    """Build the baseline from ``reference`` and attach it to the model version (``baseline``).
+
+    ``model`` overrides the spec's; ``version`` may be ``"@alias"``.
+    """
+    from mlflow_monitor.workflows.build_baseline import build_baseline_run
+
+    with _staged(spec, model, reference, "reference") as (spec_path, data_path, name):
+        number = _version(name, version, tracking_uri)
+        return build_baseline_run(
+            spec_path, number, data_path, tracking_uri=tracking_uri, echo=echo or _stderr
+        )
+
+
+def monitor(
+    *,
+    spec: SpecLike,
+    version: str | int,
+    current: pd.DataFrame | str | os.PathLike[str],
+    model: str | None = None,
+    window_start: datetime | str | None = None,
+    window_end: datetime | str | None = None,
+    tracking_uri: str | None = None,
+    echo: Echo | None = None,
+) -> WindowRun:
+    """Monitor one window and log it to MLflow for the version, exactly as ``run`` does.
+
+    Executes ``monitor.ipynb`` (the spec's extra notebooks, the fairness audit), logs
+    ``results.json``, metrics, notebooks and reports, settles the version's health and sends
+    the alerts. Bad input raises before anything is created; a failure ends the run FAILED.
+    """
+    from mlflow_monitor.workflows.monitor_window import run_window
+
+    with _staged(spec, model, current, "window") as (spec_path, data_path, name):
+        number = _version(name, version, tracking_uri)
+        return run_window(
+            spec_path,
+            number,
+            data_path,
+            tracking_uri=tracking_uri,
+            window_start=window_start,
+            window_end=window_end,
+            echo=echo or _stderr,
+        )
+
+
+def status(*, model: str | None = None, tracking_uri: str | None = None) -> StatusReport:
+    """Every registered version's health, window, last error and failing checks (``status``)."""
+    from mlflow_monitor.workflows.status import status as read_status
+
+    return read_status(model, tracking_uri=tracking_uri)
+
+
+def history(
+    *,
+    model: str,
+    version: str | int | None = None,
+    metrics: Sequence[str] = (),
+    tracking_uri: str | None = None,
+) -> WindowHistory:
+    """The model's windows in window order: health and logged metrics (``metrics`` charted)."""
+    from mlflow_monitor.workflows.window_history import window_history
+
+    number = _version(model, version, tracking_uri) if version is not None else None
+    return window_history(model, version=number, metrics=metrics, tracking_uri=tracking_uri)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A version's model card: Markdown and HTML, whether it was published, files written."""
+
+    model: str
+    version: str
+    markdown: str
+    html: str
+    published: bool
+    files: tuple[Path, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "published": self.published,
+            "files": [str(f) for f in self.files],
+            "markdown": self.markdown,
+        }
+
+    def _repr_html_(self) -> str:
+        return card_frame_html(self.html)
+
+
+def card(
+    *,
+    model: str,
+    version: str | int,
+    spec: SpecLike | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    publish: bool = True,
+    tracking_uri: str | None = None,
+) -> ModelCard:
+    """Render the version's model card (``card``); written to ``out_dir`` when given.
+
+    Without ``spec`` the spec kept on the version's baseline run is used.
+    """
+    from mlflow_monitor.workflows.model_cards import write_card
+
+    loaded = _spec(spec) if spec is not None else None
+    number = _version(model, version, tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="mlflow-monitor-card-") as tmp:
+        folder = Path(out_dir) if out_dir is not None else Path(tmp)
+        written = write_card(
+            loaded,
+            model,
+            number,
+            folder,
+            tracking_uri=tracking_uri,
+            card_dir=loaded.folder if loaded else None,
+            publish=publish,
+        )
+        files = (written.markdown, written.html) if out_dir is not None else ()
+        return ModelCard(
+            model,
+            number,
+            written.markdown.read_text(encoding="utf-8"),
+            written.html.read_text(encoding="utf-8"),
+            written.published,
+            files,
+        )
+
+
+def promote(
+    *,
+    model: str,
+    version: str | int,
+    alias: str,
+    spec: SpecLike | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    tracking_uri: str | None = None,
+) -> PromotionResult:
+    """Point ``model@alias`` at ``version`` if the spec's gate allows it (``promote``).
+
+    A refusal raises ``GateRefused`` with every reason; ``force=True`` needs a ``reason``.
+    """
+    from mlflow_monitor.workflows.promote import promote as gate
+
+    loaded = _spec(spec) if spec is not None else None
+    number = _version(model, version, tracking_uri)
+    return gate(loaded, model, number, alias, tracking_uri=tracking_uri, force=force, reason=reason)
+
+
+# -- steps --------------------------------------------------------------------------------------
+
+
+def _spec(spec: SpecLike) -> MonitorSpec:
+    if isinstance(spec, MonitorSpec):
+        return spec
+    if isinstance(spec, (str, os.PathLike)):
+        return load_spec(spec)
+    raise SpecError(f"spec: expected a MonitorSpec or a path, got {type(spec).__name__}")
+
+
+def _monitored(spec: MonitorSpec, frame: object, *, what: str) -> pd.DataFrame:
+    """The columns a monitor reads (the spec's, the target when present), after checking them."""
+    from mlflow_monitor.adapters.sources.files import validate_frame
+
+    checked = validate_frame(spec, frame, what=what)
+    names = spec.columns.required()
+    if spec.columns.target and spec.columns.target in checked.columns:
+        names.append(spec.columns.target)
+    return checked.loc[:, list(dict.fromkeys(names))]
+
+
+def _time(value: datetime | str | None, name: str) -> datetime | None:
+    from mlflow_monitor.contract import parse_utc
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return parse_utc(str(value))
+    except ValueError:
+        raise DataError(f"{name}: not an ISO 8601 time: {value!r}") from None
+
+
+def _version(model: str, version: str | int, tracking_uri: str | None) -> str:
+    text = str(version).strip()
+    if not text.startswith("@"):
+        return text
+    from mlflow_monitor.adapters.mlflow.models import resolve_version
+
+    return resolve_version(model, text, tracking_uri=tracking_uri)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _staged(
+    spec: SpecLike,
+    model: str | None,
+    data: object,
+    what: str,
+) -> Iterator[tuple[Path, Path, str]]:
+    """The spec and the data as the files the workflow reads: (spec file, data file, model).
+
+    A spec file passes through as it is (unless ``model`` overrides its model); a spec object is
+    written as ``monitor.yaml`` beside copies of the files it names. A DataFrame is checked
+    against the spec (the error names the DataFrame) and written as parquet.
+    """
+    from mlflow_monitor.adapters.sources.files import validate_frame, write_frame
+
+    loaded = _spec(spec)
+    if model is not None:
+        loaded = loaded.model_copy(update={"model": model})
+    name = loaded.require_model("spec")
+    with tempfile.TemporaryDirectory(prefix="mlflow-monitor-api-") as tmp:
+        staging = Path(tmp)
+        keep_file = isinstance(spec, (str, os.PathLike)) and model is None
+        spec_path = Path(spec) if keep_file else _write_spec(loaded, staging / "spec")  # type: ignore[arg-type]
+        if isinstance(data, (str, os.PathLike)):
+            data_path = Path(data)
+        else:
+            frame = validate_frame(loaded, data, what=what)
+            data_path = write_frame(frame, staging / f"{what}.parquet", what=what)
+        yield spec_path, data_path, name
+
+
+def _write_spec(spec: MonitorSpec, folder: Path) -> Path:
+    """``monitor.yaml`` for a spec object, with copies of its card and extra notebooks.
+
+    Their paths are read from the spec's folder (``spec.folder``) with the rule every spec path
+    follows (inside that folder) and written relative, so the copy means the same files.
+    """
+    folder.mkdir(parents=True)
+    card = _copy_named(spec.card, spec.folder, folder, "card") if spec.card else None
+    extra = [_copy_named(p, spec.folder, folder, "notebooks.extra") for p in spec.notebooks.extra]
+    notebooks = spec.notebooks.model_copy(update={"extra": extra})
+    staged = spec.model_copy(update={"card": card, "notebooks": notebooks})
+    path = folder / "monitor.yaml"
+    path.write_text(staged.to_yaml(), encoding="utf-8")
+    return path
+
+
+def _copy_named(value: str, source: Path, folder: Path, key: str) -> str:
+    import shutil
+
+    path = resolve_spec_path(value, folder=source, key=key)
+    if not path.is_file():
+        raise SpecError(f"{key}: {value!r} not found in {source}")
+    relative = path.relative_to(source.resolve())
+    target = folder / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, target)
+    return relative.as_posix()
