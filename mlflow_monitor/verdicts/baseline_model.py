@@ -102,7 +102,7 @@ class Baseline:
 
     def _repr_html_(self) -> str:
         """Jupyter's inline view: size, reference performance, rules the reference breaks."""
-        from mlflow_monitor.views import table_html
+        from mlflow_monitor.views import panel_html, table_html
 
         metrics = self.performance.metrics if self.performance else {}
         profile = self.profile_frame()
@@ -111,9 +111,9 @@ class Baseline:
             for o in self.firing_reference_outcomes
         ]
         parts = [
-            f"<div class='mlflow-monitor'><b>Baseline</b>: {self.rows:,} reference rows, "
+            f"<p><b>Baseline</b>: {self.rows:,} reference rows, "
             f"a sample of {len(self.sample):,}, {len(self.profile.columns)} columns profiled "
-            f"(built {html.escape(self.created_at)})</div>",
+            f"(built {html.escape(self.created_at)})</p>",
             table_html(
                 [{"metric": k, "reference": v} for k, v in metrics.items()],
                 columns=["metric", "reference"],
@@ -132,7 +132,7 @@ class Baseline:
                 caption="Profile",
             ),
         ]
-        return "\n".join(p for p in parts if p)
+        return panel_html(*parts)
 
     def to_dict(self) -> dict[str, object]:
         """The JSON body of ``baseline.json`` (the sample is kept beside it as parquet)."""

@@ -11,6 +11,7 @@ from mlflow_monitor.views.inline_html import (
     card_frame_html,
     health_badge,
     history_html,
+    panel_html,
     table_html,
     window_html,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "card_frame_html",
     "health_badge",
     "history_html",
+    "panel_html",
     "table_html",
     "window_html",
 ]

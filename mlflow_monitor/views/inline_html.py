@@ -64,6 +64,11 @@ def _root(body: str) -> str:
     return f'<div class="mlflow-monitor">{_STYLE}{body}</div>'
 
 
+def panel_html(*parts: str) -> str:
+    """Parts (tables, text) in one styled root, for results that are not a window."""
+    return _root("\n".join(p for p in parts if p))
+
+
 def _outcomes(results: Mapping[str, object]) -> list[Mapping[str, object]]:
     """The outcome mappings of a results body (anything else is ignored)."""
     raw = results.get("outcomes")

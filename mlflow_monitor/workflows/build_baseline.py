@@ -113,12 +113,14 @@ class BaselineRun:
         return asdict(self)
 
     def _repr_html_(self) -> str:
-        from mlflow_monitor.views import table_html
+        from mlflow_monitor.views import panel_html, table_html
 
-        return table_html(
-            [self.to_dict()],
-            columns=["model", "version", "run_id", "rows", "sample_rows"],
-            caption=f"Baseline attached to {self.model} version {self.version}",
+        return panel_html(
+            table_html(
+                [self.to_dict()],
+                columns=["model", "version", "run_id", "rows", "sample_rows"],
+                caption=f"Baseline attached to {self.model} version {self.version}",
+            )
         )
 
 

@@ -37,7 +37,7 @@ from mlflow_monitor.verdicts.promotion import (
     policy_status,
     status_summary,
 )
-from mlflow_monitor.views import health_badge, table_html
+from mlflow_monitor.views import health_badge, panel_html, table_html
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -237,7 +237,7 @@ class StatusReport:
 
     def _repr_html_(self) -> str:
         if not self.rows:
-            return "<div class='mlflow-monitor'>No registered model versions found.</div>"
+            return panel_html("<p>No registered model versions found.</p>")
         table = table_html(
             [_html_row(r) for r in self.rows],
             columns=[
@@ -253,7 +253,7 @@ class StatusReport:
         )
         worst = max(self.rows, key=lambda r: _SEVERITY.get(r.verdict or "", 0))
         head = f"{len(self.rows)} version(s); worst: {health_badge(worst.health)}"
-        return f"<div class='mlflow-monitor'>{head}</div>\n{table}"
+        return panel_html(f"<p>{head}</p>", table)
 
 
 def _html_row(r: StatusRow) -> dict[str, object]:
