@@ -11,6 +11,7 @@ stages.
 from __future__ import annotations
 
 import getpass
+import html
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -73,6 +74,26 @@ class PromotionResult:
     def forced(self) -> bool:
         """True when the alias moved by override despite a refusal."""
         return self.record.decision == "forced"
+
+    def to_dict(self) -> dict[str, object]:
+        """The audit record as stored, with its run id."""
+        return {**self.record.to_dict(), "run_id": self.record.run_id}
+
+    def _repr_html_(self) -> str:
+        from mlflow_monitor.views import panel_html, table_html
+
+        r = self.record
+        line = (
+            f"<p><b>{html.escape(r.decision)}</b>: {html.escape(r.model)}@{html.escape(r.alias)}"
+            f" → version {html.escape(r.version)} (previous: "
+            f"{html.escape(r.previous_version or 'unset')}); audit record run "
+            f"{html.escape(r.run_id or '-')}</p>"
+        )
+        overridden = [{"overridden reason": reason} for reason in r.reasons]
+        return panel_html(
+            line,
+            table_html(overridden, columns=["overridden reason"]) if overridden else "",
+        )
 
 
 def promote(

@@ -135,6 +135,20 @@ def test_one_window_through_the_api_and_the_cli_leaves_the_same_record(
     card = mm.card(model=MODEL, version=registered.version, tracking_uri=uri, publish=False)
     assert MODEL in card.markdown and "<iframe" in card._repr_html_()
 
+    # the gate refuses a warning (and stale) version; an override is audited
+    with pytest.raises(mm.GateRefused) as refused:
+        mm.promote(
+            model=MODEL, version=registered.version, alias="champion", spec=spec, tracking_uri=uri
+        )
+    assert any("warning" in line for line in refused.value.reasons)
+    forced = mm.promote(
+        model=MODEL, version=registered.version, alias="champion", spec=spec,
+        force=True, reason="api test", tracking_uri=uri,
+    )  # fmt: skip
+    assert forced.forced and forced.to_dict()["override_reason"] == "api test"
+    assert "forced" in forced._repr_html_()
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == registered.version
+
 
 @pytest.mark.integration
 def test_bad_dataframe_creates_no_run(registered: Registered) -> None:
