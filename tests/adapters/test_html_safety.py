@@ -263,3 +263,24 @@ def test_the_page_template_is_escaped_where_the_data_goes() -> None:
     _assert_inert(html, scripts=_EVIDENTLY_SCRIPTS)
     [info, graphs] = _data(html)
     assert info["widgets"][0]["widgets"] == [widget] and graphs == {}  # type: ignore[index]
+
+
+# -- the inline views (Jupyter's _repr_html_) ----------------------------------------------------
+
+
+def test_inline_views_hold_hostile_names_as_text(hostile_spec: MonitorSpec, tmp_path: Path) -> None:
+    reference, current = _hostile(1000, 1), _hostile(1000, 2, drift=0.7)
+    baseline = build_baseline_from_frame(hostile_spec, reference)
+    result = evaluate_window(hostile_spec, baseline, current)
+    views = {"window": result._repr_html_(), "baseline": baseline._repr_html_()}
+    for html in views.values():
+        _assert_inert(html)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in views["window"]  # shown, as text
+    assert "<svg" in views["window"]  # the drift chart
+    if CHROMIUM is None:
+        return
+    page = tmp_path / "inline.html"
+    page.write_text("<html><head></head><body>" + "".join(views.values()) + "</body></html>")
+    dom = _browse(page, tmp_path / "profile")
+    assert 'id="alert-fired"' not in dom
+    assert not re.search(r"<img[^>]*onerror", dom)
