@@ -127,7 +127,14 @@ def attach_baseline(
     with _staged(spec, model, reference, "reference") as (spec_path, data_path, name):
         number = _version(name, version, tracking_uri)
         return build_baseline_run(
-            spec_path, number, data_path, tracking_uri=tracking_uri, echo=echo or _stderr
+            spec_path,
+            number,
+            data_path,
+            tracking_uri=tracking_uri,
+            echo=echo or _stderr,
+            shown_as=None
+            if isinstance(reference, (str, os.PathLike))
+            else "the reference DataFrame",
         )
 
 
@@ -337,8 +344,12 @@ def _staged(
     name = loaded.require_model("spec")
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-api-") as tmp:
         staging = Path(tmp)
-        keep_file = isinstance(spec, (str, os.PathLike)) and model is None
-        spec_path = Path(spec) if keep_file else _write_spec(loaded, staging / "spec")  # type: ignore[arg-type]
+        as_written = isinstance(spec, (str, os.PathLike)) and model is None
+        spec_path = (
+            Path(spec)
+            if as_written and not isinstance(spec, MonitorSpec)
+            else _write_spec(loaded, staging / "spec")
+        )
         if isinstance(data, (str, os.PathLike)):
             data_path = Path(data)
         else:

@@ -131,11 +131,13 @@ def build_baseline_run(
     *,
     tracking_uri: str | None = None,
     echo: Echo = quiet,
+    shown_as: str | None = None,
 ) -> BaselineRun:
     """Build the baseline from reference data and attach it to ``model``/``version``.
 
     Logs a ``monitor.kind=baseline`` run (``baseline/``, ``notebooks/baseline.ipynb``, the spec)
     and points the version tag ``monitor.baseline_run_id`` at it; an older baseline run is kept.
+    ``shown_as`` names the reference in progress lines (the API: "the reference DataFrame").
     """
     spec = load_spec(spec_path)
     spec.require_model(str(spec_path))
@@ -143,7 +145,7 @@ def build_baseline_run(
     runs.version(spec.model, version)
     data.validate_data(spec, reference_path, what="reference")
     preflight.check_baseline(spec, reference_path)  # packs, reference groups, score range
-    echo(f"[baseline] profiling {reference_path}")
+    echo(f"[baseline] profiling {shown_as or reference_path}")
     baseline = build_baseline(spec, reference_path)
     report_reference_outcomes(baseline, echo)
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
