@@ -393,9 +393,22 @@ class MonitorSpec(_Strict):
             )
         return self.model
 
-    def to_yaml(self) -> str:
-        """The spec as YAML, secrets still written ``${ENV}`` (safe to log as an artifact)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+    def to_yaml(self, *, minimal: bool = False) -> str:
+        """The spec as YAML, secrets still written ``${ENV}`` (safe to log as an artifact).
+
+        ``minimal`` leaves out every key at its default (what a person wrote, for display).
+        """
+        body = self.model_dump(mode="json", exclude_defaults=minimal)
+        return yaml.safe_dump(body, sort_keys=False)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's inline view: the keys that differ from their defaults, as YAML."""
+        import html
+
+        return (
+            "<details open><summary>MonitorSpec (keys that differ from the defaults)</summary>"
+            f"<pre>{html.escape(self.to_yaml(minimal=True))}</pre></details>"
+        )
 
 
 def _unique(names: list[str]) -> list[str]:

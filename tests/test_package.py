@@ -70,9 +70,7 @@ def test_exports_are_typed_for_mypy(tmp_path: Path) -> None:
             """
         )
     )
-    stdout, _, code = api.run(
-        [str(source), "--ignore-missing-imports", "--follow-imports=silent"]
-    )
+    stdout, _, code = api.run([str(source), "--ignore-missing-imports", "--follow-imports=silent"])
     assert code == 1, stdout
     errors = [line for line in stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1, stdout

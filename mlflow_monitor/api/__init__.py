@@ -13,12 +13,14 @@ argument is keyword-only. Two kinds of call:
   ``card`` and ``promote`` read and act on the registry.
 
 Results render inline in Jupyter (``_repr_html_``) and export ``to_dict()`` / ``to_frame()``.
+Progress lines go to the ``mlflow_monitor`` logger unless ``echo`` is given (``echo=print``):
+a notebook cell stays quiet and shows the result.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +32,12 @@ from typing import TYPE_CHECKING
 from mlflow_monitor.errors import DataError, SpecError
 from mlflow_monitor.spec import MonitorSpec, load_spec, parse_spec, resolve_spec_path
 from mlflow_monitor.views import card_frame_html
+
+
+def _quiet(message: str) -> None:
+    """The default ``echo``: progress to the ``mlflow_monitor`` logger (INFO)."""
+    logging.getLogger("mlflow_monitor").info(message)
+
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,13 +96,19 @@ def evaluate(
     current: pd.DataFrame,
     window_start: datetime | str | None = None,
     window_end: datetime | str | None = None,
+    model: str | None = None,
     version: str | int = "",
 ) -> WindowResult:
-    """Judge a window DataFrame against ``baseline`` (rows in ``[start, end)`` when given)."""
+    """Judge a window DataFrame against ``baseline`` (rows in ``[start, end)`` when given).
+
+    ``model`` and ``version`` only label the result (``model`` overrides the spec's).
+    """
     from mlflow_monitor.adapters.sources.files import window_rows
     from mlflow_monitor.verdicts.evaluation import evaluate_window
 
     spec = _spec(spec)
+    if model is not None:
+        spec = spec.model_copy(update={"model": model})
     start, end = _time(window_start, "window_start"), _time(window_end, "window_end")
     if start and end and start >= end:
         raise DataError("window_start is not before window_end")
@@ -131,7 +145,7 @@ def attach_baseline(
             number,
             data_path,
             tracking_uri=tracking_uri,
-            echo=echo or _stderr,
+            echo=echo or _quiet,
             shown_as=None
             if isinstance(reference, (str, os.PathLike))
             else "the reference DataFrame",
@@ -166,7 +180,7 @@ def monitor(
             tracking_uri=tracking_uri,
             window_start=window_start,
             window_end=window_end,
-            echo=echo or _stderr,
+            echo=echo or _quiet,
         )
 
 
@@ -317,10 +331,6 @@ def _version(model: str, version: str | int, tracking_uri: str | None) -> str:
     from mlflow_monitor.adapters.mlflow.models import resolve_version
 
     return resolve_version(model, text, tracking_uri=tracking_uri)
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @contextmanager
