@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from mlflow_monitor.adapters.notebooks.execute import run_notebook, shipped_notebook
 from mlflow_monitor.adapters.notebooks.kernels import warm_kernel
 from mlflow_monitor.workflows import WINDOW_PRELOAD
@@ -130,3 +132,22 @@ def test_kernels_use_local_sockets_unless_the_path_is_too_long() -> None:
         assert _transport(short_dir / ("x" * 120)) == {"transport": "tcp"}
     finally:
         shutil.rmtree(short_dir)
+
+
+def test_no_kernel_client_is_left_running(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """nbclient leaves running the client of a manager it was handed; stop_kernel stops it."""
+    import gc
+    import logging
+
+    from jupyter_client.client import KernelClient
+
+    other = _probe_notebook(tmp_path / "other.ipynb")
+    with caplog.at_level(logging.DEBUG):
+        for index in range(2):
+            run_notebook(
+                other, tmp_path / f"out{index}.ipynb", {"output_dir": "x"}, timeout_seconds=120
+            )
+        gc.collect()
+    running = [o for o in gc.get_objects() if isinstance(o, KernelClient) and o.channels_running]
+    assert running == []
+    assert "Could not destroy zmq context" not in caplog.text

@@ -13,10 +13,16 @@ another second importing pandas and the statistics core in ``monitor.ipynb``'s f
 and record all the work), and ``run_notebook`` hands it to papermill for that one notebook. A
 warm kernel that died or was never claimed is shut down; papermill then gets a fresh one.
 Measured end to end on 1,000,000 rows: see benchmarks/README.md.
+
+nbclient does not stop the channels of a client it made for a kernel manager it was handed
+(``owns_km`` is false), so each executed notebook left a client's zmq sockets open ("Could not
+destroy zmq context" at collection; seven per three windows in one notebook session). The
+manager made here remembers its clients and ``stop_kernel`` stops their channels.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -26,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
@@ -51,11 +57,10 @@ _current: WarmKernel | None = None
 
 def start_kernel(kernel_name: str, cwd: Path, *, preload: str | None = None) -> AsyncKernelManager:
     """Launch a kernel in ``cwd`` (importing module ``preload`` first); papermill waits for it."""
-    from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.paths import jupyter_runtime_dir
     from jupyter_core.utils import run_sync
 
-    manager = AsyncKernelManager(kernel_name=kernel_name, **_transport(Path(jupyter_runtime_dir())))
+    manager = _manager_class()(kernel_name=kernel_name, **_transport(Path(jupyter_runtime_dir())))
     line = f"import {preload} as _preload; del _preload"
     extra = [f"--IPKernelApp.exec_lines={line}"] if preload else []
     run_sync(manager.start_kernel)(extra_arguments=extra, cwd=str(cwd))
@@ -75,10 +80,34 @@ def _transport(runtime: Path) -> dict[str, str]:
     return {"transport": "ipc", "ip": str(prefix)}
 
 
+@functools.cache
+def _manager_class() -> type[AsyncKernelManager]:
+    """``AsyncKernelManager`` that keeps the clients it makes, for ``stop_kernel`` to close."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class ClosingKernelManager(AsyncKernelManager):
+        def client(self, **kwargs: Any) -> Any:
+            made = super().client(**kwargs)
+            self.__dict__.setdefault("_clients", []).append(made)
+            return made
+
+    return ClosingKernelManager
+
+
+def _stop_clients(manager: AsyncKernelManager) -> None:
+    for client in manager.__dict__.pop("_clients", []):
+        try:
+            client.stop_channels()
+        except Exception as exc:  # a channel already closed
+            _LOG.debug("kernel client: %s", exc)
+
+
 def stop_kernel(manager: AsyncKernelManager, *, now: bool) -> None:
-    """Stop the kernel (``now``: kill it, its notebook is written); never raises."""
+    """Stop the kernel (``now``: kill it, its notebook is written) and the clients it made;
+    never raises."""
     from jupyter_core.utils import run_sync
 
+    _stop_clients(manager)
     try:
         if manager.has_kernel:
             run_sync(manager.shutdown_kernel)(now=now)
