@@ -430,6 +430,13 @@ class WindowResults:
         """The statistics sections as JSON (a subclass that holds them typed renders them)."""
         return self.sections
 
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self.model!r}, version={self.model_version!r}, "
+            f"window_end={self.window_end!r}, rows={self.rows}, health={self.health!r}, "
+            f"checks={len(self.outcomes)}, findings={len(self.findings)})"
+        )
+
     def to_frame(self) -> pd.DataFrame:
         """One row per check, findings first: status, value, baseline, bound, interval, message."""
         import pandas as pd

@@ -454,6 +454,12 @@ def _check_task(spec: MonitorSpec) -> None:
         raise _KeyedError("positive_label", "a regression task has no positive label")
     if spec.task == "regression" and cols.protected:
         raise _KeyedError("columns.protected", "fairness metrics need a classification task")
+    if spec.task == "multiclass_classification" and cols.protected and spec.positive_label is None:
+        raise _KeyedError(
+            "positive_label",
+            "fairness on a multiclass task needs the class counted as the favourable decision "
+            "(positive_label), columns.protected names protected attributes",
+        )
 
 
 def is_task_metric(task: Task, metric: str) -> bool:

@@ -104,14 +104,17 @@ def evaluate(
     ``model`` and ``version`` only label the result (``model`` overrides the spec's).
     """
     from mlflow_monitor.adapters.sources.files import window_rows
+    from mlflow_monitor.verdicts.baseline_model import Baseline
     from mlflow_monitor.verdicts.evaluation import evaluate_window
 
     spec = _spec(spec)
     if model is not None:
         spec = spec.model_copy(update={"model": model})
-    start, end = _time(window_start, "window_start"), _time(window_end, "window_end")
-    if start and end and start >= end:
-        raise DataError("window_start is not before window_end")
+    if not isinstance(baseline, Baseline):
+        raise DataError(
+            f"baseline: expected a Baseline (from mm.build_baseline), got {type(baseline).__name__}"
+        )
+    start, end = _window(window_start, window_end)
     frame = window_rows(
         spec, _monitored(spec, current, what="window"), start, end, source="the window DataFrame"
     )
@@ -171,15 +174,17 @@ def monitor(
     """
     from mlflow_monitor.workflows.monitor_window import run_window
 
-    with _staged(spec, model, current, "window") as (spec_path, data_path, name):
+    start, end = _window(window_start, window_end)
+    staged = _staged(spec, model, current, "window", window=(start, end))
+    with staged as (spec_path, data_path, name):
         number = _version(name, version, tracking_uri)
         return run_window(
             spec_path,
             number,
             data_path,
             tracking_uri=tracking_uri,
-            window_start=window_start,
-            window_end=window_end,
+            window_start=start,
+            window_end=end,
             echo=echo or _quiet,
         )
 
@@ -311,6 +316,16 @@ def _monitored(spec: MonitorSpec, frame: object, *, what: str) -> pd.DataFrame:
     return checked.loc[:, list(dict.fromkeys(names))]
 
 
+def _window(
+    start: datetime | str | None, end: datetime | str | None
+) -> tuple[datetime | None, datetime | None]:
+    """The window's bounds as UTC times; start must come before end."""
+    first, last = _time(start, "window_start"), _time(end, "window_end")
+    if first and last and first >= last:
+        raise DataError(f"window_start {first.isoformat()} is not before window_end")
+    return first, last
+
+
 def _time(value: datetime | str | None, name: str) -> datetime | None:
     from mlflow_monitor.contract import parse_utc
 
@@ -339,14 +354,18 @@ def _staged(
     model: str | None,
     data: object,
     what: str,
+    *,
+    window: tuple[datetime | None, datetime | None] = (None, None),
 ) -> Iterator[tuple[Path, Path, str]]:
     """The spec and the data as the files the workflow reads: (spec file, data file, model).
 
     A spec file passes through as it is (unless ``model`` overrides its model); a spec object is
     written as ``monitor.yaml`` beside copies of the files it names. A DataFrame is checked
-    against the spec (the error names the DataFrame) and written as parquet.
+    against the spec (the error names the DataFrame), cut to ``window`` when it has a
+    timestamp column (an empty window is refused here, before any run exists) and written as
+    parquet.
     """
-    from mlflow_monitor.adapters.sources.files import validate_frame, write_frame
+    from mlflow_monitor.adapters.sources.files import validate_frame, window_rows, write_frame
 
     loaded = _spec(spec)
     if model is not None:
@@ -364,6 +383,7 @@ def _staged(
             data_path = Path(data)
         else:
             frame = validate_frame(loaded, data, what=what)
+            frame = window_rows(loaded, frame, *window, source=f"the {what} DataFrame")
             data_path = write_frame(frame, staging / f"{what}.parquet", what=what)
         yield spec_path, data_path, name
 

@@ -49,7 +49,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Baseline:
     """Reference profile, performance, segments, fairness and sample of one model version.
 
@@ -95,6 +95,12 @@ class Baseline:
                 row.update(categories=len(counts), top=str(counts.idxmax()) if len(counts) else "")
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        return (
+            f"Baseline(rows={self.rows}, sample_rows={len(self.sample)}, "
+            f"columns={len(self.profile.columns)}, created_at={self.created_at!r})"
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """The reference profile, one row per column (``profile_frame``)."""

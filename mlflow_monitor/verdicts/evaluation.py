@@ -24,6 +24,7 @@ from mlflow_monitor.contract import (
     utc_now,
     utc_text,
 )
+from mlflow_monitor.errors import DataError
 from mlflow_monitor.spec import MetricCheck, MonitorSpec
 from mlflow_monitor.stats.drift import DriftReport, compute_drift
 from mlflow_monitor.stats.performance import PerformanceResult, default_checks
@@ -38,6 +39,7 @@ from mlflow_monitor.verdicts.root_cause import assign_causes
 __all__ = [
     "History",
     "WindowResult",
+    "check_against_baseline",
     "evaluate_window",
     "window_bounds",
 ]
@@ -45,7 +47,7 @@ __all__ = [
 History = Mapping[str, Sequence[tuple[datetime, float]]]
 
 
-@dataclass(frozen=True, eq=False, kw_only=True)
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
 class WindowResult(WindowResults):
     """Everything one window produced: the ``results.json`` record plus the typed statistics."""
 
@@ -108,7 +110,14 @@ def evaluate_window(
     window_end: datetime | None = None,
     history: History | None = None,
 ) -> WindowResult:
-    """Judge one window against ``baseline`` with the spec's thresholds (pure)."""
+    """Judge one window against ``baseline`` with the spec's thresholds (pure).
+
+    A spec that names a column the baseline did not profile, or a window whose model output is
+    missing in every row, is a ``DataError`` naming it: there is nothing to judge, and that must
+    never read as healthy.
+    """
+    check_against_baseline(spec, baseline)
+    _check_outputs(spec, frame)
     start, end = window_bounds(spec, frame, window_start, window_end)
     profile = _profile(spec, baseline, frame)
     quality = compute_quality(
@@ -170,6 +179,37 @@ def evaluate_window(
 
 
 # -- steps ------------------------------------------------------------------------------------
+
+
+def check_against_baseline(spec: MonitorSpec, baseline: Baseline) -> None:
+    """Every column the spec profiles is in the baseline's profile, with the same kind."""
+    profiled = baseline.profile.columns
+    numerical, categorical = profile_columns(spec)
+    for kind, names in (("numerical", numerical), ("categorical", categorical)):
+        for name in names:
+            if name == spec.columns.target:
+                continue  # a reference without labels has no target profile
+            column = profiled.get(name)
+            if column is None:
+                raise DataError(
+                    f"column {name!r} is in the spec but not in the baseline (built from a spec "
+                    "without it): rebuild the baseline with this spec"
+                )
+            if column.kind != kind:
+                raise DataError(
+                    f"column {name!r} is {kind} in the spec but {column.kind} in the baseline: "
+                    "rebuild the baseline with this spec"
+                )
+
+
+def _check_outputs(spec: MonitorSpec, frame: pd.DataFrame) -> None:
+    for role in ("prediction", "score"):
+        name = getattr(spec.columns, role)
+        if name and name in frame.columns and not bool(frame[name].notna().any()):
+            raise DataError(
+                f"columns.{role} {name!r}: missing in every row of the window "
+                f"({len(frame):,} rows): the model produced no output to judge"
+            )
 
 
 def _profile(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> DatasetProfile:

@@ -227,7 +227,7 @@ def _age_reasons(state: VersionState, gate: GateSpec, now: datetime) -> list[str
     if age <= gate.max_age:
         return []
     return [
-        f"stale: last checked {_human_seconds(age)} ago "
+        f"stale: the verdict's window ended {_human_seconds(age)} ago "
         f"({utc_text(state.last_checked)}), older than max_age {_human_seconds(gate.max_age)}"
     ]
 

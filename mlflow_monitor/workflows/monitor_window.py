@@ -96,6 +96,13 @@ class WindowRun:
     verdict_run_id: str | None = None
     results: WindowResults | None = None
 
+    def __repr__(self) -> str:
+        return (
+            f"WindowRun(model={self.model!r}, version={self.version!r}, run_id={self.run_id!r}, "
+            f"window_end={self.window_end!r}, health={self.health!r}, "
+            f"findings={len(self.failing)}, is_verdict={self.is_verdict})"
+        )
+
     def to_dict(self) -> dict[str, object]:
         """The run's facts and its ``results.json`` body (``results``)."""
         return {

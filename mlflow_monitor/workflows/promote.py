@@ -140,10 +140,13 @@ def promote(
     if kind == "refused":
         _store(registry, record)
         # no count: a must_pass summary line and the checks under it are not separate reasons
-        raise GateRefused(
+        refused = GateRefused(
             f"promotion of {model} version {version} to @{alias} refused",
             list(decision.reasons),
         )
+        for line in decision.reasons:  # shown under the message in a traceback (PEP 678)
+            refused.add_note(f"  - {line}")
+        raise refused
     registry.set_alias(model, alias, str(version))
     try:
         stored = _store(registry, record)

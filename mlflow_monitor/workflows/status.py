@@ -224,6 +224,11 @@ class StatusReport:
     def __str__(self) -> str:
         return status_table(list(self.rows))
 
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{r.model} v{r.version}: {r.health}" for r in self.rows[:5])
+        more = f", … {len(self.rows) - 5} more" if len(self.rows) > 5 else ""
+        return f"StatusReport({shown}{more})"
+
     def to_dict(self) -> list[dict[str, object]]:
         """Every field of every row (``status --json``)."""
         return [r.to_dict() for r in self.rows]

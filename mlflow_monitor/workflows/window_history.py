@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
+from mlflow_monitor.errors import RegistryError
 from mlflow_monitor.verdicts.window_state import settle
 from mlflow_monitor.views import history_html
 
@@ -62,6 +63,10 @@ class WindowHistory:
     windows: tuple[WindowPoint, ...]
     charted: tuple[str, ...] = ()
 
+    def __repr__(self) -> str:
+        healths = " ".join(w.health or "-" for w in self.windows[-10:])
+        return f"WindowHistory(model={self.model!r}, windows={len(self.windows)}: {healths})"
+
     def to_dict(self) -> list[dict[str, object]]:
         """One mapping per window: bounds, health, run id and every logged metric."""
         return [w.to_dict() for w in self.windows]
@@ -94,7 +99,13 @@ def window_history(
     ``DEFAULT_CHART_METRICS`` the windows logged); every metric is in ``to_frame()``.
     """
     runs = MonitorRuns(tracking_uri)
-    versions = [version] if version else [s.version for s in reversed(runs.versions(model))]
+    if version:
+        runs.version(model, version)  # an unknown model or version is a RegistryError
+        versions = [version]
+    else:
+        versions = [s.version for s in reversed(runs.versions(model))]
+        if not versions:
+            raise RegistryError(f"model {model!r}: no registered versions (is the name right?)")
     points = [p for v in versions for p in _points(runs, model, str(v))]
     points.sort(key=lambda p: (p.window_end, p.window_start or "", p.version))
     return WindowHistory(model, version, tuple(points), _charted(points, metrics))

@@ -163,7 +163,7 @@ def test_refusals_grant_override_and_history_in_order(store: Store) -> None:
 
     expected = {
         "1": "health: critical",
-        "2": "stale: last checked 10.0d ago",
+        "2": "stale: the verdict's window ended 10.0d ago",
         "3": "baseline: none attached",
         "4": "must_pass four_fifths_rule: policy/",
     }

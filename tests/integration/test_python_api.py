@@ -141,6 +141,7 @@ def test_one_window_through_the_api_and_the_cli_leaves_the_same_record(
             model=MODEL, version=registered.version, alias="champion", spec=spec, tracking_uri=uri
         )
     assert any("warning" in line for line in refused.value.reasons)
+    assert refused.value.__notes__ == [f"  - {line}" for line in refused.value.reasons]
     forced = mm.promote(
         model=MODEL, version=registered.version, alias="champion", spec=spec,
         force=True, reason="api test", tracking_uri=uri,
@@ -166,6 +167,18 @@ def test_bad_dataframe_creates_no_run(registered: Registered) -> None:
         mm.monitor(
             spec=unnamed, version=registered.version, current=reference, tracking_uri=registered.uri
         )
+    window = pd.read_parquet(registered.data.windows["stable"])
+    with pytest.raises(mm.DataError, match=r"the window DataFrame: the window is empty"):
+        mm.monitor(
+            spec=spec,
+            version=registered.version,
+            current=window,
+            window_start="2030-01-01T00:00:00Z",
+            window_end="2030-01-08T00:00:00Z",
+            tracking_uri=registered.uri,
+        )
+    with pytest.raises(mm.RegistryError, match=r"model 'no-such-model': no registered versions"):
+        mm.history(model="no-such-model", tracking_uri=registered.uri)
     client = MlflowClient(registered.uri)
     assert client.get_experiment_by_name(f"monitor/{MODEL}") is None
     assert "monitor.baseline_run_id" not in client.get_model_version(MODEL, registered.version).tags

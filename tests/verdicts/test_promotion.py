@@ -76,7 +76,7 @@ def test_healthy_fresh_version_is_granted() -> None:
     [
         ({"health": "critical", "health_reason": "auc fell"}, "health: critical (auc fell)"),
         ({"health": None}, "health: never monitored"),
-        ({"last_checked": NOW - timedelta(days=9)}, "stale: last checked 9.0d ago"),
+        ({"last_checked": NOW - timedelta(days=9)}, "stale: the verdict's window ended 9.0d ago"),
         ({"last_checked": None}, "stale: never checked"),
         ({"baseline_run_id": None, "baseline_present": False}, "baseline: none attached"),
         ({"baseline_present": False}, "baseline: run run-base (monitor.baseline_run_id) does not"),

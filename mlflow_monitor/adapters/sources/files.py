@@ -106,7 +106,29 @@ def validate_frame(
             raise DataError(f"the {what} DataFrame: missing column {column!r} (columns.{role})")
     if frame.empty:
         raise DataError(f"the {what} DataFrame: the {what} is empty (0 rows)")
+    cols = spec.columns
+    numeric = [("numerical", n) for n in cols.numerical]
+    numeric += [("score", cols.score)] if cols.score else []
+    numeric += [("probabilities", n) for n in cols.probabilities]
+    for role, name in numeric:
+        _check_numeric(frame[name], f"the {what} DataFrame: column {name!r} (columns.{role})")
     return frame
+
+
+def _check_numeric(series: pd.Series, where: str) -> None:
+    """A column declared numerical holds numbers (or values that read as numbers, or nulls)."""
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return
+    try:
+        coerced = pd.to_numeric(series, errors="coerce")
+    except TypeError:  # values pandas cannot even try (dicts, lists)
+        coerced = pd.Series(float("nan"), index=series.index)
+    bad = coerced.isna() & series.notna()
+    if bool(bad.any()):
+        example = repr(series[bad].iloc[0])[:60]
+        raise DataError(
+            f"{where} is declared numerical but holds non-numeric values (e.g. {example})"
+        )
 
 
 def write_frame(frame: pd.DataFrame, path: Path, *, what: str = "window") -> Path:
