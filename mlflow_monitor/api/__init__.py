@@ -22,15 +22,17 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
+
 from mlflow_monitor.errors import DataError, SpecError
-from mlflow_monitor.spec import MonitorSpec, load_spec, parse_spec, resolve_spec_path
+from mlflow_monitor.spec import MonitorSpec, Task, load_spec, parse_spec, resolve_spec_path
 from mlflow_monitor.views import card_frame_html
 
 
@@ -64,18 +66,65 @@ __all__ = [
 ]
 
 SpecLike = MonitorSpec | str | os.PathLike[str]
+Section = Mapping[str, object] | BaseModel
 Echo = Callable[[str], None]
 
 
 # -- in memory ----------------------------------------------------------------------------------
 
 
-def make_spec(**keys: object) -> MonitorSpec:
-    """A spec from keyword arguments, as the YAML keys (``task=``, ``columns={...}``, ...).
+def make_spec(
+    *,
+    task: Task,
+    columns: Section,
+    model: str = "",
+    positive_label: str | int | bool | None = None,
+    confidence_level: float | None = None,
+    drift: Section | None = None,
+    performance: Section | None = None,
+    quality: Section | None = None,
+    segments: Section | None = None,
+    fairness: Section | None = None,
+    alerts: Section | None = None,
+    gates: Mapping[str, Section] | None = None,
+    card: str | None = None,
+    notebooks: Section | None = None,
+    sampling: Section | None = None,
+) -> MonitorSpec:
+    """A spec from the keys of ``monitor.yaml`` (``mlflow-monitor init`` shows every one).
 
-    ``model`` may be left out for pure evaluation. A bad key is one ``SpecError`` line naming it.
+    Sections are mappings as in the YAML (``columns={"target": "y", ...}``) or the spec's own
+    section objects. ``model`` may be left out for pure evaluation. A bad key or value is one
+    ``SpecError`` line naming it (``make_spec: drift.methods.x: ...``).
     """
-    return parse_spec(dict(keys), source="make_spec")
+    given = {
+        "model": model or None,
+        "task": task,
+        "positive_label": positive_label,
+        "confidence_level": confidence_level,
+        "columns": columns,
+        "drift": drift,
+        "performance": performance,
+        "quality": quality,
+        "segments": segments,
+        "fairness": fairness,
+        "alerts": alerts,
+        "gates": gates,
+        "card": card,
+        "notebooks": notebooks,
+        "sampling": sampling,
+    }
+    body = {key: _plain(value) for key, value in given.items() if value is not None}
+    return parse_spec(body, source="make_spec")
+
+
+def _plain(value: object) -> object:
+    """A spec section object as the mapping it was validated from (mappings pass through)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def build_baseline(*, spec: SpecLike, reference: pd.DataFrame) -> Baseline:
