@@ -37,6 +37,7 @@ from mlflow_monitor.verdicts.fairness_checks import (
     policy_outcomes,
     reference_fairness,
 )
+from mlflow_monitor.verdicts.profiled_columns import profile_columns
 
 __all__ = [
     "Baseline",
@@ -185,26 +186,6 @@ class Baseline:
 
 
 # -- building -------------------------------------------------------------------------------
-
-
-def profile_columns(
-    spec: MonitorSpec, available: list[str] | None = None
-) -> tuple[list[str], list[str]]:
-    """(numerical, categorical) columns a profile covers: features, score, prediction, target.
-
-    Prediction and target are categorical for classification, numerical for regression.
-    ``available`` limits the list to columns present (the target may be absent).
-    """
-    cols = spec.columns
-    numerical = [*cols.numerical, *([cols.score] if cols.score else []), *cols.probabilities]
-    categorical = list(cols.categorical)
-    outputs = [c for c in (cols.prediction, cols.target) if c]
-    (numerical if spec.task == "regression" else categorical).extend(outputs)
-    if available is not None:
-        keep = set(available)
-        numerical = [c for c in numerical if c in keep]
-        categorical = [c for c in categorical if c in keep]
-    return list(dict.fromkeys(numerical)), list(dict.fromkeys(categorical))
 
 
 def performance_of(spec: MonitorSpec, frame: pd.DataFrame) -> PerformanceResult | None:

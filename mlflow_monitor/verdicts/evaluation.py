@@ -32,8 +32,9 @@ from mlflow_monitor.stats.profile import DatasetProfile
 from mlflow_monitor.stats.quality import QualityReport, compute_quality
 from mlflow_monitor.stats.segments import SegmentBaseline, SegmentReport, compute_segments
 from mlflow_monitor.verdicts import window_checks as checks
-from mlflow_monitor.verdicts.baseline_model import Baseline, performance_of, profile_columns
+from mlflow_monitor.verdicts.baseline_model import Baseline, performance_of
 from mlflow_monitor.verdicts.fairness_checks import FairnessEvaluation, evaluate_fairness
+from mlflow_monitor.verdicts.profiled_columns import check_profiled, profile_columns
 from mlflow_monitor.verdicts.root_cause import assign_causes
 
 __all__ = [
@@ -183,23 +184,7 @@ def evaluate_window(
 
 def check_against_baseline(spec: MonitorSpec, baseline: Baseline) -> None:
     """Every column the spec profiles is in the baseline's profile, with the same kind."""
-    profiled = baseline.profile.columns
-    numerical, categorical = profile_columns(spec)
-    for kind, names in (("numerical", numerical), ("categorical", categorical)):
-        for name in names:
-            if name == spec.columns.target:
-                continue  # a reference without labels has no target profile
-            column = profiled.get(name)
-            if column is None:
-                raise DataError(
-                    f"column {name!r} is in the spec but not in the baseline (built from a spec "
-                    "without it): rebuild the baseline with this spec"
-                )
-            if column.kind != kind:
-                raise DataError(
-                    f"column {name!r} is {kind} in the spec but {column.kind} in the baseline: "
-                    "rebuild the baseline with this spec"
-                )
+    check_profiled(spec, {name: c.kind for name, c in baseline.profile.columns.items()})
 
 
 def _check_outputs(spec: MonitorSpec, frame: pd.DataFrame) -> None:

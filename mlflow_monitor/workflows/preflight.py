@@ -41,6 +41,7 @@ from mlflow_monitor.stats.fairness import (
     compute_fairness,
 )
 from mlflow_monitor.verdicts.policies import load_packs, shipped_packs
+from mlflow_monitor.verdicts.profiled_columns import check_profiled
 
 __all__ = [
     "ScoreRange",
@@ -61,13 +62,18 @@ _CHUNK_ROWS = 250_000
 def check_window(
     runs: MonitorRuns, spec: MonitorSpec, baseline_run_id: str, info: data.DataInfo
 ) -> None:
-    """Policy packs, reference groups against the baseline run, the window's score range."""
+    """Policy packs, the spec's columns and reference groups against the baseline run, the
+    window's score range."""
     check_policies(spec)
+    body = runs.read_json(baseline_run_id, f"{BASELINE_DIR}/{BASELINE_FILE}")
+    stored = body if isinstance(body, dict) else {}
+    kinds = _profiled_kinds(stored)
+    if kinds:
+        check_profiled(spec, kinds)
     named = _named_reference_groups(spec)
     if named:
-        stored = _baseline_groups(runs, baseline_run_id)
         where = ("the baseline's fairness report", f"run {baseline_run_id}; ")
-        _check_groups(named, stored, *where)
+        _check_groups(named, _baseline_groups(stored), *where)
     check_score(spec, info, one_sided=False)
 
 
@@ -140,10 +146,22 @@ def _check_groups(
             )
 
 
-def _baseline_groups(runs: MonitorRuns, run_id: str) -> dict[str, list[str]]:
+def _profiled_kinds(body: Mapping[str, object]) -> dict[str, str]:
+    """Column -> kind of the profile in a stored ``baseline.json`` (empty when unreadable)."""
+    profile = body.get("profile")
+    columns = profile.get("columns") if isinstance(profile, dict) else None
+    if not isinstance(columns, dict):
+        return {}  # unreadable here: the window's own load of the baseline reports it
+    return {
+        str(name): str(column.get("kind"))
+        for name, column in columns.items()
+        if isinstance(column, dict)
+    }
+
+
+def _baseline_groups(body: Mapping[str, object]) -> dict[str, list[str]]:
     """Groups per attribute of the fairness report stored with the baseline run."""
-    body = runs.read_json(run_id, f"{BASELINE_DIR}/{BASELINE_FILE}")
-    stored = body.get("fairness") if isinstance(body, dict) else None
+    stored = body.get("fairness")
     if not isinstance(stored, dict):
         return {}
     try:

@@ -77,6 +77,23 @@ def test_missing_column_in_the_window(with_baseline: Registered, tmp_path: Path)
     assert _left_behind() == []  # the warm kernel and the report child are gone
 
 
+def test_a_spec_the_baseline_does_not_match(with_baseline: Registered, tmp_path: Path) -> None:
+    text = with_baseline.spec.read_text()
+    assert "numerical: [tenure_months, monthly_charges, support_calls, age]" in text
+    with_baseline.spec.write_text(text.replace("support_calls, age]", "support_calls, age, calls]"))
+    frame = pd.read_parquet(with_baseline.data.windows["stable"])
+    path = tmp_path / "window.parquet"
+    frame.assign(calls=frame["support_calls"]).to_parquet(path)
+    before = _tags(with_baseline)
+    code, line = _run(with_baseline, path)
+    assert code == 2
+    assert line == (
+        "error: column 'calls' is in the spec but not in the baseline (built from a spec without "
+        "it): rebuild the baseline with this spec"
+    )
+    _assert_nothing_changed(with_baseline, before)
+
+
 def test_empty_window(with_baseline: Registered, tmp_path: Path) -> None:
     path = tmp_path / "empty.parquet"
     pd.read_parquet(with_baseline.data.windows["stable"]).iloc[0:0].to_parquet(path)
