@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from mlflow_monitor.errors import DataError
 from mlflow_monitor.spec import Severity
-from mlflow_monitor.views import window_html
+from mlflow_monitor.views import page_html, window_html
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -447,6 +447,13 @@ class WindowResults:
     def _repr_html_(self) -> str:
         """Jupyter's inline view: health, findings, a drift chart, every check folded."""
         return window_html(self.to_dict())
+
+    def save_html(self, path: str | Path) -> Path:
+        """The inline view as a standalone HTML page (like Evidently's ``save_html``)."""
+        title = f"{self.model or 'window'} {self.window_end}: {self.health}"
+        target = Path(path)
+        target.write_text(page_html(self._repr_html_(), title=title), encoding="utf-8")
+        return target
 
     def to_dict(self) -> dict[str, object]:
         """The JSON body of ``results.json`` (non-finite numbers are the writer's concern)."""

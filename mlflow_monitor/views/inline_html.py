@@ -64,6 +64,14 @@ def _root(body: str) -> str:
     return f'<div class="mlflow-monitor">{_STYLE}{body}</div>'
 
 
+def page_html(body: str, *, title: str) -> str:
+    """A view as a standalone HTML page (``save_html``): UTF-8, the title escaped."""
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title></head><body>{body}</body></html>\n"
+    )
+
+
 def panel_html(*parts: str) -> str:
     """Parts (tables, text) in one styled root, for results that are not a window."""
     return _root("\n".join(p for p in parts if p))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,18 @@ def test_windows_get_their_expected_health_and_export(
         view = result._repr_html_()
         assert expected[name] in view and "Findings" in view
     assert len(repr(baseline)) < 200 and "<table" in baseline._repr_html_()
+
+
+def test_a_result_saves_as_a_page(
+    story: tuple[mm.MonitorSpec, pd.DataFrame, dict[str, pd.DataFrame]],
+    baseline: mm.Baseline,
+    tmp_path: Path,
+) -> None:
+    spec, _, windows = story
+    result = mm.evaluate(spec=spec, baseline=baseline, current=windows["drifted"])
+    page = result.save_html(tmp_path / "window.html").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and result._repr_html_() in page
+    assert f"<title>window {result.window_end}: warning</title>" in page
 
 
 def test_window_bounds_cut_the_rows(
