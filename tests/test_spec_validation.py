@@ -140,6 +140,7 @@ def test_a_misspelled_segments_metric_is_refused() -> None:
 def test_multiclass_lists_its_per_class_metric() -> None:
     message = _error(
         task="multiclass_classification",
+        positive_label=1,  # the favourable class its protected attribute needs
         columns__score=None,
         performance__checks=[{"metric": "f1", "min": 0.5}],
     )
