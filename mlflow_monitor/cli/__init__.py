@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import click
 
-from mlflow_monitor.cli import _gc, alert_commands, card_commands, gate_commands, pipeline_commands
+from mlflow_monitor.cli import (
+    _gc,
+    alert_commands,
+    card_commands,
+    gate_commands,
+    label_commands,
+    pipeline_commands,
+)
 from mlflow_monitor.cli._common import command_defaults
 
 __all__ = ["console", "main"]
@@ -20,7 +27,7 @@ def main() -> None:
     command_defaults()  # every subcommand: fail fast on an unreachable server, results-only stdout
 
 
-for _module in (pipeline_commands, alert_commands, gate_commands, card_commands):
+for _module in (pipeline_commands, alert_commands, gate_commands, card_commands, label_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

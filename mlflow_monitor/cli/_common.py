@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import IO, ParamSpec, TypeVar
+from typing import IO, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -129,7 +129,7 @@ def _silence(stream: IO[str]) -> None:
         os.close(null)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print one line on stderr and exit with ``code``."""
     say(f"error: {message}", err=True)
     sys.exit(code)

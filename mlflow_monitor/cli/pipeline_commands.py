@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import click
 
 from mlflow_monitor.cli import _gc
 from mlflow_monitor.cli._common import (
+    fail,
     handles_errors,
     progress,
     resolve_version,
@@ -25,6 +27,9 @@ from mlflow_monitor.cli._common import (
     tracking_uri_option,
     version_option,
 )
+
+if TYPE_CHECKING:
+    from mlflow_monitor.workflows.monitor_window import WindowRun
 
 __all__ = ["COMMANDS"]
 
@@ -69,9 +74,17 @@ def baseline_command(
 @version_option("Registered model version being monitored.")
 @click.option(
     "--current",
-    required=True,
+    default=None,
     type=click.Path(),
     help="The window's data (predictions, labels if known): parquet or CSV.",
+)
+@click.option(
+    "--from-log",
+    "log_uri",
+    default=None,
+    help="Instead of --current: assemble the window from this prediction log (a folder or "
+    "postgresql://...) with its labels joined; needs --window-start and --window-end, or "
+    "--latest.",
 )
 @click.option(
     "--window-start",
@@ -84,6 +97,19 @@ def baseline_command(
     help="ISO 8601 end (exclusive); metrics are logged with it as timestamp.",
 )
 @click.option(
+    "--latest",
+    default=None,
+    metavar="PERIOD",
+    help="Instead of --window-*: the last complete PERIOD (1d, 6h, 1w) in UTC, aligned to the "
+    "epoch (days start at 00:00Z), complete once --grace has passed after its end. For cron.",
+)
+@click.option(
+    "--grace",
+    default="1h",
+    show_default=True,
+    help="With --latest: how long after a window ends late predictions may still arrive.",
+)
+@click.option(
     "--fail-on",
     type=click.Choice(["warning", "critical"]),
     default=None,
@@ -94,9 +120,12 @@ def baseline_command(
 def run_command(
     spec_path: str,
     version: str,
-    current: str,
+    current: str | None,
+    log_uri: str | None,
     window_start: str | None,
     window_end: str | None,
+    latest: str | None,
+    grace: str,
     fail_on: str | None,
     tracking_uri: str | None,
 ) -> None:
@@ -112,20 +141,33 @@ def run_command(
     from mlflow_monitor.adapters.notebooks.kernels import warm_kernel
     from mlflow_monitor.workflows import WINDOW_PRELOAD
 
+    if (current is None) == (log_uri is None):
+        fail("give the window's data with exactly one of --current and --from-log")
+    if latest:
+        if window_start or window_end:
+            fail("--latest sets the window: give it without --window-start/--window-end")
+        window_start, window_end = _latest(latest, grace)
+    if log_uri and not (window_start and window_end):
+        fail("--from-log needs a window: --window-start and --window-end, or --latest")
     # the report child and the notebook kernel start before MLflow is imported: all overlap
     with report_worker(), warm_kernel(shipped_notebook("monitor.ipynb"), preload=WINDOW_PRELOAD):
         from mlflow_monitor.workflows.monitor_window import run_window
 
         version = _spec_version(spec_path, version, tracking_uri=tracking_uri)
-        result = run_window(
-            spec_path,
-            version,
-            current,
-            tracking_uri=tracking_uri,
-            window_start=window_start,
-            window_end=window_end,
-            echo=_warning_first(spec_path),
-        )
+        if log_uri:
+            result = _run_from_log(
+                spec_path, version, log_uri, window_start, window_end, tracking_uri
+            )
+        else:
+            result = run_window(
+                spec_path,
+                version,
+                current or "",
+                tracking_uri=tracking_uri,
+                window_start=window_start,
+                window_end=window_end,
+                echo=_warning_first(spec_path),
+            )
     say(
         f"{result.model} version {result.version}: {result.health} "
         f"(run {result.run_id}, window end {result.window_end})"
@@ -134,6 +176,48 @@ def run_command(
         say(f"  {finding}")
     if fail_on and result.health in _FAIL_ON[fail_on]:
         raise SystemExit(1)
+
+
+def _latest(latest: str, grace: str) -> tuple[str, str]:
+    from datetime import datetime, timezone
+
+    from mlflow_monitor.contract import utc_text
+    from mlflow_monitor.spec import parse_duration
+    from mlflow_monitor.workflows.log_windows import latest_window
+
+    try:
+        period, settle = parse_duration(latest), parse_duration(grace)
+    except ValueError as exc:
+        fail(f"--latest/--grace: {exc}")
+    start, end = latest_window(period, now=datetime.now(timezone.utc), grace_seconds=settle)
+    progress(f"[run] --latest {latest}: window [{utc_text(start)}, {utc_text(end)})")
+    return utc_text(start), utc_text(end)
+
+
+def _run_from_log(
+    spec_path: str,
+    version: str,
+    log_uri: str,
+    window_start: str | None,
+    window_end: str | None,
+    tracking_uri: str | None,
+) -> WindowRun:
+    from mlflow_monitor.adapters.sources.files import parse_time
+    from mlflow_monitor.workflows.log_windows import run_from_log
+
+    start = parse_time(window_start, "window-start")
+    end = parse_time(window_end, "window-end")
+    if start is None or end is None or start >= end:
+        fail("--window-start must be before --window-end")
+    return run_from_log(
+        spec_path,
+        version,
+        log_uri=log_uri,
+        start=start,
+        end=end,
+        tracking_uri=tracking_uri,
+        echo=_warning_first(spec_path),
+    )
 
 
 def _warning_first(spec_path: str) -> Callable[[str], None]:
@@ -160,6 +244,52 @@ def _spec_version(spec_path: str, version: str, *, tracking_uri: str | None) -> 
     if not version.startswith("@"):
         return version
     return resolve_version(spec_model(spec_path), version, tracking_uri=tracking_uri)
+
+
+@click.command("backfill")
+@spec_option()
+@version_option("Registered model version whose past windows are re-evaluated.")
+@click.option(
+    "--from-log", "log_uri", required=True, help="The prediction log the windows came from."
+)
+@click.option(
+    "--min-rise",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Re-run a window when its label coverage rose by more than this share.",
+)
+@tracking_uri_option
+@handles_errors
+def backfill_command(
+    spec_path: str, version: str, log_uri: str, min_rise: float, tracking_uri: str | None
+) -> None:
+    """Re-evaluate past windows whose labels arrived since they ran.
+
+    Each window of the version is assembled from the log again; when its label coverage rose by
+    more than --min-rise the window is run again (superseding its earlier result; performance is
+    logged at the window's end). Only the latest window can change the version's health.
+    """
+    from mlflow_monitor.workflows.log_windows import backfill
+
+    _gc.resume()
+    version = _spec_version(spec_path, version, tracking_uri=tracking_uri)
+    done = backfill(
+        spec_path,
+        version,
+        log_uri=log_uri,
+        min_rise=min_rise,
+        tracking_uri=tracking_uri,
+        echo=progress,
+    )
+    for w in done:
+        what = f"re-run: {w.run.health} (run {w.run.run_id})" if w.run else "unchanged"
+        say(
+            f"{w.window_start} - {w.window_end}: coverage {w.coverage_then:.1%} -> "
+            f"{w.coverage_now:.1%}, {what}"
+        )
+    if not done:
+        say("no past window to re-evaluate")
 
 
 @click.command("status")
@@ -260,6 +390,7 @@ COMMANDS: list[click.Command] = [
     init_command,
     baseline_command,
     run_command,
+    backfill_command,
     status_command,
     demo_command,
 ]

@@ -34,6 +34,7 @@ from mlflow_monitor.stats.segments import SegmentBaseline, SegmentReport, comput
 from mlflow_monitor.verdicts import window_checks as checks
 from mlflow_monitor.verdicts.baseline_model import Baseline, performance_of
 from mlflow_monitor.verdicts.fairness_checks import FairnessEvaluation, evaluate_fairness
+from mlflow_monitor.verdicts.label_join import coverage
 from mlflow_monitor.verdicts.profiled_columns import check_profiled, profile_columns
 from mlflow_monitor.verdicts.root_cause import assign_causes
 
@@ -160,6 +161,9 @@ def evaluate_window(
         )
     )
     metrics = _metrics(drift, prediction_drift, performance, quality, segments, fairness)
+    if spec.columns.target:  # the share of the window's predictions that have a label yet
+        labelled = performance.labelled_rows if performance else 0
+        metrics.append(MetricValue("labels/coverage", coverage(labelled, len(frame))))
     return WindowResult(
         model=spec.model,
         model_version=model_version,

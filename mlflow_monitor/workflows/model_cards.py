@@ -576,7 +576,8 @@ def _window_sides(results: Mapping[str, object]) -> _Sides:
 def _trend_metrics(
     windows: Sequence[RunFacts], spec: MonitorSpec | None, outcomes: Sequence[CheckOutcome] = ()
 ) -> tuple[str, ...]:
-    """The performance checks' metrics first, the drifted share, then other ``perf/*``.
+    """The performance checks' metrics first, the label coverage (how much of the performance
+    the labels back), the drifted share, then other ``perf/*``.
 
     The checks are the spec's, the defaults the window applied when it names none
     (``stats.performance.default_checks``), or, without a spec, the latest window's
@@ -587,7 +588,8 @@ def _trend_metrics(
     wanted = [f"perf/{m}" for m in _checked_metrics(spec, outcomes)]
     present = {k for w in windows for k in w.metrics}
     perf = sorted(k for k in present if k.startswith("perf/") and k[5:] not in _COUNTS)
-    rest = [n for n in dict.fromkeys(["drift/share_drifted", *perf]) if n in present]
+    first = ["labels/coverage", "drift/share_drifted"]
+    rest = [n for n in dict.fromkeys([*first, *perf]) if n in present]
     names = list(dict.fromkeys([*wanted, *rest]))
     return tuple(names[: max(_MAX_TREND_METRICS, len(wanted))])
 

@@ -1,0 +1,155 @@
+"""Windows assembled from the prediction log with labels added later, through the CLI.
+
+A window captured into the log (no labels), labels added from a file a week later, then
+``run --from-log``: the window gets the same results as the same rows run from a labelled file.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlflow_monitor.adapters.prediction_log import open_log
+from tests.integration.conftest import Registered
+from tests.integration.flow import MODEL, cli
+
+pytestmark = pytest.mark.integration
+WINDOW = "drifted"
+
+
+def _capture(reg: Registered, log: Path) -> pd.DataFrame:
+    """The window's rows as a served model would have logged them: no label, META columns."""
+    frame = pd.read_parquet(reg.data.windows[WINDOW])
+    logged = frame.drop(columns=["churned"]).assign(
+        mm_request_id=[uuid.uuid4().hex for _ in range(len(frame))],
+        mm_model=MODEL,
+        mm_version=reg.version,
+        mm_time=pd.to_datetime(frame["event_time"], utc=True),
+    )
+    assert open_log(str(log)).append(logged) == len(frame)
+    return frame
+
+
+def _results(uri: str, run_id: str, folder: Path) -> dict[str, object]:
+    local = MlflowClient(uri).download_artifacts(run_id, "results.json", str(folder))
+    body: dict[str, object] = json.loads(Path(local).read_text())
+    return body
+
+
+def test_labels_added_later_join_and_the_window_matches_the_labelled_file(
+    with_baseline: Registered, tmp_path: Path
+) -> None:
+    reg, log = with_baseline, tmp_path / "log"
+    frame = _capture(reg, log)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"id": frame["customer_id"], "label": frame["churned"]}).assign(
+        id=lambda f: f["id"].astype(str)
+    ).to_csv(labels, index=False)
+    pd.concat([pd.read_csv(labels), pd.DataFrame({"id": ["nobody"], "label": [1]})]).to_csv(
+        labels, index=False
+    )
+
+    added = cli("labels", "add", "--spec", str(reg.spec), "--file", str(labels), "--log", str(log))
+    assert added.exit_code == 0, added.stderr
+    assert added.stdout.strip() == (
+        f"stored {len(frame) + 1:,} labels for {MODEL}: 1 with an id the log never predicted, "
+        "0 duplicates (the label added last wins)"
+    )
+    window = ["--window-start", reg.data.starts[WINDOW], "--window-end", reg.data.ends[WINDOW]]
+    base = ["run", "--spec", str(reg.spec), "--version", reg.version, "--tracking-uri", reg.uri]
+    from_log = cli(*base, "--from-log", str(log), *window)
+    assert from_log.exit_code == 0, from_log.stderr
+    assert f"{len(frame):,} labelled (coverage 100.0%)" in from_log.stderr
+    client = MlflowClient(reg.uri)
+    log_run = client.get_model_version(MODEL, reg.version).tags["monitor.last_run_id"]
+    from_file = cli(*base, "--current", str(reg.data.windows[WINDOW]), *window)
+    assert from_file.exit_code == 0, from_file.stderr
+    file_run = client.get_model_version(MODEL, reg.version).tags["monitor.last_run_id"]
+    assert file_run != log_run
+    by_log = _results(reg.uri, log_run, tmp_path / "a")
+    by_file = _results(reg.uri, file_run, tmp_path / "b")
+    assert by_log["health"] == by_file["health"] == reg.data.expected[WINDOW]
+    assert by_log["outcomes"] == by_file["outcomes"]
+    assert by_log["metrics"] == by_file["metrics"]
+    assert by_log["metrics"]["labels/coverage"] == 1.0  # type: ignore[index]
+
+
+def test_bad_labels_are_one_line_and_store_nothing(
+    with_baseline: Registered, tmp_path: Path
+) -> None:
+    reg, log = with_baseline, tmp_path / "log"
+    _capture(reg, log)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"id": ["1", "2"], "label": ["yes", "no"]}).to_csv(labels, index=False)
+    added = cli("labels", "add", "--spec", str(reg.spec), "--file", str(labels), "--log", str(log))
+    assert added.exit_code == 2
+    assert added.stderr.strip() == (
+        "error: labels.csv: column 'label' holds labels that are not numbers (e.g. 'yes'); "
+        "binary_classification labels are numbers"
+    )
+    missing = tmp_path / "missing.csv"
+    pd.DataFrame({"customer": ["1"], "label": [1]}).to_csv(missing, index=False)
+    added = cli("labels", "add", "--spec", str(reg.spec), "--file", str(missing), "--log", str(log))
+    assert added.exit_code == 2
+    assert added.stderr.strip() == "error: missing.csv: missing column 'id' (--id-column)"
+    assert len(open_log(str(log)).labels(model=MODEL)) == 0
+    empty = cli(
+        "run", "--spec", str(reg.spec), "--version", reg.version, "--tracking-uri", reg.uri,
+        "--from-log", str(log), "--window-start", "2030-01-01T00:00:00Z",
+        "--window-end", "2030-01-08T00:00:00Z",
+    )  # fmt: skip
+    assert empty.exit_code == 2
+    assert "no predictions of churn-classifier version 1 in" in empty.stderr
+
+
+def test_backfill_reruns_only_the_windows_whose_labels_arrived(
+    with_baseline: Registered, tmp_path: Path
+) -> None:
+    reg, log = with_baseline, tmp_path / "log"
+    store = open_log(str(log))
+    frames = {}
+    for name in ("stable", "drifted"):
+        frame = pd.read_parquet(reg.data.windows[name])
+        frames[name] = frame
+        store.append(
+            frame.drop(columns=["churned"]).assign(
+                mm_request_id=[uuid.uuid4().hex for _ in range(len(frame))],
+                mm_model=MODEL,
+                mm_version=reg.version,
+                mm_time=pd.to_datetime(frame["event_time"], utc=True),
+            )
+        )
+    base = ["--spec", str(reg.spec), "--version", reg.version, "--tracking-uri", reg.uri]
+    for name in ("stable", "drifted"):
+        window = ["--window-start", reg.data.starts[name], "--window-end", reg.data.ends[name]]
+        done = cli("run", *base, "--from-log", str(log), *window)
+        assert done.exit_code == 0, done.stderr
+        assert "0 labelled (coverage 0.0%)" in done.stderr
+    client = MlflowClient(reg.uri)
+    before = client.get_model_version(MODEL, reg.version).tags
+    # a week later, the labels of the first window arrive
+    stable = frames["stable"]
+    store.add_labels(
+        model=MODEL, labels=pd.DataFrame({"id": stable["customer_id"], "label": stable["churned"]})
+    )
+    done = cli("backfill", *base, "--from-log", str(log))
+    assert done.exit_code == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{reg.data.starts['stable']} - {reg.data.ends['stable']}: ")
+    assert "coverage 0.0% -> 100.0%, re-run: healthy" in lines[0]
+    assert lines[1].endswith("coverage 0.0% -> 0.0%, unchanged")
+    after = client.get_model_version(MODEL, reg.version).tags
+    for tag in ("monitor.health", "monitor.last_run_id", "monitor.window_end"):
+        assert after[tag] == before[tag], tag  # the latest window still holds the verdict
+    rerun = lines[0].split("(run ")[1].rstrip(")")
+    auc = client.get_metric_history(rerun, "perf/roc_auc")
+    end_ms = int(pd.Timestamp(reg.data.ends["stable"]).timestamp() * 1000)
+    assert [m.timestamp for m in auc] == [end_ms]  # logged at the window's end
+    again = cli("backfill", *base, "--from-log", str(log))
+    assert "re-run" not in again.stdout  # coverage did not rise since
