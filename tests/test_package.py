@@ -80,5 +80,6 @@ def test_exports_are_typed_for_mypy(tmp_path: Path) -> None:
 def test_cli_lists_every_subcommand() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    for command in ("init", "baseline", "run", "status", "promote", "card", "history", "demo"):
+    commands = ("init", "baseline", "run", "backfill", "status", "promote", "card", "history")
+    for command in (*commands, "demo", "labels", "log"):
         assert f"  {command} " in result.output, command
