@@ -270,13 +270,12 @@ def _labels(spec: MonitorSpec, values: pd.Series, name: str) -> pd.Series:
 
 def _typed_like(labels: pd.Series, predictions: pd.Series | None) -> pd.Series:
     """Joined labels with the predictions' dtype when every label converts (ints stay ints)."""
-    if predictions is None:
+    if predictions is None or not pd.api.types.is_numeric_dtype(predictions):
         return labels
     try:
+        numbers = pd.to_numeric(labels)
         if pd.api.types.is_integer_dtype(predictions) or pd.api.types.is_bool_dtype(predictions):
-            return labels.astype("Float64").astype("Int64")
-        if pd.api.types.is_numeric_dtype(predictions):
-            return pd.to_numeric(labels)
+            return numbers.astype("Int64")
     except (TypeError, ValueError):
         return labels
-    return labels
+    return numbers
