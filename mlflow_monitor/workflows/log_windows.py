@@ -4,8 +4,9 @@
 (``adapters.prediction_log``), joins the model's labels with the rule of ``verdicts.label_join``
 (over every prediction of the model made from ``start`` on, so a later prediction of an id takes
 its label from an earlier one) and returns the window as the frame ``monitor.yaml`` describes:
-the log's time column becomes ``columns.timestamp`` (when the spec names one) and the labels
-``columns.target``. ``run_from_log`` writes that frame as parquet and runs the one window
+the log's time of prediction becomes ``columns.timestamp`` (when the spec names one; a captured
+column of that name is replaced, so the run's own ``[start, end)`` filter keeps exactly the
+rows read) and the labels ``columns.target``. ``run_from_log`` writes that frame as parquet and runs the one window
 workflow (``monitor_window.run_window``): the same notebooks and artifacts as any window.
 
 ``latest_window`` is the last complete window for cron or Airflow (``run --latest 1d``): windows
@@ -101,7 +102,7 @@ def window_from_log(
             frame[cols.target] = found.loc[in_window.to_numpy()].reset_index(drop=True)
             labelled = int(frame[cols.target].notna().sum())
             frame[cols.target] = _typed_like(frame[cols.target], frame.get(cols.prediction))
-    if cols.timestamp and cols.timestamp not in frame.columns:
+    if cols.timestamp:  # the window is the time of prediction, whatever the request carried
         frame[cols.timestamp] = pd.to_datetime(frame[COL_TIME], utc=True)
     return LoggedWindow(frame, join, labelled)
 

@@ -114,9 +114,11 @@ class CapturingModel(PythonModel):  # type: ignore[misc]  # mlflow is untyped he
     def __init__(self) -> None:
         self.inner: Any = None
         self.recorder: Recorder | None = None
+        self.inputs: list[str] | None = None  # the inner model's input columns, when it says
 
     def load_context(self, context: PythonModelContext) -> None:
         self.inner = mlflow.pyfunc.load_model(context.artifacts[INNER_ARTIFACT])
+        self.inputs = _input_names(self.inner)
         self.recorder = None
         _show_capture_logs()
         try:
@@ -145,13 +147,28 @@ class CapturingModel(PythonModel):  # type: ignore[misc]  # mlflow is untyped he
         params: dict[str, Any] | None = None,
     ) -> Any:
         # the pd.DataFrame hint: MLflow 3 infers no schema from it and passes the input as is
-        output = self.inner.predict(model_input, params=params)
+        features = model_input
+        if self.inputs is not None and isinstance(model_input, pd.DataFrame):
+            # only the inner model's columns: extra recorded ones (ids, protected attributes)
+            # would make MLflow warn on every request that it ignores them
+            features = model_input[[c for c in self.inputs if c in model_input.columns]]
+        output = self.inner.predict(features, params=params)
         recorder = self.recorder
         if recorder is not None:
             # Recorder.record never raises; this is belt and braces
             with contextlib.suppress(Exception):
                 recorder.record(model_input, output)
         return output
+
+
+def _input_names(inner: Any) -> list[str] | None:
+    """The input column names of the inner model's signature (None without one)."""
+    try:
+        schema = inner.metadata.get_input_schema()
+        names = schema.input_names() if schema is not None else None
+    except Exception:  # no signature, or a tensor signature: pass the input as it came
+        return None
+    return [str(n) for n in names] if names else None
 
 
 def log_capturing_model(
