@@ -112,6 +112,31 @@ class Client:
         return elapsed, json.loads(payload)["predictions"]
 
 
+def throughput(port: int, bodies: list[bytes], *, clients: int, seconds: float) -> float:
+    """Requests per second ``clients`` keep-alive connections complete in ``seconds``."""
+    import threading
+
+    done = [0] * clients
+    stop_at = time.perf_counter() + seconds
+
+    def work(index: int) -> None:
+        client = Client(port)
+        i = index
+        while time.perf_counter() < stop_at:
+            client.predict(bodies[i % len(bodies)])
+            done[index] += 1
+            i += clients
+        client.connection.close()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.perf_counter() - started)
+
+
 def summary(times_s: list[float]) -> dict[str, float]:
     ms = np.array(times_s) * 1000
     return {
@@ -137,6 +162,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="timed requests per server")
     parser.add_argument("--warmup", type=int, default=50, help="untimed requests per server first")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients (throughput)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per throughput round")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds per server")
     args = parser.parse_args()
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -215,6 +243,13 @@ def main() -> None:
                 raise SystemExit(f"different answers for request {i}: {answers}")
         for client in clients.values():
             client.connection.close()  # an open keep-alive connection delays uvicorn's shutdown
+        rates: dict[str, list[float]] = {"plain": [], "captured": []}
+        for r in range(args.rounds):  # one server at a time, alternating, so they never compete
+            for name in ("plain", "captured") if r % 2 == 0 else ("captured", "plain"):
+                port = procs[name][1]
+                rates[name].append(
+                    throughput(port, bodies, clients=args.clients, seconds=args.seconds)
+                )
     finally:
         stopped = time.perf_counter()
         for proc, _ in procs.values():
@@ -230,8 +265,16 @@ def main() -> None:
     print(f"{args.requests} timed single-row requests per model after {args.warmup} warm-up ones")
     table("HTTP, mlflow models serve (client wall time per request)", *times.values())
     table("in-process PyFuncModel.predict", in_plain, in_captured)
+    plain_rate = sum(rates["plain"]) / len(rates["plain"])
+    captured_rate = sum(rates["captured"]) / len(rates["captured"])
     print(
-        f"\nrows in the log: {served_rows} from the served wrapper (expected {total}), "
+        f"\nthroughput, {args.clients} concurrent clients, {args.rounds} x {args.seconds:.0f} s "
+        f"per server: plain {plain_rate:.0f} req/s, captured {captured_rate:.0f} req/s "
+        f"({captured_rate / plain_rate:.0%} of plain)"
+    )
+    print(
+        f"\nrows in the log: {served_rows} from the served wrapper "
+        f"({total} timed and warm-up requests, then the throughput rounds), "
         f"{in_stats['written']} in-process (recorder: {in_stats})"
     )
     if args.keep:

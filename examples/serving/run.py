@@ -202,8 +202,8 @@ def main() -> int:
     print(f"registered {name} v{version}; baseline: {baseline.rows} reference rows")
 
     # 2. The capture wrapper: the model's inputs plus the id (to join labels) and the protected
-    #    attribute (for the audit) are requests' columns the inner model ignores. Its signature
-    #    declares them, so they pass the wrapper's input check and reach the log.
+    #    attribute (for the audit) are requests' columns the inner model ignores: the wrapper
+    #    (no signature of its own) records what `allow` names and hands the model its columns.
     step(f"2. wrap it for capture: {SERVED}")
     kept = [*FEATURES, ID, PROTECTED]
     with mlflow.start_run(experiment_id=experiment("serving", folder), run_name="capture"):
@@ -212,7 +212,6 @@ def main() -> int:
             registered_model_name=SERVED,
             log_uri=log,
             allow=kept,
-            signature=infer_signature(reference[kept], outputs),
         )
     served_uri = f"models:/{SERVED}/{served.registered_model_version}"
     print(f"{served_uri} records {', '.join(kept)} and the outputs into {log}")

@@ -106,7 +106,7 @@ def test_the_wrapper_is_registered_with_its_settings(store: Store) -> None:
     assert settings["model"] == "churn" and settings["version"] == "1"
     assert settings["log_uri"] == store.log_uri
     assert settings["allow"] == ["tenure", "spend"] and settings["flush_seconds"] == 60
-    assert info.signature == mlflow.models.get_model_info(store.inner_uri).signature
+    assert info.signature is None  # the server hands the wrapper every column of a request
     requirements = Path(mlflow.pyfunc.get_model_dependencies(store.wrapper_uri)).read_text()
     assert "mlflow-monitor" in requirements.split() and "scikit-learn" in requirements.split()
 
