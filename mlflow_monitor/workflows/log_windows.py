@@ -6,8 +6,9 @@
 its label from an earlier one) and returns the window as the frame ``monitor.yaml`` describes:
 the log's time of prediction becomes ``columns.timestamp`` (when the spec names one; a captured
 column of that name is replaced, so the run's own ``[start, end)`` filter keeps exactly the
-rows read) and the labels ``columns.target``. ``run_from_log`` writes that frame as parquet and runs the one window
-workflow (``monitor_window.run_window``): the same notebooks and artifacts as any window.
+rows read) and the labels ``columns.target``. ``run_from_log`` writes that frame as parquet and
+runs the one window workflow (``monitor_window.run_window``): the same notebooks and artifacts
+as any window.
 
 ``latest_window`` is the last complete window for cron or Airflow (``run --latest 1d``): windows
 are aligned to multiples of the period since the Unix epoch in UTC (days start at 00:00Z), and a
