@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "CAPTURE_DROPPED_COLUMN",
     "DEFAULT_CONFIDENCE",
     "HEALTH_ORDER",
     "OUTCOME_COLUMNS",
@@ -119,6 +120,10 @@ NOTEBOOKS_DIR = "notebooks"
 REPORTS_DIR = "reports"
 
 # -- names -------------------------------------------------------------------------------------
+# A column of captured predictions: on the first row of each batch the capture recorder wrote,
+# the records it dropped since its previous batch reached the log. A window holding it logs
+# ``capture/dropped`` (its sum): predictions served but missing from the window.
+CAPTURE_DROPPED_COLUMN = "mm_dropped"
 _METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. :/]")
 
 

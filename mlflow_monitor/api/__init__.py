@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from mlflow_monitor.contract import CAPTURE_DROPPED_COLUMN
 from mlflow_monitor.errors import DataError, SpecError
 from mlflow_monitor.spec import MonitorSpec, Task, load_spec, parse_spec, resolve_spec_path
 from mlflow_monitor.views import card_frame_html
@@ -362,6 +363,8 @@ def _monitored(spec: MonitorSpec, frame: object, *, what: str) -> pd.DataFrame:
     names = spec.columns.required()
     if spec.columns.target and spec.columns.target in checked.columns:
         names.append(spec.columns.target)
+    if CAPTURE_DROPPED_COLUMN in checked.columns:
+        names.append(CAPTURE_DROPPED_COLUMN)
     return checked.loc[:, list(dict.fromkeys(names))]
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 import pandas as pd
 
 from mlflow_monitor.contract import (
+    CAPTURE_DROPPED_COLUMN,
     CheckOutcome,
     MetricValue,
     WindowResults,
@@ -164,6 +165,9 @@ def evaluate_window(
     if spec.columns.target:  # the share of the window's predictions that have a label yet
         labelled = performance.labelled_rows if performance else 0
         metrics.append(MetricValue("labels/coverage", coverage(labelled, len(frame))))
+    if CAPTURE_DROPPED_COLUMN in frame.columns:  # served, but lost before reaching the log
+        dropped = pd.to_numeric(frame[CAPTURE_DROPPED_COLUMN], errors="coerce").fillna(0).sum()
+        metrics.append(MetricValue("capture/dropped", float(dropped)))
     return WindowResult(
         model=spec.model,
         model_version=model_version,

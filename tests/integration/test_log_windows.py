@@ -20,6 +20,7 @@ from tests.integration.flow import MODEL, cli
 
 pytestmark = pytest.mark.integration
 WINDOW = "drifted"
+DROPPED = 7
 
 
 def _capture(reg: Registered, log: Path) -> pd.DataFrame:
@@ -30,6 +31,7 @@ def _capture(reg: Registered, log: Path) -> pd.DataFrame:
         mm_model=MODEL,
         mm_version=reg.version,
         mm_time=pd.to_datetime(frame["event_time"], utc=True),
+        mm_dropped=[DROPPED] + [0] * (len(frame) - 1),  # the capture lost 7 before its batch
     )
     assert open_log(str(log)).append(logged) == len(frame)
     return frame
@@ -75,8 +77,10 @@ def test_labels_added_later_join_and_the_window_matches_the_labelled_file(
     by_file = _results(reg.uri, file_run, tmp_path / "b")
     assert by_log["health"] == by_file["health"] == reg.data.expected[WINDOW]
     assert by_log["outcomes"] == by_file["outcomes"]
-    assert by_log["metrics"] == by_file["metrics"]
-    assert by_log["metrics"]["labels/coverage"] == 1.0  # type: ignore[index]
+    logged_metrics = dict(by_log["metrics"])  # type: ignore[call-overload]
+    assert logged_metrics.pop("capture/dropped") == DROPPED  # served, never reached the log
+    assert logged_metrics == by_file["metrics"]
+    assert logged_metrics["labels/coverage"] == 1.0
 
 
 def test_bad_labels_are_one_line_and_store_nothing(

@@ -63,6 +63,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mlflow_monitor.adapters.prediction_log import (
+    COL_DROPPED,
     COL_MODEL,
     COL_REQUEST,
     COL_TIME,
@@ -148,6 +149,7 @@ class Recorder:
         self._recorded = 0
         self._written = 0
         self._dropped = 0
+        self._reported = 0  # drops already written to the log (COL_DROPPED of a batch)
         self._pending = 0  # rows accepted, neither written nor dropped yet (buffer + in flight)
         self._closed = False
         self._flush_now = False
@@ -265,7 +267,13 @@ class Recorder:
                         return
 
     def _write(self, batch: list[_Request]) -> None:
-        """Append the batch (one retry), accounting for every row as written or dropped."""
+        """Append the batch (one retry), accounting for every row as written or dropped.
+
+        Its first row carries (``COL_DROPPED``) the records dropped since the previous batch
+        reached the log, so a window read from the log knows what it is missing.
+        """
+        import numpy as np
+
         try:
             frame, failed = self._frame(batch)
         except Exception as exc:
@@ -276,6 +284,11 @@ class Recorder:
         if frame is None:
             return
         rows = len(frame)
+        with self._cond:
+            unreported = self._dropped - self._reported
+        dropped = np.zeros(rows, dtype=np.int64)
+        dropped[0] = unreported
+        frame[COL_DROPPED] = dropped
         error: Exception | None = None
         for attempt in range(2):
             try:
@@ -290,6 +303,7 @@ class Recorder:
             with self._cond:
                 self._pending -= rows
                 self._written += rows
+                self._reported += unreported
             return
         self._lost(
             rows, f"append to {self._log_uri} failed twice ({type(error).__name__}: {error})"

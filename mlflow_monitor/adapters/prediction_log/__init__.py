@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from mlflow_monitor.contract import CAPTURE_DROPPED_COLUMN
+
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "COL_DROPPED",
     "COL_MODEL",
     "COL_REQUEST",
     "COL_TIME",
@@ -39,6 +42,7 @@ COL_REQUEST = "mm_request_id"  # one id per request (a batch request shares it)
 COL_MODEL = "mm_model"
 COL_VERSION = "mm_version"
 COL_TIME = "mm_time"  # when the prediction was made: UTC, microseconds
+COL_DROPPED = CAPTURE_DROPPED_COLUMN  # optional: records a capture dropped before this batch
 META = (COL_REQUEST, COL_MODEL, COL_VERSION, COL_TIME)
 LABEL_COLUMNS = ("id", "label", "event_time", "added_at")  # event_time may be null
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlflow_monitor.contract import parse_utc, utc_text
+from mlflow_monitor.contract import CAPTURE_DROPPED_COLUMN, parse_utc, utc_text
 from mlflow_monitor.errors import DataError
 from mlflow_monitor.spec import MonitorSpec
 
@@ -177,6 +177,8 @@ def monitored_columns(spec: MonitorSpec, info: DataInfo) -> list[str]:
     names = spec.columns.required()
     if spec.columns.target and spec.columns.target in info.columns:
         names.append(spec.columns.target)
+    if CAPTURE_DROPPED_COLUMN in info.columns:  # a window assembled from captured predictions
+        names.append(CAPTURE_DROPPED_COLUMN)
     return list(dict.fromkeys(names))
 
 

@@ -125,7 +125,10 @@ def test_rows_recorded_equal_rows_written(log: PredictionLog, recorders: list[Re
     rows = rows_in(log).sort_values("customer_id").reset_index(drop=True)
     assert len(rows) == sum(sizes)
     assert list(rows.columns[:4]) == list(META)
-    assert set(rows.columns) == {*META, "customer_id", "name", "gender", "tenure", "prediction"}
+    assert set(rows.columns) == {
+        *META, "customer_id", "name", "gender", "tenure", "prediction", "mm_dropped"
+    }  # fmt: skip
+    assert rows["mm_dropped"].sum() == 0  # nothing was dropped before any batch
     assert (rows["mm_model"] == "churn").all() and (rows["mm_version"] == "3").all()
     assert rows["mm_time"].between(before, after).all()
     assert rows.groupby("mm_request_id").size().to_dict() == {
@@ -158,7 +161,7 @@ def test_allow_list_keeps_only_the_allowed_input_columns(
     recorder.record(x, Model().predict(x))
     recorder.close()
     rows = rows_in(log)
-    assert list(rows.columns) == [*META, "tenure", "prediction"]
+    assert list(rows.columns) == [*META, "tenure", "prediction", "mm_dropped"]
     assert rows["tenure"].tolist() == x["tenure"].tolist()
 
 
@@ -176,7 +179,7 @@ def test_hashed_ids_are_salted_deterministic_and_kept(
     )
     recorder.close()
     rows = rows_in(log)
-    assert list(rows.columns) == [*META, "customer_id", "tenure", "prediction"]
+    assert list(rows.columns) == [*META, "customer_id", "tenure", "prediction", "mm_dropped"]
     expected = [hashlib.sha256(f"pepper{i}".encode()).hexdigest() for i in [0, 1, 2, 3, 2, 2]]
     assert rows["customer_id"].tolist() == [*expected, None]
     assert hash_value(2, "pepper") == expected[2]
@@ -228,7 +231,8 @@ def test_output_shapes_become_named_columns(
     recorder.record(frame(2), outputs)
     assert recorder.close()["written"] == 2
     rows = rows_in(log)
-    assert list(rows.columns) == [*META, "tenure", *[c for c in expected if c != "tenure"]]
+    outputs = [c for c in expected if c != "tenure"]
+    assert list(rows.columns) == [*META, "tenure", *outputs, "mm_dropped"]
     for column, values in expected.items():
         assert rows[column].tolist() == values
 
@@ -289,7 +293,10 @@ def test_full_buffer_drops_and_counts(log: PredictionLog, recorders: list[Record
     assert recorder.stats() == {"recorded": 32, "written": 0, "dropped": 22, "queued": 10}
     blocked.gate.set()
     assert recorder.close() == {"recorded": 32, "written": 10, "dropped": 22, "queued": 0}
-    assert sorted(rows_in(log)["customer_id"]) == list(range(10))
+    written = rows_in(log)
+    assert sorted(written["customer_id"]) == list(range(10))
+    # the drops reach the log with the next batch written after them: a window knows its loss
+    assert written["mm_dropped"].sum() == 22
 
 
 def test_close_writes_what_is_queued_and_later_records_are_dropped(

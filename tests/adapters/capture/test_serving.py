@@ -126,7 +126,7 @@ def test_loaded_in_process_records_each_prediction(
     assert batch.tolist() == store.inner.predict(x).tolist()
     assert capturing.recorder.close() == {"recorded": 14, "written": 14, "dropped": 0, "queued": 0}
     rows = open_log(str(tmp_path / "log")).read(model="churn")
-    assert list(rows.columns) == [*META, "tenure", "spend", "prediction"]
+    assert list(rows.columns) == [*META, "tenure", "spend", "prediction", "mm_dropped"]
     assert rows["mm_request_id"].nunique() == 8
     assert (rows["mm_version"] == "1").all()
 
@@ -232,7 +232,7 @@ def test_served_model_records_every_request(store: Store, tmp_path: Path) -> Non
     assert rows["mm_request_id"].nunique() == 30
     assert sorted(rows.groupby("mm_request_id").size()) == sorted(len(x) for x in sent)
     assert (rows["mm_model"] == "churn").all() and (rows["mm_version"] == "1").all()
-    assert list(rows.columns) == [*META, "tenure", "spend", "prediction"]  # no gender
+    assert list(rows.columns) == [*META, "tenure", "spend", "prediction", "mm_dropped"]  # no gender
     got = rows.sort_values(["tenure", "spend"]).reset_index(drop=True)
     want = expected.sort_values(["tenure", "spend"]).reset_index(drop=True)
     np.testing.assert_allclose(got["tenure"], want["tenure"])
