@@ -23,7 +23,7 @@ WINDOW = "drifted"
 DROPPED = 7
 
 
-def _capture(reg: Registered, log: Path) -> pd.DataFrame:
+def _capture(reg: Registered, log: Path | str) -> pd.DataFrame:
     """The window's rows as a served model would have logged them: no label, META columns."""
     frame = pd.read_parquet(reg.data.windows[WINDOW])
     logged = frame.drop(columns=["churned"]).assign(
@@ -43,10 +43,19 @@ def _results(uri: str, run_id: str, folder: Path) -> dict[str, object]:
     return body
 
 
+@pytest.fixture(params=["embedded", "postgresql"])
+def log_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The prediction log: a folder, or a fresh PostgreSQL database at 127.0.0.1:5432."""
+    if request.param == "embedded":
+        return str(tmp_path / "log")
+    uri: str = request.getfixturevalue("postgres_uri")
+    return uri.replace("postgresql+psycopg2://", "postgresql://")
+
+
 def test_labels_added_later_join_and_the_window_matches_the_labelled_file(
-    with_baseline: Registered, tmp_path: Path
+    with_baseline: Registered, tmp_path: Path, log_uri: str
 ) -> None:
-    reg, log = with_baseline, tmp_path / "log"
+    reg, log = with_baseline, log_uri
     frame = _capture(reg, log)
     labels = tmp_path / "labels.csv"
     pd.DataFrame({"id": frame["customer_id"], "label": frame["churned"]}).assign(
