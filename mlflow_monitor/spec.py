@@ -41,10 +41,12 @@ from mlflow_monitor.errors import SpecError
 
 __all__ = [
     "CLASS_METRIC_PREFIX",
+    "COMPARABLE_METRICS",
     "SCORE_METRICS",
     "TASK_METRICS",
     "AlertChannel",
     "AlertsSpec",
+    "BeatRule",
     "ColumnsSpec",
     "DriftMethod",
     "DriftSpec",
@@ -58,9 +60,11 @@ __all__ = [
     "PerformanceSpec",
     "QualitySpec",
     "SamplingSpec",
+    "ScoringSpec",
     "SegmentsSpec",
     "Severity",
     "Task",
+    "comparison_metric",
     "find_secrets",
     "is_task_metric",
     "load_spec",
@@ -85,6 +89,14 @@ TASK_METRICS: dict[Task, tuple[str, ...]] = {
 CLASS_METRIC_PREFIX = "recall_class_"  # multiclass: one class's recall, recall_class_<label>
 # Metrics computed from the score (binary) or the probabilities (multiclass) only.
 SCORE_METRICS = frozenset({"roc_auc", "pr_auc", "log_loss", "brier"})
+# The metrics a paired test compares two versions on (``stats.paired``; a test keeps them equal).
+COMPARABLE_METRICS: dict[Task, tuple[str, ...]] = {
+    "binary_classification": (
+        "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier",
+    ),
+    "multiclass_classification": ("accuracy", "f1_macro"),
+    "regression": ("mae", "rmse"),
+}  # fmt: skip
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -311,6 +323,21 @@ def _healthy_only() -> list[Literal["healthy", "warning", "critical", "error"]]:
     return ["healthy"]
 
 
+class BeatRule(_Strict):
+    """``must_beat``: the version must beat the one holding ``alias`` on the same window.
+
+    Judged from the window's shadow comparison (``run --compare @<alias>``) by a paired test:
+    granted when the one-sided lower confidence bound of the improvement (in the metric's
+    better direction) is above ``margin``. A positive margin asks for a real improvement; a
+    negative one allows that much loss (non-inferiority). ``metric`` defaults to ROC AUC when
+    the spec has a score, else accuracy (classification), RMSE (regression).
+    """
+
+    alias: str = Field(min_length=1)
+    metric: str | None = None
+    margin: float = Field(default=0.0, allow_inf_nan=False)
+
+
 class GateSpec(_Strict):
     """What a version needs before an alias may point at it."""
 
@@ -322,6 +349,12 @@ class GateSpec(_Strict):
     require_baseline: bool = True
     require_card: bool = False
     auto_rollback: bool = False
+    must_beat: BeatRule | None = None
+
+    @field_validator("must_beat", mode="before")
+    @classmethod
+    def _alias_only(cls, value: object) -> object:
+        return {"alias": value.lstrip("@")} if isinstance(value, str) else value
 
     @field_validator("max_age", mode="before")
     @classmethod
@@ -334,6 +367,19 @@ class NotebooksSpec(_Strict):
 
     extra: list[str] = Field(default_factory=list)
     timeout_seconds: int = Field(default=900, ge=10)
+
+
+class ScoringSpec(_Strict):
+    """When the monitor scores a window with the version's own registered model.
+
+    ``missing`` (default): rows that came without the model's output (the column absent, or
+    empty in some rows) are scored in the monitoring notebook; ``always``: every row is scored
+    again (the window's own outputs are replaced); ``never``: a window without outputs is an
+    error, as before. ``batch_rows``: rows per ``predict`` call.
+    """
+
+    when: Literal["missing", "always", "never"] = "missing"
+    batch_rows: int = Field(default=100_000, ge=1)
 
 
 class SamplingSpec(_Strict):
@@ -365,6 +411,7 @@ class MonitorSpec(_Strict):
     gates: dict[str, GateSpec] = Field(default_factory=dict)
     card: str | None = None
     notebooks: NotebooksSpec = Field(default_factory=NotebooksSpec)
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     # the folder the spec's relative paths (card, notebooks.extra) are read from: the spec
     # file's folder for ``load_spec``; None (the working directory) for a spec built in Python
@@ -382,6 +429,7 @@ class MonitorSpec(_Strict):
         _check_metrics(self)
         _check_drift_columns(self)
         _check_fairness(self)
+        _check_gates(self)
         return self
 
     def require_model(self, source: str = "spec") -> str:
@@ -547,6 +595,36 @@ def _check_fairness(spec: MonitorSpec) -> None:
             raise ValueError(f"fairness.reference_groups: {name!r} is not in columns.protected")
     if (spec.fairness.policies or spec.fairness.intersections) and not protected:
         raise ValueError("fairness.policies: columns.protected lists no protected attribute")
+
+
+def comparison_metric(spec: MonitorSpec, rule: BeatRule) -> str:
+    """The metric a ``must_beat`` rule compares: its own, else the task's default."""
+    if rule.metric:
+        return rule.metric
+    if spec.task == "regression":
+        return "rmse"
+    if spec.task == "binary_classification" and spec.columns.score:
+        return "roc_auc"
+    return "accuracy"
+
+
+def _check_gates(spec: MonitorSpec) -> None:
+    """A ``must_beat`` metric is one a paired test compares for the task, with its input."""
+    for alias, gate in spec.gates.items():
+        rule = gate.must_beat
+        if rule is None or rule.metric is None:
+            continue
+        known = COMPARABLE_METRICS[spec.task]
+        if rule.metric not in known:
+            raise _KeyedError(
+                f"gates.{alias}.must_beat.metric",
+                f"{rule.metric!r} cannot be compared by a paired test for {spec.task} "
+                f"(known: {', '.join(known)})",
+            )
+        if rule.metric in SCORE_METRICS and not spec.columns.score:
+            raise _KeyedError(
+                f"gates.{alias}.must_beat.metric", f"{rule.metric!r} needs columns.score"
+            )
 
 
 def parse_spec(data: object, source: str = "monitor.yaml") -> MonitorSpec:

@@ -21,7 +21,12 @@ from pathlib import Path
 from mlflow_monitor.contract import parse_utc, utc_text
 from mlflow_monitor.errors import NotebookError
 
-__all__ = ["NotebookParameters", "read_history", "write_history"]
+__all__ = ["OPTIONAL", "NotebookParameters", "read_history", "write_history"]
+
+# added after the first release: passed to a notebook only when its parameters cell declares them
+OPTIONAL = (
+    "model_dir", "model_uri", "compare_dir", "compare_uri", "compare_against", "compare_version",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,15 @@ class NotebookParameters:
     window_end: str = ""
     output_dir: str = "."
     history_path: str = ""
+    # the version's own model, downloaded when the window needs scoring ("" otherwise), and
+    # the other version of a shadow comparison (``run --compare``): local folders and
+    # registry URIs only, never a tracking URI (it may carry a credential)
+    model_dir: str = ""
+    model_uri: str = ""
+    compare_dir: str = ""
+    compare_uri: str = ""
+    compare_against: str = ""
+    compare_version: str = ""
 
     def as_dict(self) -> dict[str, str]:
         """The parameters as papermill injects them."""
@@ -48,11 +62,15 @@ class NotebookParameters:
 
     @classmethod
     def from_namespace(cls, namespace: Mapping[str, object]) -> NotebookParameters:
-        """Rebuild the parameters inside a notebook from its globals (``globals()``)."""
-        missing = [n for n in cls.names() if n not in namespace]
+        """Rebuild the parameters inside a notebook from its globals (``globals()``).
+
+        Every parameter must be there but the ``OPTIONAL`` ones, which a notebook written for an
+        earlier release does not declare (``run_notebook`` passes those only where declared).
+        """
+        missing = [n for n in cls.names() if n not in namespace and n not in OPTIONAL]
         if missing:
             raise NotebookError(f"notebook parameters missing: {', '.join(missing)}")
-        return cls(**{n: str(namespace[n]) for n in cls.names()})
+        return cls(**{n: str(namespace[n]) for n in cls.names() if n in namespace})
 
     def to_json(self) -> str:
         """JSON text (handed to the report child)."""

@@ -182,11 +182,13 @@ def attach_baseline(
     version: str | int,
     reference: pd.DataFrame | str | os.PathLike[str],
     model: str | None = None,
+    query: str | None = None,
     tracking_uri: str | None = None,
     echo: Echo | None = None,
 ) -> BaselineRun:
     """Build the baseline from ``reference`` and attach it to the model version (``baseline``).
 
+    ``reference``: a DataFrame, a file, an object-store URL or a database URL with ``query``.
     ``model`` overrides the spec's; ``version`` may be ``"@alias"``.
     """
     from mlflow_monitor.workflows.build_baseline import build_baseline_run
@@ -202,6 +204,7 @@ def attach_baseline(
             shown_as=None
             if isinstance(reference, (str, os.PathLike))
             else "the reference DataFrame",
+            query=query,
         )
 
 
@@ -213,6 +216,8 @@ def monitor(
     model: str | None = None,
     window_start: datetime | str | None = None,
     window_end: datetime | str | None = None,
+    query: str | None = None,
+    compare: str | None = None,
     tracking_uri: str | None = None,
     echo: Echo | None = None,
 ) -> WindowRun:
@@ -221,8 +226,12 @@ def monitor(
     Executes ``monitor.ipynb`` (the spec's extra notebooks, the fairness audit), logs
     ``results.json``, metrics, notebooks and reports, settles the version's health and sends
     the alerts. Bad input raises before anything is created; a failure ends the run FAILED.
+    ``current``: a DataFrame, a file, an object-store URL, or a database URL with ``query``;
+    rows without the model's output are scored by the version's own model. ``compare``:
+    another version (``"@champion"``) scored on the same rows, both sides logged with paired
+    tests (``run --compare``).
     """
-    from mlflow_monitor.workflows.monitor_window import run_window
+    from mlflow_monitor.workflows.monitor_window import WindowSource, run_window
 
     start, end = _window(window_start, window_end)
     staged = _staged(spec, model, current, "window", window=(start, end))
@@ -231,10 +240,11 @@ def monitor(
         return run_window(
             spec_path,
             number,
-            data_path,
+            WindowSource(data_path, query),
             tracking_uri=tracking_uri,
             window_start=start,
             window_end=end,
+            compare=compare,
             echo=echo or _quiet,
         )
 
@@ -408,14 +418,14 @@ def _staged(
     what: str,
     *,
     window: tuple[datetime | None, datetime | None] = (None, None),
-) -> Iterator[tuple[Path, Path, str]]:
-    """The spec and the data as the files the workflow reads: (spec file, data file, model).
+) -> Iterator[tuple[Path, str | Path, str]]:
+    """The spec and the data as the files the workflow reads: (spec file, data, model).
 
     A spec file passes through as it is (unless ``model`` overrides its model); a spec object is
     written as ``monitor.yaml`` beside copies of the files it names. A DataFrame is checked
     against the spec (the error names the DataFrame), cut to ``window`` when it has a
     timestamp column (an empty window is refused here, before any run exists) and written as
-    parquet.
+    parquet. A path or URL passes through as given (the workflow stages a remote one).
     """
     from mlflow_monitor.adapters.sources.files import validate_frame, window_rows, write_frame
 
@@ -431,10 +441,12 @@ def _staged(
             if as_written and not isinstance(spec, MonitorSpec)
             else _write_spec(loaded, staging / "spec")
         )
+        data_path: str | Path
         if isinstance(data, (str, os.PathLike)):
-            data_path = Path(data)
+            data_path = os.fspath(data)  # a path, or a URL (s3://..., postgresql://...) as given
         else:
-            frame = validate_frame(loaded, data, what=what)
+            optional = what == "window" and loaded.scoring.when != "never"
+            frame = validate_frame(loaded, data, what=what, outputs_optional=optional)
             frame = window_rows(loaded, frame, *window, source=f"the {what} DataFrame")
             data_path = write_frame(frame, staging / f"{what}.parquet", what=what)
         yield spec_path, data_path, name

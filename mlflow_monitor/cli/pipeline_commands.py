@@ -42,13 +42,19 @@ _FAIL_ON = {"warning": ("warning", "critical"), "critical": ("critical",)}
 @click.option(
     "--reference",
     required=True,
-    type=click.Path(),
-    help="Reference data with predictions (and labels): parquet file/directory or CSV.",
+    help="Reference data with predictions (and labels): a parquet file/directory or CSV, an "
+    "object-store URL (s3://...), or a database URL with --query.",
+)
+@click.option(
+    "--query",
+    default=None,
+    metavar="SQL",
+    help="With a database URL in --reference: the SQL (or @file.sql, or a table name).",
 )
 @tracking_uri_option
 @handles_errors
 def baseline_command(
-    spec_path: str, version: str, reference: str, tracking_uri: str | None
+    spec_path: str, version: str, reference: str, query: str | None, tracking_uri: str | None
 ) -> None:
     """Build a baseline from reference data and attach it to a model version.
 
@@ -61,7 +67,7 @@ def baseline_command(
     _gc.resume()  # the reference is profiled in this process
     version = _spec_version(spec_path, version, tracking_uri=tracking_uri)
     done = build_baseline_run(
-        spec_path, version, reference, tracking_uri=tracking_uri, echo=progress
+        spec_path, version, reference, tracking_uri=tracking_uri, echo=progress, query=query
     )
     say(
         f"baseline run {done.run_id} attached to {done.model} version {done.version} "
@@ -75,8 +81,25 @@ def baseline_command(
 @click.option(
     "--current",
     default=None,
-    type=click.Path(),
-    help="The window's data (predictions, labels if known): parquet or CSV.",
+    help="The window's data (predictions, labels if known): a parquet or CSV file or folder, "
+    "an object-store URL (s3://bucket/week-48.parquet; credentials from the environment), or "
+    "a database URL (postgresql://user@host/db) with --query. Rows without the model's output "
+    "are scored by the version's own model (spec key scoring).",
+)
+@click.option(
+    "--query",
+    default=None,
+    metavar="SQL",
+    help="With a database URL in --current: the SQL (or @file.sql, or a table name). "
+    ":window_start and :window_end are bound to the window's times. The password comes from "
+    "the environment (PGPASSWORD, ~/.pgpass), never from the URL.",
+)
+@click.option(
+    "--compare",
+    default=None,
+    metavar="VERSION",
+    help="Shadow comparison: score the same rows with another version (@champion or a number) "
+    "and log both sides with paired tests; a gate's must_beat reads them.",
 )
 @click.option(
     "--from-log",
@@ -121,6 +144,8 @@ def run_command(
     spec_path: str,
     version: str,
     current: str | None,
+    query: str | None,
+    compare: str | None,
     log_uri: str | None,
     window_start: str | None,
     window_end: str | None,
@@ -143,6 +168,10 @@ def run_command(
 
     if (current is None) == (log_uri is None):
         fail("give the window's data with exactly one of --current and --from-log")
+    if query is not None and current is None:
+        fail("--query reads from the database URL given in --current")
+    if compare and log_uri:
+        fail("--compare works with --current (a window from the log: stage it to a file)")
     if latest:
         if window_start or window_end:
             fail("--latest sets the window: give it without --window-start/--window-end")
@@ -151,7 +180,7 @@ def run_command(
         fail("--from-log needs a window: --window-start and --window-end, or --latest")
     # the report child and the notebook kernel start before MLflow is imported: all overlap
     with report_worker(), warm_kernel(shipped_notebook("monitor.ipynb"), preload=WINDOW_PRELOAD):
-        from mlflow_monitor.workflows.monitor_window import run_window
+        from mlflow_monitor.workflows.monitor_window import WindowSource, run_window
 
         version = _spec_version(spec_path, version, tracking_uri=tracking_uri)
         if log_uri:
@@ -162,10 +191,11 @@ def run_command(
             result = run_window(
                 spec_path,
                 version,
-                current or "",
+                WindowSource(current or "", query),
                 tracking_uri=tracking_uri,
                 window_start=window_start,
                 window_end=window_end,
+                compare=compare,
                 echo=_warning_first(spec_path),
             )
     say(

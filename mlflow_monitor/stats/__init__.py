@@ -9,6 +9,7 @@ from mlflow_monitor.stats.fairness import (
     GroupMetrics,
     compute_fairness,
 )
+from mlflow_monitor.stats.paired import MarginDecision, PairedTest, margin_test, paired_test
 from mlflow_monitor.stats.performance import (
     PerformanceResult,
     compute_performance,
@@ -40,7 +41,9 @@ __all__ = [
     "DriftReport",
     "FairnessReport",
     "GroupMetrics",
+    "MarginDecision",
     "NumericProfile",
+    "PairedTest",
     "PerformanceResult",
     "QualityReport",
     "SegmentBaseline",
@@ -57,6 +60,8 @@ __all__ = [
     "default_checks",
     "default_metric",
     "higher_is_better",
+    "margin_test",
+    "paired_test",
     "reference_segments",
     "select_method",
 ]

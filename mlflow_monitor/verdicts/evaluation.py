@@ -10,8 +10,8 @@ of ``results.json`` (``contract.write_results`` writes it).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import pandas as pd
@@ -60,6 +60,9 @@ class WindowResult(WindowResults):
     quality: QualityReport
     segments: SegmentReport | None = None
     fairness: FairnessEvaluation | None = None
+    # sections added after the evaluation: ``scoring`` (rows the monitor scored itself),
+    # ``comparison`` (a shadow comparison with another version); see ``with_section``
+    extra_sections: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def failing(self) -> tuple[CheckOutcome, ...]:
@@ -96,7 +99,18 @@ class WindowResult(WindowResults):
             "quality": self.quality.to_dict(),
             "segments": self.segments.to_dict() if self.segments else None,
             "fairness": self.fairness.to_dict() if self.fairness else None,
+            **self.extra_sections,
         }
+
+    def with_section(
+        self, name: str, body: Mapping[str, object], metrics: Iterable[MetricValue] = ()
+    ) -> WindowResult:
+        """A copy with one more ``results.json`` section and the metrics that go with it."""
+        return replace(
+            self,
+            extra_sections={**self.extra_sections, name: dict(body)},
+            metrics=(*self.metrics, *metrics),
+        )
 
     def to_dict(self) -> dict[str, object]:
         """JSON-safe ``results.json`` body (non-finite numbers become null)."""

@@ -94,6 +94,7 @@ __all__ = [
     "evaluate_policies",
     "policy_outcomes",
     "policy_results",
+    "positive_indicator",
     "reference_fairness",
 ]
 
@@ -401,7 +402,9 @@ def _decisions(spec: MonitorSpec, frame: pd.DataFrame) -> tuple[np.ndarray, Deci
     column = cols.prediction or cols.score or ""
     if column not in frame.columns:
         raise DataError(f"column {column!r} (columns.prediction) is missing from the data")
-    positive = _positive(frame[column], spec.positive_label, f"columns.prediction {column!r}")
+    positive = positive_indicator(
+        frame[column], spec.positive_label, f"columns.prediction {column!r}"
+    )
     keep = ~np.isnan(positive)
     return positive == 1.0, Decision("prediction", column, None, int((~keep).sum())), keep
 
@@ -426,7 +429,9 @@ def check_decision_agreement(spec: MonitorSpec, frame: pd.DataFrame) -> float | 
         return None
     rows = frame.iloc[:: max(1, -(-len(frame) // AGREEMENT_ROWS))]
     score = pd.to_numeric(rows[cols.score], errors="coerce").to_numpy(dtype=float)
-    predicted = _positive(rows[cols.prediction], label, f"columns.prediction {cols.prediction!r}")
+    predicted = positive_indicator(
+        rows[cols.prediction], label, f"columns.prediction {cols.prediction!r}"
+    )
     both = ~np.isnan(score) & ~np.isnan(predicted)
     if not both.any():
         return None
@@ -455,10 +460,10 @@ def _labels(spec: MonitorSpec, frame: pd.DataFrame) -> np.ndarray | None:
     target = spec.columns.target
     if not target or target not in frame.columns or frame[target].isna().all():
         return None
-    return _positive(frame[target], spec.positive_label, f"columns.target {target!r}")
+    return positive_indicator(frame[target], spec.positive_label, f"columns.target {target!r}")
 
 
-def _positive(values: pd.Series, positive_label: object, what: str) -> np.ndarray:
+def positive_indicator(values: pd.Series, positive_label: object, what: str) -> np.ndarray:
     """1.0 for the positive class, 0.0 otherwise, NaN where missing."""
     missing = values.isna().to_numpy()
     if positive_label is not None:

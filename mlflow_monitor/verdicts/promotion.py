@@ -40,6 +40,7 @@ from mlflow_monitor.contract import (
 )
 from mlflow_monitor.errors import DataError, RegistryError
 from mlflow_monitor.spec import GateSpec
+from mlflow_monitor.verdicts.comparison import BeatJudgement
 
 __all__ = [
     "NOT_JUDGED",
@@ -195,8 +196,20 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-def decide(state: VersionState, gate: GateSpec, *, alias: str, now: datetime) -> Decision:
-    """Check health, age, baseline, card, unevaluated critical checks and must-pass. Pure."""
+def decide(
+    state: VersionState,
+    gate: GateSpec,
+    *,
+    alias: str,
+    now: datetime,
+    beat: BeatJudgement | None = None,
+) -> Decision:
+    """Check health, age, baseline, card, unevaluated critical checks, must-pass and must-beat.
+
+    ``beat`` is the gate's ``must_beat`` judged on the verdict window's shadow comparison
+    (``verdicts.comparison.judge_beat``); a gate with ``must_beat`` and no judgement refuses.
+    Pure.
+    """
     reasons = [
         *_health_reasons(state, gate),
         *_age_reasons(state, gate, now),
@@ -204,8 +217,17 @@ def decide(state: VersionState, gate: GateSpec, *, alias: str, now: datetime) ->
         *_card_reasons(state, gate),
         *_not_evaluated_reasons(state),
         *_must_pass_reasons(state, gate),
+        *_must_beat_reasons(gate, beat),
     ]
     return Decision(alias=alias, granted=not reasons, reasons=tuple(reasons))
+
+
+def _must_beat_reasons(gate: GateSpec, beat: BeatJudgement | None) -> list[str]:
+    if gate.must_beat is None:
+        return []
+    if beat is None:
+        return [f"must_beat @{gate.must_beat.alias}: not judged (no comparison was read)"]
+    return [] if beat.beats else [beat.reason]
 
 
 def _health_reasons(state: VersionState, gate: GateSpec) -> list[str]:
@@ -326,10 +348,14 @@ class Evidence:
     card_present: bool
     not_passing: tuple[str, ...]
     gate: str
+    # must_beat: the paired test's numbers, the margin and the one-sided bound (or None)
+    beat: dict[str, object] | None = None
 
     @classmethod
-    def of(cls, state: VersionState, gate: GateSpec) -> Evidence:
-        """The evidence of ``state`` judged against ``gate``."""
+    def of(
+        cls, state: VersionState, gate: GateSpec, beat: BeatJudgement | None = None
+    ) -> Evidence:
+        """The evidence of ``state`` judged against ``gate`` (and ``must_beat``'s numbers)."""
         not_passing = tuple(
             f"{o.check_id}={o.status}" for o in state.outcomes or () if o.status != "pass"
         )
@@ -343,6 +369,7 @@ class Evidence:
             card_present=state.card_present,
             not_passing=not_passing,
             gate=json.dumps(gate.model_dump(mode="json"), sort_keys=True),
+            beat=_beat_evidence(beat),
         )
 
 
@@ -419,6 +446,12 @@ class AuditRecord:
             TAG_AUDIT_USER: self.user,
             TAG_AUDIT_AT: self.at,
         }
+
+
+def _beat_evidence(beat: BeatJudgement | None) -> dict[str, object] | None:
+    if beat is None:
+        return None
+    return {"beats": beat.beats, "reason": beat.reason, **dict(beat.evidence)}
 
 
 def _opt_str(value: object) -> str | None:

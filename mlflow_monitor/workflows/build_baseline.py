@@ -132,13 +132,38 @@ def build_baseline_run(
     tracking_uri: str | None = None,
     echo: Echo = quiet,
     shown_as: str | None = None,
+    query: str | None = None,
 ) -> BaselineRun:
     """Build the baseline from reference data and attach it to ``model``/``version``.
 
     Logs a ``monitor.kind=baseline`` run (``baseline/``, ``notebooks/baseline.ipynb``, the spec)
     and points the version tag ``monitor.baseline_run_id`` at it; an older baseline run is kept.
     ``shown_as`` names the reference in progress lines (the API: "the reference DataFrame").
+    ``reference_path`` may be an object-store URL, or a database URL with its SQL ``query``:
+    it is staged to a local file first (``adapters.sources.locations``).
     """
+    from mlflow_monitor.adapters.sources.locations import describe_location, stage_source
+
+    with tempfile.TemporaryDirectory(prefix="mlflow-monitor-reference-") as staging:
+        staged = stage_source(
+            reference_path, work=Path(staging), query=query, what="--reference"
+        )
+        if staged.staged:
+            shown_as = shown_as or describe_location(str(reference_path))
+            echo(f"[baseline] staged {staged.location} ({staged.seconds:.1f} s)")
+        return _build_baseline_run(
+            spec_path, version, staged.path, tracking_uri, echo, shown_as
+        )
+
+
+def _build_baseline_run(
+    spec_path: str | Path,
+    version: str,
+    reference_path: str | Path,
+    tracking_uri: str | None,
+    echo: Echo,
+    shown_as: str | None,
+) -> BaselineRun:
     spec = load_spec(spec_path)
     spec.require_model(str(spec_path))
     runs = MonitorRuns(tracking_uri)

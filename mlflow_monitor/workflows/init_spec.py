@@ -30,6 +30,7 @@ from mlflow_monitor.spec import (
     NotebooksSpec,
     QualitySpec,
     SamplingSpec,
+    ScoringSpec,
     SegmentsSpec,
     Task,
     parse_spec,
@@ -279,16 +280,23 @@ def _gates() -> list[str]:
         _example(1, "  require_baseline: true", "a baseline must be attached"),
         _example(1, "  require_card: false", "a model card must exist"),
         _example(1, "  auto_rollback: false", "move the alias back when health fails"),
+        _example(1, "  must_beat:", "beat the alias's version on one window (paired test)"),
+        _example(1, "    alias: champion", "compared by `run --compare @champion`"),
+        _example(1, "    metric: roc_auc", "default roc_auc with a score, else accuracy; rmse"),
+        _example(1, "    margin: 0.0", "needed improvement; negative: loss allowed"),
     ]
 
 
 def _rest() -> list[str]:
-    n, m = NotebooksSpec(), SamplingSpec()
+    n, m, c = NotebooksSpec(), SamplingSpec(), ScoringSpec()
     return [
         _key(0, "card", None, "card.yaml with the model's own card sections"),
         "notebooks:",
         _key(1, "extra", n.extra, "more notebooks beside this file, run each window"),
         _key(1, "timeout_seconds", n.timeout_seconds, "per notebook"),
+        "scoring:",
+        _key(1, "when", c.when, "rows without the model's output: missing | always | never"),
+        _key(1, "batch_rows", c.batch_rows, "rows per predict call of the version's model"),
         "sampling:",
         _key(1, "baseline_rows", m.baseline_rows, "reference rows kept for reports"),
         _key(1, "report_rows", m.report_rows, "rows the Evidently reports are drawn on"),

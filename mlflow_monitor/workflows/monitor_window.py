@@ -32,7 +32,10 @@ from mlflow_monitor.contract import (
     NOTEBOOKS_DIR,
     OUTCOME_COLUMNS,
     RESULTS_FILE,
+    SOURCE_FILE,
+    TAG_COMPARE,
     TAG_HEALTH,
+    TAG_SOURCE,
     TAG_WINDOW_END,
     TAG_WINDOW_START,
     CheckOutcome,
@@ -68,7 +71,9 @@ from mlflow_monitor.workflows.version_state import settle_version
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Echo", "WindowRun", "run_window"]
+    from mlflow_monitor.adapters.sources.locations import StagedSource
+
+__all__ = ["Echo", "WindowRun", "WindowSource", "run_window"]
 
 _LOG = logging.getLogger("mlflow_monitor.workflows.monitor_window")
 FAIRNESS_NOTEBOOK = "fairness_audit.ipynb"
@@ -150,6 +155,24 @@ class WindowRun:
 
 
 @dataclass(frozen=True)
+class _Request:
+    source: WindowSource
+    window_start: datetime | str | None
+    window_end: datetime | str | None
+    compare: str | None
+
+
+@dataclass(frozen=True)
+class _Model:
+    """A registered model downloaded for the notebook to score with."""
+
+    uri: str
+    version: str
+    folder: Path
+    named: str = ""  # how the command named it (``@champion``)
+
+
+@dataclass(frozen=True)
 class _Inputs:
     spec: MonitorSpec
     spec_path: Path
@@ -158,49 +181,69 @@ class _Inputs:
     start: datetime | None
     end: datetime | None
     notebooks: tuple[Path, ...]
+    staged: StagedSource | None = None
+    own_model: _Model | None = None
+    other_model: _Model | None = None
+
+
+@dataclass(frozen=True)
+class WindowSource:
+    """Where a window's rows come from: a path or URL, and the SQL query for a database."""
+
+    location: str | Path
+    query: str | None = None
 
 
 def run_window(
     spec_path: str | Path,
     version: str,
-    current_path: str | Path,
+    current_path: str | Path | WindowSource,
     *,
     tracking_uri: str | None = None,
     window_start: datetime | str | None = None,
     window_end: datetime | str | None = None,
+    compare: str | None = None,
     echo: Echo = quiet,
 ) -> WindowRun:
-    """Monitor one window of ``model``/``version``; see the module docstring for the steps."""
+    """Monitor one window of ``model``/``version``; see the module docstring for the steps.
+
+    ``current_path``: a file, an object-store URL, or a ``WindowSource`` (a database URL with
+    its query). ``compare``: another version (``@champion`` or a number) scored on the same
+    rows for a shadow comparison.
+    """
     from mlflow_monitor.adapters.evidently_reports import report_worker
     from mlflow_monitor.adapters.notebooks.kernels import warm_kernel
 
+    source = current_path if isinstance(current_path, WindowSource) else WindowSource(current_path)
     # Evidently loads in a child and the kernel imports the statistics while MLflow starts
     with report_worker(), warm_kernel(shipped_notebook("monitor.ipynb"), preload=WINDOW_PRELOAD):
         return _run_window(
-            spec_path, version, current_path, tracking_uri, window_start, window_end, echo
+            spec_path, version, source, tracking_uri, window_start, window_end, compare, echo
         )
 
 
 def _run_window(
     spec_path: str | Path,
     version: str,
-    current_path: str | Path,
+    source: WindowSource,
     tracking_uri: str | None,
     window_start: datetime | str | None,
     window_end: datetime | str | None,
+    compare: str | None,
     echo: Echo,
 ) -> WindowRun:
     spec = load_spec(spec_path)
     spec.require_model(str(spec_path))
     runs = MonitorRuns(tracking_uri)
     state = runs.version(spec.model, version)
-    # bad input is found before anything is created, and changes nothing (no run, no tags)
-    inputs = _validate(runs, spec, Path(spec_path), state, current_path, window_start, window_end)
-    _finish_abandoned(runs, spec.model, str(version), echo)
-    if state.legacy_error:
-        _migrate_legacy_error(runs, state, echo)
-    started_at = utc_text(utc_now(), precise=True)
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
+        # bad input is found before anything is created, and changes nothing (no run, no tags)
+        request = _Request(source, window_start, window_end, compare)
+        inputs = _validate(runs, spec, Path(spec_path), state, request, Path(tmp), echo)
+        _finish_abandoned(runs, spec.model, str(version), echo)
+        if state.legacy_error:
+            _migrate_legacy_error(runs, state, echo)
+        started_at = utc_text(utc_now(), precise=True)
         run_id = runs.start_run(
             spec.model,
             version,
@@ -268,11 +311,16 @@ def _validate(
     spec: MonitorSpec,
     spec_path: Path,
     state: VersionState,
-    current_path: str | Path,
-    window_start: datetime | str | None,
-    window_end: datetime | str | None,
+    request: _Request,
+    work: Path,
+    echo: Echo,
 ) -> _Inputs:
-    """Everything that can be checked before a run exists; errors name the file or key."""
+    """Everything that can be checked before a run exists; errors name the file or key.
+
+    A remote source is staged into ``work`` first; the models that will score the window
+    (the version's own when outputs are missing, the ``--compare`` version) are downloaded and
+    checked against the window's columns.
+    """
     from mlflow_monitor.workflows import preflight
 
     if not state.baseline_run_id:
@@ -285,15 +333,112 @@ def _validate(
             f"model version {state.model}/{state.version}: its baseline run "
             f"{state.baseline_run_id} was deleted; run `mlflow-monitor baseline` again"
         )
-    info = data.validate_data(spec, current_path)  # every column the spec names, from the schema
-    start = _as_time(window_start, "window-start")
-    end = _as_time(window_end, "window-end")
+    start = _as_time(request.window_start, "window-start")
+    end = _as_time(request.window_end, "window-end")
     if start and end and start >= end:
         raise DataError(f"--window-start {utc_text(start)} is not before --window-end")
+    staged = _stage(request.source, work, start, end, echo)
+    scoring = spec.scoring.when != "never"
+    # every column the spec names, from the schema (the outputs, when the monitor can score)
+    info = data.validate_data(spec, staged.path, outputs_optional=scoring)
     notebooks = _notebooks(spec, spec_path)
+    own = _own_model(runs, spec, state, info, work, echo) if scoring else None
+    other = _other_model(runs, spec, state, info, request.compare, work, echo)
     # policy packs, reference groups against the baseline's fairness, the score's range
     preflight.check_window(runs, spec, state.baseline_run_id, info)
-    return _Inputs(spec, spec_path.resolve(), state, info.path.resolve(), start, end, notebooks)
+    return _Inputs(
+        spec,
+        spec_path.resolve(),
+        state,
+        info.path.resolve(),
+        start,
+        end,
+        notebooks,
+        staged if staged.staged else None,
+        own,
+        other,
+    )
+
+
+def _stage(
+    source: WindowSource, work: Path, start: datetime | None, end: datetime | None, echo: Echo
+) -> StagedSource:
+    """A local file for the window: the file itself, or a copy of a remote or SQL source."""
+    from mlflow_monitor.adapters.sources.locations import stage_source
+
+    # no progress line before it succeeds: bad input prints its one error line only
+    staged = stage_source(
+        source.location,
+        work=work / "source",
+        query=source.query,
+        params={"window_start": start, "window_end": end},
+        what="--current",
+    )
+    if staged.staged:
+        rows = f"{staged.rows:,} rows, " if staged.rows is not None else ""
+        echo(f"[run] staged {staged.location} ({rows}{staged.seconds:.1f} s)")
+    return staged
+
+
+def _own_model(
+    runs: MonitorRuns,
+    spec: MonitorSpec,
+    state: VersionState,
+    info: data.DataInfo,
+    work: Path,
+    echo: Echo,
+) -> _Model | None:
+    """The version's own model, when some of the window's rows lack its output."""
+    missing = data.missing_output_rows(spec, info)
+    if spec.scoring.when != "always" and missing == 0:
+        return None
+    uri = f"models:/{state.model}/{state.version}"
+    why = "scoring.when: always" if spec.scoring.when == "always" else "outputs missing"
+    echo(f"[run] {why}: downloading {uri} to score the window")
+    return _download(runs, spec, uri, state.version, info, work / "model", named="")
+
+
+def _other_model(
+    runs: MonitorRuns,
+    spec: MonitorSpec,
+    state: VersionState,
+    info: data.DataInfo,
+    compare: str | None,
+    work: Path,
+    echo: Echo,
+) -> _Model | None:
+    """The ``--compare`` version (``@alias`` or a number), downloaded; never the version itself."""
+    if not compare:
+        return None
+    from mlflow_monitor.adapters.mlflow.models import resolve_version
+
+    named = compare if compare.startswith("@") else compare.lstrip("v")
+    version = resolve_version(state.model, named, tracking_uri=runs.tracking_uri)
+    if version == state.version:
+        raise DataError(
+            f"--compare {compare}: that is version {version}, the version being monitored; "
+            "compare it with another version"
+        )
+    uri = f"models:/{state.model}/{version}"
+    echo(f"[run] --compare {compare}: downloading {uri}")
+    return _download(runs, spec, uri, version, info, work / "compare", named=named)
+
+
+def _download(
+    runs: MonitorRuns,
+    spec: MonitorSpec,
+    uri: str,
+    version: str,
+    info: data.DataInfo,
+    folder: Path,
+    *,
+    named: str,
+) -> _Model:
+    from mlflow_monitor.adapters.mlflow.scoring import check_scorable, download_model
+
+    local = download_model(uri, tracking_uri=runs.tracking_uri, dst=folder)
+    check_scorable(spec, columns=list(info.columns), model_dir=local, source=info.path.name)
+    return _Model(uri, version, local, named)
 
 
 def _notebooks(spec: MonitorSpec, spec_path: Path) -> tuple[Path, ...]:
@@ -346,7 +491,9 @@ def _execute_and_log(
         window_end=_iso_or_empty(inputs.end),
         output_dir=str(out),
         history_path=_history(runs, spec, version, work),
+        **_model_parameters(inputs),
     )
+    _log_source(runs, run_id, inputs)
     for notebook in inputs.notebooks:
         echo(f"[run] executing {notebook.name}")
         run_notebook(
@@ -383,6 +530,37 @@ def _execute_and_log(
         results.outcomes,
         results=results,
     )
+
+
+def _model_parameters(inputs: _Inputs) -> dict[str, str]:
+    """The notebook's model parameters: local folders and registry URIs, never a secret."""
+    out: dict[str, str] = {}
+    if inputs.own_model is not None:
+        out.update(model_dir=str(inputs.own_model.folder), model_uri=inputs.own_model.uri)
+    other = inputs.other_model
+    if other is not None:
+        out.update(
+            compare_dir=str(other.folder),
+            compare_uri=other.uri,
+            compare_against=other.named,
+            compare_version=other.version,
+        )
+    return out
+
+
+def _log_source(runs: MonitorRuns, run_id: str, inputs: _Inputs) -> None:
+    """``source.json`` for a staged source (location without credentials, the query, rows)."""
+    staged = inputs.staged
+    if staged is None:
+        return
+    body = {
+        "location": staged.location,
+        "kind": staged.kind,
+        "query": staged.query,
+        "rows": staged.rows,
+        "seconds": round(staged.seconds, 3),
+    }
+    _log_json(runs, run_id, SOURCE_FILE, body)
 
 
 def _read_results(path: Path) -> WindowResults:
@@ -609,6 +787,10 @@ def _iso_or_empty(value: datetime | None) -> str:
 
 def _window_tags(inputs: _Inputs) -> dict[str, str]:
     tags = {}
+    if inputs.staged is not None:
+        tags[TAG_SOURCE] = inputs.staged.location[:500]
+    if inputs.other_model is not None:
+        tags[TAG_COMPARE] = f"{inputs.other_model.named} ({inputs.other_model.version})"
     if inputs.start:
         tags[TAG_WINDOW_START] = utc_text(inputs.start)
     if inputs.end:

@@ -209,7 +209,7 @@ def check_score(spec: MonitorSpec, info: data.DataInfo, *, one_sided: bool) -> N
     threshold where it decides. A window may legitimately lie on one side (a quiet week of a
     low-prevalence model), so only the reference is held to that."""
     column = spec.columns.score
-    if not column:
+    if not column or column not in info.columns:  # absent: the monitor scores the window
         return
     found = score_range(info, column)
     if found is None:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import getpass
 import html
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from mlflow_monitor.contract import parse_utc, utc_text
 from mlflow_monitor.errors import GateRefused, MonitorError, RegistryError
-from mlflow_monitor.spec import GateSpec, MonitorSpec
+from mlflow_monitor.spec import GateSpec, MonitorSpec, comparison_metric
+from mlflow_monitor.verdicts.comparison import BeatJudgement, Comparison, judge_beat
 from mlflow_monitor.verdicts.promotion import (
     AuditRecord,
     Decision,
@@ -31,7 +33,7 @@ from mlflow_monitor.verdicts.promotion import (
 )
 
 if TYPE_CHECKING:  # the registry imports mlflow: loaded only when a workflow runs
-    from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry
+    from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry, GateFacts
 
 __all__ = [
     "PromotionInputError",
@@ -121,8 +123,10 @@ def promote(
     gate = spec.gates.get(alias, GateSpec()) if spec is not None else GateSpec()
     now = now or datetime.now(timezone.utc)
     registry = AliasRegistry(tracking_uri)
-    state = _version_state(registry, model, str(version))
-    decision = decide(state, gate, alias=alias, now=now)
+    facts = registry.gate_facts(model, str(version))
+    state = _version_state(facts, model, str(version))
+    beat = _judge_beat(registry, spec, gate, model, facts.results)
+    decision = decide(state, gate, alias=alias, now=now, beat=beat)
     kind: DecisionKind = "granted" if decision.granted else ("forced" if force else "refused")
     previous = registry.alias_version(model, alias)
     record = AuditRecord(
@@ -135,7 +139,7 @@ def promote(
         previous_version=previous,
         reasons=decision.reasons,
         override_reason=reason.strip() if force and reason else None,
-        evidence=Evidence.of(state, gate),
+        evidence=Evidence.of(state, gate, beat),
     )
     if kind == "refused":
         _store(registry, record)
@@ -156,8 +160,28 @@ def promote(
     return PromotionResult(decision, stored)
 
 
-def _version_state(registry: AliasRegistry, model: str, version: str) -> VersionState:
-    facts = registry.gate_facts(model, version)
+def _judge_beat(
+    registry: AliasRegistry,
+    spec: MonitorSpec | None,
+    gate: GateSpec,
+    model: str,
+    results: object,
+) -> BeatJudgement | None:
+    """``must_beat`` on the verdict window's comparison against the alias's current holder."""
+    rule = gate.must_beat
+    if spec is None or rule is None:
+        return None
+    section = results.get("comparison") if isinstance(results, Mapping) else None
+    return judge_beat(
+        Comparison.from_dict(section) if isinstance(section, Mapping) else None,
+        rule=rule,
+        metric=comparison_metric(spec, rule),
+        holder=registry.alias_version(model, rule.alias),
+        level=spec.confidence_level,
+    )
+
+
+def _version_state(facts: GateFacts, model: str, version: str) -> VersionState:
     tags = facts.state
     return VersionState(
         model=model,

@@ -16,7 +16,7 @@ try:
     from mlflow_monitor.adapters import evidently_reports  # noqa: F401
     from mlflow_monitor.adapters.notebooks import window_inputs  # noqa: F401
     from mlflow_monitor.verdicts import evaluation  # noqa: F401
-    from mlflow_monitor.workflows import compliance_audit  # noqa: F401
+    from mlflow_monitor.workflows import compliance_audit, window_scoring  # noqa: F401
 finally:
     gc.freeze()
     gc.enable()

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from mlflow_monitor.cli import main
 from mlflow_monitor.spec import (
     AlertsSpec,
+    BeatRule,
     DriftSpec,
     FairnessSpec,
     GateSpec,
@@ -198,7 +199,8 @@ def test_the_template_examples_are_valid_when_uncommented() -> None:
     [check] = spec.performance.checks
     assert (check.metric, check.max_drop, check.history) == ("roc_auc", 0.05, HistorySpec())
     assert spec.alerts.channels[0].url == "slack://${SLACK_TOKEN}"
-    assert spec.gates["champion"] == GateSpec()
+    rule = BeatRule(alias="champion", metric="roc_auc", margin=0.0)
+    assert spec.gates["champion"] == GateSpec(must_beat=rule)
 
 
 @pytest.mark.parametrize("has_score", [True, False])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlflow_monitor.adapters.notebook_parameters import NotebookParameters
+from mlflow_monitor.adapters.notebook_parameters import OPTIONAL, NotebookParameters
 from mlflow_monitor.adapters.notebooks import kernels
 from mlflow_monitor.errors import NotebookError
 from mlflow_monitor.resources import notebook_path
@@ -68,6 +68,15 @@ def notebook_parameters(path: Path) -> set[str]:
     return set(declared)
 
 
+def _values(source: Path, parameters: NotebookParameters | Mapping[str, str]) -> dict[str, str]:
+    """What papermill injects: an optional parameter only where the notebook declares it."""
+    if not isinstance(parameters, NotebookParameters):
+        return dict(parameters)
+    declared = notebook_parameters(source)
+    given = parameters.as_dict()
+    return {k: v for k, v in given.items() if k not in OPTIONAL or k in declared}
+
+
 def _check_parameters(path: Path, given: Mapping[str, str]) -> None:
     declared = notebook_parameters(path)
     unknown = sorted(set(given) - declared)
@@ -102,9 +111,7 @@ def run_notebook(
 
     if not source.is_file():
         raise NotebookError(f"{source}: notebook not found")
-    values = (
-        parameters.as_dict() if isinstance(parameters, NotebookParameters) else dict(parameters)
-    )
+    values = _values(source, parameters)
     _check_parameters(source, values)
     _clear_output(output)
     _LOG.info("executing %s", source.name)

@@ -7,7 +7,7 @@ read in parquet row groups (``iter_chunks``) so they are profiled in bounded mem
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,9 @@ __all__ = [
     "inspect_data",
     "iter_chunks",
     "load_window",
+    "missing_output_rows",
     "monitored_columns",
+    "output_columns",
     "parse_time",
     "read_frame",
     "validate_data",
@@ -80,14 +82,21 @@ def inspect_data(path: str | Path) -> DataInfo:
 
 
 def validate_data(
-    spec: MonitorSpec, path: str | Path, *, need_target: bool = False, what: str = "window"
+    spec: MonitorSpec,
+    path: str | Path,
+    *,
+    need_target: bool = False,
+    what: str = "window",
+    outputs_optional: bool = False,
 ) -> DataInfo:
     """Check that ``path`` has every column the spec needs and at least one row.
 
     The error names the file, the first missing column and the spec key that requires it.
+    ``outputs_optional``: the model's output columns (prediction, score, probabilities) may be
+    absent, because the monitor will score the window itself.
     """
     info = inspect_data(path)
-    for column, role in _required_roles(spec, need_target):
+    for column, role in _required_roles(spec, need_target, outputs_optional):
         if column not in info.columns:
             raise DataError(f"{info.path.name}: missing column {column!r} (columns.{role})")
     if info.rows == 0:
@@ -96,12 +105,17 @@ def validate_data(
 
 
 def validate_frame(
-    spec: MonitorSpec, frame: object, *, what: str = "window", need_target: bool = False
+    spec: MonitorSpec,
+    frame: object,
+    *,
+    what: str = "window",
+    need_target: bool = False,
+    outputs_optional: bool = False,
 ) -> pd.DataFrame:
     """``validate_data`` for an in-memory DataFrame; the error names the DataFrame's role."""
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"the {what}: expected a pandas DataFrame, got {type(frame).__name__}")
-    for column, role in _required_roles(spec, need_target):
+    for column, role in _required_roles(spec, need_target, outputs_optional):
         if column not in frame.columns:
             raise DataError(f"the {what} DataFrame: missing column {column!r} (columns.{role})")
     if frame.empty:
@@ -110,6 +124,7 @@ def validate_frame(
     numeric = [("numerical", n) for n in cols.numerical]
     numeric += [("score", cols.score)] if cols.score else []
     numeric += [("probabilities", n) for n in cols.probabilities]
+    numeric = [(role, name) for role, name in numeric if name in frame.columns]
     for role, name in numeric:
         _check_numeric(frame[name], f"the {what} DataFrame: column {name!r} (columns.{role})")
     return frame
@@ -158,7 +173,12 @@ def _storable(series: pd.Series) -> bool:
     return True
 
 
-def _required_roles(spec: MonitorSpec, need_target: bool) -> list[tuple[str, str]]:
+_OUTPUT_ROLES = ("prediction", "score", "probabilities")
+
+
+def _required_roles(
+    spec: MonitorSpec, need_target: bool, outputs_optional: bool = False
+) -> list[tuple[str, str]]:
     cols = spec.columns
     pairs: list[tuple[str, str]] = []
     for role in ("id", "timestamp", "prediction", "score"):
@@ -169,17 +189,64 @@ def _required_roles(spec: MonitorSpec, need_target: bool) -> list[tuple[str, str
         pairs.append((cols.target, "target"))
     for role in ("probabilities", "numerical", "categorical", "protected", "segments"):
         pairs.extend((name, role) for name in getattr(cols, role))
+    if outputs_optional:
+        pairs = [(name, role) for name, role in pairs if role not in _OUTPUT_ROLES]
     return list(dict.fromkeys(pairs))
 
 
-def monitored_columns(spec: MonitorSpec, info: DataInfo) -> list[str]:
-    """Columns a monitor reads from a file: the spec's required ones, plus the target if present."""
-    names = spec.columns.required()
+def output_columns(spec: MonitorSpec) -> list[str]:
+    """The model's output columns the spec names: prediction, score, probabilities."""
+    cols = spec.columns
+    return [n for n in (cols.prediction, cols.score, *cols.probabilities) if n]
+
+
+def monitored_columns(
+    spec: MonitorSpec, info: DataInfo, *, extra: Sequence[str] = ()
+) -> list[str]:
+    """Columns a monitor reads from a file: the spec's required ones that the file has, the
+    target when present, and ``extra`` ones (a model's inputs, when the monitor scores)."""
+    names = [n for n in spec.columns.required() if n in info.columns]
     if spec.columns.target and spec.columns.target in info.columns:
         names.append(spec.columns.target)
     if CAPTURE_DROPPED_COLUMN in info.columns:  # a window assembled from captured predictions
         names.append(CAPTURE_DROPPED_COLUMN)
+    names += [n for n in extra if n in info.columns]
     return list(dict.fromkeys(names))
+
+
+def missing_output_rows(spec: MonitorSpec, info: DataInfo) -> int | None:
+    """Rows of the file without some model output (the most over the output columns).
+
+    An absent column counts every row; parquet answers from its footer's null counts, CSV by
+    reading the output columns. None when the count is unknown (a CSV's length, a footer
+    without statistics): the caller must assume scoring may be needed.
+    """
+    outputs = output_columns(spec)
+    if any(name not in info.columns for name in outputs):
+        return info.rows
+    if _kind(info.path) == "csv":
+        frame = _read_csv(info.path, usecols=outputs)
+        return int(frame.isna().any(axis=1).sum())
+    return _parquet_nulls(info.path, outputs)
+
+
+def _parquet_nulls(path: Path, columns: list[str]) -> int | None:
+    import pyarrow.parquet as pq
+
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    worst = 0
+    for file in files:
+        meta = pq.ParquetFile(file).metadata
+        names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+        for name in columns:
+            total = 0
+            for group in range(meta.num_row_groups):
+                stats = meta.row_group(group).column(names.index(name)).statistics
+                if stats is None or not stats.has_null_count:
+                    return None
+                total += int(stats.null_count)
+            worst = max(worst, total)
+    return worst
 
 
 def _read_csv(path: Path, **kwargs: object) -> pd.DataFrame:
@@ -241,15 +308,23 @@ def _utc(series: pd.Series, name: str) -> pd.Series:
 
 
 def load_window(
-    spec: MonitorSpec, path: str | Path, start: datetime | None = None, end: datetime | None = None
+    spec: MonitorSpec,
+    path: str | Path,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    extra_columns: Sequence[str] = (),
+    outputs_optional: bool = False,
 ) -> pd.DataFrame:
     """The spec's columns of a window, rows in ``[start, end)`` by ``columns.timestamp``.
 
     Without a timestamp column ``start``/``end`` only label the window. An empty result is a
     ``DataError`` (a window with no rows cannot be judged, and must never read as healthy).
+    ``extra_columns`` (a model's inputs) are read too when the file has them;
+    ``outputs_optional`` lets the model's outputs be absent (the monitor scores the window).
     """
-    info = validate_data(spec, path)
-    frame = read_frame(info.path, monitored_columns(spec, info))
+    info = validate_data(spec, path, outputs_optional=outputs_optional)
+    frame = read_frame(info.path, monitored_columns(spec, info, extra=extra_columns))
     return window_rows(spec, frame, start, end, source=info.path.name)
 
 
