@@ -50,6 +50,7 @@ __all__ = [
     "ColumnsSpec",
     "DriftMethod",
     "DriftSpec",
+    "EstimationSpec",
     "FairnessSpec",
     "FavorableOutcome",
     "GateSpec",
@@ -382,6 +383,18 @@ class ScoringSpec(_Strict):
     batch_rows: int = Field(default=100_000, ge=1)
 
 
+class EstimationSpec(_Strict):
+    """Performance and fairness estimated before labels arrive (CBPE, DLE).
+
+    A window without labels is judged on estimates with the same checks and thresholds as
+    realized metrics; estimated findings are marked ``estimated`` everywhere and their severity
+    is capped at ``max_severity`` (a page needs labels unless this says ``critical``).
+    """
+
+    enabled: bool = True
+    max_severity: Severity = "warning"
+
+
 class SamplingSpec(_Strict):
     """Bounded, seeded samples: the baseline's reference sample and the reports' samples."""
 
@@ -412,6 +425,7 @@ class MonitorSpec(_Strict):
     card: str | None = None
     notebooks: NotebooksSpec = Field(default_factory=NotebooksSpec)
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    estimation: EstimationSpec = Field(default_factory=EstimationSpec)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     # the folder the spec's relative paths (card, notebooks.extra) are read from: the spec
     # file's folder for ``load_spec``; None (the working directory) for a spec built in Python

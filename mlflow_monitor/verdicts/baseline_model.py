@@ -32,6 +32,7 @@ from mlflow_monitor.stats.fairness import FairnessReport
 from mlflow_monitor.stats.performance import PerformanceResult, compute_performance
 from mlflow_monitor.stats.profile import DatasetProfile
 from mlflow_monitor.stats.segments import SegmentBaseline, reference_segments
+from mlflow_monitor.verdicts.estimated_checks import EstimationModel, fit_estimation
 from mlflow_monitor.verdicts.fairness_checks import (
     check_decision_agreement,
     policy_outcomes,
@@ -68,6 +69,9 @@ class Baseline:
     created_at: str
     notes: tuple[str, ...] = field(default_factory=tuple)
     reference_outcomes: tuple[CheckOutcome, ...] = ()
+    # calibrators for estimating performance before labels (None: not fitted; a baseline of an
+    # earlier release is estimated from its sample, see ``estimated_checks``)
+    estimation: EstimationModel | None = None
 
     @property
     def firing_reference_outcomes(self) -> tuple[CheckOutcome, ...]:
@@ -155,6 +159,7 @@ class Baseline:
             "segments": None if self.segments is None else self.segments.to_dict(),
             "fairness": None if self.fairness is None else self.fairness.to_dict(),
             "reference_outcomes": [o.to_dict() for o in self.reference_outcomes],
+            "estimation": self.estimation.to_dict() if self.estimation else None,
         }
 
     @classmethod
@@ -171,6 +176,7 @@ class Baseline:
         )
         notes = body.get("notes")
         outcomes = body.get("reference_outcomes")
+        estimation = body.get("estimation")
         return cls(
             spec_yaml=str(body["spec_yaml"]),
             profile=DatasetProfile.from_dict(body["profile"]),  # type: ignore[arg-type]
@@ -182,6 +188,9 @@ class Baseline:
             created_at=str(body["created_at"]),
             notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
             reference_outcomes=_outcomes(outcomes),
+            estimation=EstimationModel.from_dict(estimation)
+            if isinstance(estimation, Mapping)
+            else None,
         )
 
 
@@ -258,6 +267,7 @@ def _assemble(
         created_at=utc_text(utc_now()),
         notes=notes,
         reference_outcomes=_reference_outcomes(spec, fairness),
+        estimation=fit_estimation(spec, frame),
     )
 
 

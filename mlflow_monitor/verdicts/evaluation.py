@@ -34,6 +34,13 @@ from mlflow_monitor.stats.quality import QualityReport, compute_quality
 from mlflow_monitor.stats.segments import SegmentBaseline, SegmentReport, compute_segments
 from mlflow_monitor.verdicts import window_checks as checks
 from mlflow_monitor.verdicts.baseline_model import Baseline, performance_of
+from mlflow_monitor.verdicts.estimated_checks import (
+    WindowEstimate,
+    estimate_window,
+    estimated_fairness_outcomes,
+    estimated_outcomes,
+    fit_estimation,
+)
 from mlflow_monitor.verdicts.fairness_checks import FairnessEvaluation, evaluate_fairness
 from mlflow_monitor.verdicts.label_join import coverage
 from mlflow_monitor.verdicts.profiled_columns import check_profiled, profile_columns
@@ -149,6 +156,14 @@ def evaluate_window(
     performance = performance_of(spec, frame)
     segments = _segments(spec, baseline, frame)
     fairness = _fairness(spec, baseline, frame)
+    estimate = estimate_window(
+        spec,
+        # a baseline of an earlier release has no calibrator: fitted on its sample instead
+        model=baseline.estimation or fit_estimation(spec, baseline.sample),
+        reference_sample=baseline.sample,
+        frame=frame,
+        realized=performance,
+    )
     outcomes = [
         *checks.drift_outcomes(drift, spec.drift),
         *(
@@ -170,6 +185,8 @@ def evaluate_window(
         *_segment_outcomes(spec, segments),
         *(fairness.outcomes if fairness else []),
     ]
+    if estimate is not None and not estimate.labelled:  # no labels yet: judged on estimates
+        outcomes += _estimated(spec, baseline, frame, estimate, outcomes, history, end)
     outcomes = list(
         assign_causes(
             outcomes, alpha=spec.fairness.drift_alpha, min_effect=spec.fairness.drift_min_effect
@@ -179,6 +196,8 @@ def evaluate_window(
     if spec.columns.target:  # the share of the window's predictions that have a label yet
         labelled = performance.labelled_rows if performance else 0
         metrics.append(MetricValue("labels/coverage", coverage(labelled, len(frame))))
+    if estimate is not None:
+        metrics += estimate.metrics(spec.task)
     if CAPTURE_DROPPED_COLUMN in frame.columns:  # served, but lost before reaching the log
         dropped = pd.to_numeric(frame[CAPTURE_DROPPED_COLUMN], errors="coerce").fillna(0).sum()
         metrics.append(MetricValue("capture/dropped", float(dropped)))
@@ -198,10 +217,40 @@ def evaluate_window(
         segments=segments,
         fairness=fairness,
         notes=baseline.notes,
+        extra_sections={"estimation": estimate.to_dict()} if estimate is not None else {},
     )
 
 
 # -- steps ------------------------------------------------------------------------------------
+
+
+def _estimated(
+    spec: MonitorSpec,
+    baseline: Baseline,
+    frame: pd.DataFrame,
+    estimate: WindowEstimate,
+    measured: Sequence[CheckOutcome],
+    history: History | None,
+    end: datetime,
+) -> list[CheckOutcome]:
+    """Performance checks and label-based fairness rules judged on the window's estimates."""
+    return [
+        *estimated_outcomes(
+            spec,
+            estimate,
+            baseline=baseline.performance,
+            performance_checks=_performance_checks(spec),
+            history=history or {},
+            at=end,
+        ),
+        *estimated_fairness_outcomes(
+            spec,
+            model=baseline.estimation or fit_estimation(spec, baseline.sample),
+            reference=baseline.fairness,
+            frame=frame,
+            measured=measured,
+        ),
+    ]
 
 
 def check_against_baseline(spec: MonitorSpec, baseline: Baseline) -> None:

@@ -25,6 +25,7 @@ from mlflow_monitor.spec import (
     AlertChannel,
     AlertsSpec,
     DriftSpec,
+    EstimationSpec,
     FairnessSpec,
     HistorySpec,
     NotebooksSpec,
@@ -288,7 +289,7 @@ def _gates() -> list[str]:
 
 
 def _rest() -> list[str]:
-    n, m, c = NotebooksSpec(), SamplingSpec(), ScoringSpec()
+    n, m, c, e = NotebooksSpec(), SamplingSpec(), ScoringSpec(), EstimationSpec()
     return [
         _key(0, "card", None, "card.yaml with the model's own card sections"),
         "notebooks:",
@@ -297,6 +298,9 @@ def _rest() -> list[str]:
         "scoring:",
         _key(1, "when", c.when, "rows without the model's output: missing | always | never"),
         _key(1, "batch_rows", c.batch_rows, "rows per predict call of the version's model"),
+        "estimation:",
+        _key(1, "enabled", e.enabled, "judge windows without labels on estimates (CBPE/DLE)"),
+        _key(1, "max_severity", e.max_severity, "the most an estimated finding can be"),
         "sampling:",
         _key(1, "baseline_rows", m.baseline_rows, "reference rows kept for reports"),
         _key(1, "report_rows", m.report_rows, "rows the Evidently reports are drawn on"),

@@ -110,9 +110,11 @@ def test_window_without_labels_is_not_evaluated_partial_and_refused_by_the_gate(
     scored = demo.score(model, demo.make_churn(2000, seed=9))
     labelled = evaluate_window(spec, baseline, scored)
     result = evaluate_window(spec, baseline, _without_labels(scored, how))
-    perf = [o for o in result.outcomes if o.kind == "performance"]
+    perf = [o for o in result.outcomes if o.kind == "performance" and o.basis == "measured"]
     assert perf and {o.status for o in perf} == {"not_evaluated"}
     assert all("no labels in the window" in o.message for o in perf)
+    estimated = [o for o in result.outcomes if o.basis == "estimated"]  # judged on CBPE
+    assert {o.check_id for o in estimated} == {o.check_id for o in perf}
     assert not any(m.name.startswith("perf/") for m in result.metrics)
     segments = [o for o in result.outcomes if o.kind == "segment"]
     assert segments and {o.status for o in segments} == {"not_evaluated"}
