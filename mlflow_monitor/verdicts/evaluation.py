@@ -55,6 +55,11 @@ __all__ = [
 ]
 
 History = Mapping[str, Sequence[tuple[datetime, float]]]
+ESTIMATE_NOTE = (
+    "no labels yet: performance is estimated from the scores (CBPE/DLE), which sees a change in"
+    " who the model scores (covariate shift) but not a change in how inputs relate to the"
+    " outcome (concept shift); that shows only when labels arrive"
+)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, repr=False)
@@ -201,7 +206,7 @@ def evaluate_window(
     if CAPTURE_DROPPED_COLUMN in frame.columns:  # served, but lost before reaching the log
         dropped = pd.to_numeric(frame[CAPTURE_DROPPED_COLUMN], errors="coerce").fillna(0).sum()
         metrics.append(MetricValue("capture/dropped", float(dropped)))
-    return WindowResult(
+    result = WindowResult(
         model=spec.model,
         model_version=model_version,
         window_start=utc_text(start) if start else None,
@@ -219,6 +224,9 @@ def evaluate_window(
         notes=baseline.notes,
         extra_sections={"estimation": estimate.to_dict()} if estimate is not None else {},
     )
+    if estimate is not None and not estimate.labelled:
+        return replace(result, notes=(*result.notes, ESTIMATE_NOTE))
+    return result
 
 
 # -- steps ------------------------------------------------------------------------------------
