@@ -18,6 +18,14 @@ judged", never "passing"; each policy rule row shows its estimate, confidence in
 denominators (or, not judged, its counts); and the rules the reference data already broke when
 the baseline was built (``reference_outcomes`` in ``baseline.json``, warn or fail) are listed, so
 a clean window does not find them by paging.
+
+Before labels arrive a window is judged on estimated performance (CBPE, DLE;
+``verdicts.estimated_checks``): every finding or rule judged on an estimate is marked
+"(estimated, no labels yet)" wherever the card lists it, the check counts say how many were
+estimated, the latest window's estimates are one line with their intervals (the ``estimation``
+section of its ``results.json``), and a small table shows how well estimation tracked: per
+window with labels, the estimate on its labelled rows, the realized metric and their difference
+(``perf_est_error/<m>``, logged by each window run, a backfilled one included).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlflow_monitor.contract import (
+    TAG_SUPERSEDED_BY,
     CheckOutcome,
     WindowResults,
     findings,
@@ -59,6 +68,7 @@ __all__ = [
     "CardContext",
     "CardError",
     "CardRefresh",
+    "EstimationRow",
     "Finding",
     "GroupRow",
     "GroupTable",
@@ -83,6 +93,19 @@ _GROUP_METRIC = re.compile(r"^(fairness|segment)/([^/=]+)=(.+)/([^/]+)$")
 _MAX_ROWS = 30
 _MAX_TREND_METRICS = 5
 _MAX_PARTIAL_LISTED = 3
+_MAX_ESTIMATION_METRICS = 3  # metrics in the estimation-error table and the estimate line
+ESTIMATED_MARK = "(estimated, no labels yet)"
+_EST_ERROR = "perf_est_error/"
+_MACRO = ("f1", "precision", "recall")  # named <m>_macro in a multiclass window's metrics
+_ESTIMATION_FALLBACK = ("roc_auc", "f1", "f1_macro", "accuracy", "rmse", "mae")
+_STATUS_TEXT = {
+    "pass": "pass",
+    "warn": "warn",
+    "fail": "fail",
+    "error": "error",
+    "insufficient_data": "insufficient data (not judged)",
+    "not_evaluated": "not evaluated (not judged)",
+}
 
 
 class CardError(MonitorError):
@@ -235,6 +258,29 @@ class Finding:
     severity: str
     message: str
     estimate: str = ""
+    basis: str = "measured"  # "estimated": judged on estimated performance, no labels yet
+
+    @property
+    def check(self) -> str:
+        """The check id, marked ``(estimated, no labels yet)`` when judged on an estimate."""
+        return f"{self.check_id} {ESTIMATED_MARK}" if self.basis == "estimated" else self.check_id
+
+
+@dataclass(frozen=True)
+class EstimationRow:
+    """How well estimation tracked one metric of one window that had labels.
+
+    ``estimated`` is the estimate on the window's labelled rows (realized + error), so
+    ``error`` = ``estimated`` - ``realized`` reads off the row; ``labelled`` the label coverage.
+    """
+
+    window_end: str
+    metric: str
+    estimated: str
+    realized: str
+    error: str
+    labelled: str
+    run_id: str
 
 
 @dataclass(frozen=True)
@@ -272,6 +318,10 @@ class CardContext:
     partial: str = ""  # "partial: ..." when the latest window left critical checks unevaluated
     checks_status: str = ""  # "42 checks: 38 pass, 2 warn, 2 insufficient data (not judged)"
     reference_breaks: tuple[Finding, ...] = ()  # rules the reference data already broke
+    # "performance estimated (CBPE) before labels: roc_auc 0.77 [0.75, 0.79], ...": the latest
+    # window was judged on estimates (no labels); "" otherwise
+    estimation: str = ""
+    estimation_errors: tuple[EstimationRow, ...] = ()  # windows with labels, oldest first
 
 
 def build_context(
@@ -318,8 +368,10 @@ def build_context(
         policy=policy,
         policy_status=_policy_status(checked, spec),
         partial=partial,
-        checks_status=judged_summary(checked).text() if checked else "",
+        checks_status=_checks_status(checked),
         reference_breaks=_reference_breaks(baseline),
+        estimation=_estimation_line(facts.last_results, spec, checked),
+        estimation_errors=_estimation_rows(facts.windows, spec, checked),
     )
 
 
@@ -652,8 +704,30 @@ def _outcomes(outcomes: Sequence[CheckOutcome]) -> tuple[Finding, ...]:
 
 def _finding(outcome: CheckOutcome) -> Finding:
     return Finding(
-        outcome.check_id, outcome.status, outcome.severity, outcome.message, _estimate(outcome)
+        outcome.check_id,
+        outcome.status,
+        outcome.severity,
+        outcome.message,
+        _estimate(outcome),
+        outcome.basis,
     )
+
+
+def _checks_status(outcomes: Sequence[CheckOutcome]) -> str:
+    """The gate's count of every check, then how many of them were judged on estimates."""
+    if not outcomes:
+        return ""
+    return judged_summary(outcomes).text() + _estimated_note(outcomes)
+
+
+def _estimated_note(outcomes: Sequence[CheckOutcome]) -> str:
+    """``; 3 of them estimated before labels (2 pass, 1 warn)``, or "" when none was."""
+    estimated = [o for o in outcomes if o.basis == "estimated"]
+    if not estimated:
+        return ""
+    counts = judged_summary(estimated).counts
+    parts = ", ".join(f"{n} {_STATUS_TEXT.get(s, s)}" for s, n in counts.items())
+    return f"; {len(estimated)} of them estimated before labels ({parts})"
 
 
 def _estimate(outcome: CheckOutcome) -> str:
@@ -701,9 +775,113 @@ def _policy_status(outcomes: Sequence[CheckOutcome], spec: MonitorSpec | None) -
     """The rule checks counted per status, as the gate and ``status`` count them."""
     counted = policy_status(outcomes)
     if counted:
-        return counted
+        return counted + _estimated_note([o for o in outcomes if o.check_id.startswith("policy/")])
     packs = ", ".join(spec.fairness.policies) if spec and spec.fairness.policies else ""
     return f"no policy outcome recorded yet for {packs}" if packs else "no policy packs configured"
+
+
+def _estimation_method(task: object) -> str:
+    return "DLE" if task == "regression" else "CBPE"
+
+
+def _estimated_metrics(
+    spec: MonitorSpec | None, outcomes: Sequence[CheckOutcome], present: Iterable[str]
+) -> list[str]:
+    """The metrics to show: the performance checks' first, then common ones; at most three."""
+    available = list(dict.fromkeys(present))
+    wanted = [*_checked_metrics(spec, outcomes), *_ESTIMATION_FALLBACK, *available]
+    return [m for m in dict.fromkeys(wanted) if m in available][:_MAX_ESTIMATION_METRICS]
+
+
+def _estimation_line(
+    results: object, spec: MonitorSpec | None, outcomes: Sequence[CheckOutcome]
+) -> str:
+    """One line on the latest window's estimates, when it was judged on them (no labels).
+
+    Read from its ``results.json`` ``estimation`` section (``PerformanceEstimate.to_dict``):
+    ``performance estimated (CBPE) before labels: roc_auc 0.7687 [0.7527, 0.7847], ...``;
+    an estimate whose assumptions failed says so (its checks are then not judged).
+    """
+    section = _as_map(_as_map(results).get("estimation"))
+    if section.get("judged") is not True:
+        return ""
+    performance = _as_map(section.get("performance"))
+    metrics = _as_map(performance.get("metrics"))
+    # a multiclass estimate names f1, precision, recall; its checks (and metrics) f1_macro, ...
+    macro = performance.get("task") == "multiclass_classification"
+    names = {f"{m}_macro" if macro and m in _MACRO else m: m for m in metrics}
+    shown = []
+    for name in _estimated_metrics(spec, outcomes, names):
+        body = _as_map(metrics.get(names[name]))
+        value, low, high = body.get("value"), body.get("low"), body.get("high")
+        if not _is_number(value):
+            continue
+        bounds = f" [{_fmt(low)}, {_fmt(high)}]" if _is_number(low) and _is_number(high) else ""
+        shown.append(f"{name} {_fmt(value)}{bounds}")
+    if not shown:
+        return ""
+    level, rows = performance.get("level"), performance.get("rows")
+    about = (
+        f"{level:.0%} intervals" if isinstance(level, float) else "",
+        f"{rows:,} rows" if isinstance(rows, int) and not isinstance(rows, bool) else "",
+    )
+    context = ", ".join(a for a in about if a)
+    line = (
+        f"performance estimated ({_estimation_method(performance.get('task'))}) before labels: "
+        + ", ".join(shown)
+        + (f" ({context})" if context else "")
+    )
+    if performance.get("trustworthy") is False:
+        notes = "; ".join(str(n) for n in _as_list(performance.get("notes")))
+        line += f"; not trusted: {notes or 'the assumptions do not hold'}"
+    return line
+
+
+def _estimation_rows(
+    windows: Sequence[RunFacts], spec: MonitorSpec | None, outcomes: Sequence[CheckOutcome]
+) -> tuple[EstimationRow, ...]:
+    """Per counting window with labels, oldest first: estimated, realized and their difference.
+
+    From the metrics each window run logged: ``perf_est_error/<m>`` (the estimate on the
+    labelled rows minus the realized metric) and ``perf/<m>``. A superseded or unfinished
+    attempt is left out (a backfill's re-run replaces it).
+    """
+    counted = [
+        w
+        for w in windows
+        if w.status == "FINISHED"
+        and not w.tags.get(TAG_SUPERSEDED_BY)
+        and any(k.startswith(_EST_ERROR) for k in w.metrics)
+    ]
+    if not counted:
+        return ()
+    present = [
+        k.removeprefix(_EST_ERROR)
+        for w in counted
+        for k in w.metrics
+        if k.startswith(_EST_ERROR) and k != _EST_ERROR + "positive_rate"  # observed: no error
+    ]
+    metrics = _estimated_metrics(spec, outcomes, present)
+    ordered = sorted(counted, key=lambda w: (w.tags.get("monitor.window_end", ""), w.start_time_ms))
+    rows = []
+    for w in ordered:
+        coverage = w.metrics.get("labels/coverage")
+        for metric in metrics:
+            error, realized = w.metrics.get(_EST_ERROR + metric), w.metrics.get(f"perf/{metric}")
+            if error is None or realized is None:
+                continue
+            rows.append(
+                EstimationRow(
+                    window_end=w.tags.get("monitor.window_end") or _iso_ms(w.start_time_ms),
+                    metric=metric,
+                    estimated=_fmt(realized + error),
+                    realized=_fmt(realized),
+                    error=f"{error:+.3f}",
+                    labelled="—" if coverage is None else f"{coverage:.0%}",
+                    run_id=w.run_id,
+                )
+            )
+    return tuple(rows)
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -731,9 +909,10 @@ def render_card(context: CardContext) -> RenderedCard:
     )
     env.filters["provided"] = _provided
     env.filters["cell"] = _md_cell
+    names = {"c": context, "NP": NOT_PROVIDED, "ESTIMATED": ESTIMATED_MARK}
     try:
-        markdown = env.get_template("model_card.md.j2").render(c=context, NP=NOT_PROVIDED)
-        html = env.get_template("model_card.html.j2").render(c=context, NP=NOT_PROVIDED)
+        markdown = env.get_template("model_card.md.j2").render(**names)
+        html = env.get_template("model_card.html.j2").render(**names)
     except jinja2.TemplateError as exc:
         raise CardError(f"model card template: {exc}") from None
     return RenderedCard(markdown, html, _summary(context))
@@ -764,7 +943,9 @@ def _summary(c: CardContext) -> str:
         f"- Health: **{c.health or 'not monitored yet'}**"
         + (f" ({c.partial})" if c.partial else "")
         + (f" (last checked {c.last_checked})" if c.last_checked else ""),
-        f"- Open findings: {len(c.open_findings)}; policy: {c.policy_status}",
+        f"- Open findings: {len(c.open_findings)}{_estimated_count(c.open_findings)}; "
+        f"policy: {c.policy_status}",
+        *([f"- Latest window: {c.estimation}"] if c.estimation else []),
         *(
             [f"- The reference data already breaks: {_listed(c.reference_breaks)}"]
             if c.reference_breaks
@@ -784,8 +965,13 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0][:200] if text and text.strip() else ""
 
 
+def _estimated_count(found: Sequence[Finding]) -> str:
+    estimated = sum(f.basis == "estimated" for f in found)
+    return f" ({estimated} estimated, no labels yet)" if estimated else ""
+
+
 def _listed(found: Sequence[Finding]) -> str:
-    shown = ", ".join(f"{f.check_id} ({f.status})" for f in found[:_MAX_PARTIAL_LISTED])
+    shown = ", ".join(f"{f.check} ({f.status})" for f in found[:_MAX_PARTIAL_LISTED])
     extra = len(found) - _MAX_PARTIAL_LISTED
     return shown + (f" and {extra} more" if extra > 0 else "")
 

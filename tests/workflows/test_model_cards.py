@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from datetime import datetime, timezone
 from importlib.resources import files
 from pathlib import Path
@@ -22,8 +23,10 @@ from mlflow_monitor.adapters.mlflow.card_store import (
 from mlflow_monitor.contract import CheckOutcome, Interval, Status
 from mlflow_monitor.errors import SpecError
 from mlflow_monitor.spec import GateSpec, parse_spec
+from mlflow_monitor.stats.estimation import EstimatedMetric, PerformanceEstimate
 from mlflow_monitor.stats.fairness import AttributeFairness, FairnessReport, GroupMetrics
 from mlflow_monitor.stats.intervals import wilson
+from mlflow_monitor.verdicts.estimated_checks import WindowEstimate
 from mlflow_monitor.verdicts.promotion import VersionState, decide
 from mlflow_monitor.workflows.model_cards import (
     NOT_PROVIDED,
@@ -539,3 +542,173 @@ def test_card_shows_what_the_reference_data_already_breaks() -> None:
     clean = build_context(_with_latest(SMALL_GROUPS[:5]), HumanCard(), SPEC, now=NOW)
     assert clean.reference_breaks == ()
     assert "already breaks" not in render_card(clean).markdown
+
+
+# -- judged before labels: estimated findings, the estimate line, how well estimation tracked ----
+def _estimate(**changes: object) -> dict[str, object]:
+    """A ``results.json`` ``estimation`` section as ``WindowEstimate.to_dict`` writes it."""
+    metrics = {
+        name: EstimatedMetric(name, value, low, high, 0.95, 0.01, 3000.0, "poisson_binomial_delta")
+        for name, value, low, high in (
+            ("accuracy", 0.7, 0.69, 0.72),
+            ("f1", 0.64, 0.62, 0.66),
+            ("roc_auc", 0.77, 0.75, 0.79),
+            ("positive_rate", 0.4, 0.38, 0.42),
+        )
+    }
+    performance = PerformanceEstimate(
+        "binary_classification", 3000, 0.95, metrics, coverage_share=0.995
+    )
+    body = WindowEstimate(dataclasses.replace(performance, **changes)).to_dict()  # type: ignore[arg-type]
+    return json.loads(json.dumps(body))  # type: ignore[no-any-return]
+
+
+EST_AUC = CheckOutcome(
+    "performance/roc_auc",
+    "performance",
+    "warn",
+    "warning",
+    0.77,
+    None,
+    "estimated before labels (cbpe): roc_auc 0.77, baseline 0.81, allowed >= 0.76: below",
+    evidence={"method": "cbpe"},
+    basis="estimated",
+    interval=Interval(0.75, 0.79, 0.95, "cbpe"),
+)
+EST_RULE = "policy/equal_opportunity/fnr_difference/sex=F"
+
+
+def _judged_on_estimates(estimation: dict[str, object] | None = None) -> CardFacts:
+    """The latest window (w2) had no labels and was judged on estimates; the window before it
+    (w1) was re-run by a backfill once its labels arrived, logging the estimation error."""
+    base = facts()
+    not_evaluated = {"status": "not_evaluated", "severity": "critical", "message": "no labels"}
+    results = {
+        "health": "warning",
+        "outcomes": [
+            {"check_id": "performance/roc_auc", "kind": "performance", **not_evaluated},
+            EST_AUC.to_dict(),
+            {"check_id": EST_RULE, "kind": "policy", **not_evaluated},
+            dataclasses.replace(
+                EST_AUC,
+                check_id=EST_RULE,
+                kind="policy",
+                status="pass",
+                message="estimated before labels (cbpe): fnr_difference 0.02: pass",
+            ).to_dict(),
+            {"check_id": "drift/income/psi", "status": "pass", "severity": "warning"},
+        ],
+        "metrics": {"perf_est/roc_auc": 0.77},
+        "estimation": estimation or _estimate(),
+    }
+    end = {f"w{i}": f"2025-02-0{i + 1}T00:00:00Z" for i in range(3)}
+    tagged = {k: {"monitor.window_end": v, "monitor.health": "healthy"} for k, v in end.items()}
+    windows = (
+        run("w0", {"perf/roc_auc": 0.81, "labels/coverage": 1.0}, **tagged["w0"]),
+        run(  # w1's first attempt, before its labels: superseded by the backfill's re-run
+            "w1-blind",
+            {"perf_est/roc_auc": 0.79, "labels/coverage": 0.0},
+            **tagged["w1"],
+            **{"monitor.superseded_by": "w1"},
+        ),
+        run(
+            "w1",
+            {
+                "perf/roc_auc": 0.8,
+                "perf/f1": 0.66,
+                "perf/accuracy": 0.71,
+                "perf/positive_rate": 0.4,
+                "perf_est/roc_auc": 0.79,
+                "perf_est_error/roc_auc": -0.012,
+                "perf_est_error/f1": 0.004,
+                "perf_est_error/accuracy": 0.01,
+                "perf_est_error/positive_rate": 0.0,
+                "labels/coverage": 0.5,
+            },
+            **tagged["w1"],
+        ),
+        run("w2", {"perf_est/roc_auc": 0.77, "labels/coverage": 0.0}, **tagged["w2"]),
+    )
+    tags = {"monitor.health": "warning", "monitor.last_run_id": "w2"}
+    return dataclasses.replace(
+        base,
+        version=dataclasses.replace(base.version, tags=tags),
+        windows=windows[::-1],
+        last_results=results,
+    )
+
+
+def test_card_marks_findings_judged_on_estimates_and_shows_how_estimation_tracked() -> None:
+    context = build_context(_judged_on_estimates(), HumanCard(), SPEC, now=NOW)
+    assert [(f.check, f.basis) for f in context.open_findings] == [
+        ("performance/roc_auc (estimated, no labels yet)", "estimated")
+    ]
+    assert [f.check for f in context.policy] == [
+        EST_RULE,  # the measured rule waits for the labels ...
+        f"{EST_RULE} (estimated, no labels yet)",  # ... its estimated twin judged it (pass)
+    ]
+    assert context.checks_status == (
+        "5 checks: 2 pass, 1 warn, 2 not evaluated (not judged); "
+        "2 of them estimated before labels (1 pass, 1 warn)"
+    )
+    assert context.policy_status == (
+        "2 rule checks: 1 pass, 1 not evaluated (not judged); "
+        "1 of them estimated before labels (1 pass)"
+    )
+    # the latest window's estimates, from its results.json: the spec's check first, then common
+    line = (
+        "performance estimated (CBPE) before labels: roc_auc 0.77 [0.75, 0.79], "
+        "f1 0.64 [0.62, 0.66], accuracy 0.7 [0.69, 0.72] (95% intervals, 3,000 rows)"
+    )
+    assert context.estimation == line
+    # the backfilled window: estimate on its labelled rows = realized + error; the superseded
+    # attempt and the windows without labels have no row
+    assert [(e.run_id, e.metric, e.estimated, e.realized, e.error, e.labelled) for e in
+            context.estimation_errors] == [
+        ("w1", "roc_auc", "0.788", "0.8", "-0.012", "50%"),
+        ("w1", "f1", "0.664", "0.66", "+0.004", "50%"),
+        ("w1", "accuracy", "0.72", "0.71", "+0.010", "50%"),
+    ]  # fmt: skip
+    card = render_card(context)
+    md, html = card.markdown, card.html
+    row = (
+        "| performance/roc_auc (estimated, no labels yet) | warn | warning | "
+        "estimated before labels (cbpe): roc_auc 0.77"
+    )
+    assert row in md
+    assert f"| {EST_RULE} (estimated, no labels yet) | pass | 0.77 [0.75, 0.79] (95% cbpe) |" in md
+    assert "<td>performance/roc_auc (estimated, no labels yet)</td><td>warn</td>" in html
+    assert f"- **Estimated (latest window, no labels yet):** {line}" in md
+    assert f"<td class=\"estimated\">{line}</td>" in html
+    assert "**How well estimation tracked**" in md and "<h3>How well estimation tracked</h3>" in html
+    assert "| 2025-02-02T00:00:00Z | roc_auc | 0.788 | 0.8 | -0.012 | 50% | `w1` |" in md
+    assert (
+        "<tr><td>2025-02-02T00:00:00Z</td><td>roc_auc</td><td>0.788</td><td>0.8</td>"
+        "<td>-0.012</td><td>50%</td><td><code>w1</code></td></tr>"
+    ) in html
+    assert "- Open findings: 1 (1 estimated, no labels yet); policy: 2 rule checks" in card.summary
+    assert f"- Latest window: {line}" in card.summary
+
+
+def test_card_says_when_an_estimate_is_not_trusted_or_not_yet_checked_against_labels() -> None:
+    untrusted = _estimate(trustworthy=False, notes=("12% of rows outside the reference's range",))
+    latest = _judged_on_estimates(untrusted)
+    context = build_context(
+        dataclasses.replace(latest, windows=latest.windows[:1]), HumanCard(), SPEC, now=NOW
+    )
+    assert context.estimation.endswith(
+        "(95% intervals, 3,000 rows); not trusted: 12% of rows outside the reference's range"
+    )
+    assert context.estimation_errors == ()
+    md = render_card(context).markdown
+    assert "No window with labels yet to compare the estimates with." in md
+    labelled = {**_estimate(), "judged": False}  # a window with labels: judged on them
+    context = build_context(_judged_on_estimates(labelled), HumanCard(), SPEC, now=NOW)
+    assert context.estimation == ""
+
+
+def test_card_without_estimates_has_no_estimation_section() -> None:
+    card = render_card(build_context(facts(), HumanCard(), SPEC, now=NOW))
+    for text in (card.markdown, card.html, card.summary):
+        assert "(estimated" not in text and "estimated before labels" not in text
+        assert "How well estimation tracked" not in text
