@@ -294,7 +294,8 @@ def _must_pass_reasons(state: VersionState, gate: GateSpec) -> list[str]:
         if state.outcomes is None:
             reasons.append(f"must_pass {name}: the last monitoring run has no results.json")
             continue
-        matched = [o for o in state.outcomes if o.matches(name)]
+        # an estimate (judged before labels) never satisfies a gate: measured outcomes only
+        matched = [o for o in state.outcomes if o.matches(name) and o.basis == "measured"]
         if not matched:
             reasons.append(f"must_pass {name}: no such check in the last monitoring run")
             continue

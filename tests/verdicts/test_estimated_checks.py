@@ -176,3 +176,22 @@ def test_a_regressor_is_estimated_with_a_loss_model_from_the_baseline_sample() -
     realized = {m.name: m.value for m in seen.metrics}["perf/mae"]
     assert mae.status == "warn" and mae.interval is not None and mae.interval.method == "dle"
     assert abs(mae.value - realized) / realized < 0.1  # type: ignore[operator]
+
+
+def test_a_gate_never_passes_on_an_estimate(story: dict[str, object]) -> None:
+    from datetime import datetime, timezone
+
+    from mlflow_monitor.spec import GateSpec
+    from mlflow_monitor.verdicts.promotion import VersionState, decide
+
+    window = story["stable"].drop(columns=["churned"])  # type: ignore[union-attr]
+    result = evaluate_window(story["spec"], story["baseline"], window)  # type: ignore[arg-type]
+    assert _estimated(result)["performance/roc_auc"].status == "pass"
+    now = datetime.now(timezone.utc)
+    state = VersionState("churn", "3", "healthy", None, now, "r", "b", True, True, result.outcomes)
+    gate = GateSpec(must_pass=["performance/roc_auc"], max_age=None)
+    decision = decide(state, gate, alias="champion", now=now)
+    assert not decision.granted
+    assert any(
+        "must_pass performance/roc_auc: 1 check: 1 not evaluated" in r for r in decision.reasons
+    )
