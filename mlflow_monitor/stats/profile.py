@@ -35,6 +35,7 @@ rarest are folded into ``other``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -61,6 +62,16 @@ __all__ = [
 SCHEMA_VERSION = 1
 FINE_BINS_PER_BIN = 10
 OTHER = "__other__"
+
+
+_INTEGRAL_TEXT = re.compile(r"^-?\d+\.0+$")
+
+
+def category_text(text: str) -> str:
+    """A category's key: ``"1.0"`` reads ``"1"``, so an integer column that became float (a
+    missing value in it, a CSV, a log storing floats) keeps its categories (a 0/1 prediction
+    would otherwise drift completely)."""
+    return text.rsplit(".", 1)[0] if _INTEGRAL_TEXT.match(text) else text
 
 
 @dataclass(frozen=True)
@@ -292,7 +303,7 @@ class CategoricalProfile:
         missing_key = np.asarray(counts.index.isna(), dtype=bool)
         values = counts.to_numpy(dtype=np.int64)
         kept = ~missing_key & (values > 0)
-        keys = pd.Index(counts.index.to_numpy(dtype=object)[kept]).astype(str)
+        keys = pd.Index(counts.index.to_numpy(dtype=object)[kept]).astype(str).map(category_text)
         keyed = pd.Series(values[kept], index=keys)
         missing = int(values[missing_key].sum())
         keyed = keyed.groupby(level=0, sort=False).sum()
@@ -342,12 +353,17 @@ class CategoricalProfile:
         categories = data.get("categories")
         if not isinstance(categories, list):
             raise DataError(f"profile column {name!r}: 'categories' must be a list")
+        # a profile written before keys were normalised may hold "1.0" beside "1": summed
+        summed: dict[str, int] = {}
+        for key, count in zip(categories, _ints(data, "counts").tolist(), strict=False):
+            text = category_text(str(key))
+            summed[text] = summed.get(text, 0) + int(count)
         return cls(
             name=name,
             rows=_int(data, "rows"),
             missing=_int(data, "missing"),
-            categories=tuple(str(c) for c in categories),
-            counts=_ints(data, "counts"),
+            categories=tuple(summed),
+            counts=np.asarray(list(summed.values()), dtype=np.int64),
             other=_int(data, "other"),
         )
 

@@ -285,15 +285,19 @@ def judge_beat(
     metric: str,
     holder: str | None,
     level: float,
+    version: str | None = None,
 ) -> BeatJudgement:
     """Judge ``must_beat`` from the window's comparison against the alias's current holder.
 
-    No holder: nothing to beat (granted). A comparison missing, against another version, or
-    without labels: refused, saying which run to do. Otherwise the paired test with the margin.
+    No holder, or ``version`` (the one being promoted) is the holder: nothing to beat
+    (granted). A comparison missing, against another version, or without labels: refused,
+    saying which run to do. Otherwise the paired test with the margin.
     """
     name = f"must_beat @{rule.alias}"
     if holder is None:
         return BeatJudgement(True, f"{name}: no version holds @{rule.alias}; nothing to beat", {})
+    if version is not None and str(version) == holder:
+        return BeatJudgement(True, f"{name}: version {holder} already holds @{rule.alias}", {})
     if comparison is None:
         return BeatJudgement(
             False,
@@ -327,6 +331,6 @@ def judge_beat(
         f"{name} on {metric}: {test.challenger:.4f} vs {test.champion:.4f} (version {holder}), "
         f"improvement {test.improvement:+.4f}, one-sided {level:.0%} lower bound "
         f"{decision.lower_bound:+.4f} {'>' if decision.beats else '<='} margin {rule.margin:+g} "
-        f"({test.method}, n={test.n:,}, p={decision.p_value:.3g})"
+        f"({test.method}, n={test.n:,}, one-sided p={decision.p_value:.3g})"
     )
     return BeatJudgement(decision.beats, text, evidence)

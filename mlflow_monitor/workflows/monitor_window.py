@@ -354,7 +354,7 @@ def _validate(
         start,
         end,
         notebooks,
-        staged if staged.staged else None,
+        staged,
         own,
         other,
     )
@@ -367,6 +367,10 @@ def _stage(
     from mlflow_monitor.adapters.sources.locations import stage_source
 
     # no progress line before it succeeds: bad input prints its one error line only
+    for name, value in (("window_start", start), ("window_end", end)):
+        if source.query and f":{name}" in source.query and value is None:
+            option = name.replace("_", "-")
+            raise DataError(f"--query uses :{name}: give --{option} (or --latest)")
     staged = stage_source(
         source.location,
         work=work / "source",
@@ -413,6 +417,8 @@ def _other_model(
     from mlflow_monitor.adapters.mlflow.models import resolve_version
 
     named = compare if compare.startswith("@") else compare.lstrip("v")
+    if not named.startswith("@") and not named.isdigit():
+        raise DataError(f"--compare {compare}: give an alias as @{compare} or a version number")
     version = resolve_version(state.model, named, tracking_uri=runs.tracking_uri)
     if version == state.version:
         raise DataError(
@@ -549,7 +555,7 @@ def _model_parameters(inputs: _Inputs) -> dict[str, str]:
 
 
 def _log_source(runs: MonitorRuns, run_id: str, inputs: _Inputs) -> None:
-    """``source.json`` for a staged source (location without credentials, the query, rows)."""
+    """``source.json``: where the rows came from (location without credentials, the query)."""
     staged = inputs.staged
     if staged is None:
         return

@@ -125,7 +125,7 @@ def promote(
     registry = AliasRegistry(tracking_uri)
     facts = registry.gate_facts(model, str(version))
     state = _version_state(facts, model, str(version))
-    beat = _judge_beat(registry, spec, gate, model, facts.results)
+    beat = _judge_beat(registry, spec, gate, model, str(version), facts.results)
     decision = decide(state, gate, alias=alias, now=now, beat=beat)
     kind: DecisionKind = "granted" if decision.granted else ("forced" if force else "refused")
     previous = registry.alias_version(model, alias)
@@ -165,6 +165,7 @@ def _judge_beat(
     spec: MonitorSpec | None,
     gate: GateSpec,
     model: str,
+    version: str,
     results: object,
 ) -> BeatJudgement | None:
     """``must_beat`` on the verdict window's comparison against the alias's current holder."""
@@ -178,6 +179,7 @@ def _judge_beat(
         metric=comparison_metric(spec, rule),
         holder=registry.alias_version(model, rule.alias),
         level=spec.confidence_level,
+        version=version,
     )
 
 

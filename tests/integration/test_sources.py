@@ -133,7 +133,7 @@ def test_the_same_window_from_a_file_s3_and_postgresql_gives_equal_results(
     )
     assert source["kind"] == "sql" and source["query"] == query and source["rows"] == 3000
     file_run = client.get_run(str(from_file["_run_id"]))
-    assert "monitor.source" not in file_run.data.tags
+    assert file_run.data.tags["monitor.source"] == str(local.resolve())
     for run in (s3_run, pg_run):
         assert SECRET not in json.dumps({**run.data.tags, **run.data.params})
 

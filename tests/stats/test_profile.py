@@ -228,3 +228,20 @@ def test_empty_frame_gives_an_empty_profile() -> None:
     assert profile.rows == 0
     assert _numeric(profile, "x").count == 0 and _categorical(profile, "c").count == 0
     assert json.dumps(profile.to_dict(), allow_nan=False)
+
+
+def test_an_integer_category_read_as_float_keeps_its_key() -> None:
+    """A 0/1 prediction that became float (a missing value, a CSV) must not drift: "1.0" is "1"."""
+    from mlflow_monitor.stats.profile import CategoricalProfile, category_text
+
+    assert [category_text(t) for t in ("1.0", "-3.00", "1.5", "a.0", "10")] == [
+        "1", "-3", "1.5", "a.0", "10",
+    ]  # fmt: skip
+    ints = pd.DataFrame({"p": [0, 1, 1, 0, 1]})
+    floats = pd.DataFrame({"p": [0.0, 1.0, 1.0, None, 1.0]})
+    assert CategoricalProfile.build("p", ints, 100).categories == ("1", "0")
+    assert set(CategoricalProfile.build("p", floats, 100).categories) == {"0", "1"}
+    old = {"kind": "categorical", "rows": 4, "missing": 0, "categories": ["1.0", "1", "0.0"],
+           "counts": [2, 1, 1], "other": 0}  # fmt: skip
+    read = CategoricalProfile.from_dict("p", old)
+    assert dict(zip(read.categories, read.counts.tolist(), strict=True)) == {"1": 3, "0": 1}

@@ -142,6 +142,8 @@ def test_must_beat_refuses_a_missing_or_stale_comparison_and_passes_without_a_ho
     assert not stale.beats and "version 7 now" in stale.reason
     free = judge_beat(None, rule=RULE, metric="roc_auc", holder=None, level=0.95)
     assert free.beats and "nothing to beat" in free.reason
+    held = judge_beat(None, rule=RULE, metric="roc_auc", holder="1", level=0.95, version="1")
+    assert held.beats and "already holds @champion" in held.reason
 
 
 def test_the_gate_refuses_on_must_beat_and_says_why() -> None:
