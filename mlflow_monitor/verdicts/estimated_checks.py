@@ -191,6 +191,7 @@ class WindowEstimate:
     groups: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     labelled: bool = False
     error: Mapping[str, float] = field(default_factory=dict)
+    segments: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-safe (``results.json`` ``estimation``)."""
@@ -199,6 +200,7 @@ class WindowEstimate:
             "judged": not self.labelled,
             "performance": self.performance.to_dict(),
             "groups": {k: dict(v) for k, v in self.groups.items()},
+            "segments": {k: dict(v) for k, v in self.segments.items()},
             "error": dict(self.error),
         }
 
@@ -209,15 +211,24 @@ class WindowEstimate:
             for m, e in self.performance.metrics.items()
         ]
         out += [MetricValue(f"perf_est_error/{m}", v) for m, v in self.error.items()]
-        for attribute, groups in self.groups.items():
-            for group, body in groups.items():
-                rates = body.get("metrics") if isinstance(body, Mapping) else None
-                for metric, raw in rates.items() if isinstance(rates, Mapping) else ():
-                    value = raw.get("value") if isinstance(raw, Mapping) else None
-                    if isinstance(value, (int, float)):
-                        name = f"fairness_est/{attribute}={group}/{metric}"
-                        out.append(MetricValue(name, float(value)))
+        out += _group_metrics("fairness_est", self.groups)
+        out += _group_metrics("segment_est", self.segments)
         return out
+
+
+def _group_metrics(
+    prefix: str, estimates: Mapping[str, Mapping[str, object]]
+) -> list[MetricValue]:
+    """``<prefix>/<column>=<value>/<metric>`` for every group's estimated rates."""
+    out = []
+    for column, groups in estimates.items():
+        for group, body in groups.items():
+            rates = body.get("metrics") if isinstance(body, Mapping) else None
+            for metric, raw in rates.items() if isinstance(rates, Mapping) else ():
+                value = raw.get("value") if isinstance(raw, Mapping) else None
+                if isinstance(value, (int, float)):
+                    out.append(MetricValue(f"{prefix}/{column}={group}/{metric}", float(value)))
+    return out
 
 
 def _name(task: str, metric: str) -> str:
@@ -249,7 +260,8 @@ def estimate_window(
         on_labelled = _estimate(spec, model, reference_sample, rows)
         error = _errors(spec, on_labelled, realized)
     groups = _groups(spec, model, frame)
-    return WindowEstimate(estimate, groups, labelled, error)
+    segments = _segments(spec, model, frame)
+    return WindowEstimate(estimate, groups, labelled, error, segments)
 
 
 def _estimate(
@@ -375,6 +387,21 @@ def _groups(
         )
         out[attribute] = {group: estimate.to_dict() for group, estimate in found.items()}
     return out
+
+
+def _segments(
+    spec: MonitorSpec, model: EstimationModel | None, frame: pd.DataFrame
+) -> dict[str, dict[str, object]]:
+    """Per segment value: the same rates, calibrated by the overall calibrator."""
+    if spec.task != "binary_classification" or model is None or model.calibrator is None:
+        return {}
+    overall = {
+        c: GroupCalibration(overall=model.calibrator)
+        for c in spec.columns.segments
+        if c not in model.groups
+    }
+    shared = {c: model.groups[c] for c in spec.columns.segments if c in model.groups}
+    return _groups(spec, replace(model, groups={**overall, **shared}), frame)
 
 
 # -- judged ---------------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ def test_a_degrading_window_without_labels_is_no_longer_healthy_and_labels_confi
     metrics = {m.name: m.value for m in blind.metrics}
     assert metrics["perf_est/roc_auc"] == pytest.approx(auc.value)
     assert "perf/roc_auc" not in metrics and "fairness_est/gender=female/tpr" in metrics
+    assert "segment_est/region=north/tpr" in metrics  # segments estimated too
     assert blind.to_dict()["estimation"]["judged"] is True
 
 
