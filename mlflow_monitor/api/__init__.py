@@ -90,6 +90,8 @@ def make_spec(
     gates: Mapping[str, Section] | None = None,
     card: str | None = None,
     notebooks: Section | None = None,
+    scoring: Section | None = None,
+    estimation: Section | None = None,
     sampling: Section | None = None,
 ) -> MonitorSpec:
     """A spec from the keys of ``monitor.yaml`` (``mlflow-monitor init`` shows every one).
@@ -113,6 +115,8 @@ def make_spec(
         "gates": gates,
         "card": card,
         "notebooks": notebooks,
+        "scoring": scoring,
+        "estimation": estimation,
         "sampling": sampling,
     }
     body = {key: _plain(value) for key, value in given.items() if value is not None}

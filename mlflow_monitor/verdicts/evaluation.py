@@ -82,21 +82,56 @@ class WindowResult(WindowResults):
         return self.findings
 
     def outcomes_frame(self) -> pd.DataFrame:
-        """The outcomes as a table (findings first), for display in the notebook."""
+        """The outcomes as a table (findings first), for display in the notebook.
+
+        ``basis``: ``measured``, or ``estimated`` for a check judged on estimated performance
+        before the window's labels arrived (its measured twin is ``not_evaluated``).
+        """
         rows = [
             {
                 "check": o.check_id,
                 "status": o.status,
                 "severity": o.severity,
+                "basis": o.basis,
                 "value": o.value,
                 "threshold": o.threshold.text() if o.threshold else "",
                 "message": o.message,
             }
             for o in (*self.failing, *(o for o in self.outcomes if not o.firing))
         ]
-        return pd.DataFrame(
-            rows, columns=["check", "status", "severity", "value", "threshold", "message"]
-        )
+        columns = ["check", "status", "severity", "basis", "value", "threshold", "message"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def estimation_frame(self) -> pd.DataFrame:
+        """The estimated metrics with their intervals (``results.json`` ``estimation``).
+
+        One row per metric: ``estimated``, ``low``, ``high`` at ``level``. When the window had
+        labels, also ``realized`` and ``error`` (the estimate on the labelled rows minus the
+        realized metric: ``perf_est_error/<metric>``). Empty when nothing was estimated.
+        """
+        section = self.extra_sections.get("estimation")
+        columns = ["metric", "estimated", "low", "high", "level"]
+        if not isinstance(section, Mapping):
+            return pd.DataFrame(columns=columns)
+        performance = section.get("performance")
+        metrics = performance.get("metrics") if isinstance(performance, Mapping) else None
+        errors = section.get("error")
+        errors = errors if isinstance(errors, Mapping) else {}
+        labelled = section.get("judged") is False
+        if labelled:
+            columns += ["realized", "error"]
+        rows = []
+        for name, body in metrics.items() if isinstance(metrics, Mapping) else ():
+            if not isinstance(body, Mapping):
+                continue
+            row = {"metric": name, "estimated": body.get("value")}
+            row |= {"low": body.get("low"), "high": body.get("high"), "level": body.get("level")}
+            if labelled:  # a multiclass window's realized metrics are named f1_macro, ...
+                realized = name if name in errors else f"{name}_macro"
+                row["realized"] = self.performance.get(realized) if self.performance else None
+                row["error"] = errors.get(realized)
+            rows.append(row)
+        return pd.DataFrame(rows, columns=columns)
 
     def metrics_frame(self) -> pd.DataFrame:
         """The metrics to be logged, as a two-column table."""

@@ -272,6 +272,7 @@ class EstimationRow:
 
     ``estimated`` is the estimate on the window's labelled rows (realized + error), so
     ``error`` = ``estimated`` - ``realized`` reads off the row; ``labelled`` the label coverage.
+    The window's run is the one of the same window end in the trend table.
     """
 
     window_end: str
@@ -280,7 +281,6 @@ class EstimationRow:
     realized: str
     error: str
     labelled: str
-    run_id: str
 
 
 @dataclass(frozen=True)
@@ -878,7 +878,6 @@ def _estimation_rows(
                     realized=_fmt(realized),
                     error=f"{error:+.3f}",
                     labelled="—" if coverage is None else f"{coverage:.0%}",
-                    run_id=w.run_id,
                 )
             )
     return tuple(rows)

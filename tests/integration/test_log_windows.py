@@ -7,6 +7,7 @@ A window captured into the log (no labels), labels added from a file a week late
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -23,9 +24,9 @@ WINDOW = "drifted"
 DROPPED = 7
 
 
-def _capture(reg: Registered, log: Path | str) -> pd.DataFrame:
+def _capture(reg: Registered, log: Path | str, name: str = WINDOW) -> pd.DataFrame:
     """The window's rows as a served model would have logged them: no label, META columns."""
-    frame = pd.read_parquet(reg.data.windows[WINDOW])
+    frame = pd.read_parquet(reg.data.windows[name])
     logged = frame.drop(columns=["churned"]).assign(
         mm_request_id=[uuid.uuid4().hex for _ in range(len(frame))],
         mm_model=MODEL,
@@ -166,3 +167,80 @@ def test_backfill_reruns_only_the_windows_whose_labels_arrived(
     assert [m.timestamp for m in auc] == [end_ms]  # logged at the window's end
     again = cli("backfill", *base, "--from-log", str(log))
     assert "re-run" not in again.stdout  # coverage did not rise since
+
+
+def _artifact_text(uri: str, run_id: str, path: str) -> str:
+    folder = tempfile.mkdtemp(prefix="mm-test-")
+    return Path(MlflowClient(uri).download_artifacts(run_id, path, folder)).read_text()
+
+
+def test_a_window_is_judged_on_estimates_until_its_labels_come_and_the_backfill_logs_the_error(
+    with_baseline: Registered, tmp_path: Path
+) -> None:
+    """Run from the log before its labels exist, the window is judged on estimated performance
+    (CBPE); once its labels are added, the backfill's re-run logs the realized metrics and how
+    far the estimate was from them (``perf_est_error/<m>``), and the card shows both stages."""
+    reg, log, name = with_baseline, tmp_path / "log", "stable"
+    frame = _capture(reg, log, name)
+    base = ["--spec", str(reg.spec), "--version", reg.version, "--tracking-uri", reg.uri]
+    window = ["--window-start", reg.data.starts[name], "--window-end", reg.data.ends[name]]
+    done = cli("run", *base, "--from-log", str(log), *window)
+    assert done.exit_code == 0, done.stderr
+    assert "0 labelled (coverage 0.0%)" in done.stderr
+    client = MlflowClient(reg.uri)
+    blind_run = client.get_model_version(MODEL, reg.version).tags["monitor.last_run_id"]
+    blind = _results(reg.uri, blind_run, tmp_path / "blind")
+    auc = {o["basis"]: o for o in blind["outcomes"] if o["check_id"] == "performance/roc_auc"}  # type: ignore[attr-defined, index]
+    assert auc["measured"]["status"] == "not_evaluated"
+    assert auc["estimated"]["status"] == "pass" and auc["estimated"]["severity"] == "warning"
+    assert auc["estimated"]["message"].startswith("estimated before labels (cbpe): roc_auc ")
+    estimation = blind["estimation"]
+    assert isinstance(estimation, dict) and estimation["judged"] is True
+    estimated_auc = estimation["performance"]["metrics"]["roc_auc"]
+    assert estimated_auc["low"] <= estimated_auc["value"] <= estimated_auc["high"]
+    logged = client.get_run(blind_run).data.metrics
+    assert logged["perf_est/roc_auc"] == pytest.approx(estimated_auc["value"])
+    assert "perf/roc_auc" not in logged
+    assert not any(k.startswith("perf_est_error/") for k in logged)
+    notebook = _artifact_text(reg.uri, blind_run, "notebooks/monitor.ipynb")
+    assert "Estimated before labels (CBPE/DLE)" in notebook
+    assert "judged on these estimates: no labels yet" in notebook  # the display cell ran
+    card = _artifact_text(reg.uri, blind_run, "model_card.md")
+    assert "- **Latest window:** performance estimated (CBPE) before labels: roc_auc " in card
+    assert "No window with labels yet to compare the estimates with." in card
+
+    # a week later the labels come, and the backfill re-runs the window
+    store = open_log(str(log))
+    store.add_labels(
+        model=MODEL, labels=pd.DataFrame({"id": frame["customer_id"], "label": frame["churned"]})
+    )
+    done = cli("backfill", *base, "--from-log", str(log))
+    assert done.exit_code == 0, done.stderr
+    (line,) = done.stdout.strip().splitlines()
+    assert "coverage 0.0% -> 100.0%, re-run: healthy" in line
+    rerun = line.split("(run ")[1].rstrip(")")
+    assert client.get_run(blind_run).data.tags["monitor.superseded_by"] == rerun
+    labelled = _results(reg.uri, rerun, tmp_path / "labelled")
+    assert not [o for o in labelled["outcomes"] if o["basis"] == "estimated"]  # type: ignore[attr-defined, index]
+    estimation = labelled["estimation"]
+    assert isinstance(estimation, dict) and estimation["judged"] is False
+    metrics = client.get_run(rerun).data.metrics
+    error = metrics["perf_est_error/roc_auc"]
+    assert error == pytest.approx(estimation["error"]["roc_auc"])
+    assert abs(error) < 0.05  # the demo's stable window: estimation tracks the realized AUC
+    assert metrics["perf/roc_auc"] > 0.7 and metrics["labels/coverage"] == 1.0
+    end_ms = int(pd.Timestamp(reg.data.ends[name]).timestamp() * 1000)
+    points = client.get_metric_history(rerun, "perf_est_error/roc_auc")
+    assert [p.timestamp for p in points] == [end_ms]  # logged at the window's end, as perf/*
+    notebook = _artifact_text(reg.uri, rerun, "notebooks/monitor.ipynb")
+    assert "the window has labels, judged on them: error = estimated - realized" in notebook
+    card = _artifact_text(reg.uri, rerun, "model_card.md")
+    assert "- **Latest window:** performance estimated" not in card
+    realized = metrics["perf/roc_auc"]
+    row = (
+        f"| {reg.data.ends[name]} | roc_auc | {realized + error:.4g} | {realized:.4g} | "
+        f"{error:+.3f} | 100% |"
+    )
+    assert row in card
+    trend = [ln for ln in card.split("## Monitoring")[1].splitlines() if rerun in ln]
+    assert len(trend) == 1 and "| healthy |" in trend[0]  # the re-run's row of the trend

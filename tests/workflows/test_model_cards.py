@@ -576,11 +576,12 @@ EST_AUC = CheckOutcome(
     interval=Interval(0.75, 0.79, 0.95, "cbpe"),
 )
 EST_RULE = "policy/equal_opportunity/fnr_difference/sex=F"
+W1_END = "2025-02-02T00:00:00Z"
 
 
 def _judged_on_estimates(estimation: dict[str, object] | None = None) -> CardFacts:
     """The latest window (w2) had no labels and was judged on estimates; the window before it
-    (w1) was re-run by a backfill once its labels arrived, logging the estimation error."""
+    (w1) was re-run by a backfill once more of its labels arrived, logging the estimation error."""
     base = facts()
     not_evaluated = {"status": "not_evaluated", "severity": "critical", "message": "no labels"}
     results = {
@@ -605,9 +606,9 @@ def _judged_on_estimates(estimation: dict[str, object] | None = None) -> CardFac
     tagged = {k: {"monitor.window_end": v, "monitor.health": "healthy"} for k, v in end.items()}
     windows = (
         run("w0", {"perf/roc_auc": 0.81, "labels/coverage": 1.0}, **tagged["w0"]),
-        run(  # w1's first attempt, before its labels: superseded by the backfill's re-run
-            "w1-blind",
-            {"perf_est/roc_auc": 0.79, "labels/coverage": 0.0},
+        run(  # w1's first attempt, with a fifth of its labels: superseded by the backfill's
+            "w1-early",
+            {"perf/roc_auc": 0.75, "perf_est_error/roc_auc": 0.05, "labels/coverage": 0.2},
             **tagged["w1"],
             **{"monitor.superseded_by": "w1"},
         ),
@@ -663,11 +664,11 @@ def test_card_marks_findings_judged_on_estimates_and_shows_how_estimation_tracke
     assert context.estimation == line
     # the backfilled window: estimate on its labelled rows = realized + error; the superseded
     # attempt and the windows without labels have no row
-    assert [(e.run_id, e.metric, e.estimated, e.realized, e.error, e.labelled) for e in
+    assert [(e.window_end, e.metric, e.estimated, e.realized, e.error, e.labelled) for e in
             context.estimation_errors] == [
-        ("w1", "roc_auc", "0.788", "0.8", "-0.012", "50%"),
-        ("w1", "f1", "0.664", "0.66", "+0.004", "50%"),
-        ("w1", "accuracy", "0.72", "0.71", "+0.010", "50%"),
+        (W1_END, "roc_auc", "0.788", "0.8", "-0.012", "50%"),
+        (W1_END, "f1", "0.664", "0.66", "+0.004", "50%"),
+        (W1_END, "accuracy", "0.72", "0.71", "+0.010", "50%"),
     ]  # fmt: skip
     card = render_card(context)
     md, html = card.markdown, card.html
@@ -678,13 +679,15 @@ def test_card_marks_findings_judged_on_estimates_and_shows_how_estimation_tracke
     assert row in md
     assert f"| {EST_RULE} (estimated, no labels yet) | pass | 0.77 [0.75, 0.79] (95% cbpe) |" in md
     assert "<td>performance/roc_auc (estimated, no labels yet)</td><td>warn</td>" in html
-    assert f"- **Estimated (latest window, no labels yet):** {line}" in md
-    assert f"<td class=\"estimated\">{line}</td>" in html
-    assert "**How well estimation tracked**" in md and "<h3>How well estimation tracked</h3>" in html
-    assert "| 2025-02-02T00:00:00Z | roc_auc | 0.788 | 0.8 | -0.012 | 50% | `w1` |" in md
+    assert f"- **Latest window:** {line}" in md
+    assert f'<td class="estimated">{line}</td>' in html
+    assert (
+        "**How well estimation tracked**" in md and "<h3>How well estimation tracked</h3>" in html
+    )
+    assert f"| {W1_END} | roc_auc | 0.788 | 0.8 | -0.012 | 50% |\n" in md
     assert (
         "<tr><td>2025-02-02T00:00:00Z</td><td>roc_auc</td><td>0.788</td><td>0.8</td>"
-        "<td>-0.012</td><td>50%</td><td><code>w1</code></td></tr>"
+        "<td>-0.012</td><td>50%</td></tr>"
     ) in html
     assert "- Open findings: 1 (1 estimated, no labels yet); policy: 2 rule checks" in card.summary
     assert f"- Latest window: {line}" in card.summary
