@@ -87,6 +87,9 @@ _BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "1.0": True, 
 # -- the model's files ------------------------------------------------------------------------
 
 
+_ARGMAX_CHECK_ROWS = 5_000  # rows on which predict must equal the argmax of predict_proba
+
+
 def download_model(model_uri: str, *, tracking_uri: str | None, dst: Path) -> Path:
     """The model's files (``MLmodel`` and what it names) in ``dst``; returns their folder.
 
@@ -242,6 +245,8 @@ class Scorer:
     optional: frozenset[str] = frozenset()
     classes: tuple[object, ...] | None = None
     model: Any = field(default=None, repr=False, compare=False)
+    # whether ``predict`` is the argmax of ``predict_proba`` (checked on the first batch)
+    argmax: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
 
 def load_scorer(model_dir: Path, *, model_uri: str) -> Scorer:
@@ -425,12 +430,12 @@ def _sklearn_outputs(
 ) -> dict[str, np.ndarray]:
     cols = spec.columns
     values: dict[str, np.ndarray] = {}
-    if cols.prediction and cols.prediction in needed:
-        values[cols.prediction] = np.asarray(scorer.model.predict(batch))
     wanted = [c for c in (cols.score, *cols.probabilities) if c and c in needed]
-    if not wanted:
+    proba = np.asarray(scorer.model.predict_proba(batch), dtype=float) if wanted else None
+    if cols.prediction and cols.prediction in needed:
+        values[cols.prediction] = _predicted(scorer, batch, proba)
+    if proba is None:
         return values
-    proba = np.asarray(scorer.model.predict_proba(batch), dtype=float)
     classes: list[object] = list(
         scorer.classes if scorer.classes is not None else range(proba.shape[1])
     )
@@ -441,6 +446,25 @@ def _sklearn_outputs(
         for column, index in zip(cols.probabilities, order, strict=True):
             values[column] = proba[:, index]
     return values
+
+
+def _predicted(scorer: Scorer, batch: pd.DataFrame, proba: np.ndarray | None) -> np.ndarray:
+    """``predict``, or the argmax of ``predict_proba`` already computed when the two agree.
+
+    Running the pipeline twice (``predict`` and ``predict_proba``) doubled scoring time
+    (``benchmarks/README.md``). The argmax is used only after ``predict`` gave the same labels
+    on the first batch's first rows: an estimator with a tuned threshold keeps its ``predict``.
+    """
+    if proba is None or scorer.classes is None:
+        return np.asarray(scorer.model.predict(batch))
+    labels = np.asarray(scorer.classes, dtype=object)[np.argmax(proba, axis=1)]
+    if "agrees" not in scorer.argmax:
+        head = min(len(batch), _ARGMAX_CHECK_ROWS)
+        direct = np.asarray(scorer.model.predict(batch.iloc[:head]))
+        scorer.argmax["agrees"] = bool(np.array_equal(direct.astype(object), labels[:head]))
+    if not scorer.argmax["agrees"]:
+        return np.asarray(scorer.model.predict(batch))
+    return np.asarray(labels.astype(np.asarray(scorer.classes).dtype))
 
 
 def _positive_index(classes: list[object], positive_label: object, scorer: Scorer) -> int:

@@ -461,3 +461,23 @@ def test_output_columns_and_missing_outputs() -> None:
     assert output_columns(spec) == ["label", "p_a", "p_b"]
     frame = pd.DataFrame({"x": [1, 2, 3], "label": ["a", None, "b"], "p_a": [0.1, np.nan, None]})
     assert missing_outputs(spec, frame) == {"label": 1, "p_a": 2, "p_b": 3}
+
+
+def test_a_tuned_threshold_keeps_its_own_predict(store: Store) -> None:
+    """The argmax shortcut (one pipeline pass) only where predict agrees with it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x1": rng.normal(size=600), "x2": rng.normal(size=600)})
+    frame["y"] = (frame["x1"] + rng.normal(0, 1, 600) > 0).astype(int)
+    plain = LogisticRegression().fit(frame[["x1", "x2"]], frame["y"])
+    tuned = FixedThresholdClassifier(LogisticRegression(), threshold=0.8)
+    tuned.fit(frame[["x1", "x2"]], frame["y"])
+    spec = _binary(prediction="p", score="s", numerical=["x1", "x2"])
+    for name, model in (("plain-threshold", plain), ("tuned-threshold", tuned)):
+        scorer = _register(store, model, name, frame[["x1", "x2"]].head(5))
+        out, record = score_window(frame[["x1", "x2"]], spec=spec, scorer=scorer)
+        assert record is not None and record.rows_scored == 600
+        np.testing.assert_array_equal(out["p"].to_numpy(), model.predict(frame[["x1", "x2"]]))
+    assert (out["p"] == 1).mean() < (out["s"] >= 0.5).mean()  # the tuned one predicts fewer
