@@ -4,8 +4,8 @@ Per numerical column: rows, missing, infinite (counted apart and excluded from e
 else), moments (count, mean, M2, min, max; merged with Chan et al.'s parallel update), a
 histogram on reference quantile edges with per-bin counts *and value sums*, and exact value
 counts while the column has at most 10,000 distinct values. Per categorical column: value
-counts of the ``max_categories`` most frequent categories (compared by their string form) plus
-an ``other`` bucket, and missing.
+counts of the ``max_categories`` most frequent categories (compared by their string form, an
+integral float read as the integer: ``category_text``) plus an ``other`` bucket, and missing.
 
 Why hand-written: Evidently (and scipy) recompute every statistic from the raw frames on every
 run, so a baseline would have to carry its raw reference data and each window would re-sort it.
