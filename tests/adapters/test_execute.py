@@ -171,3 +171,20 @@ def test_monitor_notebook_records_a_skipped_report_as_a_note(
     printed = nbformat.read(out / "monitor.ipynb", as_version=4).cells[-1].outputs
     assert f"note: {note}" in "".join(o.get("text", "") for o in printed)
     assert not list(temp.rglob(f"{SAMPLE_PREFIX}*"))
+
+
+def test_the_shipped_notebooks_are_valid_with_cell_ids() -> None:
+    """nbformat warns on every run about a cell without an id (a hard error in later releases)."""
+    import warnings
+
+    import nbformat
+
+    from mlflow_monitor.adapters.notebooks.execute import shipped_notebook
+
+    for name in ("monitor.ipynb", "fairness_audit.ipynb", "baseline.ipynb"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            notebook = nbformat.read(shipped_notebook(name), as_version=4)
+            nbformat.validate(notebook)
+        ids = [cell.get("id") for cell in notebook.cells]
+        assert all(ids) and len(set(ids)) == len(ids), name
