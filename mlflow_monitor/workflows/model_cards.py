@@ -322,6 +322,9 @@ class CardContext:
     # window was judged on estimates (no labels); "" otherwise
     estimation: str = ""
     estimation_errors: tuple[EstimationRow, ...] = ()  # windows with labels, oldest first
+    # "scored by the monitor: ...; compared with @champion (version 2): ...": where the latest
+    # window's outputs came from and its shadow comparison; "" when neither happened
+    provenance: str = ""
 
 
 def build_context(
@@ -372,6 +375,7 @@ def build_context(
         reference_breaks=_reference_breaks(baseline),
         estimation=_estimation_line(facts.last_results, spec, checked),
         estimation_errors=_estimation_rows(facts.windows, spec, checked),
+        provenance=_provenance_line(facts.last_results),
     )
 
 
@@ -791,6 +795,38 @@ def _estimated_metrics(
     available = list(dict.fromkeys(present))
     wanted = [*_checked_metrics(spec, outcomes), *_ESTIMATION_FALLBACK, *available]
     return [m for m in dict.fromkeys(wanted) if m in available][:_MAX_ESTIMATION_METRICS]
+
+
+def _provenance_line(results: object) -> str:
+    """The latest window's scoring by the monitor and its shadow comparison, in one line."""
+    body = _as_map(results)
+    parts = []
+    scoring = _as_map(body.get("scoring"))
+    if scoring:
+        parts.append(
+            f"scored by the monitor: {_count_text(scoring.get('rows_scored'))} of "
+            f"{_count_text(scoring.get('rows'))} rows with {scoring.get('model_uri')} "
+            f"({scoring.get('reason')})"
+        )
+    comparison = _as_map(body.get("comparison"))
+    if comparison:
+        tests = [_as_map(t) for t in _as_list(comparison.get("paired"))]
+        shown = ", ".join(
+            f"{t.get('metric')} {_fmt(t.get('challenger'))} vs {_fmt(t.get('champion'))} "
+            f"({t.get('method')}, two-sided p={_fmt(t.get('p_value'))})"
+            for t in tests[:_MAX_ESTIMATION_METRICS]
+            if t.get("metric") in ("roc_auc", "accuracy", "f1", "rmse", "mae", "f1_macro")
+        )
+        parts.append(
+            f"compared with {comparison.get('against')} (version "
+            f"{comparison.get('against_version')}) on the same rows: "
+            + (shown or "no labels, no paired test")
+        )
+    return "; ".join(parts)
+
+
+def _count_text(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
 
 
 def _estimation_line(

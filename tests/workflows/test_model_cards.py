@@ -715,3 +715,33 @@ def test_card_without_estimates_has_no_estimation_section() -> None:
     for text in (card.markdown, card.html, card.summary):
         assert "(estimated" not in text and "estimated before labels" not in text
         assert "How well estimation tracked" not in text
+
+
+def test_card_says_the_monitor_scored_the_window_and_what_the_comparison_found() -> None:
+    base = facts()
+    results = {
+        "health": "healthy",
+        "outcomes": [],
+        "scoring": {"model_uri": "models:/churn/3", "rows": 3000, "rows_scored": 3000,
+                    "columns": {"score": 3000}, "reason": "absent", "seconds": 1.2},
+        "comparison": {"against": "@champion", "against_version": "2", "paired": [
+            {"metric": "roc_auc", "challenger": 0.8, "champion": 0.75, "improvement": 0.05,
+             "method": "paired_delong", "p_value": 0.001, "n": 3000, "standard_error": 0.01},
+            {"metric": "brier", "challenger": 0.2, "champion": 0.21, "improvement": 0.01,
+             "method": "paired_mean", "p_value": 0.2, "n": 3000, "standard_error": 0.01},
+        ]},
+    }  # fmt: skip
+    context = build_context(
+        dataclasses.replace(base, last_results=results), HumanCard(), SPEC, now=NOW
+    )
+    line = (
+        "scored by the monitor: 3,000 of 3,000 rows with models:/churn/3 (absent); "
+        "compared with @champion (version 2) on the same rows: "
+        "roc_auc 0.8 vs 0.75 (paired_delong, two-sided p=0.001)"
+    )
+    assert context.provenance == line
+    card = render_card(context)
+    assert f"- **Latest window's outputs:** {line}" in card.markdown
+    assert "roc_auc 0.8 vs 0.75 (paired_delong" in card.html
+    plain = build_context(facts(), HumanCard(), SPEC, now=NOW)
+    assert plain.provenance == "" and "Latest window's outputs" not in render_card(plain).markdown
