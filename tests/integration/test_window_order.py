@@ -41,6 +41,7 @@ from mlflow_monitor.workflows.build_baseline import build_baseline_run
 from mlflow_monitor.workflows.monitor_window import WindowRun, run_window
 from mlflow_monitor.workflows.promote import promote
 from mlflow_monitor.workflows.status import status_rows
+from mlflow_monitor.workflows.version_trends import version_trends
 from tests.fixtures.receiver import Receiver
 from tests.integration.conftest import ChurnData, Registered, Server, register
 
@@ -166,6 +167,26 @@ def _story_steps(story: Story) -> None:
     assert_consistent(story, "healthy", d_end)
 
 
+def _trends_follow_the_windows(story: Story) -> None:
+    """The trend chart's data: one point per window in window order (reruns superseded, the
+    backfill in its place), the band of each window, the crossing, alerts and alias moves."""
+    trends = version_trends(demo.MODEL_NAME, version=story.reg.version, tracking_uri=story.reg.uri)
+    ends = [story.windows[name][2] for name in ("old", "C", "D")]
+    assert [w.window_end for w in trends.windows] == ends
+    assert [w.health for w in trends.windows] == ["healthy", "critical", "healthy"]
+    auc = trends.series_for("perf/roc_auc")
+    assert auc is not None and len(auc.points) == 3
+    assert [p.crossed for p in auc.points] == [False, True, False]
+    crossing = auc.points[1]
+    assert crossing.value is not None and crossing.lower is not None
+    assert crossing.value < crossing.lower  # drawn below its band
+    alerts = [e for e in trends.events if e.kind == "alert"]
+    assert any(
+        e.at == ends[1] and "critical" in e.text and "chat" in e.text for e in alerts
+    ), trends.events
+    assert any(e.kind == "alias" and "@champion" in e.text for e in trends.events)
+
+
 def _typos_change_nothing(story: Story, tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri=story.reg.uri)
     before = len(_window_runs(client))
@@ -249,6 +270,7 @@ def test_health_follows_the_windows_on_sqlite(
 ) -> None:
     story = _story(registered, receiver, tmp_path)
     _story_steps(story)
+    _trends_follow_the_windows(story)
     _typos_change_nothing(story, tmp_path)
     _killed_run_is_ended_by_the_next(story)
     _one_class_window_finishes_with_fairness_and_a_note(story, tmp_path)
