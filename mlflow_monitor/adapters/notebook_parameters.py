@@ -7,7 +7,8 @@ notebook's ``parameters`` cell; the notebook rebuilds the same object with
 is written here once. Parameters are paths, ids and times only: never a secret.
 
 Light (no pandas): the CLI process and the report child import it without the statistics.
-``write_history``/``read_history`` hand the metric history from the workflow to the notebook.
+``write_history``/``read_history`` hand the metric history from the workflow to the notebook;
+``write_trends``/``read_trends`` the previous windows' results (for the notebook's trend figure).
 """
 
 from __future__ import annotations
@@ -18,14 +19,23 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
-from mlflow_monitor.contract import parse_utc, utc_text
-from mlflow_monitor.errors import NotebookError
+from mlflow_monitor.contract import WindowResults, parse_utc, utc_text
+from mlflow_monitor.errors import DataError, NotebookError
+from mlflow_monitor.verdicts.trends import WindowRecord
 
-__all__ = ["OPTIONAL", "NotebookParameters", "read_history", "write_history"]
+__all__ = [
+    "OPTIONAL",
+    "NotebookParameters",
+    "read_history",
+    "read_trends",
+    "write_history",
+    "write_trends",
+]
 
 # added after the first release: passed to a notebook only when its parameters cell declares them
 OPTIONAL = (
     "model_dir", "model_uri", "compare_dir", "compare_uri", "compare_against", "compare_version",
+    "trends_path",
 )  # fmt: skip
 
 
@@ -50,6 +60,8 @@ class NotebookParameters:
     compare_uri: str = ""
     compare_against: str = ""
     compare_version: str = ""
+    # the previous windows' results (``write_trends``), for the trend figure ("" for none)
+    trends_path: str = ""
 
     def as_dict(self) -> dict[str, str]:
         """The parameters as papermill injects them."""
@@ -95,3 +107,27 @@ def read_history(path: str) -> dict[str, list[tuple[datetime, float]]]:
         return {}
     raw = json.loads(Path(path).read_text())
     return {k: [(parse_utc(t), float(v)) for t, v in points] for k, points in raw.items()}
+
+
+def write_trends(records: Sequence[WindowRecord], path: Path) -> Path:
+    """Write the previous windows' run ids and ``results.json`` bodies, oldest first."""
+    body = {"windows": [{"run_id": r.run_id, "results": r.results.to_dict()} for r in records]}
+    path.write_text(json.dumps(body))
+    return path
+
+
+def read_trends(path: str) -> list[WindowRecord]:
+    """Inverse of ``write_trends``; an empty path means no previous window. A body the
+    contract's reader refuses is left out (the figure is optional, the window is not)."""
+    if not path:
+        return []
+    raw = json.loads(Path(path).read_text())
+    records = []
+    for item in raw.get("windows") or ():
+        try:
+            records.append(
+                WindowRecord(str(item["run_id"]), WindowResults.from_dict(item["results"]))
+            )
+        except (DataError, KeyError, TypeError):
+            continue
+    return records

@@ -26,10 +26,18 @@ estimated, the latest window's estimates are one line with their intervals (the 
 section of its ``results.json``), and a small table shows how well estimation tracked: per
 window with labels, the estimate on its labelled rows, the realized metric and their difference
 (``perf_est_error/<m>``, logged by each window run, a backfilled one included).
+
+The HTML card has a Trends section: the trend figure of the version's last windows
+(``workflows.version_trends``, drawn by ``adapters.plots.trend_plot``: each key metric with the
+band allowed in each window, the crossings in red, the health strip) embedded as a
+``data:image/png;base64`` image, so the card stays one self-contained file that shows in a
+sandboxed viewer. A figure that cannot be read or drawn is a line saying so, never a failed card.
 """
 
 from __future__ import annotations
 
+import base64
+import logging
 import math
 import re
 import tempfile
@@ -62,6 +70,7 @@ from mlflow_monitor.verdicts.promotion import (
 
 if TYPE_CHECKING:
     from mlflow_monitor.adapters.mlflow.card_store import CardFacts, RunFacts
+    from mlflow_monitor.verdicts.trends import VersionTrends
 
 __all__ = [
     "NOT_PROVIDED",
@@ -75,6 +84,7 @@ __all__ = [
     "HumanCard",
     "NamedValue",
     "RenderedCard",
+    "TrendImage",
     "WindowRow",
     "WrittenCard",
     "build_context",
@@ -82,6 +92,7 @@ __all__ = [
     "parse_human_card",
     "refresh_card",
     "render_card",
+    "trend_images",
     "write_card",
 ]
 
@@ -98,6 +109,8 @@ ESTIMATED_MARK = "(estimated, no labels yet)"
 _EST_ERROR = "perf_est_error/"
 _MACRO = ("f1", "precision", "recall")  # named <m>_macro in a multiclass window's metrics
 _ESTIMATION_FALLBACK = ("roc_auc", "f1", "f1_macro", "accuracy", "rmse", "mae")
+CARD_TREND_WINDOWS = 12  # windows on the card's trend figure
+_log = logging.getLogger(__name__)
 _STATUS_TEXT = {
     "pass": "pass",
     "warn": "warn",
@@ -284,6 +297,15 @@ class EstimationRow:
 
 
 @dataclass(frozen=True)
+class TrendImage:
+    """A trend figure embedded in the HTML card: ``data:image/png;base64,...`` and its text."""
+
+    title: str
+    data_uri: str
+    alt: str
+
+
+@dataclass(frozen=True)
 class CardContext:
     """Everything the card templates show, formatted; built by ``build_context``."""
 
@@ -325,12 +347,24 @@ class CardContext:
     # "scored by the monitor: ...; compared with @champion (version 2): ...": where the latest
     # window's outputs came from and its shadow comparison; "" when neither happened
     provenance: str = ""
+    trend_images: tuple[TrendImage, ...] = ()  # the last windows' trends (HTML card)
+    trend_note: str = ""  # why there is no trend figure, when one was expected
 
 
 def build_context(
-    facts: CardFacts, human: HumanCard, spec: MonitorSpec | None, *, now: datetime
+    facts: CardFacts,
+    human: HumanCard,
+    spec: MonitorSpec | None,
+    *,
+    now: datetime,
+    trends: Sequence[TrendImage] = (),
+    trend_note: str = "",
 ) -> CardContext:
-    """Assemble the card's context from registry facts, the human YAML and the spec. Pure."""
+    """Assemble the card's context from registry facts, the human YAML and the spec. Pure.
+
+    ``trends`` are the trend figures already drawn (``trend_images``); ``trend_note`` says why
+    there is none when the figure could not be read or drawn.
+    """
     from mlflow_monitor.adapters.mlflow.card_store import user_description
 
     version, tags = facts.version, facts.version.tags
@@ -376,6 +410,8 @@ def build_context(
         estimation=_estimation_line(facts.last_results, spec, checked),
         estimation_errors=_estimation_rows(facts.windows, spec, checked),
         provenance=_provenance_line(facts.last_results),
+        trend_images=tuple(trends),
+        trend_note=trend_note,
     )
 
 
@@ -1042,8 +1078,48 @@ def _named_card(
     return HumanCard(), None
 
 
-def _render(facts: CardFacts, human: HumanCard, spec: MonitorSpec | None) -> RenderedCard:
-    return render_card(build_context(facts, human, spec, now=datetime.now(timezone.utc)))
+def _render(
+    facts: CardFacts, human: HumanCard, spec: MonitorSpec | None, *, tracking_uri: str | None
+) -> RenderedCard:
+    images, note = _read_trends(facts, tracking_uri)
+    context = build_context(
+        facts, human, spec, now=datetime.now(timezone.utc), trends=images, trend_note=note
+    )
+    return render_card(context)
+
+
+def trend_images(trends: VersionTrends) -> tuple[TrendImage, ...]:
+    """The trend figure of ``trends`` as an embeddable image (none without a window)."""
+    from mlflow_monitor.adapters.plots import trend_plot
+
+    plot = trend_plot(trends)
+    if plot is None:
+        return ()
+    data = base64.b64encode(plot.png).decode("ascii")
+    crossed = sorted({end for ends in plot.data.crossed.values() for end in ends})
+    alt = f"{plot.title}: {', '.join(plot.data.metrics)}; crossed in " + (
+        ", ".join(crossed) if crossed else "no window"
+    )
+    return (TrendImage(plot.title, f"data:image/png;base64,{data}", alt),)
+
+
+def _read_trends(facts: CardFacts, tracking_uri: str | None) -> tuple[tuple[TrendImage, ...], str]:
+    """The version's trend figure, or none and why (optional: a card never fails on it)."""
+    if not facts.windows:
+        return (), ""
+    try:
+        from mlflow_monitor.workflows.version_trends import version_trends
+
+        trends = version_trends(
+            facts.version.name,
+            version=facts.version.version,
+            last=CARD_TREND_WINDOWS,
+            tracking_uri=tracking_uri,
+        )
+        return trend_images(trends), ""
+    except Exception as exc:  # optional output: the card says so instead
+        _log.warning("model card trends not drawn: %s: %s", type(exc).__name__, exc)
+        return (), f"trend figure not drawn ({type(exc).__name__}: {exc})"
 
 
 def refresh_card(
@@ -1068,7 +1144,7 @@ def refresh_card(
     try:
         human, card_yaml = _named_card(spec, None, card_dir)
         facts = collect_card_facts(model, str(version), tracking_uri=tracking_uri)
-        card = _render(facts, human, spec)
+        card = _render(facts, human, spec, tracking_uri=tracking_uri)
         baseline = facts.baseline_run.run_id if facts.baseline_run else None
         return _publish(
             model,
@@ -1127,7 +1203,7 @@ def write_card(
         spec, stored = _stored_inputs(baseline, spec, tracking_uri)
         if card_yaml is None and stored is not None:
             human = stored
-    card = _render(facts, human, spec)
+    card = _render(facts, human, spec, tracking_uri=tracking_uri)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     md, html = folder / MARKDOWN_FILE, folder / HTML_FILE

@@ -11,12 +11,18 @@ import gc
 
 gc.disable()
 try:
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
     import pandas  # noqa: F401
 
     from mlflow_monitor.adapters import evidently_reports  # noqa: F401
     from mlflow_monitor.adapters.notebooks import window_inputs  # noqa: F401
     from mlflow_monitor.verdicts import evaluation  # noqa: F401
-    from mlflow_monitor.workflows import compliance_audit, window_scoring  # noqa: F401
+    from mlflow_monitor.workflows import (  # noqa: F401
+        compliance_audit,
+        notebook_trends,
+        window_scoring,
+    )
 finally:
     gc.freeze()
     gc.enable()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import itertools
 import json
+import re
 from datetime import datetime, timezone
 from importlib.resources import files
 from pathlib import Path
@@ -20,7 +22,14 @@ from mlflow_monitor.adapters.mlflow.card_store import (
     replace_managed_block,
     user_description,
 )
-from mlflow_monitor.contract import CheckOutcome, Interval, Status
+from mlflow_monitor.contract import (
+    AppliedThreshold,
+    CheckOutcome,
+    Interval,
+    MetricValue,
+    Status,
+    WindowResults,
+)
 from mlflow_monitor.errors import SpecError
 from mlflow_monitor.spec import GateSpec, parse_spec
 from mlflow_monitor.stats.estimation import EstimatedMetric, PerformanceEstimate
@@ -28,6 +37,7 @@ from mlflow_monitor.stats.fairness import AttributeFairness, FairnessReport, Gro
 from mlflow_monitor.stats.intervals import wilson
 from mlflow_monitor.verdicts.estimated_checks import WindowEstimate
 from mlflow_monitor.verdicts.promotion import VersionState, decide
+from mlflow_monitor.verdicts.trends import WindowRecord, build_trends
 from mlflow_monitor.workflows.model_cards import (
     NOT_PROVIDED,
     HumanCard,
@@ -35,6 +45,7 @@ from mlflow_monitor.workflows.model_cards import (
     load_human_card,
     parse_human_card,
     render_card,
+    trend_images,
 )
 
 NOW = datetime(2025, 3, 1, tzinfo=timezone.utc)
@@ -745,3 +756,55 @@ def test_card_says_the_monitor_scored_the_window_and_what_the_comparison_found()
     assert "roc_auc 0.8 vs 0.75 (paired_delong" in card.html
     plain = build_context(facts(), HumanCard(), SPEC, now=NOW)
     assert plain.provenance == "" and "Latest window's outputs" not in render_card(plain).markdown
+
+
+def _trend_window(end: str, health: str, value: float, status: Status) -> WindowRecord:
+    outcome = CheckOutcome(
+        "performance/roc_auc",
+        "performance",
+        status,
+        "critical",
+        value,
+        AppliedThreshold(0.75, None, "baseline"),
+        "",
+        metric="roc_auc",
+    )
+    results = WindowResults(
+        model="lending",
+        model_version="4",
+        window_start=None,
+        window_end=end,
+        rows=100,
+        health=health,  # type: ignore[arg-type]
+        outcomes=(outcome,),
+        metrics=(MetricValue("perf/roc_auc", value),),
+    )
+    return WindowRecord(f"run-{end[:10]}", results)
+
+
+def test_html_card_embeds_the_trend_figure_marking_the_crossed_window() -> None:
+    trends = build_trends(
+        model="lending",
+        windows=[
+            _trend_window("2025-02-01T00:00:00Z", "healthy", 0.8, "pass"),
+            _trend_window("2025-02-02T00:00:00Z", "critical", 0.7, "fail"),
+        ],
+    )
+    (image,) = trend_images(trends)
+    assert image.alt.endswith("perf/roc_auc; crossed in 2025-02-02T00:00:00Z")
+    card = render_card(build_context(facts(), HumanCard(), SPEC, now=NOW, trends=(image,)))
+    assert '<h3 id="trends">Trends</h3>' in card.html
+    (data,) = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', card.html)
+    assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
+    assert f'alt="{image.alt}"' in card.html
+    assert "Trend chart of the last windows" in card.markdown and "base64" not in card.markdown
+
+
+def test_card_says_why_there_is_no_trend_figure_and_omits_the_section_without_windows() -> None:
+    note = "trend figure not drawn (RegistryError: no such run)"
+    card = render_card(build_context(facts(), HumanCard(), SPEC, now=NOW, trend_note=note))
+    assert '<h3 id="trends">Trends</h3>' in card.html and note in card.html
+    assert "<img" not in card.html
+    plain = render_card(build_context(facts(), HumanCard(), SPEC, now=NOW))
+    assert 'id="trends"' not in plain.html and "Trend chart" not in plain.markdown
+    assert trend_images(build_trends(model="lending", windows=[])) == ()
