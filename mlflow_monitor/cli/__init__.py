@@ -14,6 +14,7 @@ from mlflow_monitor.cli import (
     gate_commands,
     log_commands,
     pipeline_commands,
+    ui_commands,
 )
 from mlflow_monitor.cli._common import command_defaults
 
@@ -27,7 +28,14 @@ def main() -> None:
     command_defaults()  # every subcommand: fail fast on an unreachable server, results-only stdout
 
 
-for _module in (pipeline_commands, alert_commands, gate_commands, card_commands, log_commands):
+for _module in (
+    pipeline_commands,
+    alert_commands,
+    gate_commands,
+    card_commands,
+    log_commands,
+    ui_commands,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

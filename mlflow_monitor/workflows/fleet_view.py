@@ -1,0 +1,199 @@
+"""The fleet at a glance: one row per monitored model version, unhealthy first.
+
+Steps: list the monitored versions with their aliases (``adapters.mlflow.fleet.fleet_versions``:
+two paginated searches, never a call per version, so the dashboard's fleet page stays fast for
+a large fleet), take each version's top finding from its ``monitor.top_finding`` tag, else from
+its verdict run's ``results.json`` (read once per run through ``ArtifactCache``: a finished run
+never changes), and order the rows worst health first. The alerts and gates pages read the
+windows' ``alerts.json`` (newest window first) and the alias audit records (newest first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from mlflow_monitor.adapters.mlflow.fleet import FleetVersion, fleet_versions
+from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
+from mlflow_monitor.contract import ALERTS_FILE, RESULTS_FILE, WindowResults
+from mlflow_monitor.errors import DataError
+from mlflow_monitor.verdicts.promotion import AuditRecord
+from mlflow_monitor.workflows.promote import history
+from mlflow_monitor.workflows.version_trends import ArtifactCache
+from mlflow_monitor.workflows.window_history import WindowPoint, window_history
+
+__all__ = ["HEALTH_ORDER", "AlertRow", "FleetRow", "alert_rows", "fleet_rows", "gate_rows"]
+
+# how a row's health reads, worst first: `failed` is a version whose every attempt failed
+HEALTH_ORDER = ("critical", "failed", "warning", "unknown", "healthy")
+_SHARED = ArtifactCache()
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    """One monitored version as the fleet page shows it."""
+
+    model: str
+    version: str
+    aliases: tuple[str, ...]
+    health: str  # one of HEALTH_ORDER
+    window_start: str | None
+    window_end: str | None
+    top_finding: str | None
+    last_checked: str | None
+    last_run_id: str | None
+    last_error: str | None
+    last_error_run_id: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "aliases": list(self.aliases),
+            "health": self.health,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "top_finding": self.top_finding,
+            "last_checked": self.last_checked,
+            "last_run_id": self.last_run_id,
+            "last_error": self.last_error,
+            "last_error_run_id": self.last_error_run_id,
+        }
+
+
+def fleet_rows(
+    *,
+    tracking_uri: str | None = None,
+    runs: MonitorRuns | None = None,
+    cache: ArtifactCache | None = None,
+) -> list[FleetRow]:
+    """Every monitored version, worst health first, then by model and newest version."""
+    runs = runs or MonitorRuns(tracking_uri)
+    cache = cache or _SHARED
+    rows = [_row(entry, runs, cache) for entry in fleet_versions(runs)]
+    return sorted(rows, key=_order)
+
+
+def _row(entry: FleetVersion, runs: MonitorRuns, cache: ArtifactCache) -> FleetRow:
+    state = entry.state
+    health = state.health or ("failed" if state.last_error else "unknown")
+    if health not in HEALTH_ORDER:
+        health = "unknown"
+    top = entry.top_finding
+    if top is None and state.last_run_id and health in ("warning", "critical"):
+        top = _finding_from_results(runs, cache, state.last_run_id)
+    return FleetRow(
+        model=state.model,
+        version=state.version,
+        aliases=state.aliases,
+        health=health,
+        window_start=state.window_start,
+        window_end=state.window_end,
+        top_finding=top,
+        last_checked=state.last_checked,
+        last_run_id=state.last_run_id,
+        last_error=state.last_error,
+        last_error_run_id=state.last_error_run_id,
+    )
+
+
+def _finding_from_results(runs: MonitorRuns, cache: ArtifactCache, run_id: str) -> str | None:
+    """The worst finding of the verdict's ``results.json`` ("check_id: message")."""
+    body = cache.read(runs, run_id, RESULTS_FILE)
+    if not isinstance(body, Mapping):
+        return None
+    try:
+        found = WindowResults.from_dict(body).findings
+    except DataError:
+        return None
+    return f"{found[0].check_id}: {found[0].message}" if found else None
+
+
+def _order(row: FleetRow) -> tuple[int, str, int]:
+    version = int(row.version) if row.version.isdigit() else 0
+    return (HEALTH_ORDER.index(row.health), row.model, -version)
+
+
+# -- the alerts and gates pages ---------------------------------------------------------------
+@dataclass(frozen=True)
+class AlertRow:
+    """What one window's alert run did on one channel (``alerts.json``; URLs already masked)."""
+
+    model: str
+    version: str
+    window_start: str | None
+    window_end: str
+    run_id: str
+    outcome: str  # the window's alert status: sent, nothing_to_send, no_channels, failed, ...
+    channel: str | None
+    url: str | None
+    severity: str | None
+    status: str | None  # the channel's status: sent, failed, nothing_to_send
+    reason: str
+    checks: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "checks": list(self.checks)}
+
+
+def alert_rows(
+    models: Sequence[str],
+    *,
+    tracking_uri: str | None = None,
+    runs: MonitorRuns | None = None,
+    cache: ArtifactCache | None = None,
+    last: int = 50,
+) -> list[AlertRow]:
+    """The alerts of the last ``last`` counting windows of each model, newest window first."""
+    runs = runs or MonitorRuns(tracking_uri)
+    cache = cache or _SHARED
+    rows: list[AlertRow] = []
+    for model in models:
+        points = window_history(model, tracking_uri=runs.tracking_uri).windows[-last:]
+        for point in points:
+            rows += _alert_rows(point, cache.read(runs, point.run_id, ALERTS_FILE))
+    return sorted(rows, key=lambda r: (r.window_end, r.model, r.version), reverse=True)
+
+
+def _alert_rows(point: WindowPoint, body: object) -> list[AlertRow]:
+    if not isinstance(body, Mapping):
+        return []
+    outcome = str(body.get("status") or "")
+    note = str(body.get("error") or body.get("note") or "")
+    channels = [c for c in body.get("channels") or () if isinstance(c, Mapping)]
+    if not channels:
+        return [_alert_row(point, outcome, None, note)]
+    return [_alert_row(point, outcome, channel, note) for channel in channels]
+
+
+def _alert_row(
+    point: WindowPoint, outcome: str, channel: Mapping[str, object] | None, note: str
+) -> AlertRow:
+    channel = channel or {}
+    items = channel.get("items")
+    listed = items if isinstance(items, list) else []
+    checks = tuple(str(i.get("check_id")) for i in listed if isinstance(i, Mapping))
+    return AlertRow(
+        model=point.model,
+        version=point.version,
+        window_start=point.window_start,
+        window_end=point.window_end,
+        run_id=point.run_id,
+        outcome=outcome,
+        channel=_text(channel.get("channel")),
+        url=_text(channel.get("url")),
+        severity=_text(channel.get("severity")),
+        status=_text(channel.get("status")),
+        reason=str(channel.get("reason") or note),
+        checks=checks,
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def gate_rows(models: Sequence[str], *, tracking_uri: str | None = None) -> list[AuditRecord]:
+    """Every alias decision (audit record) of the models, newest first."""
+    records = [r for model in models for r in history(model, tracking_uri=tracking_uri)]
+    return sorted(records, key=lambda r: (r.at, r.model), reverse=True)

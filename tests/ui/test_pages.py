@@ -1,0 +1,165 @@
+"""The dashboard's pages through Flask's test client, over the demo story's real store.
+
+The demo (``demo_store``, built once for the module by ``tests/ui/conftest.py``) ends with
+churn-classifier v1 critical after a healthy and a warning window: the fleet must say so with
+its top finding, the version page must draw ``perf/roc_auc`` with its crossing and link the
+executed notebooks, and the run's files must come back sandboxed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+
+from mlflow_monitor.cli import main
+from mlflow_monitor.ui import create_app
+from tests.ui.conftest import DEMO_MODEL, DEMO_VERSION, DemoStore
+
+VERSION_URL = f"/monitor/models/{DEMO_MODEL}/versions/{DEMO_VERSION}"
+
+
+@pytest.fixture(scope="module")
+def client(demo_store: DemoStore) -> Iterator[FlaskClient]:
+    app = create_app(tracking_uri=demo_store.tracking_uri)
+    app.testing = True
+    with app.test_client() as test_client:
+        yield test_client
+
+
+def _page(client: FlaskClient, url: str, status: int = 200) -> str:
+    response = client.get(url)
+    assert response.status_code == status, response.get_data(as_text=True)[-2000:]
+    return response.get_data(as_text=True)
+
+
+def test_root_redirects_to_the_fleet(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/monitor/")
+
+
+def test_fleet_lists_the_critical_version_with_its_top_finding(client: FlaskClient) -> None:
+    html = _page(client, "/monitor/")
+    rows = re.findall(r'<tr class="fleet-row"[^>]*>.*?</tr>', html, re.S)
+    assert len(rows) == 1
+    row = rows[0]
+    assert f'data-model="{DEMO_MODEL}"' in row and f'data-version="{DEMO_VERSION}"' in row
+    assert 'data-health="critical"' in row
+    assert f'href="{VERSION_URL}"' in row
+    assert "performance/" in row  # the verdict's worst finding (a performance drop)
+    assert '<table id="fleet"' in html
+    assert "fleet.js" in html
+
+
+def test_version_page_draws_roc_auc_with_its_crossing(client: FlaskClient) -> None:
+    html = _page(client, VERSION_URL)
+    charts = re.findall(r'<div class="trend"[^>]*data-metric="perf/roc_auc"[^>]*>', html)
+    assert len(charts) == 1
+    assert 'data-crossings="1"' in charts[0]
+    failing = html.split('id="failing"', 1)[1].split("<details", 1)[0]
+    assert 'data-metric="perf/roc_auc"' in failing  # failing series come first, drawn open
+    strip = re.findall(r'<li class="window health-(\w+)"', html)
+    assert strip == ["healthy", "warning", "critical"]
+    assert "/monitor/static/plotly.min.js" in html
+    assert 'id="trend-data"' in html
+
+
+def test_version_page_links_the_executed_notebooks_and_reports(client: FlaskClient) -> None:
+    html = _page(client, VERSION_URL)
+    notebooks = re.findall(r'<a class="notebook-link" href="([^"]+)"', html)
+    assert any(link.endswith("notebooks/monitor.ipynb") for link in notebooks)
+    rendered = client.get(next(n for n in notebooks if n.endswith("monitor.ipynb")))
+    assert rendered.status_code == 200
+    assert rendered.headers["Content-Type"].startswith("text/html")
+    assert rendered.headers["Content-Security-Policy"].startswith("sandbox")
+    reports = re.findall(r'<a class="report-link" href="([^"]+)"', html)
+    assert any(r.endswith("reports/data_drift.html") for r in reports)
+    report = client.get(reports[0])
+    assert report.status_code == 200
+    assert "sandbox" in report.headers["Content-Security-Policy"]
+
+
+def test_model_page_shows_every_version_on_one_axis(client: FlaskClient) -> None:
+    html = _page(client, f"/monitor/models/{DEMO_MODEL}")
+    assert re.findall(r'<tr class="version-row" data-version="(\d+)"', html) == [DEMO_VERSION]
+    assert 'data-metric="perf/roc_auc"' in html
+
+
+def test_alerts_and_gates_pages_render(client: FlaskClient) -> None:
+    alerts = _page(client, "/monitor/alerts")
+    rows = re.findall(r'<tr class="alert-row" data-model="([^"]+)"', alerts)
+    assert rows == [DEMO_MODEL] * 3  # one per window (the demo spec names no channel)
+    assert "alerts.channels is empty" in alerts
+    gates = _page(client, "/monitor/gates")
+    assert "<h1>Gates</h1>" in gates
+    assert "No gate decisions recorded yet." in gates
+
+
+def test_fleet_api(client: FlaskClient) -> None:
+    body = client.get("/monitor/api/fleet").get_json()
+    [row] = body["rows"]
+    assert (row["model"], row["version"], row["health"]) == (DEMO_MODEL, DEMO_VERSION, "critical")
+    assert row["top_finding"].startswith("performance/")
+    assert row["url"].endswith(VERSION_URL)
+
+
+def test_trends_api(client: FlaskClient) -> None:
+    response = client.get(f"/monitor/api/models/{DEMO_MODEL}/trends?version={DEMO_VERSION}")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["versions"] == [DEMO_VERSION]
+    [auc] = [s for s in body["series"] if s["metric"] == "perf/roc_auc"]
+    assert auc["crossings"] == 1
+    assert [p["crossed"] for p in auc["points"]] == [False, False, True]
+    assert auc["points"][-1]["lower"] is not None  # the band applied that window
+
+
+def test_unknown_model_is_a_404_that_names_what_is_known(client: FlaskClient) -> None:
+    html = _page(client, "/monitor/models/no-such-model", status=404)
+    assert "no monitored model named &#39;no-such-model&#39;" in html
+    assert f"monitored models: {DEMO_MODEL}" in html
+    api = client.get("/monitor/api/models/no-such-model/trends")
+    assert api.status_code == 404
+    assert "no-such-model" in api.get_json()["error"]
+    version = _page(client, f"/monitor/models/{DEMO_MODEL}/versions/99", status=404)
+    assert "has no monitored version &#39;99&#39;" in version
+
+
+def test_run_files_are_served_only_for_monitoring_runs(client: FlaskClient) -> None:
+    html = _page(client, VERSION_URL)
+    run_id = re.findall(r"/monitor/runs/(\w+)/artifacts/", html)[0]
+    results = client.get(f"/monitor/runs/{run_id}/artifacts/results.json")
+    assert results.status_code == 200
+    assert results.headers["Content-Type"].startswith("text/plain")
+    assert '"health": "critical"' in results.get_data(as_text=True)
+    assert client.get(f"/monitor/runs/{run_id}/artifacts/../../etc/passwd").status_code == 404
+    assert client.get(f"/monitor/runs/{run_id}/artifacts/absent.json").status_code == 404
+    assert client.get("/monitor/runs/0123456789abcdef/artifacts/results.json").status_code == 404
+
+
+def test_plotly_is_served_by_the_app_with_a_long_cache(client: FlaskClient) -> None:
+    response = client.get("/monitor/static/plotly.min.js")
+    assert response.status_code == 200
+    assert "max-age=31536000" in response.headers["Cache-Control"]
+    assert b"plotly" in response.data[:2000].lower()
+    for asset in ("fleet.js", "trends.js", "monitor.css"):
+        assert client.get(f"/monitor/static/{asset}").status_code == 200
+
+
+def test_a_refused_promotion_shows_on_the_gates_page_and_as_an_event(
+    client: FlaskClient, demo_store: DemoStore
+) -> None:
+    """Last in the module: it adds an audit record to the module's store."""
+    command = ["promote", "--model", DEMO_MODEL, "--version", DEMO_VERSION, "--alias", "prod"]
+    result = CliRunner().invoke(main, [*command, "--tracking-uri", demo_store.tracking_uri])
+    assert result.exit_code == 1  # the critical version is refused
+    gates = _page(client, "/monitor/gates")
+    rows = re.findall(r'<tr class="gate-row"[^>]*>.*?</tr>', gates, re.S)
+    assert len(rows) == 1
+    assert 'data-decision="refused"' in rows[0] and "@prod" in rows[0]
+    html = _page(client, VERSION_URL)
+    assert re.findall(r'<tr class="event-row" data-kind="(\w+)"', html) == ["alias"]
