@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 _FIRING = ("warn", "fail", "error")
+_STATUS_RANK = {"error": 0, "fail": 1, "warn": 2}
 _HEALTH_RANK = {"healthy": 0, "warning": 1, "critical": 2, "error": 3}
 # metric families in the order a person reads them
 _FAMILIES = ("perf", "perf_est", "drift", "quality", "segment", "fairness", "fairness_est")
@@ -162,13 +163,23 @@ class VersionTrends:
         return next((s for s in self.series if s.metric == metric), None)
 
     @property
-    def failing(self) -> tuple[TrendSeries, ...]:
-        """The series whose check fired in the latest window, then those that fired earlier."""
+    def firing_now(self) -> tuple[TrendSeries, ...]:
+        """The series whose check fired in the latest window, worst status first."""
         latest = self.windows[-1].run_id if self.windows else None
         now = [s for s in self.series if s.points and s.points[-1].crossed]
         now = [s for s in now if s.points[-1].run_id == latest]
-        before = [s for s in self.series if s.crossings and s not in now]
-        return (*now, *before)
+        return tuple(sorted(now, key=lambda s: _STATUS_RANK.get(s.points[-1].status or "", 9)))
+
+    @property
+    def fired_before(self) -> tuple[TrendSeries, ...]:
+        """The series whose check fired in an earlier window but not in the latest one."""
+        now = set(self.firing_now)
+        return tuple(s for s in self.series if s.crossings and s not in now)
+
+    @property
+    def failing(self) -> tuple[TrendSeries, ...]:
+        """``firing_now`` then ``fired_before``."""
+        return (*self.firing_now, *self.fired_before)
 
     def to_dict(self) -> dict[str, object]:
         return {

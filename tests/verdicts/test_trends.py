@@ -78,6 +78,8 @@ def test_points_follow_window_order_with_each_windows_own_band() -> None:
     assert rows is not None and rows.check_id is None and not rows.banded
     # the series that fired in the latest window come first, in family order
     assert [s.metric for s in trends.failing] == ["perf/roc_auc", "drift/age/psi"]
+    assert [s.metric for s in trends.firing_now] == ["perf/roc_auc", "drift/age/psi"]  # fail, warn
+    assert trends.fired_before == ()
 
 
 def test_a_measured_outcome_is_drawn_over_its_estimated_twin() -> None:
