@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
-# The HTML-safety tests load the reports in a real browser: Debian's Chromium, installed once
-# where apt-get can (as root); elsewhere those browser checks are reported as skipped.
-if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-        || echo "chromium could not be installed: the browser checks will be skipped"
+# The HTML-safety tests and the dashboard's browser tests (selenium through chromedriver) run
+# Debian's Chromium, installed with its driver where apt-get can (as root). Without them the
+# HTML-safety browser checks are skipped and the dashboard's browser tests fail, naming what is
+# missing.
+if { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; } \
+    && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
+        || echo "chromium/chromium-driver could not be installed: the browser tests will fail"
 fi
 .venv/bin/ruff check mlflow_monitor tests benchmarks examples
 .venv/bin/mypy
