@@ -74,6 +74,15 @@ TAG_CARD_RUN = "monitor.card_run_id"
 TAG_LAST_ERROR = "monitor.last_error"  # a failed attempt, recorded beside the verdict
 TAG_LAST_ERROR_RUN = "monitor.last_error_run_id"
 TAG_LAST_ERROR_AT = "monitor.last_error_at"
+# The verdict's first finding ("check_id: message", at most TOP_FINDING_CHARS; "" when none),
+# copied from its run so a fleet view needs no artifact download per version.
+TAG_TOP_FINDING = "monitor.top_finding"
+TOP_FINDING_CHARS = 250
+
+# -- tags on a registered model ----------------------------------------------------------------
+# ``monitor.health`` (TAG_HEALTH) on the registered model: the worst health among the versions
+# that hold an alias (the latest version's when none does); where it comes from, for people:
+TAG_HEALTH_VERSIONS = "monitor.health_versions"  # "champion=v3 critical; challenger=v4 healthy"
 
 # -- tags on runs ------------------------------------------------------------------------------
 TAG_KIND = "monitor.kind"

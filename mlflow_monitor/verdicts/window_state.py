@@ -13,6 +13,9 @@ out. The rules, so that state follows the order of windows, never the order of r
   older window therefore never changes the verdict, and a rerun of the latest window replaces it.
 - FAILED and RUNNING attempts never count: a failure is recorded beside the verdict, and a
   version whose attempts all failed has no verdict (``health`` None: "failed, no verdict").
+
+``model_health`` lifts the versions' verdicts to the registered model: the worst health among
+the versions that hold an alias (what serves), or the latest version's when no alias is set.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Attempt", "VersionVerdict", "settle"]
+from mlflow_monitor.verdicts.trends import worst_health
+
+__all__ = ["Attempt", "HeldVersion", "ModelHealth", "VersionVerdict", "model_health", "settle"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Attempt:
     window_end: str | None
     health: str | None
     superseded_by: str | None = None
+    top_finding: str | None = None  # the run's first finding, "check_id: message"
 
     @property
     def window(self) -> tuple[str, str]:
@@ -82,3 +88,48 @@ def _newest_per_window(finished: list[Attempt]) -> dict[tuple[str, str], Attempt
 def _latest_first(attempt: Attempt) -> tuple[str, str, tuple[int, str]]:
     # UTC text of one format (contract.utc_text) sorts as time does
     return (attempt.window_end or "", attempt.window_start or "", attempt.order)
+
+
+# -- the registered model's health ---------------------------------------------------------------
+@dataclass(frozen=True)
+class HeldVersion:
+    """A version of a registered model: its number, the aliases it holds and its health."""
+
+    version: str
+    aliases: tuple[str, ...]
+    health: str | None  # None: no verdict yet (unchecked, or every attempt failed)
+
+
+@dataclass(frozen=True)
+class ModelHealth:
+    """The registered model's health and where it comes from.
+
+    ``sources`` reads ``champion=v3 critical; challenger=v4 healthy`` (worst first, then by
+    alias), or ``latest=v4 healthy`` when no version holds an alias; ``health`` is None when
+    none of those versions has a verdict.
+    """
+
+    health: str | None
+    sources: str
+
+
+def model_health(versions: Iterable[HeldVersion]) -> ModelHealth | None:
+    """The worst health among alias holders, else the latest version's; None without versions."""
+    known = list(versions)
+    held = [(alias, v) for v in known for alias in v.aliases]
+    if not held:
+        latest = max(known, key=lambda v: _version_number(v.version), default=None)
+        if latest is None:
+            return None
+        held = [("latest", latest)]
+    health = worst_health(v.health for _, v in held)
+    ranked = sorted(held, key=lambda item: (-_HEALTH_RANK.get(item[1].health or "", -1), item[0]))
+    sources = "; ".join(f"{alias}=v{v.version} {v.health or 'no verdict'}" for alias, v in ranked)
+    return ModelHealth(health, sources)
+
+
+_HEALTH_RANK = {"healthy": 0, "warning": 1, "critical": 2}
+
+
+def _version_number(version: str) -> int:
+    return int(version) if version.isdigit() else -1

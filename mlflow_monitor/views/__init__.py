@@ -16,14 +16,24 @@ from mlflow_monitor.views.inline_html import (
     table_html,
     window_html,
 )
+from mlflow_monitor.views.run_note import (
+    NoteLinks,
+    baseline_note,
+    failed_window_note,
+    window_note,
+)
 
 __all__ = [
+    "NoteLinks",
     "bar_chart_svg",
+    "baseline_note",
     "card_frame_html",
+    "failed_window_note",
     "health_badge",
     "history_html",
     "page_html",
     "panel_html",
     "table_html",
     "window_html",
+    "window_note",
 ]

@@ -3,12 +3,14 @@
 ``build_baseline_run`` reads as its steps: check the spec, version and reference file; profile the
 reference (whole, or chunk by chunk when it is larger than one chunk) and say which policy rules
 the reference already breaks; start a ``monitor.kind=baseline`` run; execute ``baseline.ipynb``;
-log the baseline directory, the notebook, the spec and the reference performance; point
-``monitor.baseline_run_id`` at the run; refresh the model card.
+log the baseline directory, the notebook (and its HTML rendering), the spec and the reference
+performance; describe the run (its Markdown note in MLflow's UI); point ``monitor.baseline_run_id``
+at the run; refresh the model card.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,9 +21,14 @@ from mlflow_monitor.adapters.notebooks.execute import run_notebook, shipped_note
 from mlflow_monitor.adapters.sources import files as data
 from mlflow_monitor.contract import (
     BASELINE_DIR,
+    BASELINE_FILE,
+    CARD_HTML_FILE,
+    CARD_MARKDOWN_FILE,
     KIND_BASELINE,
     NOTEBOOKS_DIR,
+    SPEC_FILE,
     TAG_BASELINE_RUN,
+    TAG_RUN_NOTE,
     MetricValue,
     safe_metric_name,
 )
@@ -32,13 +39,16 @@ from mlflow_monitor.verdicts.baseline_model import (
     build_baseline_from_chunks,
     build_baseline_from_frame,
 )
+from mlflow_monitor.views.run_note import NoteLinks, baseline_note
 from mlflow_monitor.workflows import preflight
 from mlflow_monitor.workflows.run_steps import (
     Echo,
     end_failed,
+    note_artifacts,
     now_ms,
     quiet,
     refresh_card_quietly,
+    render_notebooks_html,
     spec_copy,
 )
 
@@ -202,16 +212,49 @@ def _build_baseline_run(
             runs.log_metrics(
                 run_id, [MetricValue(f"perf/{k}", v) for k, v in perf.items()], now_ms()
             )
+            render_notebooks_html(work / NOTEBOOKS_DIR, echo)
             runs.log_artifacts(run_id, folder, BASELINE_DIR)
             runs.log_artifacts(run_id, work / NOTEBOOKS_DIR, NOTEBOOKS_DIR)
             runs.log_file(run_id, spec_copy(spec_path, work))
+            experiment = runs.experiment_id(spec.model)
+            note = _Note(experiment, run_id, spec.model, str(version), baseline, work)
+            runs.set_run_tags(run_id, {TAG_RUN_NOTE: note.text()})
             runs.end_run(run_id, "FINISHED")
         except MonitorError as exc:
             end_failed(runs, run_id, str(exc))
             raise
         runs.set_version_tags(spec.model, version, {TAG_BASELINE_RUN: run_id})
     echo(f"[baseline] attached run {run_id} to {spec.model} version {version}")
-    refresh_card_quietly(
+    if refresh_card_quietly(
         spec, version, run_id, runs.tracking_uri, echo, card_dir=Path(spec_path).resolve().parent
-    )
+    ):
+        with contextlib.suppress(MonitorError):  # the description only misses the card's link
+            runs.set_run_tags(run_id, {TAG_RUN_NOTE: note.text(card=True)})
     return BaselineRun(spec.model, str(version), run_id, baseline.rows, len(baseline.sample))
+
+
+@dataclass(frozen=True)
+class _Note:
+    """The baseline run's description (``views.run_note.baseline_note``) and its links."""
+
+    experiment_id: str
+    run_id: str
+    model: str
+    version: str
+    baseline: Baseline
+    work: Path
+
+    def text(self, *, card: bool = False) -> str:
+        logged = note_artifacts(self.work, (NOTEBOOKS_DIR,))
+        files = (f"{BASELINE_DIR}/{BASELINE_FILE}", SPEC_FILE)
+        extra = (CARD_HTML_FILE, CARD_MARKDOWN_FILE) if card else ()
+        links = NoteLinks(self.experiment_id, self.run_id, (*logged, *files, *extra))
+        perf = self.baseline.performance.metrics if self.baseline.performance else {}
+        return baseline_note(
+            model=self.model,
+            version=self.version,
+            rows=self.baseline.rows,
+            columns=list(self.baseline.profile.columns),
+            links=links,
+            performance=perf,
+        )

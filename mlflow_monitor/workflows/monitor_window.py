@@ -27,17 +27,24 @@ from mlflow_monitor.adapters.notebooks.execute import (
 )
 from mlflow_monitor.adapters.sources import files as data
 from mlflow_monitor.contract import (
+    CARD_HTML_FILE,
+    CARD_MARKDOWN_FILE,
     ERROR_FILE,
     KIND_WINDOW,
     NOTEBOOKS_DIR,
     OUTCOME_COLUMNS,
+    REPORTS_DIR,
     RESULTS_FILE,
     SOURCE_FILE,
+    SPEC_FILE,
     TAG_COMPARE,
     TAG_HEALTH,
+    TAG_RUN_NOTE,
     TAG_SOURCE,
+    TAG_TOP_FINDING,
     TAG_WINDOW_END,
     TAG_WINDOW_START,
+    TOP_FINDING_CHARS,
     CheckOutcome,
     Health,
     WindowResults,
@@ -49,6 +56,8 @@ from mlflow_monitor.contract import (
 from mlflow_monitor.errors import DataError, MonitorError, NotebookError, RegistryError
 from mlflow_monitor.spec import MonitorSpec, load_spec
 from mlflow_monitor.verdicts.alert_plan import RunEvent
+from mlflow_monitor.verdicts.promotion import judged_summary
+from mlflow_monitor.views.run_note import NoteLinks, failed_window_note, window_note
 from mlflow_monitor.workflows import WINDOW_PRELOAD
 from mlflow_monitor.workflows.dispatch_alerts import (
     dispatch,
@@ -62,8 +71,10 @@ from mlflow_monitor.workflows.run_steps import (
     Echo,
     end_failed,
     heartbeat,
+    note_artifacts,
     quiet,
     refresh_card_quietly,
+    render_notebooks_html,
     spec_copy,
 )
 from mlflow_monitor.workflows.version_state import settle_version
@@ -248,13 +259,13 @@ def _run_window(
             spec.model,
             version,
             kind=KIND_WINDOW,
-            run_name=_run_name(version, inputs.end),
+            run_name=_run_name(version, _text_or_none(inputs.start), _text_or_none(inputs.end)),
             tags=_window_tags(inputs),
         )
         echo(f"[run] {spec.model} v{version}: run {run_id}")
         try:
             with heartbeat(runs, run_id):
-                result = _execute_and_log(runs, inputs, run_id, Path(tmp), echo)
+                result, links = _execute_and_log(runs, inputs, run_id, Path(tmp), echo)
         except MonitorError as exc:
             failure = _Failure(str(version), run_id, str(exc), window_start, window_end)
             _record_error(runs, spec, failure, echo, work=Path(tmp), error=exc)
@@ -269,7 +280,7 @@ def _run_window(
             _record_error(runs, spec, failure, echo, work=Path(tmp))
             raise
     result = _settle(runs, spec, result, started_at, echo)
-    _after_window(runs, spec, result, echo, card_dir=Path(spec_path).resolve().parent)
+    _after_window(runs, spec, result, links, echo, card_dir=Path(spec_path).resolve().parent)
     return result
 
 
@@ -484,10 +495,16 @@ def _notebooks(spec: MonitorSpec, spec_path: Path) -> tuple[Path, ...]:
 
 def _execute_and_log(
     runs: MonitorRuns, inputs: _Inputs, run_id: str, work: Path, echo: Echo
-) -> WindowRun:
+) -> tuple[WindowRun, NoteLinks]:
+    """Run the notebooks, log what they wrote, describe and end the run FINISHED.
+
+    Returns the run and the links of its description (the card joins them once refreshed).
+    """
     spec, version = inputs.spec, inputs.state.version
     baseline_dir = runs.download(inputs.state.baseline_run_id or "", "baseline", work)
     out = work / "out"
+    from mlflow_monitor.workflows.notebook_trends import write_notebook_trends
+
     params = NotebookParameters(
         spec_path=str(inputs.spec_path),
         model_version=version,
@@ -497,6 +514,14 @@ def _execute_and_log(
         window_end=_iso_or_empty(inputs.end),
         output_dir=str(out),
         history_path=_history(runs, spec, version, work),
+        trends_path=write_notebook_trends(
+            spec.model,
+            version,
+            work,
+            tracking_uri=runs.tracking_uri,
+            window_start=inputs.start,
+            window_end=inputs.end,
+        ),
         **_model_parameters(inputs),
     )
     _log_source(runs, run_id, inputs)
@@ -510,21 +535,21 @@ def _execute_and_log(
             cwd=work,
         )
     results = _read_results(out / RESULTS_FILE)
+    render_notebooks_html(out / NOTEBOOKS_DIR, echo)
     echo(f"[run] logging {len(results.metrics)} metrics and artifacts to MLflow")
     runs.log_metrics(run_id, results.metrics, _ms(results.window_end))
     runs.log_file(run_id, out / RESULTS_FILE)
-    for folder in ("notebooks", "reports"):
+    for folder in ("notebooks", "reports", "plots"):
         if (out / folder).is_dir():
             runs.log_artifacts(run_id, out / folder, folder)
     for extra in sorted(p for p in out.iterdir() if p.is_file() and p.name != RESULTS_FILE):
         runs.log_file(run_id, extra)
     runs.log_file(run_id, spec_copy(inputs.spec_path, work))
-    tags = {TAG_HEALTH: results.health, TAG_WINDOW_END: results.window_end}
-    if results.window_start:
-        tags[TAG_WINDOW_START] = results.window_start
-    runs.set_run_tags(run_id, tags)
+    links = _note_links(runs, inputs, run_id, out)
+    runs.set_run_tags(run_id, {**_result_tags(results), TAG_RUN_NOTE: _note(results, links)})
+    _rename_to_window(runs, run_id, version, inputs, results)
     runs.end_run(run_id, "FINISHED")
-    return WindowRun(
+    window_run = WindowRun(
         spec.model,
         version,
         run_id,
@@ -536,6 +561,65 @@ def _execute_and_log(
         results.outcomes,
         results=results,
     )
+    return window_run, links
+
+
+# -- how the run reads in MLflow's UI: name, tags, description ----------------------------------
+
+
+def _result_tags(results: WindowResults) -> dict[str, str]:
+    """Health, window and top finding ("check_id: message"; "" when none) of the run."""
+    tags = {
+        TAG_HEALTH: results.health,
+        TAG_WINDOW_END: results.window_end,
+        TAG_TOP_FINDING: _top_finding(results),
+    }
+    if results.window_start:
+        tags[TAG_WINDOW_START] = results.window_start
+    return tags
+
+
+def _top_finding(results: WindowResults) -> str:
+    found = results.findings
+    return f"{found[0].check_id}: {found[0].message}"[:TOP_FINDING_CHARS] if found else ""
+
+
+def _note(results: WindowResults, links: NoteLinks) -> str:
+    """The run's Markdown description (``views.run_note.window_note``)."""
+    summary = judged_summary(results.outcomes).text()
+    return window_note(results.to_dict(), summary=summary, links=links)
+
+
+def _note_links(runs: MonitorRuns, inputs: _Inputs, run_id: str, out: Path) -> NoteLinks:
+    """The artifacts logged from ``out`` (and the spec), and the baseline run, for the note."""
+    files = tuple(p.name for p in sorted(out.iterdir()) if p.is_file())
+    return NoteLinks(
+        experiment_id=runs.experiment_id(inputs.spec.model),
+        run_id=run_id,
+        artifacts=(*note_artifacts(out, (NOTEBOOKS_DIR, REPORTS_DIR)), *files, SPEC_FILE),
+        baseline_run_id=inputs.state.baseline_run_id,
+    )
+
+
+def _rename_to_window(
+    runs: MonitorRuns, run_id: str, version: str, inputs: _Inputs, results: WindowResults
+) -> None:
+    """A window given by the data (no ``--window-end``) is named once it is known."""
+    started = _run_name(version, _text_or_none(inputs.start), _text_or_none(inputs.end))
+    named = _run_name(version, results.window_start, results.window_end)
+    if named != started:
+        runs.rename_run(run_id, named)
+
+
+def _describe_with_card(runs: MonitorRuns, result: WindowRun, links: NoteLinks, echo: Echo) -> None:
+    """The refreshed card joins the description's links; a failure only leaves it out."""
+    if result.results is None:
+        return
+    with_card = replace(links, artifacts=(*links.artifacts, CARD_HTML_FILE, CARD_MARKDOWN_FILE))
+    try:
+        runs.set_run_tags(result.run_id, {TAG_RUN_NOTE: _note(result.results, with_card)})
+    except MonitorError as exc:
+        echo(f"[run] run description not updated with the card: {exc}")
 
 
 def _model_parameters(inputs: _Inputs) -> dict[str, str]:
@@ -625,8 +709,9 @@ def _record_error(
     run, never a new health: the last completed verdict stands. Never raises.
     """
     if failure.run_id:
-        _keep_failure_trail(runs, failure, work, error)
-        end_failed(runs, failure.run_id, failure.line)
+        kept = _keep_failure_trail(runs, failure, work, error)
+        note = _failed_note(runs, spec, failure, kept)
+        end_failed(runs, failure.run_id, failure.line, note=note)
     try:
         runs.record_error(spec.model, failure.version, failure.run_id, failure.line)
     except MonitorError as exc:
@@ -636,15 +721,37 @@ def _record_error(
 
 def _keep_failure_trail(
     runs: MonitorRuns, failure: _Failure, work: Path, error: BaseException | None
-) -> None:
+) -> tuple[str, ...]:
+    """Log the notebooks as far as they ran (rendered too) and ``error.json``; what was kept."""
     run_id = failure.run_id or ""
     notebooks = work / "out" / NOTEBOOKS_DIR
+    kept: tuple[str, ...] = ()
     try:
         if notebooks.is_dir() and any(notebooks.iterdir()):
+            render_notebooks_html(notebooks, quiet)
             runs.log_artifacts(run_id, notebooks, NOTEBOOKS_DIR)
+            kept = note_artifacts(work / "out", (NOTEBOOKS_DIR,))
         _log_json(runs, run_id, ERROR_FILE, _error_body(failure, error))
+        kept = (*kept, ERROR_FILE)
     except MonitorError as exc:
         _LOG.warning("run %s: the failure's notebooks could not be kept: %s", run_id, exc)
+    return kept
+
+
+def _failed_note(
+    runs: MonitorRuns, spec: MonitorSpec, failure: _Failure, kept: tuple[str, ...]
+) -> str | None:
+    """The FAILED run's description: it failed, the error line, what it left; None if unknown."""
+    try:
+        links = NoteLinks(runs.experiment_id(spec.model), failure.run_id or "", kept)
+    except MonitorError:
+        return None
+    return failed_window_note(
+        error=failure.line,
+        window_start=_as_text(failure.window_start),
+        window_end=_as_text(failure.window_end),
+        links=links,
+    )
 
 
 def _error_body(failure: _Failure, error: BaseException | None) -> dict[str, object]:
@@ -669,6 +776,7 @@ def _after_window(
     runs: MonitorRuns,
     spec: MonitorSpec,
     result: WindowRun,
+    links: NoteLinks,
     echo: Echo,
     *,
     card_dir: Path | None = None,
@@ -679,9 +787,10 @@ def _after_window(
     alert: state changes are judged against the previous window in window order.
     """
     echo(f"[run] health {result.health}: refreshing the model card, alerts, alias gates")
-    refresh_card_quietly(
+    if refresh_card_quietly(
         spec, result.version, result.run_id, runs.tracking_uri, echo, card_dir=card_dir
-    )
+    ):
+        _describe_with_card(runs, result, links, echo)
     if not result.is_verdict:
         return
     _dispatch_alerts(runs, spec, result, echo)
@@ -804,8 +913,25 @@ def _window_tags(inputs: _Inputs) -> dict[str, str]:
     return tags
 
 
-def _run_name(version: str, end: datetime | None) -> str:
-    return f"window v{version} {utc_text(end) if end else 'latest'}"
+def _run_name(version: str, start: str | None, end: str | None) -> str:
+    """``v3 2026-11-23 → 2026-11-30`` (times shown only when a bound is not at midnight)."""
+    if not end:
+        return f"v{version} latest window"
+    bounds = [parse_utc(t) for t in (start, end) if t]
+    with_time = any(b.hour or b.minute or b.second for b in bounds)
+    texts = [b.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d") for b in bounds]
+    return f"v{version} {' → '.join(texts)}"
+
+
+def _text_or_none(value: datetime | None) -> str | None:
+    return utc_text(value) if value else None
+
+
+def _as_text(value: datetime | str | None) -> str | None:
+    """A window bound as given on the command line, as UTC text when it reads as a time."""
+    if isinstance(value, datetime):
+        return utc_text(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    return value or None
 
 
 def _ms(iso_text: str) -> int:

@@ -5,13 +5,15 @@
 appends an ``AuditRecord`` for every outcome; ``auto_rollback`` moves an alias off a version that a
 monitoring run turned critical, back to the most recent previous holder still within its gate's
 allowed health. ``history`` returns the records in order. MLflow registry aliases only, never
-stages.
+stages. After an alias moves, the registered model's ``monitor.health`` follows its holders
+(``version_state.record_model_health``).
 """
 
 from __future__ import annotations
 
 import getpass
 import html
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 _HOLDER_DECISIONS = ("granted", "forced", "rollback")
+_LOG = logging.getLogger("mlflow_monitor.workflows.promote")
 
 
 class PromotionInputError(MonitorError):
@@ -157,6 +160,7 @@ def promote(
     except RegistryError:
         _restore_alias(registry, model, alias, previous)
         raise
+    _record_model_health(registry, model)
     return PromotionResult(decision, stored)
 
 
@@ -227,6 +231,16 @@ def _restore_alias(registry: AliasRegistry, model: str, alias: str, previous: st
             registry.set_alias(model, alias, previous)
     except RegistryError:
         pass  # the audit failure is the error the caller must see
+
+
+def _record_model_health(registry: AliasRegistry, model: str) -> None:
+    """The model's health follows the alias holders; a failure here undoes no decision."""
+    from mlflow_monitor.workflows.version_state import record_model_health
+
+    try:
+        record_model_health(registry.runs, model)
+    except MonitorError as exc:
+        _LOG.warning("%s: model health tag not updated: %s", model, exc)
 
 
 def history(
@@ -301,7 +315,11 @@ def auto_rollback(
         for alias, gate in spec.gates.items()
         if gate.auto_rollback and registry.alias_version(model, alias) == str(version)
     ]
-    return RollbackResult(model, str(version), health, tuple(steps)) if steps else None
+    if not steps:
+        return None
+    if any(step.moved for step in steps):
+        _record_model_health(registry, model)
+    return RollbackResult(model, str(version), health, tuple(steps))
 
 
 def _roll_back(

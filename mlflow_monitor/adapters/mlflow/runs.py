@@ -1,4 +1,5 @@
-"""Monitoring and baseline runs in MLflow: start, log (metrics, tags, artifacts), end; version tags.
+"""Monitoring and baseline runs in MLflow: start, log (metrics, tags, artifacts), end; version
+and registered-model tags.
 
 ``MonitorRuns`` wraps one ``MlflowClient`` and turns every MLflow failure into a ``RegistryError``
 with one line that says what failed ("model version churn/7 not found", "MLflow unreachable at
@@ -47,6 +48,7 @@ from mlflow_monitor.contract import (
     TAG_MODEL_VERSION,
     TAG_PID,
     TAG_SUPERSEDED_BY,
+    TAG_TOP_FINDING,
     TAG_WINDOW_END,
     TAG_WINDOW_START,
     MetricValue,
@@ -94,6 +96,7 @@ class VersionState:
     last_error_run_id: str | None = None
     last_error_at: str | None = None
     legacy_error: bool = False  # written by a release that stored failures as health "error"
+    top_finding: str | None = None  # the verdict's first finding ("check_id: message")
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,26 @@ class MonitorRuns:
             )
             self._call(f"tagging model version {model}/{version}", tag)
 
+    # -- registered models ----------------------------------------------------------------------
+    def model_tags(self, model: str) -> dict[str, str]:
+        """The registered model's tags."""
+        read = functools.partial(self._client.get_registered_model, model)
+        registered = self._call(f"reading registered model {model}", read)
+        return dict(getattr(registered, "tags", None) or {})
+
+    def set_model_tags(self, model: str, tags: Mapping[str, str]) -> None:
+        """Set tags on the registered model (values truncated to MLflow's limit)."""
+        for key, value in tags.items():
+            tag = functools.partial(
+                self._client.set_registered_model_tag, model, key, value[:_TAG_VALUE_MAX]
+            )
+            self._call(f"tagging registered model {model}", tag)
+
+    def delete_model_tag(self, model: str, key: str) -> None:
+        """Remove a tag of the registered model (it must exist: read ``model_tags`` first)."""
+        delete = functools.partial(self._client.delete_registered_model_tag, model, key)
+        self._call(f"untagging registered model {model}", delete)
+
     # -- runs ---------------------------------------------------------------------------------
     def experiment_id(self, model: str) -> str:
         """The ``monitor/<model>`` experiment, created on first use."""
@@ -216,6 +239,10 @@ class MonitorRuns:
     def end_run(self, run_id: str, status: RunStatus) -> None:
         """End a run FINISHED or FAILED."""
         self._call(f"ending run {run_id}", lambda: self._client.set_terminated(run_id, status))
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give a run the name the MLflow UI lists it by."""
+        self._call(f"renaming run {run_id}", lambda: self._client.update_run(run_id, name=name))
 
     def set_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         """Set several tags on a run in one call."""
@@ -347,6 +374,7 @@ class MonitorRuns:
                 TAG_WINDOW_END: verdict.window_end or "",
                 TAG_LAST_CHECKED: utc_text(utc_now()),
                 TAG_HEALTH_REASON: "",
+                TAG_TOP_FINDING: verdict.top_finding or "",
             },
         )
 
@@ -421,6 +449,7 @@ def _attempt(run: object) -> Attempt:
         window_end=tags.get(TAG_WINDOW_END) or None,
         health=tags.get(TAG_HEALTH) or None,
         superseded_by=tags.get(TAG_SUPERSEDED_BY) or None,
+        top_finding=tags.get(TAG_TOP_FINDING),
     )
 
 
@@ -452,6 +481,7 @@ def _version_state(
         last_error_run_id=tags.get(TAG_LAST_ERROR_RUN) or None,
         last_error_at=tags.get(TAG_LAST_ERROR_AT) or None,
         legacy_error=legacy_error,
+        top_finding=tags.get(TAG_TOP_FINDING),
     )
 
 
