@@ -114,7 +114,10 @@ def expected_calibration_error(
     truth: np.ndarray, probability: np.ndarray, *, bins: int = ECE_BINS
 ) -> float:
     """ECE in NannyML's binning: rows sorted by probability, equal-count bins (module doc)."""
-    order = np.argsort(probability)  # the default (unstable) sort, as NannyML's
+    # A stable sort: rows of equal probability keep their order, so the ECE (and the calibrate-
+    # or-not decision) is the same on every machine. NannyML's default sort breaks ties in a
+    # CPU-dependent order (numpy's SIMD sorts): near a tie its decision differs between machines.
+    order = np.argsort(probability, kind="stable")
     starts = _bin_starts(len(probability), bins)
     gaps = np.add.reduceat(probability[order], starts) - np.add.reduceat(truth[order], starts)
     return float(np.abs(gaps).sum() / len(probability))
@@ -126,7 +129,7 @@ def ece_noise_floor(probability: np.ndarray, *, bins: int = ECE_BINS) -> float:
     Per bin, |mean label - mean probability| of calibrated rows is about half-normal with the
     Poisson-binomial variance: sqrt(2 / pi) x sqrt(sum p (1 - p)) / rows; weighted by bin share.
     """
-    order = np.argsort(probability)
+    order = np.argsort(probability, kind="stable")
     p = probability[order]
     starts = _bin_starts(len(p), bins)
     spread = np.sqrt(np.add.reduceat(p * (1 - p), starts))
