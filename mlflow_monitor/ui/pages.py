@@ -4,7 +4,8 @@ Pages are rendered on the server (Jinja2, ``templates/monitor/``); the browser o
 filters the fleet table and draws the charts (``static/``). Every asset comes from this app:
 Plotly.js from the installed ``plotly`` package, the rest from ``static/``. A run's files are
 served here too, a report or notebook as a sandboxed document (CSP ``sandbox``: its scripts run
-in an opaque origin, away from this app and the MLflow server's session).
+in an opaque origin, away from this app and the MLflow server's session). Every response says
+how long the app took (``Server-Timing: app;dur=<ms>``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import mimetypes
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    g,
     jsonify,
     make_response,
     render_template,
@@ -27,15 +30,19 @@ from flask import (
     url_for,
 )
 
+from mlflow_monitor.adapters.notebook_html import notebook_html, without_outside_scripts
+from mlflow_monitor.contract import NOTEBOOKS_DIR
 from mlflow_monitor.errors import RegistryError
+from mlflow_monitor.ui import formatting
 from mlflow_monitor.ui.state import Dashboard, NotFound
 from mlflow_monitor.verdicts.trends import TrendSeries, VersionTrends
-from mlflow_monitor.workflows.fleet_view import HEALTH_ORDER, FleetRow
+from mlflow_monitor.workflows.fleet_view import HEALTH_ORDER, FleetRow, health_summary
 
 __all__ = ["EXTENSION", "blueprint"]
 
 EXTENSION = "mlflow_monitor"  # app.extensions key holding the app's Dashboard
 YEAR_SECONDS = 365 * 24 * 3600
+QUIET_ALERT = "nothing_to_send"  # alert rows hidden until asked for
 
 blueprint = Blueprint(
     "monitor",
@@ -112,12 +119,41 @@ def _error_page(status: int, title: str, message: str) -> Response:
     return make_response(body, status)
 
 
+@blueprint.before_request
+def _start_clock() -> None:
+    g.monitor_started = time.perf_counter()
+
+
 @blueprint.after_request
 def _headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", _PAGE_CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    started = g.get("monitor_started")
+    if started is not None:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
     return response
+
+
+@blueprint.app_template_filter("utc")
+def _utc(text: str | None, seconds: bool = False) -> str:
+    return formatting.utc_text(text, seconds=seconds)
+
+
+@blueprint.app_template_filter("age")
+def _age(text: str | None) -> str:
+    return formatting.age_text(text)
+
+
+@blueprint.app_template_filter("stale")
+def _stale(text: str | None) -> bool:
+    return formatting.is_stale(text)
+
+
+@blueprint.app_template_filter("short_list")
+def _short_list(items: Sequence[str]) -> formatting.ShortList:
+    return formatting.short_list(items)
 
 
 @blueprint.app_context_processor
@@ -134,7 +170,8 @@ def _context() -> dict[str, object]:
 def fleet() -> str:
     rows = dashboard().fleet()
     healths = [h for h in HEALTH_ORDER if any(r.health == h for r in rows)]
-    return render_template("monitor/fleet.html", rows=rows, healths=healths)
+    summary = health_summary(rows)
+    return render_template("monitor/fleet.html", rows=rows, healths=healths, summary=summary)
 
 
 @blueprint.route("/models/<path:model>/versions/<version>")
@@ -165,7 +202,8 @@ def _trends_page(
 ) -> str:
     latest = trends.windows[-1] if trends.windows else None
     files = board.run_files(latest.run_id) if latest is not None else None
-    failing = trends.failing
+    firing_now, fired_before = trends.firing_now, trends.fired_before
+    charted = {s.metric for s in (*firing_now, *fired_before)}
     return render_template(
         "monitor/trends.html",
         title=title,
@@ -175,8 +213,9 @@ def _trends_page(
         trends=trends,
         latest=latest,
         files=files,
-        failing=failing,
-        groups=_groups([s for s in trends.series if s not in failing]),
+        firing_now=firing_now,
+        fired_before=fired_before,
+        groups=_groups([s for s in trends.series if s.metric not in charted]),
         index={s.metric: i for i, s in enumerate(trends.series)},
         data=trends.to_dict(),
     )
@@ -192,7 +231,9 @@ def _groups(series: Sequence[TrendSeries]) -> list[tuple[str, list[TrendSeries]]
 @blueprint.route("/alerts")
 @_page_errors
 def alerts() -> str:
-    return render_template("monitor/alerts.html", rows=dashboard().alerts())
+    rows = dashboard().alerts()
+    quiet = sum(1 for r in rows if (r.status or r.outcome) == QUIET_ALERT)
+    return render_template("monitor/alerts.html", rows=rows, quiet_count=quiet)
 
 
 @blueprint.route("/gates")
@@ -205,7 +246,8 @@ def gates() -> str:
 @blueprint.route("/runs/<run_id>/artifacts/<path:path>")
 @_page_errors
 def artifact(run_id: str, path: str) -> Response:
-    """A monitoring run's file: HTML sandboxed, a notebook as HTML, text as text."""
+    """A monitoring run's file: HTML sandboxed, a notebook as HTML (no outside script: the
+    run's own HTML of it cleaned, else rendered here), text as text."""
     board = dashboard()
     if path.endswith(".ipynb"):
         rendered = path[: -len(".ipynb")] + ".html"
@@ -215,6 +257,8 @@ def artifact(run_id: str, path: str) -> Response:
         local = board.artifact(run_id, path, Path(tmp))
         if path.endswith(".ipynb"):
             return _notebook_response(local)
+        if path.startswith(f"{NOTEBOOKS_DIR}/") and path.endswith(".html"):
+            return _html_response(without_outside_scripts(local.read_text(encoding="utf-8")))
         return _file_response(local, path)
 
 
@@ -236,12 +280,16 @@ def _file_response(local: Path, path: str) -> Response:
 
 
 def _notebook_response(local: Path) -> Response:
-    """The executed notebook rendered by nbconvert; the JSON as text when it is not installed."""
+    """The executed notebook rendered by nbconvert (no outside script); the JSON as text when
+    nbconvert is not installed."""
     try:
-        from nbconvert import HTMLExporter
+        body = notebook_html(local)
     except ImportError:
         return _file_response(local, local.name + ".txt")
-    body, _ = HTMLExporter().from_filename(str(local))  # type: ignore[no-untyped-call]
+    return _html_response(body)
+
+
+def _html_response(body: str) -> Response:
     response = make_response(body)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Content-Security-Policy"] = _ARTIFACT_CSP

@@ -5,13 +5,15 @@ two paginated searches, never a call per version, so the dashboard's fleet page 
 a large fleet), take each version's top finding from its ``monitor.top_finding`` tag, else from
 its verdict run's ``results.json`` (read once per run through ``ArtifactCache``: a finished run
 never changes), and order the rows worst health first. The alerts and gates pages read the
-windows' ``alerts.json`` (newest window first) and the alias audit records (newest first).
+windows' ``alerts.json`` (newest window first) and the alias audit records (newest first). A
+channel's address is kept as ``scheme://host`` only: its path or query may carry a token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from mlflow_monitor.adapters.mlflow.fleet import FleetVersion, fleet_versions
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
@@ -22,7 +24,15 @@ from mlflow_monitor.workflows.promote import history
 from mlflow_monitor.workflows.version_trends import ArtifactCache
 from mlflow_monitor.workflows.window_history import WindowPoint, window_history
 
-__all__ = ["HEALTH_ORDER", "AlertRow", "FleetRow", "alert_rows", "fleet_rows", "gate_rows"]
+__all__ = [
+    "HEALTH_ORDER",
+    "AlertRow",
+    "FleetRow",
+    "alert_rows",
+    "fleet_rows",
+    "gate_rows",
+    "health_summary",
+]
 
 # how a row's health reads, worst first: `failed` is a version whose every attempt failed
 HEALTH_ORDER = ("critical", "failed", "warning", "unknown", "healthy")
@@ -109,6 +119,14 @@ def _finding_from_results(runs: MonitorRuns, cache: ArtifactCache, run_id: str) 
     return f"{found[0].check_id}: {found[0].message}" if found else None
 
 
+def health_summary(rows: Iterable[FleetRow]) -> tuple[tuple[str, int], ...]:
+    """How many rows have each health, worst first, healths with no row left out."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.health] = counts.get(row.health, 0) + 1
+    return tuple((health, counts[health]) for health in HEALTH_ORDER if health in counts)
+
+
 def _order(row: FleetRow) -> tuple[int, str, int]:
     version = int(row.version) if row.version.isdigit() else 0
     return (HEALTH_ORDER.index(row.health), row.model, -version)
@@ -126,7 +144,7 @@ class AlertRow:
     run_id: str
     outcome: str  # the window's alert status: sent, nothing_to_send, no_channels, failed, ...
     channel: str | None
-    url: str | None
+    url: str | None  # scheme://host of the channel's address, never its path or query
     severity: str | None
     status: str | None  # the channel's status: sent, failed, nothing_to_send
     reason: str
@@ -181,7 +199,7 @@ def _alert_row(
         run_id=point.run_id,
         outcome=outcome,
         channel=_text(channel.get("channel")),
-        url=_text(channel.get("url")),
+        url=_origin(_text(channel.get("url"))),
         severity=_text(channel.get("severity")),
         status=_text(channel.get("status")),
         reason=str(channel.get("reason") or note),
@@ -191,6 +209,20 @@ def _alert_row(
 
 def _text(value: object) -> str | None:
     return None if value is None or value == "" else str(value)
+
+
+def _origin(url: str | None) -> str | None:
+    """``scheme://host[:port]`` of a channel address: no user, password, path or query."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL (a bad IPv6 literal): show nothing of it
+        return None
+    host = parts.netloc.rsplit("@", 1)[-1]
+    if not parts.scheme or not host:
+        return None
+    return f"{parts.scheme}://{host}"
 
 
 def gate_rows(models: Sequence[str], *, tracking_uri: str | None = None) -> list[AuditRecord]:

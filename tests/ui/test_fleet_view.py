@@ -3,7 +3,8 @@
 A version is monitored when it carries a ``monitor.*`` tag; rows come worst health first (a
 version whose every attempt failed reads ``failed``); aliases come from the registered models;
 the top finding is the version's ``monitor.top_finding`` tag, else the verdict run's
-``results.json``. The alerts page's rows come from each window's ``alerts.json``.
+``results.json``. The alerts page's rows come from each window's ``alerts.json``, a channel's
+address cut to ``scheme://host`` (its path or query may hold a token).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mlflow_monitor.contract import (
     MetricValue,
     WindowResults,
 )
-from mlflow_monitor.workflows.fleet_view import alert_rows, fleet_rows
+from mlflow_monitor.workflows.fleet_view import alert_rows, fleet_rows, health_summary
 from mlflow_monitor.workflows.version_trends import ArtifactCache
 
 WINDOW = ("2025-03-03T00:00:00Z", "2025-03-10T00:00:00Z")
@@ -110,6 +111,8 @@ def test_rows_are_the_monitored_versions_worst_first(
     assert rows[0].aliases == ("challenger",)
     assert rows[-1].aliases == ("champion",)
     assert rows[1].last_error == "window file missing"
+    assert health_summary(rows) == (("critical", 1), ("failed", 1), ("unknown", 1), ("healthy", 1))
+    assert health_summary(rows[:1] * 2 + rows[-1:]) == (("critical", 2), ("healthy", 1))
 
 
 def test_top_finding_falls_back_to_the_verdict_results(
@@ -132,13 +135,13 @@ def test_alert_rows_say_what_each_channel_was_sent(
         "channels": [
             {
                 "channel": "oncall",
-                "url": "slack://****/****",
+                "url": "json://bot:s3cret@hooks.example.com:8443/T0/B1/tok?token=abc",
                 "status": "sent",
                 "severity": "warning",
                 "reason": "",
                 "items": [{"check_id": "drift/age"}],
             },
-            {"channel": "mail", "url": "mailto://****", "status": "failed", "reason": "refused"},
+            {"channel": "mail", "url": "not a url", "status": "failed", "reason": "refused"},
         ],
     }
     run_id = _window_run(client, tmp_path, "churn", alerts=alerts)
@@ -150,6 +153,7 @@ def test_alert_rows_say_what_each_channel_was_sent(
         ("oncall", "sent", ("drift/age",)),
         ("mail", "failed", ()),
     ]
-    assert rows[0].url == "slack://****/****"
+    assert rows[0].url == "json://hooks.example.com:8443"  # no user, password, path or query
+    assert rows[1].url is None  # nothing of an address that is not a URL
     assert rows[1].reason == "refused"
     assert {r.window_end for r in rows} == {WINDOW[1]}

@@ -2,21 +2,30 @@
 
 The demo (``demo_store``, built once for the module by ``tests/ui/conftest.py``) ends with
 churn-classifier v1 critical after a healthy and a warning window: the fleet must say so with
-its top finding, the version page must draw ``perf/roc_auc`` with its crossing and link the
-executed notebooks, and the run's files must come back sandboxed.
+its top finding, the version page must draw ``perf/roc_auc`` with its crossing among the checks
+failing in the latest window and link the executed notebooks, and the run's files must come back
+sandboxed, a notebook rendered without any outside script. Every response says how long the app
+took (``Server-Timing``). The pages' formats (UTC times, ages, short check lists, alert rows) are
+checked on the formatting helpers and on the alerts template rendered with given rows.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 import pytest
 from click.testing import CliRunner
+from flask import render_template
 from flask.testing import FlaskClient
 
+from mlflow_monitor.adapters.notebook_html import notebook_html, without_outside_scripts
 from mlflow_monitor.cli import main
 from mlflow_monitor.ui import create_app
+from mlflow_monitor.ui.formatting import age_text, is_stale, short_list, utc_text
+from mlflow_monitor.workflows.fleet_view import AlertRow
+from mlflow_monitor.workflows.version_trends import version_trends
 from tests.ui.conftest import DEMO_MODEL, DEMO_VERSION, DemoStore
 
 VERSION_URL = f"/monitor/models/{DEMO_MODEL}/versions/{DEMO_VERSION}"
@@ -51,17 +60,37 @@ def test_fleet_lists_the_critical_version_with_its_top_finding(client: FlaskClie
     assert 'data-health="critical"' in row
     assert f'href="{VERSION_URL}"' in row
     assert "performance/" in row  # the verdict's worst finding (a performance drop)
+    assert re.search(r'<span class="age[^"]*"[^>]*>\d+ days? ago</span>', row)  # verdict's age
+    summary = re.findall(r'class="count health-(\w+)"[^>]*>(\d+) (\w+)</span>', html)
+    assert summary == [("critical", "1", "critical")]  # "1 critical": the fleet in one line
     assert '<table id="fleet"' in html
     assert "fleet.js" in html
 
 
-def test_version_page_draws_roc_auc_with_its_crossing(client: FlaskClient) -> None:
+def _metrics(html: str) -> list[str]:
+    return re.findall(r'<div class="trend"[^>]*data-metric="([^"]+)"', html)
+
+
+def test_version_page_draws_roc_auc_with_its_crossing(
+    client: FlaskClient, demo_store: DemoStore
+) -> None:
     html = _page(client, VERSION_URL)
     charts = re.findall(r'<div class="trend"[^>]*data-metric="perf/roc_auc"[^>]*>', html)
     assert len(charts) == 1
     assert 'data-crossings="1"' in charts[0]
-    failing = html.split('id="failing"', 1)[1].split("<details", 1)[0]
-    assert 'data-metric="perf/roc_auc"' in failing  # failing series come first, drawn open
+    # failing in the latest window (worst status first), then fired earlier only, both open
+    trends = version_trends(DEMO_MODEL, version=DEMO_VERSION, tracking_uri=demo_store.tracking_uri)
+    now = [s.metric for s in trends.firing_now]
+    before = [s.metric for s in trends.fired_before]
+    assert "perf/roc_auc" in now and before, "the demo no longer fires before and now"
+    assert set(now).isdisjoint(before)
+    failing = html.split('id="failing"', 1)[1].split('id="fired-before"', 1)[0]
+    earlier = html.split('id="fired-before"', 1)[1].split("<details", 1)[0]
+    assert _metrics(failing) == now
+    assert _metrics(earlier) == before
+    assert f"Failing in the latest window ({len(now)})" in html
+    assert f"Fired in earlier windows ({len(before)})" in html
+    assert sorted(_metrics(html)) == sorted(s.metric for s in trends.series)  # each drawn once
     strip = re.findall(r'<li class="window health-(\w+)"', html)
     assert strip == ["healthy", "warning", "critical"]
     assert "/monitor/static/plotly.min.js" in html
@@ -76,6 +105,10 @@ def test_version_page_links_the_executed_notebooks_and_reports(client: FlaskClie
     assert rendered.status_code == 200
     assert rendered.headers["Content-Type"].startswith("text/html")
     assert rendered.headers["Content-Security-Policy"].startswith("sandbox")
+    notebook = rendered.get_data(as_text=True)
+    assert "Monitoring window" in notebook
+    assert "cdnjs" not in notebook and "require.min.js" not in notebook  # nbconvert's CDN scripts
+    assert re.findall(r"<script[^>]*\bsrc=", notebook) == []  # no script fetched from anywhere
     reports = re.findall(r'<a class="report-link" href="([^"]+)"', html)
     assert any(r.endswith("reports/data_drift.html") for r in reports)
     report = client.get(reports[0])
@@ -94,6 +127,7 @@ def test_alerts_and_gates_pages_render(client: FlaskClient) -> None:
     rows = re.findall(r'<tr class="alert-row" data-model="([^"]+)"', alerts)
     assert rows == [DEMO_MODEL] * 3  # one per window (the demo spec names no channel)
     assert "alerts.channels is empty" in alerts
+    assert "alert-row quiet" not in alerts and "show-quiet" not in alerts  # nothing hidden
     gates = _page(client, "/monitor/gates")
     assert "<h1>Gates</h1>" in gates
     assert "No gate decisions recorded yet." in gates
@@ -161,5 +195,86 @@ def test_a_refused_promotion_shows_on_the_gates_page_and_as_an_event(
     rows = re.findall(r'<tr class="gate-row"[^>]*>.*?</tr>', gates, re.S)
     assert len(rows) == 1
     assert 'data-decision="refused"' in rows[0] and "@prod" in rows[0]
+    when = re.findall(r"<time [^>]*>([^<]+)</time>", rows[0])
+    assert len(when) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", when[0]), when
     html = _page(client, VERSION_URL)
     assert re.findall(r'<tr class="event-row" data-kind="(\w+)"', html) == ["alias"]
+
+
+def test_every_monitor_response_says_how_long_the_app_took(client: FlaskClient) -> None:
+    for url in (
+        "/monitor/",
+        VERSION_URL,
+        "/monitor/alerts",
+        "/monitor/static/monitor.css",
+        "/monitor/api/fleet",
+        "/monitor/models/no-such-model",  # an error page too
+    ):
+        timing = client.get(url).headers.get("Server-Timing", "")
+        assert re.fullmatch(r"app;dur=\d+\.\d", timing), (url, timing)
+
+
+def test_times_ages_and_check_lists_read_the_same_everywhere() -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    assert utc_text("2026-11-09T00:00:00Z") == "2026-11-09 00:00"
+    assert utc_text("2026-11-09T01:30:00+01:00") == "2026-11-09 00:30"  # to UTC
+    assert utc_text("2026-11-28T12:54:25.123456", seconds=True) == "2026-11-28 12:54:25"
+    assert utc_text("not a time") == "not a time" and utc_text(None) == ""
+    assert age_text("2026-11-09T00:00:00Z", now=now) == "19 days ago"
+    assert age_text("2026-11-28T09:00:00Z", now=now) == "3 hours ago"
+    assert age_text("2026-11-28T11:59:00Z", now=now) == "1 minute ago"
+    assert age_text(None, now=now) == ""
+    assert is_stale("2026-11-09T00:00:00Z", now=now)
+    assert not is_stale("2026-11-23T00:00:00Z", now=now)
+    listed = short_list(["a", "b", "c", "d", "e"])
+    assert (listed.shown, listed.more, listed.full) == (("a", "b", "c"), 2, "a, b, c, d, e")
+    assert short_list(["a"]).more == 0
+
+
+def _alert(status: str, checks: tuple[str, ...], url: str | None) -> AlertRow:
+    return AlertRow(
+        model=DEMO_MODEL,
+        version="1",
+        window_start="2026-11-02T00:00:00Z",
+        window_end="2026-11-09T00:00:00Z",
+        run_id="0123456789abcdef",
+        outcome=status,
+        channel="on-call",
+        url=url,
+        severity="critical" if checks else None,
+        status=status,
+        reason="",
+        checks=checks,
+    )
+
+
+def test_alerts_page_shortens_check_lists_and_hides_quiet_windows(demo_store: DemoStore) -> None:
+    checks = tuple(f"segment/region=r{i}/roc_auc" for i in range(7))
+    rows = [_alert("sent", checks, "json://hooks.example.com"), _alert("nothing_to_send", (), None)]
+    app = create_app(tracking_uri=demo_store.tracking_uri)
+    with app.test_request_context("/monitor/alerts"):
+        html = render_template("monitor/alerts.html", rows=rows, quiet_count=1)
+    sent_row = r'<tr class="alert-row" data-model="[^"]+" data-status="sent".*?</tr>'
+    [sent] = re.findall(sent_row, html, re.S)
+    cell = re.findall(r'<td class="checks" title="([^"]+)">(.*?)</td>', sent, re.S)
+    assert cell and cell[0][0] == ", ".join(checks)  # the whole list on hover
+    assert "r2/roc_auc" in cell[0][1] and "r3/roc_auc" not in cell[0][1]
+    assert "and 4 more" in cell[0][1]
+    assert "json://hooks.example.com" in sent
+    quiet = re.findall(r'<tr class="alert-row quiet"[^>]*data-status="nothing_to_send"', html)
+    assert len(quiet) == 1  # hidden by the stylesheet until the box is ticked
+    assert '<input type="checkbox" id="show-quiet"' in html
+    assert "Show the 1 row with nothing to send" in html
+
+
+def test_notebook_html_asks_no_outside_host(demo_store: DemoStore) -> None:
+    executed = next(demo_store.folder.rglob("notebooks/monitor.ipynb"))
+    html = notebook_html(executed)
+    assert "Monitoring window" in html
+    assert "cdnjs" not in html and "<script src" not in html
+    stock = (
+        '<head><script src="https://cdnjs.cloudflare.com/require.min.js"></script>\n'
+        '<script type="module">const m = await import("https://x/mermaid.esm.min.mjs");</script>'
+        "<script>var own = 1;</script></head>"
+    )
+    assert without_outside_scripts(stock) == "<head>\n<script>var own = 1;</script></head>"
