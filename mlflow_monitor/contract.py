@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CAPTURE_DROPPED_COLUMN",
     "DEFAULT_CONFIDENCE",
+    "FINDING_KIND_ORDER",
     "HEALTH_ORDER",
     "OUTCOME_COLUMNS",
     "RESULTS_SCHEMA_VERSION",
@@ -52,6 +53,7 @@ __all__ = [
     "Status",
     "WindowResults",
     "experiment_name",
+    "finding_order",
     "health",
     "level_text",
     "parse_utc",
@@ -185,6 +187,12 @@ HEALTH_ORDER: dict[Health, int] = {"healthy": 0, "warning": 1, "critical": 2, "e
 _STATUSES = frozenset(get_args(Status))
 _SEVERITIES = frozenset(get_args(Severity))
 _FINDING_ORDER = {"error": 0, "fail": 1, "warn": 2}
+# Among findings of one status, what people act on first: the model's own performance and the
+# regulatory rules, then the data (drift, quality), then slices (segments, group metrics).
+FINDING_KIND_ORDER = {
+    "performance": 0, "policy": 1, "drift": 2, "quality": 3, "segment": 4, "bias_drift": 5,
+    "fairness": 5,
+}  # fmt: skip
 
 Evidence = dict[str, float | int | str | None]
 Basis = Literal["measured", "estimated"]
@@ -401,9 +409,22 @@ def health(outcomes: Iterable[CheckOutcome]) -> Health:
 
 
 def findings(outcomes: Iterable[CheckOutcome]) -> tuple[CheckOutcome, ...]:
-    """The outcomes that are findings (error, fail, warn), worst first, then by check id."""
+    """The outcomes that are findings (error, fail, warn): worst status first, then by kind
+    (``FINDING_KIND_ORDER``: performance and policy rules before drift, slices last), measured
+    before estimated, then by check id."""
     found = [o for o in outcomes if o.firing]
-    return tuple(sorted(found, key=lambda o: (_FINDING_ORDER[o.status], o.check_id)))
+    return tuple(sorted(found, key=finding_order))
+
+
+def finding_order(outcome: CheckOutcome) -> tuple[int, int, int, str]:
+    """The sort key of ``findings``: status, kind, basis, check id."""
+    kind = FINDING_KIND_ORDER.get(outcome.kind, len(FINDING_KIND_ORDER))
+    return (
+        _FINDING_ORDER.get(outcome.status, 9),
+        kind,
+        int(outcome.basis == "estimated"),
+        outcome.check_id,
+    )
 
 
 def unevaluated_critical(outcomes: Iterable[CheckOutcome]) -> tuple[CheckOutcome, ...]:

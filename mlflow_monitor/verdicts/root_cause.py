@@ -47,7 +47,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
-from mlflow_monitor.contract import CheckOutcome
+from mlflow_monitor.contract import CheckOutcome, findings
 from mlflow_monitor.stats.bias_drift import two_proportion_z
 from mlflow_monitor.stats.fairness import INTERSECTION_SEPARATOR, MISSING_GROUP
 
@@ -62,6 +62,7 @@ __all__ = [
     "cause_head",
     "cause_label",
     "could_explain",
+    "headline",
     "level_shift_attribute",
     "level_shifts",
     "segment_column",
@@ -420,3 +421,20 @@ def _bias_by(
 def _at_least_two(indices: list[int], cause: str, *, already: int = 0) -> dict[int, str]:
     """``cause`` for every index when it then explains two findings or more, else nothing."""
     return {i: cause for i in indices} if len(indices) + already >= 2 else {}
+
+
+def headline(outcomes: Iterable[CheckOutcome], *, width: int | None = None) -> str:
+    """A window's story in one line: its first finding (``contract.findings`` order) and how
+    many more its root cause explains: ``check_id: message (+N more: <cause label>)``; "" when
+    nothing fires. ``width`` shortens the message, never the cause. The fleet view, the run's
+    description and ``monitor.top_finding`` use it."""
+    found = findings(outcomes)
+    if not found:
+        return ""
+    first = found[0]
+    line = f"{first.check_id}: {first.message}"
+    more = sum(1 for o in found[1:] if first.cause and o.cause == first.cause)
+    suffix = f" (+{more} more: {cause_label(first.cause)})" if more and first.cause else ""
+    if width is not None and len(line) + len(suffix) > width:
+        line = line[: max(width - len(suffix) - 1, 0)] + "…"
+    return line + suffix

@@ -69,10 +69,15 @@ def window_note(
     summary: str,
     links: NoteLinks,
     max_findings: int = MAX_NOTE_FINDINGS,
+    findings: Sequence[Mapping[str, object]] | None = None,
 ) -> str:
-    """A window run's description: health, window, rows, summary, top findings, links."""
+    """A window run's description: health, window, rows, summary, top findings, links.
+
+    ``findings`` are the window's findings in the order people should read them (the caller's
+    ``contract.findings``); without them, worst status first, then by check id.
+    """
     outcomes = _outcomes(results)
-    found = _findings(outcomes)
+    found = list(findings) if findings is not None else _findings(outcomes)
     blocks = [
         _health_line(results, outcomes),
         _facts(results, summary),

@@ -20,6 +20,7 @@ from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
 from mlflow_monitor.contract import ALERTS_FILE, RESULTS_FILE, WindowResults
 from mlflow_monitor.errors import DataError
 from mlflow_monitor.verdicts.promotion import AuditRecord
+from mlflow_monitor.verdicts.root_cause import headline
 from mlflow_monitor.workflows.promote import history
 from mlflow_monitor.workflows.version_trends import ArtifactCache
 from mlflow_monitor.workflows.window_history import WindowPoint, window_history
@@ -108,15 +109,15 @@ def _row(entry: FleetVersion, runs: MonitorRuns, cache: ArtifactCache) -> FleetR
 
 
 def _finding_from_results(runs: MonitorRuns, cache: ArtifactCache, run_id: str) -> str | None:
-    """The worst finding of the verdict's ``results.json`` ("check_id: message")."""
+    """The verdict's headline from its ``results.json`` (``verdicts.root_cause.headline``)."""
     body = cache.read(runs, run_id, RESULTS_FILE)
     if not isinstance(body, Mapping):
         return None
     try:
-        found = WindowResults.from_dict(body).findings
+        outcomes = WindowResults.from_dict(body).outcomes
     except DataError:
         return None
-    return f"{found[0].check_id}: {found[0].message}" if found else None
+    return headline(outcomes) or None
 
 
 def health_summary(rows: Iterable[FleetRow]) -> tuple[tuple[str, int], ...]:

@@ -57,6 +57,7 @@ from mlflow_monitor.errors import DataError, MonitorError, NotebookError, Regist
 from mlflow_monitor.spec import MonitorSpec, load_spec
 from mlflow_monitor.verdicts.alert_plan import RunEvent
 from mlflow_monitor.verdicts.promotion import judged_summary
+from mlflow_monitor.verdicts.root_cause import headline
 from mlflow_monitor.views.run_note import NoteLinks, failed_window_note, window_note
 from mlflow_monitor.workflows import WINDOW_PRELOAD
 from mlflow_monitor.workflows.dispatch_alerts import (
@@ -580,14 +581,14 @@ def _result_tags(results: WindowResults) -> dict[str, str]:
 
 
 def _top_finding(results: WindowResults) -> str:
-    found = results.findings
-    return f"{found[0].check_id}: {found[0].message}"[:TOP_FINDING_CHARS] if found else ""
+    return headline(results.outcomes, width=TOP_FINDING_CHARS)
 
 
 def _note(results: WindowResults, links: NoteLinks) -> str:
     """The run's Markdown description (``views.run_note.window_note``)."""
     summary = judged_summary(results.outcomes).text()
-    return window_note(results.to_dict(), summary=summary, links=links)
+    found = [o.to_dict() for o in results.findings]
+    return window_note(results.to_dict(), summary=summary, links=links, findings=found)
 
 
 def _note_links(runs: MonitorRuns, inputs: _Inputs, run_id: str, out: Path) -> NoteLinks:

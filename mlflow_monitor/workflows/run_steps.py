@@ -4,7 +4,8 @@ card, rendered notebooks.
 Each is one named step of ``build_baseline.build_baseline_run`` or ``monitor_window.run_window``.
 
 ``render_notebooks_html`` writes ``<name>.html`` beside each executed ``<name>.ipynb`` with
-nbconvert's ``HTMLExporter`` (images embedded), because MLflow's artifact viewer shows HTML
+``adapters.notebook_html`` (nbconvert's lab template without the scripts it loads from a CDN),
+because MLflow's artifact viewer shows HTML
 rendered but an ``.ipynb`` only as JSON. It is an optional output: a failure is a note, never a
 failed run. Measured on the demo's windows (2 shared cores, warm disk cache): about 0.3 s to
 import nbconvert and load its template (once per process), 0.3 s for ``monitor.ipynb`` and
@@ -22,7 +23,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
 from mlflow_monitor.contract import (
@@ -37,9 +37,6 @@ from mlflow_monitor.contract import (
 from mlflow_monitor.errors import MonitorError
 from mlflow_monitor.spec import MonitorSpec
 from mlflow_monitor.workflows.model_cards import refresh_card
-
-if TYPE_CHECKING:  # nbconvert loads only when notebooks are rendered
-    from nbconvert import HTMLExporter
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -103,30 +100,16 @@ def render_notebooks_html(folder: Path, echo: Echo) -> list[Path]:
     Returns the files written; a notebook that cannot be rendered is skipped with a line.
     """
     notebooks = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
-    if not notebooks:
-        return []
-    try:
-        exporter = _html_exporter()
-    except Exception as exc:  # nbconvert missing or broken: the notebooks stay as .ipynb
-        echo(f"[run] notebooks not rendered to HTML: {type(exc).__name__}: {exc}")
-        return []
-    return [html for html in (_render(exporter, nb, echo) for nb in notebooks) if html]
+    return [html for html in (_render(nb, echo) for nb in notebooks) if html]
 
 
-def _html_exporter() -> HTMLExporter:
-    from nbconvert import HTMLExporter
-
-    return HTMLExporter(embed_images=True)  # type: ignore[no-untyped-call]
-
-
-def _render(exporter: HTMLExporter, notebook: Path, echo: Echo) -> Path | None:
-    import nbformat
+def _render(notebook: Path, echo: Echo) -> Path | None:
+    from mlflow_monitor.adapters.notebook_html import notebook_html
 
     try:
-        body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
         target = notebook.with_suffix(".html")
-        target.write_text(body, encoding="utf-8")
-    except Exception as exc:  # an optional output never fails the run
+        target.write_text(notebook_html(notebook), encoding="utf-8")
+    except Exception as exc:  # an optional output never fails the run (nbconvert missing too)
         echo(f"[run] {notebook.name} not rendered to HTML: {type(exc).__name__}: {exc}")
         return None
     return target

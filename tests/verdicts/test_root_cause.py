@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Interval, Status
+from mlflow_monitor.contract import AppliedThreshold, CheckOutcome, Interval, Status, findings
 from mlflow_monitor.spec import Severity
 from mlflow_monitor.verdicts.root_cause import (
     DATASET_DRIFT,
     assign_causes,
     cause_label,
     could_explain,
+    headline,
     level_shifts,
 )
 
@@ -417,3 +418,35 @@ def test_prevalence_moving_alike_is_no_group_own_change() -> None:
     causes = _causes([prevalence[0], steady, *window[2:]])
     assert causes["bias_drift/gender=female/fdr"] == causes["bias_drift/gender=female/fpr"]
     assert causes["bias_drift/gender=female/fdr"] == "prevalence"
+
+
+def _finding(check_id: str, status: Status, cause: str | None = None) -> CheckOutcome:
+    kind = check_id.split("/")[0]
+    return CheckOutcome(check_id, kind, status, "warning", 1.0, None, f"{check_id} moved",
+                        cause=cause)  # fmt: skip
+
+
+def test_headline_leads_with_what_people_act_on_and_counts_its_cause() -> None:
+    """Findings of one status read performance and policy first, the data next, slices last
+    (not alphabetically: bias_drift sorted before drift once), with the cause's other findings."""
+    found = [
+        _finding("bias_drift/gender=female/fdr", "warn", "shift:gender"),
+        _finding("bias_drift/gender=female/fnr", "warn", "shift:gender"),
+        _finding("drift/tenure_months", "warn", DATASET_DRIFT),
+        _finding("drift/contract", "warn", DATASET_DRIFT),
+        _finding("drift/share_drifted", "warn", DATASET_DRIFT),
+        _finding("segment/region=east", "warn"),
+    ]
+    line = headline(found)
+    assert line.startswith("drift/contract: drift/contract moved")
+    assert line.endswith("(+2 more: dataset drift (feature columns drifted together))")
+    failing = [*found, _finding("performance/roc_auc", "fail"), _finding("policy/x/y/z", "warn")]
+    assert headline(failing) == "performance/roc_auc: performance/roc_auc moved"
+    assert [o.check_id for o in findings(failing)][:3] == [
+        "performance/roc_auc", "policy/x/y/z", "drift/contract",
+    ]  # fmt: skip
+    short = headline(found, width=80)  # the message is shortened, never the cause
+    assert len(short) == 80 and short.endswith(
+        "(+2 more: dataset drift (feature columns drifted together))"
+    )
+    assert headline([_finding("quality/rows", "pass")]) == ""
