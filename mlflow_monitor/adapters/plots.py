@@ -18,6 +18,7 @@ window).
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import math
 import re
@@ -483,26 +484,38 @@ def _bias_baselines(outcomes: Iterable[CheckOutcome]) -> dict[str, float]:
 @_styled
 def _draw_groups(rates: Sequence[GroupRate], title: str) -> bytes:
     fig, ax = _figure()
+    _group_axes(ax, rates)
+    return _png(fig, ax, title + " (◆ baseline)")
+
+
+def _group_axes(ax: Axes, rates: Sequence[GroupRate]) -> None:
+    """Each group's rates side by side per metric, a fixed colour per group name."""
     metrics = list(dict.fromkeys(r.metric for r in rates))
     groups = list(dict.fromkeys(r.group for r in rates))
     step = 0.8 / max(len(groups), 1)
-    colours = [f"C{i}" for i in range(len(groups))]
+    colours = _group_colours(groups)
     for i, group in enumerate(groups):
         mine = [r for r in rates if r.group == group]
         x = np.array([metrics.index(r.metric) for r in mine]) - 0.4 + step * (i + 0.5)
         y = np.array([r.value for r in mine])
         low = np.array([r.value - r.low if r.low is not None else 0.0 for r in mine])
         high = np.array([r.high - r.value if r.high is not None else 0.0 for r in mine])
-        ax.errorbar(x, y, yerr=[low, high], fmt="o", color=colours[i], capsize=3, markersize=4,
+        ax.errorbar(x, y, yerr=[low, high], fmt="o", color=colours[group], capsize=3, markersize=4,
                     label=_short(group, 20))  # fmt: skip
         based = [(xi, r.baseline) for xi, r in zip(x, mine, strict=True) if r.baseline is not None]
         if based:
             ax.plot(*zip(*based, strict=True), marker="D", markersize=3, linestyle="none",
                     color=REFERENCE)  # fmt: skip
     ax.set_xticks(range(len(metrics)), metrics, fontsize=8)
+    ax.set_xlim(-0.5, len(metrics) - 0.5)  # one metric: its groups centred, not at the edges
     ax.set_ylabel("rate", fontsize=8)
     ax.legend(fontsize=7, frameon=False, ncol=min(len(groups), 4))
-    return _png(fig, ax, title + " (◆ baseline)")
+
+
+def _group_colours(groups: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per group name (its place in sorted order), the same in every window
+    that has the same groups; drawn in size order regardless."""
+    return {group: f"C{i % 10}" for i, group in enumerate(sorted(groups))}
 
 
 # -- trends of the last windows -------------------------------------------------------------------
@@ -514,6 +527,8 @@ class TrendLines:
     windows: tuple[str, ...]
     healths: tuple[str, ...]
     crossed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # metric -> ends
+    partial: tuple[bool, ...] = ()  # per window: hatched on the health strip
+    gaps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # metric -> ends, no value
 
 
 def key_metrics(trends: VersionTrends, *, limit: int = TREND_PANELS) -> tuple[str, ...]:
@@ -542,8 +557,10 @@ def trend_plot(
         windows=tuple(w.window_end for w in trends.windows),
         healths=tuple(w.health for w in trends.windows),
         crossed={s.metric: tuple(p.window_end for p in s.crossings) for s in series},
+        partial=tuple(w.partial for w in trends.windows),
+        gaps={s.metric: _missing(trends, s) for s in series},
     )
-    title = f"{trends.model}: last {len(trends.windows)} windows"
+    title = f"{trends.model}: last {_windows(len(trends.windows))}"
     return Plot("trends", title, _draw_trends(trends, series, title), lines)
 
 
@@ -562,6 +579,8 @@ def _draw_trends(trends: VersionTrends, series: Sequence[TrendSeries], title: st
 
 
 def _draw_series(ax: Axes, s: TrendSeries, index: Mapping[str, int]) -> None:
+    """The series over every window slot: a window without a value (no labels yet) is a gap in
+    the line (NaN), never a straight line across it."""
     points = [p for p in s.points if p.run_id in index and _finite(p.value) is not None]
     x = np.array([index[p.run_id] for p in points], dtype=float)
     y = np.array([float(p.value or 0.0) for p in points])
@@ -570,12 +589,19 @@ def _draw_series(ax: Axes, s: TrendSeries, index: Mapping[str, int]) -> None:
     low, high = (min(seen), max(seen)) if seen else (0.0, 1.0)
     pad = (high - low) * 0.15 or abs(high) * 0.1 or 0.1
     bottom, top = low - pad, high + pad
-    if s.banded:  # each window's own band, as wide as its slot
+    slots, line = _gapped(x, y, len(index))
+    if s.banded:  # each window's own band, as wide as its slot; none where the line has a gap
         lower = [bottom if _finite(p.lower) is None else float(p.lower or 0.0) for p in points]
         upper = [top if _finite(p.upper) is None else float(p.upper or 0.0) for p in points]
-        slots = np.column_stack([x - 0.5, x + 0.5]).ravel()
-        ax.fill_between(slots, np.repeat(lower, 2), np.repeat(upper, 2), color=BAND, linewidth=0)
-    ax.plot(x, y, color=NEUTRAL, marker="o", markersize=3, linewidth=1)
+        edges = np.column_stack([slots - 0.5, slots + 0.5]).ravel()
+        ax.fill_between(
+            edges,
+            np.repeat(_gapped(x, np.array(lower), len(index))[1], 2),
+            np.repeat(_gapped(x, np.array(upper), len(index))[1], 2),
+            color=BAND,
+            linewidth=0,
+        )
+    ax.plot(slots, line, color=NEUTRAL, marker="o", markersize=3, linewidth=1)
     crossed = [i for i, p in enumerate(points) if p.crossed]
     if crossed:
         ax.plot(x[crossed], y[crossed], "o", color=STATUS_COLOURS["fail"], markersize=6)
@@ -583,15 +609,40 @@ def _draw_series(ax: Axes, s: TrendSeries, index: Mapping[str, int]) -> None:
     ax.set_title(s.metric, fontsize=8, loc="left", pad=2)
 
 
+def _missing(trends: VersionTrends, s: TrendSeries) -> tuple[str, ...]:
+    """The ends of the windows where ``s`` has no finite value (a gap in its line)."""
+    valued = {p.run_id for p in s.points if _finite(p.value) is not None}
+    return tuple(w.window_end for w in trends.windows if w.run_id not in valued)
+
+
+def _gapped(x: np.ndarray, y: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every window slot ``0..count-1`` with its value, NaN where the window has none."""
+    line = np.full(count, np.nan)
+    line[x.astype(int)] = y
+    return np.arange(count, dtype=float), line
+
+
 def _draw_strip(ax: Axes, trends: VersionTrends) -> None:
+    """One bar per window in its health's colour; a partial window (not every check ran) is
+    hatched and labelled ``partial``."""
     count = len(trends.windows)
     colours = [HEALTH_COLOURS.get(w.health, NEUTRAL) for w in trends.windows]
-    ax.bar(range(count), [1] * count, width=0.95, color=colours)
+    bars = ax.bar(range(count), [1] * count, width=0.95, color=colours)
+    for bar, window in zip(bars, trends.windows, strict=True):
+        if window.partial:
+            bar.set_hatch("///")
+            bar.set_edgecolor("white")
     ax.set_yticks([])
     ax.set_title("health", fontsize=8, loc="left", pad=2)
-    labels = [_window_label(w.window_end) for w in trends.windows]
+    labels = [
+        _window_label(w.window_end) + ("\npartial" if w.partial else "") for w in trends.windows
+    ]
     ax.set_xticks(range(count), labels, fontsize=7, rotation=30, ha="right")
     ax.set_xlim(-0.5, count - 0.5)
+
+
+def _windows(count: int) -> str:
+    return f"{count} window" if count == 1 else f"{count} windows"
 
 
 def _window_label(end: str) -> str:
@@ -616,11 +667,7 @@ def window_plots(
     re-profiled from ``frame`` (all rows) on ``reference``'s edges.
     """
     drifted = sorted((c for c in drift if c.drifted), key=_drift_excess, reverse=True)
-    statuses = {
-        o.check_id.rsplit("/", 1)[-1]: o.status
-        for o in results.outcomes
-        if o.kind == "drift" and o.check_id != "drift/share_drifted"
-    }
+    statuses = _drift_statuses(results.outcomes)
     steps: list[tuple[str, Callable[[], Sequence[Plot[object]]]]] = []
     if frame is not None:
         steps += [
@@ -645,6 +692,16 @@ def window_plots(
     return PlotSet(tuple(plots), tuple(notes))
 
 
+def _drift_statuses(outcomes: Iterable[CheckOutcome]) -> dict[str, str]:
+    """Each drifted column's drift status, by its exact name: a drift check id is
+    ``drift/<column>``, the column being everything after the first ``/`` (``drift/x/y``: x/y)."""
+    return {
+        o.check_id.split("/", 1)[1]: o.status
+        for o in outcomes
+        if o.kind == "drift" and o.check_id != "drift/share_drifted" and "/" in o.check_id
+    }
+
+
 def _column_plot(
     column: ColumnDrift,
     reference: DatasetProfile,
@@ -656,16 +713,44 @@ def _column_plot(
     return drift_plots(reference=reference, current=current, drift=[column], statuses=statuses)
 
 
-def write_plots(plots: Iterable[Plot[object]], folder: str | Path) -> list[Path]:
-    """Write each figure as ``<folder>/<name>.png``; the paths written."""
+def write_plots(
+    plots: Iterable[Plot[object]], folder: str | Path, *, notes: list[str] | None = None
+) -> list[Path]:
+    """Write each figure as ``<folder>/<name>.png``; the paths written.
+
+    Each figure is written on its own: one that cannot be written does not stop the others. Its
+    failure is appended to ``notes`` when given; otherwise, once the others are written, an
+    ``OSError`` names every figure not written. Two figures of one name (or of names equal but
+    for case, one file on a case-insensitive disk) are both kept: the second gets a hash suffix.
+    """
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
+    failed: list[str] = []
+    taken: set[str] = set()
     for plot in plots:
-        path = target / f"{plot.name}.png"
-        path.write_bytes(plot.png)
+        name = _free_name(plot.name, taken)
+        path = target / f"{name}.png"
+        try:
+            path.write_bytes(plot.png)
+        except OSError as exc:
+            failed.append(f"plots: {name} not written ({type(exc).__name__}: {exc})")
+            continue
         written.append(path)
+    if notes is not None:
+        notes += failed
+    elif failed:
+        raise OSError("; ".join(failed))
     return written
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    """``name``, or with a hash suffix when a name equal to it but for case was taken."""
+    free = name
+    while free.casefold() in taken:
+        free = f"{name}-{_digest(free)}"
+    taken.add(free.casefold())
+    return free
 
 
 # -- drawing helpers ------------------------------------------------------------------------------
@@ -699,12 +784,27 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
+_CLEAN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*")
+STEM_CHARS = 64  # a stem's sanitized part at most: file names stay far below 255 bytes
 
 
 def _stem(name: str) -> str:
-    """A file-name-safe form of a column or attribute name."""
-    return _UNSAFE.sub("_", name).strip("_") or "column"
+    """A file-name-safe form of a column or attribute name, one per name and bounded in length.
+
+    A short name of letters, digits, ``_`` and ``.`` is its own stem; any other (sanitized,
+    cut, or with a ``-``) becomes its sanitized form, cut to ``STEM_CHARS``, then ``-`` and a
+    hash of the real name. A clean stem has no ``-``, so it never equals a hashed one: ``x/y``
+    is ``x_y-<hash>`` and ``x_y`` stays ``x_y``; ``*c*`` is ``c-<hash>`` and ``c`` stays ``c``.
+    """
+    if _CLEAN.fullmatch(name) and len(name) <= STEM_CHARS:
+        return name
+    safe = _UNSAFE.sub("_", name).strip("_")[:STEM_CHARS] or "column"
+    return f"{safe}-{_digest(name)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def _finite(value: object) -> float | None:

@@ -155,15 +155,11 @@ def build_baseline_run(
     from mlflow_monitor.adapters.sources.locations import describe_location, stage_source
 
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-reference-") as staging:
-        staged = stage_source(
-            reference_path, work=Path(staging), query=query, what="--reference"
-        )
+        staged = stage_source(reference_path, work=Path(staging), query=query, what="--reference")
         if staged.staged:
             shown_as = shown_as or describe_location(str(reference_path))
             echo(f"[baseline] staged {staged.location} ({staged.seconds:.1f} s)")
-        return _build_baseline_run(
-            spec_path, version, staged.path, tracking_uri, echo, shown_as
-        )
+        return _build_baseline_run(spec_path, version, staged.path, tracking_uri, echo, shown_as)
 
 
 def _build_baseline_run(
@@ -217,7 +213,8 @@ def _build_baseline_run(
             runs.log_artifacts(run_id, work / NOTEBOOKS_DIR, NOTEBOOKS_DIR)
             runs.log_file(run_id, spec_copy(spec_path, work))
             experiment = runs.experiment_id(spec.model)
-            note = _Note(experiment, run_id, spec.model, str(version), baseline, work)
+            notebooks = note_artifacts(work, (NOTEBOOKS_DIR,))  # while the files exist
+            note = _Note(experiment, run_id, spec.model, str(version), baseline, notebooks)
             runs.set_run_tags(run_id, {TAG_RUN_NOTE: note.text()})
             runs.end_run(run_id, "FINISHED")
         except MonitorError as exc:
@@ -235,17 +232,21 @@ def _build_baseline_run(
 
 @dataclass(frozen=True)
 class _Note:
-    """The baseline run's description (``views.run_note.baseline_note``) and its links."""
+    """The baseline run's description (``views.run_note.baseline_note``) and its links.
+
+    ``notebooks`` are the notebook files logged (listed while the work folder exists: the
+    description is written again, with the card's links, after it is gone).
+    """
 
     experiment_id: str
     run_id: str
     model: str
     version: str
     baseline: Baseline
-    work: Path
+    notebooks: tuple[str, ...]
 
     def text(self, *, card: bool = False) -> str:
-        logged = note_artifacts(self.work, (NOTEBOOKS_DIR,))
+        logged = self.notebooks
         files = (f"{BASELINE_DIR}/{BASELINE_FILE}", SPEC_FILE)
         extra = (CARD_HTML_FILE, CARD_MARKDOWN_FILE) if card else ()
         links = NoteLinks(self.experiment_id, self.run_id, (*logged, *files, *extra))

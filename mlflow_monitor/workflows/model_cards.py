@@ -702,8 +702,10 @@ def _checked_metrics(spec: MonitorSpec | None, outcomes: Sequence[CheckOutcome])
 def _window_rows(
     windows: Sequence[RunFacts], metrics: Sequence[str], *, partial_run: str | None = None
 ) -> tuple[WindowRow, ...]:
-    """The trend rows, oldest first; ``partial_run``'s health reads ``<health> (partial)``."""
-    ordered = sorted(windows, key=lambda w: (w.tags.get("monitor.window_end", ""), w.start_time_ms))
+    """The trend rows in window order (end, then start), one per window: ``windows`` are the
+    counting windows (``card_store.collect_card_facts``, superseded attempts left out, as on the
+    trend figure); ``partial_run``'s health reads ``<health> (partial)``."""
+    ordered = sorted(windows, key=_window_order)
     return tuple(
         WindowRow(
             run_id=w.run_id,
@@ -714,6 +716,11 @@ def _window_rows(
         )
         for w in ordered
     )
+
+
+def _window_order(w: RunFacts) -> tuple[str, str, int]:
+    end, start = w.tags.get("monitor.window_end", ""), w.tags.get("monitor.window_start", "")
+    return (end, start, w.start_time_ms)
 
 
 def _window_health(w: RunFacts) -> str:

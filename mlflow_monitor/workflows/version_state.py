@@ -2,7 +2,8 @@
 
 ``settle_version`` lists every window run of the version, asks ``verdicts.window_state.settle``
 which result counts for each window and which window is the latest, tags superseded attempts
-(``monitor.superseded_by`` on the older, ``monitor.supersedes`` on the newer) and points the
+(``monitor.superseded_by`` on the older, ``monitor.supersedes`` on the newer; the older run's
+description then opens with a "Superseded" line) and points the
 version's health, last run, window and top finding at the verdict. It is a function of the set of
 runs, so the order in which attempts finish does not matter; two runs settling at once each
 re-read the runs after writing and settle again until what they read is what they wrote from (a
@@ -20,6 +21,7 @@ from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
 from mlflow_monitor.contract import (
     TAG_HEALTH,
     TAG_HEALTH_VERSIONS,
+    TAG_RUN_NOTE,
     TAG_SUPERSEDED_BY,
     TAG_SUPERSEDES,
 )
@@ -31,9 +33,10 @@ from mlflow_monitor.verdicts.window_state import (
     settle,
 )
 
-__all__ = ["record_model_health", "settle_version"]
+__all__ = ["record_model_health", "settle_version", "superseded_note"]
 
 _MAX_ROUNDS = 5
+_SUPERSEDED = "**Superseded** by run "
 
 
 def settle_version(runs: MonitorRuns, model: str, version: str) -> VersionVerdict:
@@ -93,6 +96,24 @@ def _tag_superseded(runs: MonitorRuns, attempts: list[Attempt], settled: Version
         if tagged[old].superseded_by != new:
             runs.set_run_tags(old, {TAG_SUPERSEDED_BY: new})
             runs.set_run_tags(new, {TAG_SUPERSEDES: old})
+            _mark_note(runs, old, new)
+
+
+def _mark_note(runs: MonitorRuns, run_id: str, by: str) -> None:
+    """Open the superseded run's description with the line saying so (its note tag rewritten)."""
+    note = runs.run_tag(run_id, TAG_RUN_NOTE)
+    marked = superseded_note(note or "", by=by)
+    if marked != note:
+        runs.set_run_tags(run_id, {TAG_RUN_NOTE: marked})
+
+
+def superseded_note(note: str, *, by: str) -> str:
+    """``note`` opening with "**Superseded** by run `<by>` ...": idempotent (never twice); a
+    line naming an older superseding run is replaced by the one naming ``by``."""
+    line = f"{_SUPERSEDED}`{by}` (a newer attempt of this window); this run no longer counts."
+    if note.startswith(_SUPERSEDED):
+        note = note.partition("\n")[2].lstrip("\n")
+    return f"{line}\n\n{note}" if note else line
 
 
 def _finished(attempts: list[Attempt]) -> set[tuple[str, str | None]]:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from matplotlib.colors import to_hex
 
 from mlflow_monitor.adapters import plots
 from mlflow_monitor.adapters.notebook_parameters import read_trends, write_trends
@@ -312,3 +313,116 @@ def test_window_figures_writes_the_pngs_and_notes_what_it_could_not_read(
     names = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert names == sorted(f"{p.name}.png" for p in figures.plots)
     assert "trends.png" not in names and "performance.png" in names
+
+
+# -- file names, colours, gaps (found by a new user's trial) --------------------------------------
+def test_each_column_has_its_own_bounded_file_name(tmp_path: Path) -> None:
+    names = ["x/y", "x_y", "*c*", "c", "C", "é" * 200, "a" * 300, "b-c", "b_c", "_c"]
+    stems = [plots._stem(n) for n in names]
+    assert len(set(stems)) == len(names)
+    assert stems[1] == "x_y" and stems[3] == "c" and stems[0].startswith("x_y-")
+    assert all(len(f"drift_{s}.png".encode()) <= 100 for s in stems)
+    assert plots._stem("x/y") == stems[0]  # the same column, the same file every window
+    figures = [
+        plots.Plot(f"drift_{s}", n, PNG + n.encode(), None)
+        for s, n in zip(stems, names, strict=True)
+    ]
+    written = plots.write_plots(figures, tmp_path)
+    assert len(written) == len(names) and len({p.name.casefold() for p in written}) == len(names)
+    assert [p.read_bytes() for p in written] == [f.png for f in figures]  # none overwritten
+
+
+def test_a_figure_that_cannot_be_written_is_a_note_and_the_others_are_written(
+    tmp_path: Path,
+) -> None:
+    figures = [
+        plots.Plot("first", "", PNG + b"1", None),
+        plots.Plot("x" * 300, "", PNG + b"2", None),  # too long a file name: OSError
+        plots.Plot("third", "", PNG + b"3", None),
+    ]
+    notes: list[str] = []
+    written = plots.write_plots(figures, tmp_path / "a", notes=notes)
+    assert [p.name for p in written] == ["first.png", "third.png"]
+    (note,) = notes
+    assert note.startswith("plots: xxx") and "not written (OSError" in note
+    with pytest.raises(OSError, match="not written"):  # no notes list: raised after the others
+        plots.write_plots(figures, tmp_path / "b")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["first.png", "third.png"]
+
+
+def test_a_columns_colour_is_its_own_drift_status_even_with_a_slash_in_its_name() -> None:
+    def drift(column: str, status: Status) -> CheckOutcome:
+        return CheckOutcome(f"drift/{column}", "drift", status, "warning", 0.3, None, "")
+
+    outcomes = [drift("x/y", "warn"), drift("y", "fail"), drift("share_drifted", "fail")]
+    assert plots._drift_statuses(outcomes) == {"x/y": "warn", "y": "fail"}
+
+
+def _axes() -> object:
+    return plots._new_figure(plots.SIZE).subplots()
+
+
+def test_a_window_without_a_value_is_a_gap_in_the_trend_line() -> None:
+    unlabelled = _window("2025-01-13T00:00:00Z", "healthy", 0.78, "pass")
+    no_labels = dataclasses.replace(
+        unlabelled.results,
+        outcomes=(),
+        metrics=(MetricValue("drift/share_drifted", 0.1),),
+    )
+    trends = build_trends(
+        model="churn",
+        windows=[
+            _window("2025-01-06T00:00:00Z", "healthy", 0.80, "pass"),
+            dataclasses.replace(unlabelled, results=no_labels),
+            _window("2025-01-20T00:00:00Z", "healthy", 0.79, "pass"),
+        ],
+    )
+    plot = plots.trend_plot(trends, metrics=["perf/roc_auc"])
+    assert plot is not None and plot.data.gaps == {"perf/roc_auc": ("2025-01-13T00:00:00Z",)}
+    auc = trends.series_for("perf/roc_auc")
+    assert auc is not None
+    ax = _axes()
+    plots._draw_series(ax, auc, {w.run_id: i for i, w in enumerate(trends.windows)})  # type: ignore[arg-type]
+    (line,) = ax.lines  # type: ignore[attr-defined]
+    assert list(line.get_xdata()) == [0.0, 1.0, 2.0]
+    y = line.get_ydata()
+    assert y[0] == 0.80 and np.isnan(y[1]) and y[2] == 0.79  # a gap, not a line across
+    (band,) = ax.collections  # type: ignore[attr-defined]
+    assert len(band.get_paths()) == 2  # the band too: one piece each side of the gap
+
+
+def test_partial_windows_are_hatched_on_the_health_strip_and_titles_count_right() -> None:
+    trends = build_trends(
+        model="churn", windows=[_window("2025-01-06T00:00:00Z", "healthy", 0.8, "pass")]
+    )
+    plot = plots.trend_plot(trends)
+    assert plot is not None and plot.title == "churn: last 1 window"
+    marks = (dataclasses.replace(trends.windows[0], partial=True),)
+    partial = dataclasses.replace(trends, windows=marks)
+    ax = _axes()
+    plots._draw_strip(ax, partial)  # type: ignore[arg-type]
+    (bar,) = ax.patches  # type: ignore[attr-defined]
+    assert bar.get_hatch() == "///"
+    assert "partial" in ax.get_xticklabels()[0].get_text()  # type: ignore[attr-defined]
+    drawn = plots.trend_plot(partial)
+    assert drawn is not None and drawn.data.partial == (True,)
+
+
+def test_a_group_keeps_its_colour_whatever_the_order_and_one_metric_is_centred() -> None:
+    one = [plots.GroupRate("g", name, "selection_rate", 0.5, 0.4, 0.6, 100) for name in "ba"]
+    assert plots._group_colours(["b", "a"]) == plots._group_colours(["a", "b"])
+    assert plots._group_colours(["male", "female"])["female"] == "C0"
+    ax = _axes()
+    plots._group_axes(ax, one)  # type: ignore[arg-type]
+    assert ax.get_xlim() == (-0.5, 0.5)  # type: ignore[attr-defined]
+    xs = sorted(float(x) for line in ax.lines for x in line.get_xdata())  # type: ignore[attr-defined]
+    assert -0.5 < xs[0] < xs[-1] < 0.5  # the groups beside each other, not at the edges
+    drawn = _group_line_colours(ax)  # each group's errorbar: label -> colour
+    assert drawn == {"b": to_hex("C1"), "a": to_hex("C0")}  # sorted order, not size order
+
+
+def _group_line_colours(ax: object) -> dict[str, str]:
+    return {
+        str(c.get_label()): to_hex(c.lines[0].get_color())
+        for c in ax.containers  # type: ignore[attr-defined]
+    }

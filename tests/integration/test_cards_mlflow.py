@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import mlflow
@@ -12,13 +12,23 @@ import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
 
-from mlflow_monitor.adapters.mlflow.card_store import CARD_END, CARD_START
+from mlflow_monitor.adapters.mlflow.card_store import CARD_END, CARD_START, collect_card_facts
+from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
 from mlflow_monitor.cli import main
+from mlflow_monitor.contract import (
+    KIND_WINDOW,
+    TAG_HEALTH,
+    TAG_RUN_NOTE,
+    TAG_WINDOW_END,
+    TAG_WINDOW_START,
+)
 from mlflow_monitor.spec import load_spec
 from mlflow_monitor.workflows import demo
 from mlflow_monitor.workflows import monitor_window as monitor
 from mlflow_monitor.workflows.build_baseline import build_baseline_run
-from mlflow_monitor.workflows.model_cards import refresh_card
+from mlflow_monitor.workflows.model_cards import HumanCard, build_context, refresh_card
+from mlflow_monitor.workflows.version_state import settle_version
+from mlflow_monitor.workflows.window_history import window_history
 
 pytestmark = [
     pytest.mark.integration,
@@ -319,3 +329,65 @@ def test_bare_card_is_published_when_no_card_exists_yet(
     description = client.get_model_version(MODEL, version).description
     assert description.startswith("mine\n\n" + CARD_START)
     assert "Intended use: Not provided" in description
+
+
+def test_baseline_description_links_its_notebooks_and_card(monitored: Monitored) -> None:
+    client = MlflowClient(monitored.uri)
+    run = client.get_run(monitored.baseline_run)
+    note = run.data.tags[TAG_RUN_NOTE]
+    link = f"#/experiments/{run.info.experiment_id}/runs/{monitored.baseline_run}/artifacts/"
+    for path in ("notebooks/baseline.html", "notebooks/baseline.ipynb", "model_card.html"):
+        assert f"({link}{path})" in note, note
+
+
+def _window_run(runs: MonitorRuns, version: str, end: datetime, health: str) -> str:
+    """A finished window run as ``run`` leaves it (its tags and description), without the data:
+    what the card and the version's state are read from."""
+    start = end - timedelta(days=7)
+    text = "%Y-%m-%dT%H:%M:%SZ"
+    run_id = runs.start_run(
+        MODEL,
+        version,
+        kind=KIND_WINDOW,
+        run_name=f"v{version} {end:%Y-%m-%d}",
+        tags={
+            TAG_WINDOW_START: start.strftime(text),
+            TAG_WINDOW_END: end.strftime(text),
+            TAG_HEALTH: health,
+            TAG_RUN_NOTE: f"**Health: {health}** · {MODEL} v{version}",
+        },
+    )
+    runs.end_run(run_id, "FINISHED")
+    time.sleep(0.01)  # the next attempt starts later (attempts are ordered by start)
+    return run_id
+
+
+def test_recent_windows_are_the_last_counting_windows_and_a_superseded_run_says_so(
+    monitored: Monitored,
+) -> None:
+    """Six windows, then a rerun of the third: the card's table lists the last five windows,
+    each once (the rerun, not the run it superseded), in window order, as the trend figure does;
+    the superseded run's description opens with the line saying so, once."""
+    version = new_version(monitored)
+    runs = MonitorRuns(monitored.uri)
+    ends = [datetime(2025, 3, 3, tzinfo=timezone.utc) + timedelta(days=7 * i) for i in range(6)]
+    first = [_window_run(runs, version, end, "healthy") for end in ends]
+    rerun = _window_run(runs, version, ends[2], "warning")
+    settle_version(runs, MODEL, version)
+
+    expected = [first[1], rerun, first[3], first[4], first[5]]
+    facts = collect_card_facts(MODEL, version, tracking_uri=monitored.uri)
+    assert [w.run_id for w in facts.windows] == expected
+    history = window_history(MODEL, version=version, tracking_uri=monitored.uri)
+    assert [w.run_id for w in history.windows][-5:] == expected
+    context = build_context(facts, HumanCard(), None, now=datetime.now(timezone.utc))
+    assert [w.run_id for w in context.windows] == expected
+    assert [w.health for w in context.windows] == ["healthy", "warning", *["healthy"] * 3]
+
+    client = MlflowClient(monitored.uri)
+    line = f"**Superseded** by run `{rerun}` (a newer attempt of this window); this run no longer"
+    note = client.get_run(first[2]).data.tags[TAG_RUN_NOTE]
+    assert note.startswith(line) and note.endswith(f"**Health: healthy** · {MODEL} v{version}")
+    settle_version(runs, MODEL, version)  # settled again: the line is not added twice
+    assert client.get_run(first[2]).data.tags[TAG_RUN_NOTE] == note
+    assert "Superseded" not in client.get_run(rerun).data.tags[TAG_RUN_NOTE]

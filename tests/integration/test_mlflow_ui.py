@@ -8,6 +8,7 @@ holder.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -24,9 +25,10 @@ from mlflow_monitor.contract import (
 )
 from mlflow_monitor.errors import MonitorError
 from mlflow_monitor.spec import load_spec
+from mlflow_monitor.verdicts.root_cause import headline
 from mlflow_monitor.verdicts.window_state import HeldVersion, model_health
 from mlflow_monitor.workflows.build_baseline import build_baseline_run
-from mlflow_monitor.workflows.monitor_window import _run_name, run_window
+from mlflow_monitor.workflows.monitor_window import WindowRun, _run_name, run_window
 from mlflow_monitor.workflows.promote import promote
 from tests.integration.conftest import Registered, register, write_spec
 
@@ -72,7 +74,8 @@ def test_runs_and_registry_read_well_in_mlflow_ui(registered: Registered, tmp_pa
     assert run.info.run_name == f"v1 {start[:10]} → {end[:10]}"
     results = read_results(download(client, critical.run_id, "results.json", tmp_path / "dl"))
     first = results.findings[0]
-    top = f"{first.check_id}: {first.message}"[:250]
+    top = headline(results.outcomes, width=250)
+    assert top.startswith(f"{first.check_id}: ")
     assert run.data.tags[TAG_TOP_FINDING] == top
     assert client.get_model_version(MODEL, "1").tags[TAG_TOP_FINDING] == top
 
@@ -89,10 +92,14 @@ def test_runs_and_registry_read_well_in_mlflow_ui(registered: Registered, tmp_pa
     assert {"notebooks/monitor.html", "notebooks/fairness_audit.html"} <= rendered
     page = download(client, critical.run_id, "notebooks/monitor.html", tmp_path / "dl").read_text()
     assert page.lstrip().lower().startswith("<!doctype html") and "health: critical" in page
+    assert "cdnjs" not in page and not re.search(r"<script[^>]*src=[\"']?(https?:)?//", page)
 
     baseline = client.get_run(baseline_v1.run_id)
     assert baseline.info.run_name == "baseline v1"
     assert "- **Reference rows:** 4,000" in baseline.data.tags[TAG_RUN_NOTE]
+    base = f"#/experiments/{baseline.info.experiment_id}/runs/{baseline_v1.run_id}/artifacts/"
+    for path in ("notebooks/baseline.html", "notebooks/baseline.ipynb", "model_card.html"):
+        assert f"({base}{path})" in baseline.data.tags[TAG_RUN_NOTE]  # written after the card
     assert model_tags(client) == ("critical", "latest=v1 critical")  # no alias: the latest
 
     # v2, healthy: the latest version now, so the model shows its health while v1 is critical
@@ -140,7 +147,7 @@ def test_runs_and_registry_read_well_in_mlflow_ui(registered: Registered, tmp_pa
             assert name.startswith(prefixes[str(kind)]), (name, kind)
 
 
-def window(reg: Registered, version: str, name: str) -> object:
+def window(reg: Registered, version: str, name: str) -> WindowRun:
     return run_window(
         reg.spec,
         version,

@@ -24,10 +24,12 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from mlflow_monitor.adapters.mlflow.card_store import collect_card_facts
 from mlflow_monitor.contract import (
     TAG_CARD_RUN,
     TAG_HEALTH,
     TAG_LAST_RUN,
+    TAG_RUN_NOTE,
     TAG_SUPERSEDED_BY,
     TAG_SUPERSEDES,
     TAG_WINDOW_END,
@@ -131,6 +133,15 @@ def assert_consistent(story: Story, health: str, window_end: str) -> None:
         assert any(health in reason for reason in refused.value.reasons), refused.value.reasons
 
 
+def assert_superseded_note(client: MlflowClient, old: str, new: str) -> None:
+    """The superseded run's description opens with the line saying so, once, then its own."""
+    note = client.get_run(old).data.tags[TAG_RUN_NOTE]
+    line = f"**Superseded** by run `{new}` (a newer attempt of this window); this run no longer"
+    assert note.startswith(line), note[:300]
+    assert note.count("**Superseded**") == 1
+    assert "\n\n**Health: " in note  # the run's own description follows
+
+
 def _titles(receiver: Receiver) -> list[str]:
     return [m.title for m in receiver.messages()]
 
@@ -155,16 +166,24 @@ def _story_steps(story: Story) -> None:
     assert _titles(story.receiver) == []
     assert client.get_run(first_c.run_id).data.tags[TAG_SUPERSEDED_BY] == second_c.run_id
     assert client.get_run(second_c.run_id).data.tags[TAG_SUPERSEDES] == first_c.run_id
+    assert_superseded_note(client, first_c.run_id, second_c.run_id)
     assert_consistent(story, "healthy", d_end)
 
     second_d = story.run("D")  # the latest window again: it supersedes, nothing is re-sent
     assert second_d.is_verdict and _titles(story.receiver) == []
     assert client.get_run(first_d.run_id).data.tags[TAG_SUPERSEDED_BY] == second_d.run_id
+    assert_superseded_note(client, first_d.run_id, second_d.run_id)
+    assert_superseded_note(client, first_c.run_id, second_c.run_id)  # settled again: still once
     assert_consistent(story, "healthy", d_end)
 
     backfill = story.run("old")  # an older window: its own result only
     assert not backfill.is_verdict and _titles(story.receiver) == []
     assert_consistent(story, "healthy", d_end)
+    # the card's recent windows: each window once (its counting run), in window order
+    facts = collect_card_facts(demo.MODEL_NAME, story.reg.version, tracking_uri=story.reg.uri)
+    counting = [backfill.run_id, second_c.run_id, second_d.run_id]
+    assert [w.run_id for w in facts.windows] == counting
+    assert "Superseded" not in client.get_run(second_d.run_id).data.tags[TAG_RUN_NOTE]
 
 
 def _trends_follow_the_windows(story: Story) -> None:
@@ -181,9 +200,9 @@ def _trends_follow_the_windows(story: Story) -> None:
     assert crossing.value is not None and crossing.lower is not None
     assert crossing.value < crossing.lower  # drawn below its band
     alerts = [e for e in trends.events if e.kind == "alert"]
-    assert any(
-        e.at == ends[1] and "critical" in e.text and "chat" in e.text for e in alerts
-    ), trends.events
+    assert any(e.at == ends[1] and "critical" in e.text and "chat" in e.text for e in alerts), (
+        trends.events
+    )
     assert any(e.kind == "alias" and "@champion" in e.text for e in trends.events)
 
 

@@ -41,6 +41,7 @@ from mlflow_monitor.verdicts.trends import WindowRecord, build_trends
 from mlflow_monitor.workflows.model_cards import (
     NOT_PROVIDED,
     HumanCard,
+    _window_rows,
     build_context,
     load_human_card,
     parse_human_card,
@@ -808,3 +809,17 @@ def test_card_says_why_there_is_no_trend_figure_and_omits_the_section_without_wi
     plain = render_card(build_context(facts(), HumanCard(), SPEC, now=NOW))
     assert 'id="trends"' not in plain.html and "Trend chart" not in plain.markdown
     assert trend_images(build_trends(model="lending", windows=[])) == ()
+
+
+def test_recent_windows_are_in_window_order_whatever_the_run_order() -> None:
+    def window(run_id: str, start: str, end: str, started: int) -> RunFacts:
+        tags = {"monitor.window_start": start, "monitor.window_end": end, "monitor.health": "ok"}
+        return dataclasses.replace(run(run_id, {}, **tags), start_time_ms=started)
+
+    shuffled = [  # a backfill (run last, oldest window) and two windows ending together
+        window("week", "2025-02-03T00:00:00Z", "2025-02-10T00:00:00Z", 2),
+        window("day", "2025-02-09T00:00:00Z", "2025-02-10T00:00:00Z", 1),
+        window("backfill", "2025-01-27T00:00:00Z", "2025-02-03T00:00:00Z", 3),
+    ]
+    rows = _window_rows(shuffled, ())
+    assert [r.run_id for r in rows] == ["backfill", "week", "day"]

@@ -1,8 +1,10 @@
 """What a model card is filled from, read out of MLflow; and the card's publication back into it.
 
 ``collect_card_facts`` reads the version (description, tags, aliases, signature), its source run
-(parameters, metrics), the baseline run (its metrics and ``baseline.json``), the latest
-monitoring windows (metrics, tags) and the last window's ``results.json``. ``publish_card`` logs
+(parameters, metrics), the baseline run (its metrics and ``baseline.json``), the last counting
+windows (metrics, tags: the newest finished attempt of each window, in window order, as
+``workflows.window_history`` and the card's trend figure read them) and the last window's
+``results.json``. ``publish_card`` logs
 ``model_card.md``/``model_card.html`` on the given runs (and the human card YAML as
 ``card/card.yaml`` on the card run), points the version tag ``monitor.card_run_id`` at the
 baseline run, and rewrites the managed block of the version's description between markers,
@@ -24,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow_monitor.adapters.mlflow.client import client, guarded, quiet_downloads
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
 from mlflow_monitor.contract import TAG_CARD_RUN
+from mlflow_monitor.verdicts.window_state import Attempt, settle
 
 __all__ = [
     "CARD_END",
@@ -131,8 +134,8 @@ def collect_card_facts(
     )
     facts = _version_facts(mv)
     baseline = reader.run(state.baseline_run_id)
-    recent = reader.runs.monitor_runs(model, str(version), limit=windows)
-    window_runs = tuple(r for r in (reader.run(s.run_id) for s in recent) if r is not None)
+    recent = _counting_windows(reader, model, str(version))[-windows:] if windows > 0 else []
+    window_runs = tuple(r for r in (reader.run(a.run_id) for a in recent) if r is not None)
     last = state.last_run_id
     return CardFacts(
         version=facts,
@@ -143,6 +146,17 @@ def collect_card_facts(
         windows=window_runs,
         last_results=reader.runs.read_json(last, "results.json") if last else None,
     )
+
+
+def _counting_windows(reader: _Reader, model: str, version: str) -> list[Attempt]:
+    """The result that counts for each window (``verdicts.window_state.settle``: the newest
+    finished attempt, never a superseded, failed or running one), in window order (end, start)."""
+    attempts = reader.runs.window_attempts(model, version)
+    settled = settle(attempts)
+    counting = [
+        a for a in attempts if a.status == "FINISHED" and a.window_end and settled.counts(a.run_id)
+    ]
+    return sorted(counting, key=lambda a: (a.window_end or "", a.window_start or ""))
 
 
 def _version_facts(mv: object) -> VersionFacts:

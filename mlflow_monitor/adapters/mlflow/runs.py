@@ -249,6 +249,12 @@ class MonitorRuns:
         batch = [RunTag(k, v[:_TAG_VALUE_MAX]) for k, v in tags.items()]
         self._call("tagging the run", lambda: self._client.log_batch(run_id, tags=batch))
 
+    def run_tag(self, run_id: str, key: str) -> str | None:
+        """A run's tag ``key`` (None when the run lacks it)."""
+        run = self._call(f"reading run {run_id}", lambda: self._client.get_run(run_id))
+        value = run.data.tags.get(key)
+        return str(value) if value is not None else None
+
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         """Log run parameters (never a resolved secret: callers pass spec values only)."""
         batch = [Param(k, v[:6000]) for k, v in params.items()]
