@@ -41,6 +41,7 @@ from mlflow_monitor.contract import (
     TAG_HEALTH,
     TAG_RUN_NOTE,
     TAG_SOURCE,
+    TAG_SUPERSEDED_BY,
     TAG_TOP_FINDING,
     TAG_WINDOW_END,
     TAG_WINDOW_START,
@@ -78,7 +79,7 @@ from mlflow_monitor.workflows.run_steps import (
     render_notebooks_html,
     spec_copy,
 )
-from mlflow_monitor.workflows.version_state import settle_version
+from mlflow_monitor.workflows.version_state import settle_version, superseded_note
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -618,7 +619,11 @@ def _describe_with_card(runs: MonitorRuns, result: WindowRun, links: NoteLinks, 
         return
     with_card = replace(links, artifacts=(*links.artifacts, CARD_HTML_FILE, CARD_MARKDOWN_FILE))
     try:
-        runs.set_run_tags(result.run_id, {TAG_RUN_NOTE: _note(result.results, with_card)})
+        note = _note(result.results, with_card)
+        newer = runs.run_tag(result.run_id, TAG_SUPERSEDED_BY)  # superseded meanwhile: say so
+        runs.set_run_tags(
+            result.run_id, {TAG_RUN_NOTE: superseded_note(note, by=newer) if newer else note}
+        )
     except MonitorError as exc:
         echo(f"[run] run description not updated with the card: {exc}")
 

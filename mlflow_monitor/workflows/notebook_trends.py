@@ -169,7 +169,7 @@ def window_figures(
     notes += drawn.notes
     if folder is not None:
         try:
-            plots.write_plots(drawn.plots, folder)
-        except OSError as exc:  # optional output: shown in the notebook, not kept on the run
+            plots.write_plots(drawn.plots, folder, notes=notes)  # one note per figure not written
+        except OSError as exc:  # the folder itself: shown in the notebook, not kept on the run
             notes.append(f"plots: not written to {folder} ({type(exc).__name__}: {exc})")
     return replace(drawn, notes=tuple(notes))
