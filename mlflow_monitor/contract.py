@@ -80,6 +80,9 @@ TAG_LAST_ERROR_AT = "monitor.last_error_at"
 # copied from its run so a fleet view needs no artifact download per version.
 TAG_TOP_FINDING = "monitor.top_finding"
 TOP_FINDING_CHARS = 250
+# "true" when a critical check of the verdict was not evaluated (no labels yet): the health
+# speaks for the rest only; copied from its run like the top finding ("" otherwise).
+TAG_PARTIAL = "monitor.partial"
 
 # -- tags on a registered model ----------------------------------------------------------------
 # ``monitor.health`` (TAG_HEALTH) on the registered model: the worst health among the versions

@@ -436,6 +436,16 @@ class MonitorSpec(_Strict):
         """Where the spec's relative paths are read from (its file's folder, else the cwd)."""
         return self._folder or Path.cwd()
 
+    @field_validator("model")
+    @classmethod
+    def _searchable(cls, value: str) -> str:
+        if "'" in value and '"' in value:  # MLflow's filter strings cannot quote such a value
+            raise ValueError(
+                "a registered model name with both ' and \" cannot be searched in MLflow: "
+                "rename the model"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> MonitorSpec:
         _check_roles(self)

@@ -275,3 +275,10 @@ def test_an_intersection_of_one_column_is_refused() -> None:
     assert _error(fairness__intersections=[["sex", "sex"]]) == (
         "fairness.intersections.0: an intersection names two or more columns"
     )
+
+
+def test_a_model_name_mlflow_filters_cannot_quote_is_refused_at_load() -> None:
+    """A name with both quote kinds got as far as a logged run, then failed in MLflow's search."""
+    with pytest.raises(SpecError, match=r"^monitor\.yaml: model: .*both ' and \""):
+        parse_spec({**BASE, "model": "o'brien \"churn\""})
+    assert parse_spec({**BASE, "model": "o'brien churn"}).model == "o'brien churn"

@@ -210,7 +210,7 @@ def build_trends(
             outcome = judged.get(name)
             if outcome is not None:
                 checks.setdefault(name, outcome.check_id)
-            series.setdefault(name, []).append(_point(record, value, outcome))
+            series.setdefault(name, []).append(_point(record, name, value, outcome))
     marks = tuple(_mark(r) for r in ordered)
     versions = tuple(dict.fromkeys(r.results.model_version for r in ordered))
     built = tuple(
@@ -315,7 +315,9 @@ def _judged_rank(outcome: CheckOutcome) -> tuple[int, int]:
     return (int(judged), int(outcome.basis == "measured"))
 
 
-def _point(record: WindowRecord, value: float | None, outcome: CheckOutcome | None) -> TrendPoint:
+def _point(
+    record: WindowRecord, name: str, value: float | None, outcome: CheckOutcome | None
+) -> TrendPoint:
     r = record.results
     threshold = outcome.threshold if outcome is not None else None
     return TrendPoint(
@@ -328,8 +330,13 @@ def _point(record: WindowRecord, value: float | None, outcome: CheckOutcome | No
         upper=threshold.upper if threshold else None,
         source=threshold.source if threshold else "",
         status=outcome.status if outcome is not None else None,
-        basis=outcome.basis if outcome is not None else "measured",
+        basis=outcome.basis if outcome is not None else _basis_of(name),
     )
+
+
+def _basis_of(metric: str) -> str:
+    """``perf_est/``, ``fairness_est/``, ``segment_est/``: estimates, whatever judged them."""
+    return "estimated" if metric.split("/", 1)[0].endswith("_est") else "measured"
 
 
 def _mark(record: WindowRecord) -> WindowMark:

@@ -40,6 +40,7 @@ class Attempt:
     health: str | None
     superseded_by: str | None = None
     top_finding: str | None = None  # the run's first finding, "check_id: message"
+    partial: bool = False  # a critical check was not evaluated (no labels yet)
 
     @property
     def window(self) -> tuple[str, str]:

@@ -39,6 +39,7 @@ from mlflow_monitor.contract import (
     SPEC_FILE,
     TAG_COMPARE,
     TAG_HEALTH,
+    TAG_PARTIAL,
     TAG_RUN_NOTE,
     TAG_SOURCE,
     TAG_SUPERSEDED_BY,
@@ -570,11 +571,12 @@ def _execute_and_log(
 
 
 def _result_tags(results: WindowResults) -> dict[str, str]:
-    """Health, window and top finding ("check_id: message"; "" when none) of the run."""
+    """Health, window, top finding (``root_cause.headline``) and partiality of the run."""
     tags = {
         TAG_HEALTH: results.health,
         TAG_WINDOW_END: results.window_end,
         TAG_TOP_FINDING: _top_finding(results),
+        TAG_PARTIAL: "true" if results.partial else "",
     }
     if results.window_start:
         tags[TAG_WINDOW_START] = results.window_start

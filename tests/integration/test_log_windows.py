@@ -188,7 +188,10 @@ def test_a_window_is_judged_on_estimates_until_its_labels_come_and_the_backfill_
     assert done.exit_code == 0, done.stderr
     assert "0 labelled (coverage 0.0%)" in done.stderr
     client = MlflowClient(reg.uri)
-    blind_run = client.get_model_version(MODEL, reg.version).tags["monitor.last_run_id"]
+    tags = client.get_model_version(MODEL, reg.version).tags
+    blind_run = tags["monitor.last_run_id"]
+    assert tags["monitor.partial"] == "true"  # the critical performance checks await labels
+    assert client.get_run(blind_run).data.tags["monitor.partial"] == "true"
     blind = _results(reg.uri, blind_run, tmp_path / "blind")
     auc = {o["basis"]: o for o in blind["outcomes"] if o["check_id"] == "performance/roc_auc"}  # type: ignore[attr-defined, index]
     assert auc["measured"]["status"] == "not_evaluated"
@@ -220,6 +223,7 @@ def test_a_window_is_judged_on_estimates_until_its_labels_come_and_the_backfill_
     assert "coverage 0.0% -> 100.0%, re-run: healthy" in line
     rerun = line.split("(run ")[1].rstrip(")")
     assert client.get_run(blind_run).data.tags["monitor.superseded_by"] == rerun
+    assert client.get_model_version(MODEL, reg.version).tags["monitor.partial"] == ""  # judged
     labelled = _results(reg.uri, rerun, tmp_path / "labelled")
     assert not [o for o in labelled["outcomes"] if o["basis"] == "estimated"]  # type: ignore[attr-defined, index]
     estimation = labelled["estimation"]

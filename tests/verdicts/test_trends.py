@@ -130,3 +130,15 @@ def test_events_are_in_time_order_and_worst_health_ranks() -> None:
     assert trends.to_dict()["events"][0]["text"] == "moved @champion -> v2"  # type: ignore[index]
     assert worst_health(["healthy", None, "critical", "warning"]) == "critical"
     assert worst_health(["no baseline", None]) is None
+
+
+def test_estimates_no_check_judged_are_still_drawn_as_estimates() -> None:
+    results = window("2026-01-01T00:00:00Z", "1", 0.8, 0.7, 0.0)
+    with_estimate = WindowResults(
+        **{**results.__dict__, "metrics": (*results.metrics, MetricValue("perf_est/f1", 0.6))}
+    )
+    trends = build_trends(model="m", windows=[WindowRecord("r", with_estimate)])
+    est = trends.series_for("perf_est/f1")
+    assert est is not None and est.points[0].basis == "estimated" and est.check_id is None
+    measured = trends.series_for("quality/rows")
+    assert measured is not None and measured.points[0].basis == "measured"

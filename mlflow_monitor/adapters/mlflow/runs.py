@@ -46,6 +46,7 @@ from mlflow_monitor.contract import (
     TAG_LAST_RUN,
     TAG_MODEL_NAME,
     TAG_MODEL_VERSION,
+    TAG_PARTIAL,
     TAG_PID,
     TAG_SUPERSEDED_BY,
     TAG_TOP_FINDING,
@@ -97,6 +98,7 @@ class VersionState:
     last_error_at: str | None = None
     legacy_error: bool = False  # written by a release that stored failures as health "error"
     top_finding: str | None = None  # the verdict's first finding ("check_id: message")
+    partial: bool = False  # the verdict's critical check not evaluated (tag monitor.partial)
 
 
 @dataclass(frozen=True)
@@ -381,6 +383,7 @@ class MonitorRuns:
                 TAG_LAST_CHECKED: utc_text(utc_now()),
                 TAG_HEALTH_REASON: "",
                 TAG_TOP_FINDING: verdict.top_finding or "",
+                TAG_PARTIAL: "true" if verdict.partial else "",
             },
         )
 
@@ -456,6 +459,7 @@ def _attempt(run: object) -> Attempt:
         health=tags.get(TAG_HEALTH) or None,
         superseded_by=tags.get(TAG_SUPERSEDED_BY) or None,
         top_finding=tags.get(TAG_TOP_FINDING),
+        partial=tags.get(TAG_PARTIAL) == "true",
     )
 
 
@@ -488,6 +492,7 @@ def _version_state(
         last_error_at=tags.get(TAG_LAST_ERROR_AT) or None,
         legacy_error=legacy_error,
         top_finding=tags.get(TAG_TOP_FINDING),
+        partial=tags.get(TAG_PARTIAL) == "true",
     )
 
 
