@@ -193,16 +193,19 @@ def score(model: object, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def demo_windows(rows: int = 4000) -> list[tuple[WindowPlan, pd.DataFrame]]:
+def demo_windows(
+    rows: int = 4000, *, start: datetime = START
+) -> list[tuple[WindowPlan, pd.DataFrame]]:
     """The three demo windows, a week each, with their data (unscored).
 
     ``stable`` (expected healthy), ``drifted`` (warning) and ``degraded`` (critical), starting
-    one, two and three weeks after ``START``; each ``WindowPlan`` carries its expected health.
+    one, two and three weeks after ``start``; each ``WindowPlan`` carries its expected health.
+    The data depend on the seeds only: another ``start`` moves the timestamps, nothing else.
     """
     plans = [
-        WindowPlan("stable", 0.0, 0.0, "healthy", START + timedelta(days=7)),
-        WindowPlan("drifted", 0.7, 0.0, "warning", START + timedelta(days=14)),
-        WindowPlan("degraded", 0.0, 0.85, "critical", START + timedelta(days=21)),
+        WindowPlan("stable", 0.0, 0.0, "healthy", start + timedelta(days=7)),
+        WindowPlan("drifted", 0.7, 0.0, "warning", start + timedelta(days=14)),
+        WindowPlan("degraded", 0.0, 0.85, "critical", start + timedelta(days=21)),
     ]
     return [
         (p, make_churn(rows, seed=100 + i, drift=p.drift, decay=p.decay, start=p.start))

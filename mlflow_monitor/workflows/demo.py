@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from mlflow_monitor.datasets.churn import (
@@ -40,6 +40,7 @@ __all__ = [
     "churn_spec_yaml",
     "demo_windows",
     "make_churn",
+    "recent_start",
     "run_demo",
     "score",
     "train_churn_model",
@@ -63,12 +64,16 @@ def run_demo(
     rows: int = 4000,
     echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
     tracking_uri: str | None = None,
+    start: datetime | None = None,
 ) -> str:
     """The whole story on MLflow; returns the tracking URI the results went to.
 
     The store is ``tracking_uri`` when given (the CLI passes ``$MLFLOW_TRACKING_URI``), else a
     SQLite store in ``directory``. The data and the spec are written to ``directory`` either way.
+    The last window ends on the latest Monday (``recent_start``), so the verdicts are fresh
+    (not stale for a gate's ``max_age``, not weeks old on the dashboard); ``start`` fixes it.
     """
+    start = start or recent_start()
     from mlflow_monitor.adapters.mlflow.models import register_sklearn_model
     from mlflow_monitor.workflows import monitor_window
     from mlflow_monitor.workflows.build_baseline import build_baseline_run
@@ -80,9 +85,9 @@ def run_demo(
     spec_path = write_demo_spec(directory / "monitor.yaml")
     echo(f"[demo] MLflow store: {uri}")
     echo("[demo] training a churn classifier on 8,000 synthetic customers")
-    train = make_churn(8000, seed=1, start=START - timedelta(days=28), days=21)
+    train = make_churn(8000, seed=1, start=start - timedelta(days=28), days=21)
     model = train_churn_model(train)
-    reference = score(model, make_churn(5000, seed=2, start=START))
+    reference = score(model, make_churn(5000, seed=2, start=start))
     reference.to_parquet(data / "reference.parquet", index=False)
     version = register_sklearn_model(
         model,
@@ -93,7 +98,7 @@ def run_demo(
     )
     echo(f"[demo] registered {MODEL_NAME} version {version}")
     build_baseline_run(spec_path, version, data / "reference.parquet", tracking_uri=uri, echo=echo)
-    for plan, frame in demo_windows(rows):
+    for plan, frame in demo_windows(rows, start=start):
         path = data / f"window_{plan.name}.parquet"
         score(model, frame).to_parquet(path, index=False)
         result = monitor_window.run_window(
@@ -107,6 +112,15 @@ def run_demo(
         )
         echo(f"[demo] window {plan.name}: health {result.health} (expected {plan.expected})")
     return uri
+
+
+def recent_start(now: datetime | None = None) -> datetime:
+    """The demo's start: four weeks before the latest Monday 00:00 UTC (its last window's end)."""
+    today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    monday = datetime(today.year, today.month, today.day, tzinfo=timezone.utc) - timedelta(
+        days=today.weekday()
+    )
+    return monday - timedelta(days=28)
 
 
 def _artifact_root(uri: str) -> Path | None:

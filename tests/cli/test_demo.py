@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,15 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from mlflow_monitor.cli import main
-from mlflow_monitor.contract import TAG_HEALTH, WINDOW_RUNS_FILTER, experiment_name
-from mlflow_monitor.workflows.demo import MODEL_NAME
+from mlflow_monitor.contract import (
+    TAG_HEALTH,
+    TAG_WINDOW_END,
+    WINDOW_RUNS_FILTER,
+    experiment_name,
+    utc_now,
+    utc_text,
+)
+from mlflow_monitor.workflows.demo import MODEL_NAME, recent_start
 
 pytestmark = pytest.mark.integration
 
@@ -35,3 +43,14 @@ def test_demo_uses_mlflow_tracking_uri(tracking_uri: str, tmp_path: Path) -> Non
     assert experiment is not None
     windows = client.search_runs([experiment.experiment_id], WINDOW_RUNS_FILTER)
     assert len(windows) == 3
+    # fresh verdicts: the last window ends on the latest Monday, four weekly windows after start
+    end = (recent_start() + timedelta(days=28)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert version.tags[TAG_WINDOW_END] == end
+    assert recent_start().weekday() == 0 and end <= utc_text(utc_now())
+
+
+def test_the_demo_starts_four_weeks_before_the_latest_monday() -> None:
+    saturday = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
+    monday = datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc)
+    assert recent_start(saturday) == datetime(2026, 10, 26, tzinfo=timezone.utc)
+    assert recent_start(monday) == datetime(2026, 11, 2, tzinfo=timezone.utc)
