@@ -411,9 +411,13 @@ def demo_command(directory: str, rows: int, tracking_uri: str | None) -> None:
 
 def _ui_hint(uri: str) -> str:
     """How to look at ``uri``: a server is opened in a browser, a store through ``mlflow ui``."""
+    dashboard = (
+        "and in the dashboard (fleet, trends, alerts, gates):\n"
+        f"  mlflow-monitor ui --tracking-uri {uri}"
+    )
     if urlparse(uri).scheme in ("http", "https"):
-        return f"Open it in a browser: {uri}"
-    return f"See them in the MLflow UI:\n  mlflow ui --backend-store-uri {uri}"
+        return f"Open it in a browser: {uri}\n{dashboard}"
+    return f"See them in the MLflow UI:\n  mlflow ui --backend-store-uri {uri}\n{dashboard}"
 
 
 COMMANDS: list[click.Command] = [
