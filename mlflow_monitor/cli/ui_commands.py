@@ -7,7 +7,10 @@ dashboard. Shared deployments serve the same pages from ``mlflow server --app-na
 
 from __future__ import annotations
 
+import os
 import socket
+from pathlib import Path
+from urllib.parse import unquote
 
 import click
 
@@ -45,6 +48,7 @@ def ui_command(tracking_uri: str | None, host: str, port: int, mlflow_ui_url: st
     """
     from werkzeug.serving import make_server
 
+    _existing_sqlite(tracking_uri)  # a mistyped path would silently become an empty store
     listening = _listen(host, port)  # before the imports: a busy port fails at once
     from mlflow_monitor.ui import create_app
 
@@ -61,6 +65,25 @@ def ui_command(tracking_uri: str | None, host: str, port: int, mlflow_ui_url: st
     finally:
         server.server_close()
         listening.close()
+
+
+def _existing_sqlite(tracking_uri: str | None) -> None:
+    """One line and exit 2 when a ``sqlite:`` URI names a file that does not exist (MLflow
+    would create it, and its folder, empty): the dashboard only reads a store."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
+    path = _sqlite_path(uri)
+    if path is not None and not Path(path).is_file():
+        fail(f"no SQLite store at {path} (from {uri}): check the path; the dashboard creates none")
+
+
+def _sqlite_path(uri: str) -> str | None:
+    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URI; None otherwise
+    (not SQLite, or in memory)."""
+    scheme, _, rest = uri.partition("://")
+    if scheme.split("+", 1)[0].lower() != "sqlite" or not rest.startswith("/"):
+        return None
+    path = unquote(rest[1:].split("?", 1)[0])
+    return path if path and path != ":memory:" else None
 
 
 def _listen(host: str, port: int) -> socket.socket:

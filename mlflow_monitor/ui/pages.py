@@ -35,8 +35,13 @@ from mlflow_monitor.contract import NOTEBOOKS_DIR
 from mlflow_monitor.errors import RegistryError
 from mlflow_monitor.ui import formatting
 from mlflow_monitor.ui.state import Dashboard, NotFound
-from mlflow_monitor.verdicts.trends import TrendSeries, VersionTrends
-from mlflow_monitor.workflows.fleet_view import HEALTH_ORDER, FleetRow, health_summary
+from mlflow_monitor.verdicts.trends import TrendSeries, VersionTrends, WindowMark
+from mlflow_monitor.workflows.fleet_view import (
+    HEALTH_ORDER,
+    NO_BASELINE,
+    FleetRow,
+    health_summary,
+)
 
 __all__ = ["EXTENSION", "blueprint"]
 
@@ -65,7 +70,9 @@ _ARTIFACT_CSP = (
     "script-src 'unsafe-inline' 'unsafe-eval' data: blob:; style-src 'unsafe-inline' data:; "
     "img-src data: blob:; font-src data:"
 )
-_TEXT_TYPES = (".json", ".md", ".yaml", ".yml", ".txt", ".csv", ".log")
+_TEXT_TYPES = (".json", ".md", ".yaml", ".yml", ".txt")
+# the only files served: what the pages link to; never data (parquet, csv: raw customer rows)
+SERVED_TYPES = (".html", ".ipynb", ".png", *_TEXT_TYPES)
 # trend groups, in reading order: a metric family -> the group it is drawn in
 _GROUPS = {
     "perf": "perf",
@@ -179,7 +186,10 @@ def fleet() -> str:
 def version_page(model: str, version: str) -> str:
     board = dashboard()
     row = board.rows_of(model, version)[0]
-    trends = board.trends(model, version)
+    if row.health == NO_BASELINE:  # nothing monitored yet: say so and how to attach one
+        trends = VersionTrends(model=model, versions=(version,), windows=(), series=())
+    else:
+        trends = board.trends(model, version)
     return _trends_page(board, trends, title=f"{model} v{version}", rows=[row], version=version)
 
 
@@ -203,6 +213,7 @@ def _trends_page(
     latest = trends.windows[-1] if trends.windows else None
     files = board.run_files(latest.run_id) if latest is not None else None
     firing_now, fired_before = trends.firing_now, trends.fired_before
+    statuses = [s.points[-1].status for s in firing_now]
     charted = {s.metric for s in (*firing_now, *fired_before)}
     return render_template(
         "monitor/trends.html",
@@ -218,7 +229,28 @@ def _trends_page(
         groups=_groups([s for s in trends.series if s.metric not in charted]),
         index={s.metric: i for i, s in enumerate(trends.series)},
         data=trends.to_dict(),
+        latest_by_version=_latest_by_version(trends.windows),
+        failing_label=_failing_label(statuses),
+        no_baseline=[r for r in rows if r.health == NO_BASELINE],
     )
+
+
+def _latest_by_version(windows: Sequence[WindowMark]) -> list[WindowMark]:
+    """Each version's own latest window, the newest version first (versions side by side)."""
+    latest: dict[str, WindowMark] = {}
+    for window in windows:
+        latest[window.version] = window
+    return sorted(latest.values(), key=lambda w: _version_number(w.version), reverse=True)
+
+
+def _version_number(version: str) -> int:
+    return int(version) if version.isdigit() else -1
+
+
+def _failing_label(statuses: Sequence[str | None]) -> str:
+    """How the checks failing in the latest window split by status: "2 fail, 20 warn"."""
+    counts = {name: statuses.count(name) for name in ("error", "fail", "warn")}
+    return ", ".join(f"{n} {name}" for name, n in counts.items() if n) or str(len(statuses))
 
 
 def _groups(series: Sequence[TrendSeries]) -> list[tuple[str, list[TrendSeries]]]:
@@ -231,15 +263,19 @@ def _groups(series: Sequence[TrendSeries]) -> list[tuple[str, list[TrendSeries]]
 @blueprint.route("/alerts")
 @_page_errors
 def alerts() -> str:
-    rows = dashboard().alerts()
+    found = dashboard().alerts()
+    rows = found.rows
     quiet = sum(1 for r in rows if (r.status or r.outcome) == QUIET_ALERT)
-    return render_template("monitor/alerts.html", rows=rows, quiet_count=quiet)
+    return render_template(
+        "monitor/alerts.html", rows=rows, quiet_count=quiet, unreadable=found.unreadable
+    )
 
 
 @blueprint.route("/gates")
 @_page_errors
 def gates() -> str:
-    return render_template("monitor/gates.html", records=dashboard().gates())
+    found = dashboard().gates()
+    return render_template("monitor/gates.html", records=found.rows, unreadable=found.unreadable)
 
 
 # -- a run's files -----------------------------------------------------------------------------
@@ -249,6 +285,8 @@ def artifact(run_id: str, path: str) -> Response:
     """A monitoring run's file: HTML sandboxed, a notebook as HTML (no outside script: the
     run's own HTML of it cleaned, else rendered here), text as text."""
     board = dashboard()
+    if not path.lower().endswith(SERVED_TYPES):
+        raise NotFound(f"{path!r} is not served here (only reports, notebooks, cards, JSON)")
     if path.endswith(".ipynb"):
         rendered = path[: -len(".ipynb")] + ".html"
         if board.has_file(run_id, rendered):  # the run logged the notebook as HTML: use that
@@ -294,6 +332,19 @@ def _html_response(body: str) -> Response:
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Content-Security-Policy"] = _ARTIFACT_CSP
     return response
+
+
+@blueprint.route("/runs/<run_id>/")
+@_page_errors
+def run_page(run_id: str) -> str:
+    """One monitoring run's files: its executed notebooks, reports, card, results, error."""
+    board = dashboard()
+    if board.run_ref(run_id) is None:
+        raise NotFound(f"no run {run_id!r} at {board.tracking_uri}")
+    files = board.run_files(run_id)
+    top = board.runs.list_files(run_id, "")
+    extra = [p for p in top if p.endswith((".json", ".yaml", ".yml", ".md", ".txt"))]
+    return render_template("monitor/run.html", files=files, extra=extra)
 
 
 @blueprint.route("/static/plotly.min.js")

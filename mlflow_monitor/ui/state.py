@@ -12,13 +12,14 @@ from __future__ import annotations
 import posixpath
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from mlflow_monitor.adapters.mlflow.fleet import RunRef, ServerRuns
 from mlflow_monitor.contract import CARD_HTML_FILE, NOTEBOOKS_DIR, REPORTS_DIR
+from mlflow_monitor.errors import DataError, RegistryError
 from mlflow_monitor.verdicts.promotion import AuditRecord
 from mlflow_monitor.verdicts.trends import VersionTrends
 from mlflow_monitor.workflows.fleet_view import (
@@ -30,7 +31,7 @@ from mlflow_monitor.workflows.fleet_view import (
 )
 from mlflow_monitor.workflows.version_trends import ArtifactCache, version_trends
 
-__all__ = ["FLEET_TTL_SECONDS", "Dashboard", "NotFound", "RunFiles", "Settings"]
+__all__ = ["FLEET_TTL_SECONDS", "Dashboard", "NotFound", "PerModel", "RunFiles", "Settings"]
 
 FLEET_TTL_SECONDS = 10.0
 T = TypeVar("T")
@@ -62,6 +63,31 @@ class RunFiles:
     notebooks: tuple[str, ...]
     reports: tuple[str, ...]
     card: str | None
+
+
+@dataclass(frozen=True)
+class PerModel(Generic[T]):
+    """Rows read model by model, and the models that could not be read (name, why)."""
+
+    rows: list[T]
+    unreadable: list[tuple[str, str]]
+
+
+def _per_model(models: Sequence[str], read: Callable[[str], list[T]]) -> PerModel[T]:
+    """``read`` each model on its own: one bad model (a name MLflow filters cannot express, a
+    broken run) costs its rows only, not the page."""
+    rows: list[T] = []
+    unreadable: list[tuple[str, str]] = []
+    for model in models:
+        try:
+            rows += read(model)
+        except (RegistryError, DataError) as exc:
+            unreadable.append((model, str(exc)))
+    return PerModel(rows, unreadable)
+
+
+def _numeric(version: str) -> tuple[int, str]:
+    return (int(version), "") if version.isdigit() else (1 << 62, version)
 
 
 class _Ttl:
@@ -114,7 +140,8 @@ class Dashboard:
                 return rows
         known = ", ".join(self.models()) or "none"
         if version is not None and model in self.models():
-            versions = ", ".join(r.version for r in self.fleet() if r.model == model)
+            listed = sorted((r.version for r in self.fleet() if r.model == model), key=_numeric)
+            versions = ", ".join(listed)
             raise NotFound(
                 f"model {model!r} has no monitored version {version!r} (monitored: {versions})"
             )
@@ -128,11 +155,20 @@ class Dashboard:
             model, version=version, last=last, tracking_uri=self.tracking_uri, cache=self.cache
         )
 
-    def alerts(self) -> list[AlertRow]:
-        return alert_rows(self.models(), runs=self.runs, cache=self.cache)
+    def alerts(self) -> PerModel[AlertRow]:
+        """Every model's alert rows, newest window first; a model that cannot be read is named
+        in ``unreadable`` and the others still show."""
+        read = lambda model: alert_rows([model], runs=self.runs, cache=self.cache)  # noqa: E731
+        found = _per_model(self.models(), read)
+        rows = sorted(found.rows, key=lambda r: (r.window_end, r.model, r.version), reverse=True)
+        return PerModel(rows, found.unreadable)
 
-    def gates(self) -> list[AuditRecord]:
-        return gate_rows(self.models(), tracking_uri=self.tracking_uri)
+    def gates(self) -> PerModel[AuditRecord]:
+        """Every alias decision, newest first; unreadable models named, the others shown."""
+        read = lambda model: gate_rows([model], tracking_uri=self.tracking_uri)  # noqa: E731
+        found = _per_model(self.models(), read)
+        rows = sorted(found.rows, key=lambda r: (r.at, r.model), reverse=True)
+        return PerModel(rows, found.unreadable)
 
     # -- runs and their files ---------------------------------------------------------------
     def run_ref(self, run_id: str) -> RunRef | None:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from mlflow_monitor.adapters.mlflow.fleet import FleetVersion, fleet_versions
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
 from mlflow_monitor.contract import ALERTS_FILE, RESULTS_FILE, WindowResults
-from mlflow_monitor.errors import DataError
+from mlflow_monitor.errors import DataError, RegistryError
 from mlflow_monitor.verdicts.promotion import AuditRecord
 from mlflow_monitor.verdicts.root_cause import headline
 from mlflow_monitor.workflows.promote import history
@@ -27,6 +27,7 @@ from mlflow_monitor.workflows.window_history import WindowPoint, window_history
 
 __all__ = [
     "HEALTH_ORDER",
+    "NO_BASELINE",
     "AlertRow",
     "FleetRow",
     "alert_rows",
@@ -35,8 +36,10 @@ __all__ = [
     "health_summary",
 ]
 
-# how a row's health reads, worst first: `failed` is a version whose every attempt failed
-HEALTH_ORDER = ("critical", "failed", "warning", "unknown", "healthy")
+# how a row's health reads, worst first: `failed` is a version whose every attempt failed;
+# `no baseline`: a version of a monitored model that has no baseline yet (as `status` says)
+NO_BASELINE = "no baseline"
+HEALTH_ORDER = ("critical", "failed", "warning", "unknown", "healthy", NO_BASELINE)
 _SHARED = ArtifactCache()
 
 
@@ -55,6 +58,7 @@ class FleetRow:
     last_run_id: str | None
     last_error: str | None
     last_error_run_id: str | None
+    partial: bool = False  # a critical check was not evaluated: health speaks for the rest
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -69,6 +73,7 @@ class FleetRow:
             "last_run_id": self.last_run_id,
             "last_error": self.last_error,
             "last_error_run_id": self.last_error_run_id,
+            "partial": self.partial,
         }
 
 
@@ -87,12 +92,15 @@ def fleet_rows(
 
 def _row(entry: FleetVersion, runs: MonitorRuns, cache: ArtifactCache) -> FleetRow:
     state = entry.state
-    health = state.health or ("failed" if state.last_error else "unknown")
-    if health not in HEALTH_ORDER:
-        health = "unknown"
+    health = _health(entry)
     top = entry.top_finding
     if top is None and state.last_run_id and health in ("warning", "critical"):
         top = _finding_from_results(runs, cache, state.last_run_id)
+    partial = entry.partial
+    if partial is None:  # a verdict written before the monitor.partial tag: its results.json
+        partial = bool(state.last_run_id and state.health) and _partial_from_results(
+            runs, cache, state.last_run_id or ""
+        )
     return FleetRow(
         model=state.model,
         version=state.version,
@@ -105,19 +113,42 @@ def _row(entry: FleetVersion, runs: MonitorRuns, cache: ArtifactCache) -> FleetR
         last_run_id=state.last_run_id,
         last_error=state.last_error,
         last_error_run_id=state.last_error_run_id,
+        partial=partial,
     )
+
+
+def _health(entry: FleetVersion) -> str:
+    state = entry.state
+    if not entry.monitored:
+        return NO_BASELINE
+    health = state.health or ("failed" if state.last_error else "unknown")
+    return health if health in HEALTH_ORDER else "unknown"
+
+
+def _results(runs: MonitorRuns, cache: ArtifactCache, run_id: str) -> WindowResults | None:
+    """The verdict run's results; None when absent or unreadable (the row still shows)."""
+    try:
+        body = cache.read(runs, run_id, RESULTS_FILE)
+    except RegistryError:
+        return None
+    if not isinstance(body, Mapping):
+        return None
+    try:
+        return WindowResults.from_dict(body)
+    except DataError:
+        return None
+
+
+def _partial_from_results(runs: MonitorRuns, cache: ArtifactCache, run_id: str) -> bool:
+    """``WindowResults.partial`` of the verdict run (a critical check not evaluated)."""
+    results = _results(runs, cache, run_id)
+    return results is not None and results.partial
 
 
 def _finding_from_results(runs: MonitorRuns, cache: ArtifactCache, run_id: str) -> str | None:
     """The verdict's headline from its ``results.json`` (``verdicts.root_cause.headline``)."""
-    body = cache.read(runs, run_id, RESULTS_FILE)
-    if not isinstance(body, Mapping):
-        return None
-    try:
-        outcomes = WindowResults.from_dict(body).outcomes
-    except DataError:
-        return None
-    return headline(outcomes) or None
+    results = _results(runs, cache, run_id)
+    return None if results is None else headline(results.outcomes) or None
 
 
 def health_summary(rows: Iterable[FleetRow]) -> tuple[tuple[str, int], ...]:

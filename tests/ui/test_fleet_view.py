@@ -43,7 +43,9 @@ def _version(client: MlflowClient, model: str, tags: dict[str, str]) -> str:
     return version
 
 
-def _window_run(client: MlflowClient, tmp_path: Path, model: str, *, alerts: object) -> str:
+def _window_run(
+    client: MlflowClient, tmp_path: Path, model: str, *, alerts: object, partial: bool = False
+) -> str:
     """A finished window run of ``model`` v1 with a warning ``results.json`` and ``alerts``."""
     name = f"monitor/{model}"
     found = client.get_experiment_by_name(name)
@@ -71,6 +73,16 @@ def _window_run(client: MlflowClient, tmp_path: Path, model: str, *, alerts: obj
         message="age psi 0.30 above 0.20",
         metric="psi",
     )
+    unlabelled = CheckOutcome(  # a critical check with no labels to evaluate it on
+        check_id="performance/roc_auc",
+        kind="performance",
+        status="not_evaluated",
+        severity="critical",
+        value=None,
+        threshold=None,
+        message="no labels in the window",
+        metric="roc_auc",
+    )
     results = WindowResults(
         model=model,
         model_version="1",
@@ -78,7 +90,7 @@ def _window_run(client: MlflowClient, tmp_path: Path, model: str, *, alerts: obj
         window_end=WINDOW[1],
         rows=100,
         health="warning",
-        outcomes=(outcome,),
+        outcomes=(outcome, unlabelled) if partial else (outcome,),
         metrics=(MetricValue("drift/age/psi", 0.3),),
     )
     client.log_dict(run_id, results.to_dict(), "results.json")
@@ -106,13 +118,21 @@ def test_rows_are_the_monitored_versions_worst_first(
         ("fraud", "1", "failed"),
         ("fraud", "2", "unknown"),
         ("churn", "1", "healthy"),
+        ("churn", "3", "no baseline"),  # a version of a monitored model, as `status` lists it
     ]
     assert rows[0].top_finding == "perf: down"
     assert rows[0].aliases == ("challenger",)
-    assert rows[-1].aliases == ("champion",)
+    assert rows[-2].aliases == ("champion",)
     assert rows[1].last_error == "window file missing"
-    assert health_summary(rows) == (("critical", 1), ("failed", 1), ("unknown", 1), ("healthy", 1))
-    assert health_summary(rows[:1] * 2 + rows[-1:]) == (("critical", 2), ("healthy", 1))
+    assert health_summary(rows) == (
+        ("critical", 1),
+        ("failed", 1),
+        ("unknown", 1),
+        ("healthy", 1),
+        ("no baseline", 1),
+    )
+    assert [r.partial for r in rows] == [False] * 5
+    assert health_summary(rows[:1] * 2 + rows[-2:-1]) == (("critical", 2), ("healthy", 1))
 
 
 def test_top_finding_falls_back_to_the_verdict_results(
@@ -157,3 +177,20 @@ def test_alert_rows_say_what_each_channel_was_sent(
     assert rows[1].url is None  # nothing of an address that is not a URL
     assert rows[1].reason == "refused"
     assert {r.window_end for r in rows} == {WINDOW[1]}
+
+
+def test_partial_comes_from_the_version_tag_else_from_the_verdict_results(
+    client: MlflowClient, tracking_uri: str, tmp_path: Path
+) -> None:
+    run_id = _window_run(client, tmp_path, "churn", alerts={}, partial=True)
+    whole = _window_run(client, tmp_path, "churn", alerts={})
+    verdict = {"monitor.health": "warning", "monitor.last_run_id": run_id}
+    _version(client, "churn", verdict)  # v1: no monitor.partial tag (an older verdict)
+    _version(client, "churn", {**verdict, "monitor.partial": "true"})
+    _version(client, "churn", {**verdict, "monitor.partial": ""})  # the tag says: not partial
+    _version(client, "churn", {**verdict, "monitor.last_run_id": whole})
+
+    rows = fleet_rows(tracking_uri=tracking_uri, cache=ArtifactCache())
+
+    assert {r.version: r.partial for r in rows} == {"1": True, "2": True, "3": False, "4": False}
+    assert all(r.to_dict()["partial"] is r.partial for r in rows)

@@ -12,6 +12,7 @@ checked on the formatting helpers and on the alerts template rendered with given
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -19,14 +20,19 @@ import pytest
 from click.testing import CliRunner
 from flask import render_template
 from flask.testing import FlaskClient
+from mlflow.tracking import MlflowClient
+from selenium.webdriver import Chrome
+from selenium.webdriver.support.ui import WebDriverWait
 
 from mlflow_monitor.adapters.notebook_html import notebook_html, without_outside_scripts
 from mlflow_monitor.cli import main
 from mlflow_monitor.ui import create_app
 from mlflow_monitor.ui.formatting import age_text, is_stale, short_list, utc_text
+from mlflow_monitor.ui.pages import _failing_label, _latest_by_version
+from mlflow_monitor.verdicts.trends import VersionTrends, WindowMark
 from mlflow_monitor.workflows.fleet_view import AlertRow
 from mlflow_monitor.workflows.version_trends import version_trends
-from tests.ui.conftest import DEMO_MODEL, DEMO_VERSION, DemoStore
+from tests.ui.conftest import DEMO_MODEL, DEMO_VERSION, App, DemoStore
 
 VERSION_URL = f"/monitor/models/{DEMO_MODEL}/versions/{DEMO_VERSION}"
 
@@ -88,7 +94,11 @@ def test_version_page_draws_roc_auc_with_its_crossing(
     earlier = html.split('id="fired-before"', 1)[1].split("<details", 1)[0]
     assert _metrics(failing) == now
     assert _metrics(earlier) == before
-    assert f"Failing in the latest window ({len(now)})" in html
+    statuses = [s.points[-1].status for s in trends.firing_now]
+    kinds = [k for k in ("error", "fail", "warn") if k in statuses]
+    split = ", ".join(f"{statuses.count(k)} {k}" for k in kinds)
+    assert f"Failing in the latest window ({split})" in html  # "(2 fail, 20 warn)", not "(22)"
+    assert statuses.count("fail") + statuses.count("warn") + statuses.count("error") == len(now)
     assert f"Fired in earlier windows ({len(before)})" in html
     assert sorted(_metrics(html)) == sorted(s.metric for s in trends.series)  # each drawn once
     strip = re.findall(r'<li class="window health-(\w+)"', html)
@@ -198,7 +208,9 @@ def test_a_refused_promotion_shows_on_the_gates_page_and_as_an_event(
     when = re.findall(r"<time [^>]*>([^<]+)</time>", rows[0])
     assert len(when) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", when[0]), when
     html = _page(client, VERSION_URL)
-    assert re.findall(r'<tr class="event-row" data-kind="(\w+)"', html) == ["alias"]
+    # a refused promotion is no alias move: its own kind and mark
+    assert re.findall(r'<tr class="event-row" data-kind="([^"]+)"', html) == ["gate refused"]
+    assert "<td>gate refused</td>" in html
 
 
 def test_every_monitor_response_says_how_long_the_app_took(client: FlaskClient) -> None:
@@ -278,3 +290,180 @@ def test_notebook_html_asks_no_outside_host(demo_store: DemoStore) -> None:
         "<script>var own = 1;</script></head>"
     )
     assert without_outside_scripts(stock) == "<head>\n<script>var own = 1;</script></head>"
+
+
+# -- what a new user's trial found: a second store, a copy of the demo's with more in it -------
+HOSTILE = """o'neil "quoted" churn model for the north-east region"""  # MLflow filters fail
+
+
+@pytest.fixture(scope="module")
+def trial(demo_store: DemoStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+    """The demo's store copied, v1's verdict tagged partial and its last attempt failed, a v2
+    with no baseline, and a model whose name no MLflow filter can express."""
+    folder = tmp_path_factory.mktemp("ui-trial")
+    shutil.copyfile(demo_store.folder / "mlflow.db", folder / "mlflow.db")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    last_run = mlflow.get_model_version(DEMO_MODEL, DEMO_VERSION).tags["monitor.last_run_id"]
+    for key, value in {
+        "monitor.partial": "true",
+        "monitor.last_error": "window file missing",
+        "monitor.last_error_run_id": last_run,
+    }.items():
+        mlflow.set_model_version_tag(DEMO_MODEL, DEMO_VERSION, key, value)
+    source = (folder / "unused-model").as_uri()
+    mlflow.create_model_version(DEMO_MODEL, source=source)  # v2: no baseline
+    mlflow.create_registered_model(HOSTILE)
+    mlflow.create_model_version(HOSTILE, source=source)
+    mlflow.set_model_version_tag(HOSTILE, "1", "monitor.health", "healthy")
+    app = create_app(tracking_uri=uri)
+    app.testing = True
+    yield app.test_client()  # no request context kept between requests
+
+
+def _rows(html: str) -> dict[tuple[str, str], str]:
+    rows = re.findall(r'<tr class="fleet-row"[^>]*>.*?</tr>', html, re.S)
+    found = {}
+    for row in rows:
+        model = re.search(r'data-model="([^"]*)"', row)
+        version = re.search(r'data-version="([^"]*)"', row)
+        assert model and version
+        found[(model.group(1), version.group(1))] = row
+    return found
+
+
+def test_a_partial_verdict_shows_partial_on_the_fleet_and_the_version(trial: FlaskClient) -> None:
+    rows = _rows(_page(trial, "/monitor/"))
+    v1 = rows[(DEMO_MODEL, DEMO_VERSION)]
+    assert 'data-partial="true"' in v1 and 'data-health="critical"' in v1
+    assert re.search(r'<span class="badge partial"[^>]*>partial</span>', v1)  # filterable text
+    hostile = next(row for (model, _), row in rows.items() if model != DEMO_MODEL)
+    assert 'data-partial="false"' in hostile and ">partial<" not in hostile
+    listed = trial.get("/monitor/api/fleet").get_json()["rows"]
+    api = {(r["model"], r["version"]): r for r in listed}
+    assert api[(DEMO_MODEL, DEMO_VERSION)]["partial"] is True
+    assert api[(DEMO_MODEL, "2")]["partial"] is False
+    page = _page(trial, VERSION_URL)
+    [header] = re.findall(r'<tr class="version-row"[^>]*>.*?</tr>', page, re.S)
+    assert 'data-partial="true"' in header and ">partial</span>" in header
+
+
+def test_a_version_with_no_baseline_is_listed_and_says_how_to_attach_one(
+    trial: FlaskClient,
+) -> None:
+    rows = _rows(_page(trial, "/monitor/"))
+    assert 'data-health="no baseline"' in rows[(DEMO_MODEL, "2")]
+    assert ">no baseline</span>" in rows[(DEMO_MODEL, "2")]
+    model = _page(trial, f"/monitor/models/{DEMO_MODEL}")
+    versions = re.findall(r'<tr class="version-row" data-version="(\d+)"', model)
+    assert sorted(versions) == ["1", "2"]
+    page = _page(trial, f"/monitor/models/{DEMO_MODEL}/versions/2")
+    assert 'id="no-baseline"' in page and "no baseline yet" in page
+    assert "mlflow-monitor baseline" in page and "--version 2" in page
+    missing = _page(trial, f"/monitor/models/{DEMO_MODEL}/versions/10", status=404)
+    assert "(monitored: 1, 2)" in missing
+
+
+def test_a_model_that_cannot_be_read_costs_its_own_rows_only(trial: FlaskClient) -> None:
+    html = _page(trial, "/monitor/alerts")  # not a 503 for everyone
+    notes = re.findall(r'<p class="unreadable" data-model="([^"]*)">', html)
+    assert len(notes) == 1 and "north-east region" in notes[0]
+    shown = re.findall(r'<tr class="alert-row" data-model="([^"]+)"', html)
+    assert shown == [DEMO_MODEL] * 3
+    _page(trial, "/monitor/gates")
+    fleet = _rows(_page(trial, "/monitor/"))
+    assert len(fleet) == 3
+
+
+def test_long_model_names_wrap_and_short_ones_do_not(trial: FlaskClient) -> None:
+    rows = _rows(_page(trial, "/monitor/"))
+    long_row = next(row for (model, _), row in rows.items() if model != DEMO_MODEL)
+    assert '<td data-value="o&#39;neil' in long_row and 'class="long-name"' in long_row
+    assert 'class="long-name"' not in rows[(DEMO_MODEL, DEMO_VERSION)]
+    css = trial.get("/monitor/static/monitor.css").get_data(as_text=True)
+    assert re.search(r"td\.long-name \{[^}]*overflow-wrap: anywhere", css)
+
+
+def test_a_failure_and_each_window_link_to_their_evidence(trial: FlaskClient) -> None:
+    rows = _rows(_page(trial, "/monitor/"))
+    v1 = rows[(DEMO_MODEL, DEMO_VERSION)]
+    error = re.search(r'class="error-link" href="(/monitor/runs/(\w+)/artifacts/error.json)"', v1)
+    assert error and "window file missing" in v1
+    files = re.search(r'<a class="run-files-link" href="([^"]+)"', v1)
+    assert files and files.group(1) == f"/monitor/runs/{error.group(2)}/"
+    page = _page(trial, VERSION_URL)
+    windows = re.findall(r'<a class="window-link" href="(/monitor/runs/\w+/)"', page)
+    assert len(windows) == 3 and len(set(windows)) == 3
+    run = _page(trial, windows[-1])
+    notebooks = re.findall(r'<a class="notebook-link" href="([^"]+)"', run)
+    assert any(n.endswith("/artifacts/notebooks/monitor.ipynb") for n in notebooks)
+    assert trial.get(notebooks[0]).status_code == 200
+    assert trial.get("/monitor/runs/0123456789abcdef/").status_code == 404
+
+
+def test_only_what_the_pages_link_to_is_served_never_data(
+    client: FlaskClient, demo_store: DemoStore
+) -> None:
+    mlflow = MlflowClient(tracking_uri=demo_store.tracking_uri)
+    tags = mlflow.get_model_version(DEMO_MODEL, DEMO_VERSION).tags
+    baseline = tags["monitor.baseline_run_id"]
+    data = [f.path for f in mlflow.list_artifacts(baseline, "baseline")]
+    assert "baseline/sample.parquet" in data  # the raw rows are there, and must not be served
+    for path in data:
+        response = client.get(f"/monitor/runs/{baseline}/artifacts/{path}")
+        served = path.endswith((".json", ".yaml", ".yml", ".md", ".txt", ".html", ".png"))
+        assert response.status_code == (200 if served else 404), path
+    window = tags["monitor.last_run_id"]
+    assert client.get(f"/monitor/runs/{window}/artifacts/results.json").status_code == 200
+
+
+def test_side_by_side_versions_name_the_latest_window_and_each_version(
+    demo_store: DemoStore,
+) -> None:
+    def mark(end: str, version: str, health: str, partial: bool = False) -> WindowMark:
+        return WindowMark(None, end, version, f"run{end[8:10]}{version}", health, (), partial)
+
+    windows = (
+        mark("2025-03-10T00:00:00Z", "4", "healthy"),
+        mark("2025-03-10T00:00:00Z", "5", "warning", partial=True),
+        mark("2025-03-17T00:00:00Z", "5", "warning"),
+        mark("2025-03-17T00:00:00Z", "4", "critical"),
+    )
+    trends = VersionTrends(model=DEMO_MODEL, versions=("4", "5"), windows=windows, series=())
+    app = create_app(tracking_uri=demo_store.tracking_uri)
+    with app.test_request_context("/monitor/"):
+        html = render_template(
+            "monitor/trends.html",
+            title=DEMO_MODEL, model=DEMO_MODEL, version=None, rows=[], trends=trends,
+            latest=windows[-1], files=None, firing_now=(), fired_before=(), groups=[], index={},
+            data=trends.to_dict(), latest_by_version=_latest_by_version(windows),
+            failing_label="", no_baseline=[],
+        )  # fmt: skip
+    assert "Latest window (v4)" in html
+    latest = re.findall(r'<tr class="latest-row" data-version="(\d+)" data-health="(\w+)"', html)
+    assert latest == [("5", "warning"), ("4", "critical")]  # each version's own latest verdict
+    strip = re.findall(r'<li class="window health-\w+( partial)?"[^>]*data-partial="(\w+)"', html)
+    assert strip == [("", "false"), (" partial", "true"), ("", "false"), ("", "false")]
+    assert "v5 · partial" in html and "(partial: a critical check not evaluated)" in html
+    assert _failing_label(["fail", "warn", "warn", "fail"] + ["warn"] * 18) == "2 fail, 20 warn"
+
+
+_LINES = """
+const plot = document.querySelector(`.trend[data-metric="${arguments[0]}"].js-plotly-plot`);
+if (!plot || !plot.data) { return null; }
+return plot.data.filter(t => t.mode && t.mode.startsWith('lines'))
+  .map(t => ({ name: String(t.name), dash: String((t.line && t.line.dash) || 'solid') }));
+"""
+
+
+def test_estimates_are_drawn_dashed_and_labelled_estimated(app: App, browser: Chrome) -> None:
+    """In a browser (Plotly draws the lines): ``perf_est/*`` dashed and named "estimated"."""
+    browser.get(app.url(VERSION_URL))
+    browser.execute_script(
+        "document.querySelectorAll('details.trend-group').forEach(d => { d.open = true; });"
+    )
+    wait = WebDriverWait(browser, 60)
+    estimate = wait.until(lambda d: d.execute_script(_LINES, "perf_est/roc_auc"))
+    measured = wait.until(lambda d: d.execute_script(_LINES, "perf/roc_auc"))
+    assert estimate and all(t["dash"] == "dash" and "estimated" in t["name"] for t in estimate)
+    assert measured and all(t["dash"] == "solid" and "estimated" not in t["name"] for t in measured)

@@ -77,3 +77,12 @@ def _fetch_when_up(process: subprocess.Popen[bytes], url: str, log: Path) -> str
         except (urllib.error.URLError, OSError):
             time.sleep(0.3)
     raise AssertionError(f"mlflow-monitor ui did not answer:\n{log.read_text()[-3000:]}")
+
+
+def test_a_sqlite_uri_naming_no_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "file.db"
+    result = CliRunner().invoke(main, ["ui", "--tracking-uri", f"sqlite:///{missing}"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(missing) in lines[0], result.output
+    assert not missing.parent.parent.exists()  # neither the file nor its folder was created

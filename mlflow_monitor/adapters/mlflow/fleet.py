@@ -36,7 +36,7 @@ from mlflow.tracking import get_tracking_uri
 
 from mlflow_monitor.adapters.mlflow.client import guarded
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns, VersionState, _version_state
-from mlflow_monitor.contract import TAG_KIND, TAG_TOP_FINDING
+from mlflow_monitor.contract import TAG_KIND, TAG_PARTIAL, TAG_TOP_FINDING
 from mlflow_monitor.errors import RegistryError
 
 if TYPE_CHECKING:
@@ -72,6 +72,8 @@ class FleetVersion:
 
     state: VersionState
     top_finding: str | None
+    partial: bool | None = None  # the ``monitor.partial`` tag; None: not written (older verdict)
+    monitored: bool = True  # False: a version of a monitored model with no monitor.* tag yet
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,30 @@ class RunRef:
 
 
 def fleet_versions(runs: MonitorRuns) -> list[FleetVersion]:
-    """Every model version with a ``monitor.*`` tag, with its aliases: two paginated searches."""
+    """Every version of a model that has a monitored version (one with a ``monitor.*`` tag),
+    with its aliases: two paginated searches. A version with no ``monitor.*`` tag of such a
+    model comes with ``monitored=False`` (it has no baseline yet)."""
     client = runs._client
     versions = list(_pages(runs, "listing model versions", client.search_model_versions))
-    monitored = [mv for mv in versions if any(k.startswith(_MONITOR_PREFIX) for k in mv.tags)]
-    aliases = _aliases(runs) if monitored else {}
-    return [
-        FleetVersion(_version_state(mv, aliases), mv.tags.get(TAG_TOP_FINDING) or None)
-        for mv in monitored
-    ]
+    models = {mv.name for mv in versions if _is_monitored(mv)}
+    listed = [mv for mv in versions if mv.name in models]
+    aliases = _aliases(runs) if listed else {}
+    return [_fleet_version(mv, aliases) for mv in listed]
+
+
+def _is_monitored(mv: Any) -> bool:
+    return any(str(k).startswith(_MONITOR_PREFIX) for k in (mv.tags or {}))
+
+
+def _fleet_version(mv: Any, aliases: dict[tuple[str, str], tuple[str, ...]]) -> FleetVersion:
+    tags = mv.tags or {}
+    partial = tags.get(TAG_PARTIAL)
+    return FleetVersion(
+        _version_state(mv, aliases),
+        tags.get(TAG_TOP_FINDING) or None,
+        partial=None if partial is None else partial == "true",
+        monitored=_is_monitored(mv),
+    )
 
 
 def _aliases(runs: MonitorRuns) -> dict[tuple[str, str], tuple[str, ...]]:

@@ -8,7 +8,7 @@
   var text = document.getElementById("fleet-filter");
   var health = document.getElementById("fleet-health");
   var count = document.getElementById("fleet-count");
-  var HEALTH_RANK = { critical: 0, failed: 1, warning: 2, unknown: 3, healthy: 4 };
+  var HEALTH_RANK = { critical: 0, failed: 1, warning: 2, unknown: 3, healthy: 4, "no baseline": 5 };
 
   function cellValue(row, index, kind) {
     var raw = row.cells[index].getAttribute("data-value") || "";
