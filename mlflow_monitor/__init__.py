@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         make_spec,
         monitor,
         promote,
+        rebaseline,
         status,
     )
     from mlflow_monitor.verdicts.baseline_model import Baseline, build_baseline_from_frame
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from mlflow_monitor.workflows.model_cards import refresh_card
     from mlflow_monitor.workflows.monitor_window import WindowRun, run_window
     from mlflow_monitor.workflows.promote import PromotionResult
+    from mlflow_monitor.workflows.rebaseline import Rebaselined
     from mlflow_monitor.workflows.status import StatusReport
     from mlflow_monitor.workflows.window_history import WindowHistory
 
@@ -60,6 +62,7 @@ _LAZY = {
             "make_spec",
             "monitor",
             "promote",
+            "rebaseline",
             "status",
         ),
         "mlflow_monitor.api",
@@ -75,6 +78,7 @@ _LAZY = {
     "WindowRun": "mlflow_monitor.workflows.monitor_window",
     "run_window": "mlflow_monitor.workflows.monitor_window",
     "PromotionResult": "mlflow_monitor.workflows.promote",
+    "Rebaselined": "mlflow_monitor.workflows.rebaseline",
     "StatusReport": "mlflow_monitor.workflows.status",
     "WindowHistory": "mlflow_monitor.workflows.window_history",
 }
@@ -104,6 +108,7 @@ __all__ = [
     "MonitorSpec",
     "NotebookError",
     "PromotionResult",
+    "Rebaselined",
     "RegistryError",
     "SpecError",
     "StatusReport",
@@ -125,6 +130,7 @@ __all__ = [
     "make_spec",
     "monitor",
     "promote",
+    "rebaseline",
     "refresh_card",
     "run_window",
     "status",

@@ -83,6 +83,10 @@ TOP_FINDING_CHARS = 250
 # "true" when a critical check of the verdict was not evaluated (no labels yet): the health
 # speaks for the rest only; copied from its run like the top finding ("" otherwise).
 TAG_PARTIAL = "monitor.partial"
+# the version's SLOs as last judged (``workflows.slo_report``): compact JSON, read by ``status``
+TAG_SLO = "monitor.slo"
+SLO_REPORT_FILE = "slo_report.json"  # written by ``slo report --out`` beside slo_report.html
+SLO_REPORT_HTML = "slo_report.html"
 
 # -- tags on a registered model ----------------------------------------------------------------
 # ``monitor.health`` (TAG_HEALTH) on the registered model: the worst health among the versions
@@ -109,13 +113,28 @@ TAG_AUDIT_VERSION = "monitor.audit.version"
 TAG_AUDIT_PREVIOUS = "monitor.audit.previous_version"
 TAG_AUDIT_USER = "monitor.audit.user"
 TAG_AUDIT_AT = "monitor.audit.at"
+# A baseline run built from an accepted window (``mlflow-monitor rebaseline``): the window run it
+# came from, why, who, the baseline it replaced and the window ("<start> -> <end>").
+TAG_REBASELINE_FROM = "monitor.rebaseline.from_run"
+TAG_REBASELINE_REASON = "monitor.rebaseline.reason"
+TAG_REBASELINE_BY = "monitor.rebaseline.by"
+TAG_REBASELINE_PREVIOUS = "monitor.rebaseline.previous_run"
+TAG_REBASELINE_WINDOW = "monitor.rebaseline.window"
+DECISION_REBASELINE = "rebaseline"  # an audit record's decision (monitor.audit.decision)
 TAG_RUN_NOTE = "mlflow.note.content"  # MLflow's own tag for a run's description
 
-RunKind = Literal["window", "baseline", "alert_state", "audit"]
+RunKind = Literal["window", "baseline", "alert_state", "audit", "adjudication", "silence"]
 KIND_WINDOW: RunKind = "window"
 KIND_BASELINE: RunKind = "baseline"
 KIND_ALERT_STATE: RunKind = "alert_state"
 KIND_AUDIT: RunKind = "audit"
+# An ack/dismiss/reopen of an alert (one FINISHED run each, append-only) and a silence (one run
+# each; ``silence end`` adds its end tags): fields under these tag prefixes
+# (``adapters.mlflow.adjudication``).
+KIND_ADJUDICATION: RunKind = "adjudication"
+KIND_SILENCE: RunKind = "silence"
+TAG_ADJUDICATION_PREFIX = "monitor.adjudication."
+TAG_SILENCE_PREFIX = "monitor.silence."
 WINDOW_RUNS_FILTER = f"tags.`{TAG_KIND}` = '{KIND_WINDOW}'"
 
 # -- artifacts ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -47,12 +48,17 @@ __all__ = [
     "AlertChannel",
     "AlertsSpec",
     "BeatRule",
+    "BurnAlertSpec",
+    "BurnAlertsSpec",
     "ColumnsSpec",
     "DriftMethod",
     "DriftSpec",
+    "EscalationStep",
     "EstimationSpec",
     "FairnessSpec",
     "FavorableOutcome",
+    "FleetModel",
+    "FleetSpec",
     "GateSpec",
     "HistorySpec",
     "MetricCheck",
@@ -64,10 +70,12 @@ __all__ = [
     "ScoringSpec",
     "SegmentsSpec",
     "Severity",
+    "SloSpec",
     "Task",
     "comparison_metric",
     "find_secrets",
     "is_task_metric",
+    "load_fleet",
     "load_spec",
     "parse_spec",
     "resolve_secret",
@@ -306,18 +314,53 @@ class AlertChannel(_Strict):
     name: str | None = None
 
 
+class EscalationStep(_Strict):
+    """One step of an escalation policy: once a finding has fired unacknowledged for ``after``,
+    it is sent to ``channels`` (names of ``alerts.channels``), once."""
+
+    after: Duration = 0.0
+    channels: list[str] = Field(min_length=1)
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _duration(cls, value: str | int | float) -> float:
+        return parse_duration(value)
+
+
 class AlertsSpec(_Strict):
-    """Where alerts go and how often a still-firing finding is repeated."""
+    """Where alerts go, how often a still-firing finding is repeated, and how it escalates.
+
+    ``escalation`` maps a severity to its steps (``verdicts.escalation``): a channel named in a
+    step hears of a finding of that severity only from its step on; channels named in no step,
+    and severities without steps, route by ``min_severity`` alone.
+    """
 
     channels: list[AlertChannel] = Field(default_factory=list)
     cooldown: Duration = 24 * 3600.0
     timeout_seconds: float = Field(default=10.0, gt=0)
     mlflow_url: str | None = None
+    escalation: dict[Severity, list[EscalationStep]] = Field(default_factory=dict)
 
     @field_validator("cooldown", mode="before")
     @classmethod
     def _duration(cls, value: str | int | float) -> float:
         return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> AlertsSpec:
+        names = [c.name for c in self.channels if c.name]
+        for severity, steps in self.escalation.items():
+            for index, step in enumerate(steps):
+                key = f"escalation.{severity}.{index}"
+                unknown = [n for n in step.channels if n not in names]
+                if unknown:
+                    known = ", ".join(names) or "none: give channels a name"
+                    raise _KeyedError(
+                        f"{key}.channels", f"no channel named {unknown[0]!r} (known: {known})"
+                    )
+                if index and step.after < steps[index - 1].after:
+                    raise _KeyedError(f"{key}.after", "steps must be in order of `after`")
+        return self
 
 
 def _healthy_only() -> list[Literal["healthy", "warning", "critical", "error"]]:
@@ -351,6 +394,8 @@ class GateSpec(_Strict):
     require_card: bool = False
     auto_rollback: bool = False
     must_beat: BeatRule | None = None
+    # an alias moved outside `promote` onto a version this gate refuses is moved back
+    revert_bypass: bool = False
 
     @field_validator("must_beat", mode="before")
     @classmethod
@@ -403,6 +448,109 @@ class SamplingSpec(_Strict):
     seed: int = 42
 
 
+class BurnAlertSpec(_Strict):
+    """One burn-rate alert tier: fires while the burn rate over ``long`` and over ``short``
+    both reach ``factor`` (``verdicts.slo``: Google SRE multiwindow, multi-burn-rate)."""
+
+    long: Duration
+    short: Duration
+    factor: float = Field(gt=0, allow_inf_nan=False)
+    severity: Severity
+
+    @field_validator("long", "short", mode="before")
+    @classmethod
+    def _duration(cls, value: str | int | float) -> float:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _short_within_long(self) -> BurnAlertSpec:
+        if not 0 < self.short <= self.long:
+            raise _KeyedError("short", "must be above 0 and at most `long`")
+        return self
+
+
+class BurnAlertsSpec(_Strict):
+    """The two tiers; defaults from the SRE workbook (page 1h/5m x14.4, ticket 3d/6h x1).
+
+    ``null`` turns a tier off.
+    """
+
+    fast: BurnAlertSpec | None = BurnAlertSpec(
+        long=3600.0, short=300.0, factor=14.4, severity="critical"
+    )
+    slow: BurnAlertSpec | None = BurnAlertSpec(
+        long=3 * 86400.0, short=6 * 3600.0, factor=1.0, severity="warning"
+    )
+
+
+SloObjective = Literal["check", "freshness", "policies"]
+
+
+class SloSpec(_Strict):
+    """One service-level objective over a version's windows (``verdicts.slo`` says how it counts).
+
+    ``check``: a window is good when ``metric`` lies in [``min``, ``max``] or the check
+    ``check`` passed; ``freshness``: a completed window at least every ``max_gap``;
+    ``policies``: every fairness policy rule judged in the window passed.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    objective: SloObjective
+    target: float = Field(gt=0, lt=1)
+    period: Duration = 28 * 86400.0
+    metric: str | None = None
+    min: float | None = None
+    max: float | None = None
+    check: str | None = None
+    max_gap: Duration | None = None
+    burn_alerts: BurnAlertsSpec = Field(default_factory=BurnAlertsSpec)
+    description: str = ""
+
+    @field_validator("period", "max_gap", mode="before")
+    @classmethod
+    def _duration(cls, value: str | int | float | None) -> float | None:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _fits_objective(self) -> SloSpec:
+        if self.period <= 0:
+            raise _KeyedError("period", "must be above 0 (e.g. 28d)")
+        named = {"metric": self.metric, "min": self.min, "max": self.max, "check": self.check}
+        given = [k for k, v in named.items() if v is not None]
+        if self.objective == "freshness":
+            if not self.max_gap:
+                raise _KeyedError("max_gap", "objective freshness needs a max_gap above 0 (26h)")
+            if given:
+                raise _KeyedError(given[0], "not used by objective freshness")
+        elif self.max_gap is not None:
+            raise _KeyedError("max_gap", f"only objective freshness uses it, not {self.objective}")
+        if self.objective == "policies" and given:
+            raise _KeyedError(given[0], "not used by objective policies")
+        if self.objective == "check":
+            _check_slo_bound(self)
+        return self
+
+
+def _check_slo_bound(slo: SloSpec) -> None:
+    if (slo.metric is None) == (slo.check is None):
+        raise _KeyedError("metric", "objective check needs either metric (with min/max) or check")
+    if slo.check is not None and (slo.min is not None or slo.max is not None):
+        raise _KeyedError("min" if slo.min is not None else "max", "bounds go with metric")
+    if slo.metric is not None and slo.min is None and slo.max is None:
+        raise _KeyedError("min", f"metric {slo.metric!r} needs a min or a max")
+    if slo.min is not None and slo.max is not None and slo.min > slo.max:
+        raise _KeyedError("min", f"{slo.min} is above max {slo.max}")
+
+
+def _unique_slos(slos: list[SloSpec]) -> list[SloSpec]:
+    seen: set[str] = set()
+    for index, slo in enumerate(slos):
+        if slo.name in seen:
+            raise _KeyedError(f"{index}.name", f"{slo.name!r} is used by another SLO")
+        seen.add(slo.name)
+    return slos
+
+
 class MonitorSpec(_Strict):
     """The whole monitor definition for one registered model.
 
@@ -427,6 +575,7 @@ class MonitorSpec(_Strict):
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
     estimation: EstimationSpec = Field(default_factory=EstimationSpec)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    slos: Annotated[list[SloSpec], AfterValidator(_unique_slos)] = Field(default_factory=list)
     # the folder the spec's relative paths (card, notebooks.extra) are read from: the spec
     # file's folder for ``load_spec``; None (the working directory) for a spec built in Python
     _folder: Path | None = PrivateAttr(default=None)
@@ -454,6 +603,7 @@ class MonitorSpec(_Strict):
         _check_drift_columns(self)
         _check_fairness(self)
         _check_gates(self)
+        _check_slo_policies(self)
         return self
 
     def require_model(self, source: str = "spec") -> str:
@@ -651,6 +801,14 @@ def _check_gates(spec: MonitorSpec) -> None:
             )
 
 
+def _check_slo_policies(spec: MonitorSpec) -> None:
+    for index, slo in enumerate(spec.slos):
+        if slo.objective == "policies" and not spec.fairness.policies:
+            raise _KeyedError(
+                f"slos.{index}.objective", "policies needs fairness.policies (no rule to judge)"
+            )
+
+
 def parse_spec(data: object, source: str = "monitor.yaml") -> MonitorSpec:
     """Validate a mapping as a MonitorSpec; the error names the first offending key."""
     if not isinstance(data, dict):
@@ -738,3 +896,99 @@ def resolve_secret(text: str) -> str:
         return os.environ[name]
 
     return _ENV_PATTERN.sub(_value, text)
+
+
+# -- the fleet file (``mlflow-monitor fleet run``) ------------------------------------------------
+
+
+class FleetModel(_Strict):
+    """One model of a fleet: its spec, which versions, and where its window comes from.
+
+    ``versions``: numbers or ``@alias`` (resolved when the fleet runs); None: every version that
+    holds an alias. ``log`` overrides the fleet's prediction log; ``current`` is a fixed window
+    file instead of the log (``window_start``/``window_end`` then optional). Relative paths are
+    read from the fleet file's folder.
+    """
+
+    spec: str = Field(min_length=1)
+    versions: list[str] | None = Field(default=None, min_length=1)
+    log: str | None = None
+    current: str | None = None
+    window_start: str | None = None
+    window_end: str | None = None
+
+    @field_validator("versions")
+    @classmethod
+    def _named(cls, values: list[str] | None) -> list[str] | None:
+        for value in values or []:
+            name = str(value).strip()
+            if not (name[1:] if name.startswith("@") else name).strip() or (
+                not name.startswith("@") and not name.lstrip("v").isdigit()
+            ):
+                raise ValueError(f"{value!r} is neither a version number nor an @alias")
+        return values
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FleetModel:
+        if self.current and self.log:
+            raise _KeyedError("current", "give log or current, not both")
+        if (self.window_start or self.window_end) and not self.current:
+            raise _KeyedError("window_start", "a window from the log is the latest complete one")
+        return self
+
+
+class FleetSpec(_Strict):
+    """A fleet file: the models to monitor and how their latest complete windows are found."""
+
+    log: str | None = None
+    period: str = "1d"
+    grace: str = "1h"
+    concurrency: int | None = Field(default=None, ge=1)
+    models: list[FleetModel] = Field(min_length=1)
+
+    @field_validator("period", "grace")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)  # ValueError names the value
+        return value
+
+    @field_validator("period")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError("the period must be positive (e.g. 1d, 6h)")
+        return value
+
+    @model_validator(mode="after")
+    def _sources(self) -> FleetSpec:
+        for index, model in enumerate(self.models):
+            if not (model.current or model.log or self.log):
+                raise _KeyedError(
+                    f"models.{index}.log", "no prediction log: set log (here or at the top)"
+                )
+        return self
+
+    @property
+    def period_seconds(self) -> float:
+        return parse_duration(self.period)
+
+    @property
+    def grace_seconds(self) -> float:
+        return parse_duration(self.grace)
+
+
+def load_fleet(path: str | os.PathLike[str]) -> FleetSpec:
+    """Read and validate a fleet file; every error is ``SpecError`` naming the file and key."""
+    file = Path(path)
+    if not file.is_file():
+        raise SpecError(f"{file}: fleet file not found")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{file}: expected a mapping at the top level")
+    try:
+        return FleetSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{file}: {first_error(exc)}") from None

@@ -15,6 +15,11 @@ if { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }
     (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
         || echo "chromium/chromium-driver could not be installed: the browser tests will fail"
 fi
+# The Spark engine's tests run pyspark in local[2], which needs a Java runtime (17+ for pyspark 4).
+if ! command -v java >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null) \
+        || echo "default-jre-headless could not be installed: the Spark tests will fail"
+fi
 .venv/bin/ruff check mlflow_monitor tests benchmarks examples
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache

@@ -64,7 +64,10 @@ def test_exports_are_typed_for_mypy(tmp_path: Path) -> None:
                 baseline: mm.Baseline = mm.build_baseline(spec=spec, reference=frame)
                 result: mm.WindowResult = mm.evaluate(spec=spec, baseline=baseline, current=frame)
                 run: mm.WindowRun = mm.monitor(spec=spec, version=1, current=frame, model="m")
-                return result.health + run.run_id
+                moved: mm.Rebaselined = mm.rebaseline(
+                    spec=spec, version=1, reason="new normal", window_run="r", current=frame
+                )
+                return result.health + run.run_id + moved.audit_run_id
 
             wrong: int = mm.status()
             """
@@ -74,12 +77,12 @@ def test_exports_are_typed_for_mypy(tmp_path: Path) -> None:
     assert code == 1, stdout
     errors = [line for line in stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1, stdout
-    assert '"StatusReport"' in errors[0] and "use_api.py:12:" in errors[0], stdout
+    assert '"StatusReport"' in errors[0] and "use_api.py:15:" in errors[0], stdout
 
 
 def test_cli_lists_every_subcommand() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     commands = ("init", "baseline", "run", "backfill", "status", "promote", "card", "history")
-    for command in (*commands, "demo", "labels", "log"):
+    for command in (*commands, "demo", "labels", "log", "rebaseline"):
         assert f"  {command} " in result.output, command

@@ -10,7 +10,7 @@ argument is keyword-only. Two kinds of call:
   ``monitor.yaml`` (with the card and extra notebooks it names), then the one workflow the CLI
   runs (``build_baseline_run`` / ``run_window``) executes the same notebooks and logs the same
   artifacts: the audit record does not depend on the entry point. ``status``, ``history``,
-  ``card`` and ``promote`` read and act on the registry.
+  ``card``, ``promote`` and ``rebaseline`` read and act on the registry.
 
 Results render inline in Jupyter (``_repr_html_``) and export ``to_dict()`` / ``to_frame()``.
 Progress lines go to the ``mlflow_monitor`` logger unless ``echo`` is given (``echo=print``):
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from mlflow_monitor.workflows.build_baseline import BaselineRun
     from mlflow_monitor.workflows.monitor_window import WindowRun
     from mlflow_monitor.workflows.promote import PromotionResult
+    from mlflow_monitor.workflows.rebaseline import Rebaselined
     from mlflow_monitor.workflows.status import StatusReport
     from mlflow_monitor.workflows.window_history import WindowHistory
 
@@ -63,6 +64,7 @@ __all__ = [
     "make_spec",
     "monitor",
     "promote",
+    "rebaseline",
     "status",
 ]
 
@@ -356,6 +358,57 @@ def promote(
     loaded = _spec(spec) if spec is not None else None
     number = _version(model, version, tracking_uri)
     return gate(loaded, model, number, alias, tracking_uri=tracking_uri, force=force, reason=reason)
+
+
+def rebaseline(
+    *,
+    spec: SpecLike,
+    version: str | int,
+    reason: str,
+    window_run: str | None = None,
+    window_start: datetime | str | None = None,
+    window_end: datetime | str | None = None,
+    current: pd.DataFrame | str | os.PathLike[str] | None = None,
+    log: str | None = None,
+    model: str | None = None,
+    tracking_uri: str | None = None,
+    echo: Echo | None = None,
+) -> Rebaselined:
+    """Make an accepted window the version's new baseline (``rebaseline``), audited.
+
+    The window: its run id (``window_run``) or its ``window_start`` and ``window_end``. Its rows
+    again: ``current`` (a DataFrame or the file it was run on) or ``log`` (the prediction log);
+    they must be the rows the run judged. The version's baseline moves to the new baseline run
+    (the old one is kept) and ``history`` lists the move with ``reason``.
+    """
+    from mlflow_monitor.workflows.rebaseline import WindowChoice
+    from mlflow_monitor.workflows.rebaseline import rebaseline as move
+
+    start, end = _window(window_start, window_end)
+    choice = WindowChoice(
+        window_run,
+        _utc_or_none(start),
+        _utc_or_none(end),
+    )
+    rows = current if current is not None else ""
+    with _staged(spec, model, rows, "window") as (spec_path, data_path, name):
+        number = _version(name, version, tracking_uri)
+        return move(
+            spec_path,
+            number,
+            window=choice,
+            reason=reason,
+            current=data_path if current is not None else None,
+            log_uri=log,
+            tracking_uri=tracking_uri,
+            echo=echo or _quiet,
+        )
+
+
+def _utc_or_none(moment: datetime | None) -> str | None:
+    from mlflow_monitor.contract import utc_text
+
+    return utc_text(moment) if moment is not None else None
 
 
 # -- steps --------------------------------------------------------------------------------------

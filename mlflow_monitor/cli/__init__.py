@@ -11,10 +11,15 @@ from mlflow_monitor.cli import (
     _gc,
     alert_commands,
     card_commands,
+    fleet_commands,
     gate_commands,
     log_commands,
+    ops_commands,
     pipeline_commands,
+    silence_commands,
+    slo_commands,
     ui_commands,
+    webhook_commands,
 )
 from mlflow_monitor.cli._common import command_defaults
 
@@ -31,10 +36,15 @@ def main() -> None:
 for _module in (
     pipeline_commands,
     alert_commands,
+    silence_commands,
     gate_commands,
     card_commands,
     log_commands,
+    ops_commands,
+    fleet_commands,
+    slo_commands,
     ui_commands,
+    webhook_commands,
 ):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -35,8 +35,22 @@ __all__ = ["COMMANDS", "ui_command"]
     help="The MLflow UI's address, for links to runs (default: the tracking URI when it is "
     "http(s); none for a database or a folder).",
 )
+@click.option(
+    "--webhook-secret-env",
+    default="MLFLOW_MONITOR_WEBHOOK_SECRET",
+    show_default=True,
+    metavar="NAME",
+    help="Environment variable holding the secret of MLflow's webhooks, verified at "
+    "/monitor/webhooks/mlflow (see `mlflow-monitor webhooks register`). Unset: deliveries get 503.",
+)
 @handles_errors
-def ui_command(tracking_uri: str | None, host: str, port: int, mlflow_ui_url: str | None) -> None:
+def ui_command(
+    tracking_uri: str | None,
+    host: str,
+    port: int,
+    mlflow_ui_url: str | None,
+    webhook_secret_env: str,
+) -> None:
     """Serve the monitoring dashboard: the fleet's health, each model's trends with threshold
     bands and crossings, alerts and gate decisions, at http://HOST:PORT/monitor/.
 
@@ -52,12 +66,18 @@ def ui_command(tracking_uri: str | None, host: str, port: int, mlflow_ui_url: st
     listening = _listen(host, port)  # before the imports: a busy port fails at once
     from mlflow_monitor.ui import create_app
 
-    app = create_app(tracking_uri=tracking_uri, mlflow_ui_url=mlflow_ui_url)
+    app = create_app(
+        tracking_uri=tracking_uri,
+        mlflow_ui_url=mlflow_ui_url,
+        webhook_secret_env=webhook_secret_env,
+    )
     _gc.resume()  # a long-running server collects as usual once its imports are done
     server = make_server(host, port, app, threaded=True, fd=listening.fileno())
     shown = f"[{host}]" if ":" in host else host
     bound = listening.getsockname()[1]
     say(f"mlflow-monitor dashboard at http://{shown}:{bound}/monitor/ (Ctrl+C stops)")
+    if not os.environ.get(webhook_secret_env):
+        say(f"webhooks: ${webhook_secret_env} is not set; /monitor/webhooks/mlflow answers 503")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

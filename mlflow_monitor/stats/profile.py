@@ -26,11 +26,16 @@ as Evidently uses, capped by ``bins``.
 
 Edges rule: a window profiled with ``reference=`` uses the reference's edges (values outside
 fall in the under/overflow bins, whose value sums keep Wasserstein's tails exact). Without a
-reference, edges are the quantiles of the first chunk with finite values for that column.
-``merge`` requires equal edges (a column with no finite values yet adopts the other's edges);
-counts and exact value counts then merge exactly, moments up to float rounding (1e-12 relative).
-Categories merge exactly while their number stays within ``max_categories``; beyond it the
-rarest are folded into ``other``.
+reference (a reference being profiled), each column carries a ``stats.sketch.ValueSketch`` and
+its edges are read off the sketch: a function of the whole data's multiset, so any split into
+chunks or partitions, merged in any order, gives the same edges and counts (schema version 2;
+the sketch's module docstring states the resolution against exact quantiles). Two reference
+profiles merge through their sketches; profiles without one (a window, or a reference read back
+from JSON, which stores no sketch) need equal edges (a column with no finite values yet adopts
+the other's edges). Counts and exact value counts merge exactly, moments and sums up to float
+rounding (1e-12 relative). Categories merge exactly while their number stays within
+``max_categories``; beyond it the rarest are folded into ``other``. Version 1 profiles (edges
+from the first chunk's quantiles) still read, with their edges kept as stored.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import pandas as pd
 from mlflow_monitor.errors import DataError
 from mlflow_monitor.stats import _binning
 from mlflow_monitor.stats._binning import FloatArray, IntArray
+from mlflow_monitor.stats.sketch import ValueSketch
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -59,7 +65,8 @@ __all__ = [
     "NumericProfile",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: edges from the first chunk's quantiles; 2: from the sketch
 FINE_BINS_PER_BIN = 10
 OTHER = "__other__"
 
@@ -170,6 +177,7 @@ class NumericProfile:
     histogram: Histogram
     exact: ExactCounts | None
     kind: Literal["numerical"] = "numerical"
+    sketch: ValueSketch | None = None  # a reference being profiled; never written to JSON
 
     @property
     def count(self) -> int:
@@ -182,10 +190,12 @@ class NumericProfile:
     ) -> NumericProfile:
         column = _binning.numeric_column(frame, name)
         values = column.values
+        sketch = None
         if reference is None or reference.histogram.edges.size == 0:
-            edges = _binning.quantile_edges(values, resolution)
+            sketch = ValueSketch.of_sorted(values, resolution=resolution)
+            histogram = Histogram(*sketch.histogram())
         else:
-            edges = reference.histogram.edges
+            histogram = Histogram.of(values, reference.histogram.edges)
         exact = _binning.exact_from_sorted(values)
         return cls(
             name=name,
@@ -193,22 +203,31 @@ class NumericProfile:
             missing=column.missing,
             infinite=column.infinite,
             moments=Moments.of(values),
-            histogram=Histogram.of(values, edges),
+            histogram=histogram,
             exact=ExactCounts.wrap(exact),
+            sketch=sketch,
         )
 
     def merge(self, other: NumericProfile) -> NumericProfile:
+        """Profile of the union: through the sketches when both have one, else on equal edges."""
         left, right = _adopt_edges(self, other), _adopt_edges(other, self)
         left_exact = None if left.exact is None else left.exact.as_tuple()
         right_exact = None if right.exact is None else right.exact.as_tuple()
+        sketch = None
+        if self.sketch is not None and other.sketch is not None:
+            sketch = self.sketch.merge(other.sketch, self.name)
+            histogram = Histogram(*sketch.histogram())
+        else:
+            histogram = left.histogram.merge(right.histogram, self.name)
         return NumericProfile(
             name=self.name,
             rows=self.rows + other.rows,
             missing=self.missing + other.missing,
             infinite=self.infinite + other.infinite,
             moments=self.moments.merge(other.moments),
-            histogram=left.histogram.merge(right.histogram, self.name),
+            histogram=histogram,
             exact=ExactCounts.wrap(_binning.merge_exact(left_exact, right_exact)),
+            sketch=sketch,
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -422,19 +441,18 @@ class DatasetProfile:
     ) -> DatasetProfile:
         """Profile an iterable of frames in bounded memory (one chunk at a time).
 
-        Without ``reference`` the edges come from the first chunk that has finite values for
-        a column; every later chunk is binned on them.
+        Without ``reference`` the chunks' sketches merge, so the edges and counts are those of
+        ``from_frame`` on all the rows at once, however the rows are chunked.
         """
         merged: DatasetProfile | None = None
         for chunk in chunks:
-            edges_from = reference if reference is not None else merged
             part = cls.from_frame(
                 chunk,
                 numerical=numerical,
                 categorical=categorical,
                 bins=bins,
                 max_categories=max_categories,
-                reference=edges_from,
+                reference=reference,
             )
             merged = part if merged is None else merged.merge(part)
         if merged is None:
@@ -466,7 +484,18 @@ class DatasetProfile:
             else:
                 raise DataError(f"column {name!r} is {mine.kind} in one profile only")
         return DatasetProfile(
-            self.rows + other.rows, MappingProxyType(columns), self.bins, self.max_categories
+            self.rows + other.rows,
+            MappingProxyType(columns),
+            self.bins,
+            self.max_categories,
+            min(self.schema_version, other.schema_version),
+        )
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Picklable (its columns are a read-only mapping): how Spark partitions return it."""
+        return (
+            _rebuild,
+            (self.rows, dict(self.columns), self.bins, self.max_categories, self.schema_version),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -482,9 +511,10 @@ class DatasetProfile:
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> DatasetProfile:
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise DataError(
-                f"profile schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
+                f"profile schema_version {version!r} is not supported (this release reads "
+                f"{', '.join(map(str, READABLE_VERSIONS))}): upgrade mlflow-monitor"
             )
         raw_columns = data.get("columns")
         if not isinstance(raw_columns, Mapping):
@@ -505,7 +535,14 @@ class DatasetProfile:
             columns=MappingProxyType(columns),
             bins=_int(data, "bins"),
             max_categories=_int(data, "max_categories"),
+            schema_version=int(str(version)),
         )
+
+
+def _rebuild(
+    rows: int, columns: dict[str, ColumnProfile], bins: int, max_categories: int, version: int
+) -> DatasetProfile:
+    return DatasetProfile(rows, MappingProxyType(columns), bins, max_categories, version)
 
 
 def _check_column_lists(numerical: Sequence[str], categorical: Sequence[str]) -> None:

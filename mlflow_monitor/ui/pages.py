@@ -14,7 +14,7 @@ import functools
 import mimetypes
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,12 @@ from mlflow_monitor.verdicts.trends import TrendSeries, VersionTrends, WindowMar
 from mlflow_monitor.workflows.fleet_view import (
     HEALTH_ORDER,
     NO_BASELINE,
+    AlertDecisionsView,
     FleetRow,
+    alert_decisions,
     health_summary,
 )
+from mlflow_monitor.workflows.slo_report import recorded_slos
 
 __all__ = ["EXTENSION", "blueprint"]
 
@@ -190,7 +193,25 @@ def version_page(model: str, version: str) -> str:
         trends = VersionTrends(model=model, versions=(version,), windows=(), series=())
     else:
         trends = board.trends(model, version)
-    return _trends_page(board, trends, title=f"{model} v{version}", rows=[row], version=version)
+    slos = recorded_slos(model, version, tracking_uri=board.tracking_uri)
+    decisions = _decisions(board, model, version)
+    return _trends_page(
+        board,
+        trends,
+        title=f"{model} v{version}",
+        rows=[row],
+        version=version,
+        slos=slos,
+        decisions=decisions,
+    )
+
+
+def _decisions(board: Dashboard, model: str, version: str) -> AlertDecisionsView | None:
+    """The version's alert decisions and silences; None (the list left out) when unreadable."""
+    try:
+        return alert_decisions(model, version, tracking_uri=board.tracking_uri)
+    except Exception:  # an optional list never breaks the page
+        return None
 
 
 @blueprint.route("/models/<path:model>")
@@ -209,6 +230,8 @@ def _trends_page(
     title: str,
     rows: Sequence[FleetRow],
     version: str | None,
+    slos: Mapping[str, object] | None = None,
+    decisions: AlertDecisionsView | None = None,
 ) -> str:
     latest = trends.windows[-1] if trends.windows else None
     files = board.run_files(latest.run_id) if latest is not None else None
@@ -232,6 +255,8 @@ def _trends_page(
         latest_by_version=_latest_by_version(trends.windows),
         failing_label=_failing_label(statuses),
         no_baseline=[r for r in rows if r.health == NO_BASELINE],
+        slos=slos or {},
+        decisions=decisions,
     )
 
 
@@ -375,6 +400,14 @@ def api_fleet() -> Response:
             "monitor.version_page", model=row["model"], version=row["version"], _external=True
         )
     return jsonify(tracking_uri=board.tracking_uri, rows=rows)
+
+
+@blueprint.route("/api/models/<path:model>/versions/<version>/slos")
+@_api_errors
+def api_slos(model: str, version: str) -> Response:
+    """The version's SLOs as last judged (``monitor.slo``): SLI, budget left, burn, firing."""
+    board = dashboard()
+    return jsonify(recorded_slos(model, version, tracking_uri=board.tracking_uri))
 
 
 @blueprint.route("/api/models/<path:model>/trends")

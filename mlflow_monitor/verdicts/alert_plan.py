@@ -42,7 +42,15 @@ from mlflow_monitor.contract import (
     Interval,
     utc_text,
 )
-from mlflow_monitor.spec import AlertChannel, Severity
+from mlflow_monitor.spec import AlertChannel, AlertsSpec, Severity
+from mlflow_monitor.verdicts.escalation import (
+    Adjudication,
+    EscalationMark,
+    Silence,
+    admits,
+    materially_changed,
+    silence_for,
+)
 from mlflow_monitor.verdicts.root_cause import (
     bias_drift_parts,
     cause_head,
@@ -70,6 +78,10 @@ __all__ = [
     "Suppressed",
     "alert_key",
     "channel_key",
+    "escalation_items",
+    "escalation_marks",
+    "finding_effect",
+    "key_findings",
     "new_marks",
     "plan_messages",
     "render_message",
@@ -79,7 +91,8 @@ __all__ = [
 
 SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "critical": 2}
 ItemKind = Literal["new", "escalated", "repeat", "resolved"]
-SuppressReason = Literal["cooldown", "duplicate", "acknowledged"]
+# cooldown, duplicate, acknowledged, dismissed, or ``silenced <id>``
+SuppressReason = str
 ReportStatus = Literal[
     "sent", "partial", "failed", "nothing_to_send", "no_channels", "locked", "error"
 ]
@@ -167,7 +180,8 @@ class AlertItem:
 
 @dataclass(frozen=True)
 class Suppressed:
-    """A finding not sent to a channel this run, and why (``cooldown`` or ``duplicate``)."""
+    """A finding not sent to a channel this run, and why: ``cooldown``, ``duplicate``,
+    ``acknowledged``, ``dismissed`` or ``silenced <silence id>``."""
 
     check_id: str
     channel: str
@@ -269,10 +283,14 @@ def _cause_of_key(key: str) -> tuple[str, Basis] | None:
 
 @dataclass(frozen=True)
 class CheckMarks:
-    """A check's marks per channel key (channels never told about it are absent)."""
+    """A check's marks per channel key (channels never told about it are absent), when its
+    current episode began (first marked since it last resolved; None in older stores) and its
+    escalation (``verdicts.escalation``; None without a policy for its severity)."""
 
     check_id: str
     channels: Mapping[str, ChannelMark] = field(default_factory=dict)
+    opened_at: datetime | None = None
+    escalation: EscalationMark | None = None
 
 
 AlertState = Mapping[str, CheckMarks]
@@ -280,10 +298,12 @@ AlertState = Mapping[str, CheckMarks]
 
 @dataclass(frozen=True)
 class AlertPlan:
-    """What a run will send: per channel key the items (worst first), and what is held back."""
+    """What a run will send: per channel key the items (worst first), what is held back, and
+    the dismissals that lapsed because their finding changed materially."""
 
     items: dict[str, tuple[AlertItem, ...]]
     suppressed: tuple[Suppressed, ...]
+    lapsed: tuple[Adjudication, ...] = ()
 
 
 # -- planning (pure) ---------------------------------------------------------------------------
@@ -303,36 +323,186 @@ def plan_messages(
     window: str,
     now: datetime,
     cooldown_seconds: float,
+    alerts: AlertsSpec | None = None,
+    adjudications: Mapping[str, Adjudication] | None = None,
+    silences: Sequence[Silence] = (),
+    version: str = "",
 ) -> AlertPlan:
     """Per channel, the items to send now (worst first) and the findings held back.
 
     The outcomes of one alert key (one cause) are decided together (``_decide``), and every
     finding of the key visible to the channel is listed with that decision. An alert kept under
     a cause that no outcome carries any more is resolved once its checks were judged
-    (``_gone_causes``).
+    (``_gone_causes``). Then, in order: a channel an escalation policy names hears of a new
+    finding only from its step on (``escalation.admits``); an ack or dismissal standing for the
+    key holds messages back (``_adjudicated``); a silence holding now suppresses the rest.
     """
     items: dict[str, list[AlertItem]] = {channel_key(c): [] for c in channels}
     suppressed: list[Suppressed] = []
+    lapsed: list[Adjudication] = []
     groups = _by_key(outcomes)
     for key, members in groups.items():
         marks = state.get(key)
         told = marks.channels if marks is not None else {}
+        firing = _firing_severity(members)
+        standing = (adjudications or {}).get(key)
+        lapse = (
+            standing is not None
+            and standing.action == "dismiss"
+            and firing is not None
+            and materially_changed(standing, firing, key_effect(members))
+        )
+        if lapse and standing is not None:
+            lapsed.append(standing)
         for channel in channels:
             ck = channel_key(channel)
-            decision = _decide(members, channel, told.get(ck), window, now, cooldown_seconds)
-            if decision is None:
+            mark = told.get(ck)
+            decision = _decide(members, channel, mark, window, now, cooldown_seconds)
+            if decision is None or (
+                mark is None and not _admitted(alerts, ck, firing, marks, now)
+            ):
                 continue
+            decision = _adjudicated(decision, standing, firing, lapse=lapse)
             shown = _shown(members, channel, resolved=decision == "resolved")
             if decision in _KIND_ORDER:
-                items[ck] += [_item(decision, o) for o in shown]
-            else:
-                suppressed += [
-                    Suppressed(o.check_id, ck, cast(SuppressReason, decision)) for o in shown
-                ]
+                checks = [key, *(o.check_id for o in shown)]
+                silence = silence_for(silences, version=version, checks=checks, channel=ck, now=now)
+                if silence is None:
+                    items[ck] += [_item(decision, o) for o in shown]
+                    continue
+                decision = f"silenced {silence.silence_id}"
+            suppressed += [Suppressed(o.check_id, ck, decision) for o in shown]
     for ck, item in _gone_causes(channels, outcomes, state, set(groups)):
         items[ck].append(item)
     ordered = {k: tuple(sorted(v, key=_worst_first)) for k, v in items.items()}
-    return AlertPlan(ordered, tuple(suppressed))
+    return AlertPlan(ordered, tuple(suppressed), tuple(lapsed))
+
+
+def _firing_severity(members: Sequence[CheckOutcome]) -> Severity | None:
+    """The worst severity among the key's firing findings (None: nothing fires)."""
+    firing = [o.severity for o in members if o.firing]
+    if not firing:
+        return None
+    worst: Severity = max(firing, key=severity_rank)
+    return worst
+
+
+def _admitted(
+    alerts: AlertsSpec | None,
+    channel: str,
+    firing: Severity | None,
+    marks: CheckMarks | None,
+    now: datetime,
+) -> bool:
+    """A channel not told yet hears of the finding when its escalation step (if any) is due."""
+    if alerts is None or firing is None:
+        return True
+    held = marks.escalation if marks is not None else None
+    elapsed = (now - held.since).total_seconds() if held and held.severity == firing else 0.0
+    return admits(alerts, channel, firing, elapsed_seconds=elapsed)
+
+
+def _adjudicated(
+    decision: str, standing: Adjudication | None, firing: Severity | None, *, lapse: bool
+) -> str:
+    """The decision once an ack or dismissal is taken into account (``verdicts.escalation``).
+
+    A dismissal that lapsed sends the finding again, past its cooldown (``escalated``: it got
+    worse). An ack holds back repeats and first messages at the severity it was made at; a
+    dismissal holds back every message but the resolution.
+    """
+    if standing is None or standing.action == "reopen" or decision in ("duplicate", "resolved"):
+        return decision
+    if standing.action == "dismiss":
+        if lapse:
+            return "escalated" if decision in ("cooldown", "repeat", "acknowledged") else decision
+        return "dismissed"
+    covered = severity_rank(firing or "info") <= severity_rank(standing.severity or "critical")
+    if covered and decision in ("new", "repeat"):
+        return "acknowledged"
+    return decision
+
+
+def key_effect(members: Sequence[CheckOutcome]) -> float:
+    """The largest effect size among the key's firing findings (0 when none fires)."""
+    return max((_effect(o) for o in members if o.firing), default=0.0)
+
+
+def key_findings(outcomes: Sequence[CheckOutcome]) -> dict[str, tuple[Severity | None, float]]:
+    """Per alert key of ``outcomes``: its worst firing severity (None: not firing) and effect."""
+    return {k: (_firing_severity(m), key_effect(m)) for k, m in _by_key(outcomes).items()}
+
+
+def escalation_items(
+    outcomes: Sequence[CheckOutcome], key: str, severity: Severity
+) -> tuple[AlertItem, ...]:
+    """The firing findings of one alert key as ``escalated`` items (for an escalation step's
+    message); one item saying it still fires when the run's results do not carry the key."""
+    found = [_item("escalated", o) for o in outcomes if alert_key(o) == key and o.firing]
+    if found:
+        return tuple(sorted(found, key=_worst_first))
+    note = "still firing, unacknowledged (see the run)"
+    return (AlertItem("escalated", key, severity, "fail", None, None, note, key),)
+
+
+def finding_effect(outcome: CheckOutcome) -> float:
+    """How far one finding is from normal (the effect size that orders and dismisses it)."""
+    return _effect(outcome)
+
+
+def escalation_marks(
+    state: AlertState,
+    changed: Mapping[str, CheckMarks],
+    outcomes: Sequence[CheckOutcome],
+    alerts: AlertsSpec,
+    *,
+    now: datetime,
+    run_id: str,
+    window: str,
+) -> dict[str, CheckMarks]:
+    """The keys whose escalation changes after a delivery (merged over ``changed``).
+
+    A firing key with steps for its severity keeps its clock while the severity stays (a new
+    severity restarts it) and marks each due step sent once every channel of the step was told
+    (or cannot hear the severity); a key that resolved, or lost its policy, drops it.
+    """
+    merged: dict[str, CheckMarks] = {**state, **changed}
+    out: dict[str, CheckMarks] = {}
+    levels = {channel_key(c): c.min_severity for c in alerts.channels}
+    groups = _by_key(outcomes)
+    for key, marks in merged.items():
+        if key not in groups and marks.escalation is not None and not marks.channels:
+            out[key] = replace(marks, escalation=None)
+    for key, members in groups.items():
+        marks = merged.get(key) or CheckMarks(key, {}, opened_at=now)
+        previous = marks.escalation
+        firing = _firing_severity(members)
+        steps = alerts.escalation.get(firing) if firing is not None else None
+        if firing is None or not steps:
+            unjudged = all(o.status in _UNJUDGED for o in members)
+            held = previous if firing is None and unjudged else None
+            if held != previous:
+                out[key] = replace(marks, escalation=held)
+            continue
+        fresh = previous is None or previous.severity != firing
+        if fresh and not marks.channels and steps[0].after <= 0:
+            # the clock starts with the first message (held back: silenced, failed, dismissed)
+            if previous is not None:
+                out[key] = replace(marks, escalation=None)
+            continue
+        since, sent = (now, ()) if fresh or previous is None else (previous.since, previous.steps)
+        elapsed = (now - since).total_seconds()
+        done = set(sent)
+        for index, step in enumerate(steps):
+            if index not in done and step.after <= elapsed:
+                deaf = [c for c in step.channels if _rank(levels.get(c)) > severity_rank(firing)]
+                if all(c in marks.channels or c in deaf for c in step.channels):
+                    done.add(index)
+        mark = EscalationMark(firing, since, tuple(sorted(done)), run_id, window)
+        if mark != previous:
+            opened = marks.opened_at or now
+            out[key] = replace(marks, escalation=mark, opened_at=opened)
+    return out
 
 
 def _by_key(outcomes: Sequence[CheckOutcome]) -> dict[str, list[CheckOutcome]]:
@@ -444,6 +614,10 @@ def severity_rank(severity: str) -> int:
     return SEVERITY_RANK.get(cast(Severity, severity), 0)
 
 
+def _rank(severity: str | None) -> int:
+    return severity_rank(severity or "info")
+
+
 def _worst_first(item: AlertItem) -> tuple[int, int, int, str]:
     resolved = 1 if item.kind == "resolved" else 0
     return (resolved, -severity_rank(item.severity), _KIND_ORDER[item.kind], item.check_id)
@@ -467,7 +641,9 @@ def new_marks(
         for item in items:
             marks = changed.get(item.identity) or state.get(item.identity)
             if marks is None:
-                marks = CheckMarks(item.identity, {})
+                marks = CheckMarks(item.identity, {}, opened_at=now)
+            elif not marks.channels and item.kind != "resolved":
+                marks = replace(marks, opened_at=marks.opened_at or now)
             channels = dict(marks.channels)
             previous = channels.get(key)
             if item.kind == "resolved":
@@ -479,7 +655,7 @@ def new_marks(
                 windows = (previous.windows if previous else ()) + (window,)
                 channels[key] = ChannelMark(item.severity, now, windows)
                 marked.add(item.identity)
-            changed[item.identity] = CheckMarks(item.identity, channels)
+            changed[item.identity] = replace(marks, channels=channels)
     return changed
 
 

@@ -10,10 +10,12 @@ that is logged on the baseline run.
 
 Large references stay in bounded memory: a parquet file larger than one chunk is read twice in
 record batches, first to draw a uniform seeded sample (each row gets a random key, the
-``baseline_rows`` smallest keys are kept across chunks), then to profile every chunk on the bin
-edges of the sample's profile (quantile edges from a uniform sample, not from the first chunk,
-whose rows may be ordered by time). Performance, segments and fairness of a reference larger than
-one chunk are computed on that sample (recorded in ``notes``); a smaller one is used whole.
+``baseline_rows`` smallest keys are kept across chunks), then to profile every chunk; the
+chunks' profiles merge through their sketches (``stats.sketch``), so the edges and counts are
+those of the whole reference at once, however it is chunked or partitioned (a Spark engine
+profiles partitions and calls ``build_baseline_from_profile``). Performance, segments and
+fairness of a reference larger than one chunk are computed on that sample (recorded in
+``notes``); a smaller one is used whole.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "Baseline",
     "build_baseline_from_chunks",
     "build_baseline_from_frame",
+    "build_baseline_from_profile",
     "performance_of",
     "profile_columns",
 ]
@@ -224,14 +227,25 @@ def build_baseline_from_chunks(
     if rows == 0:
         raise DataError("reference: the reference is empty (0 rows)")
     numerical, categorical = profile_columns(spec, columns)
-    edges = DatasetProfile.from_frame(
-        sample, numerical=numerical, categorical=categorical, bins=spec.drift.bins
-    )
     profile = DatasetProfile.from_chunks(
-        chunks(), numerical=numerical, categorical=categorical, reference=edges
+        chunks(), numerical=numerical, categorical=categorical, bins=spec.drift.bins
     )
-    note = f"performance, segments and fairness on a seeded sample of {len(sample)} of {rows} rows"
-    return _assemble(spec, profile, sample, sample, rows, (note,))
+    return build_baseline_from_profile(spec, profile, sample, rows=rows)
+
+
+def build_baseline_from_profile(
+    spec: MonitorSpec, profile: DatasetProfile, frame: pd.DataFrame, *, rows: int
+) -> Baseline:
+    """The baseline of a reference profiled elsewhere (chunks, Spark partitions) of ``rows``.
+
+    ``frame`` is the whole reference when it has ``rows`` rows, else a seeded sample of it:
+    performance, segments and fairness are computed on it (a sample is said in ``notes``).
+    """
+    if len(frame) >= rows:
+        sample = _sample(frame, spec.sampling.baseline_rows, spec.sampling.seed)
+        return _assemble(spec, profile, frame, sample, rows, ())
+    note = f"performance, segments and fairness on a seeded sample of {len(frame)} of {rows} rows"
+    return _assemble(spec, profile, frame, frame, rows, (note,))
 
 
 def build_baseline_from_frame(spec: MonitorSpec, frame: pd.DataFrame) -> Baseline:

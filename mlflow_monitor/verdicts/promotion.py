@@ -6,6 +6,13 @@ and returns a ``Decision`` with every reason for a refusal. ``AuditRecord`` (wit
 ``Evidence``) is the JSON kept for each decision (``audit.json``) and the run tags that index it.
 ``workflows.promote`` reads the state from MLflow, decides, moves aliases and stores the records.
 
+Alias moves made outside ``promote`` (``MlflowClient.set_registered_model_alias``, the MLflow UI)
+are read by ``read_alias_move``: an alias event is *ours* when the latest record that says where
+the alias went (a move the monitor made: granted, forced, rollback, revert; or a move it already
+observed: bypass, unaudited) names the event's version. Promote, rollback and revert store their
+record *before* they move the alias (a RUNNING audit run is the intent), so the event of their
+own move always finds it: a revert never triggers another revert.
+
 Judged and not judged, one rule for gate, card and status (``judged_summary``): ``pass``, ``warn``,
 ``fail`` and ``error`` are judged; ``insufficient_data`` (a denominator below its minimum, with
 its counts) and ``not_evaluated`` (the input was absent) are not. A check not judged is never a
@@ -43,7 +50,11 @@ from mlflow_monitor.spec import GateSpec
 from mlflow_monitor.verdicts.comparison import BeatJudgement
 
 __all__ = [
+    "AUDITED_MOVES",
     "NOT_JUDGED",
+    "OBSERVED_MOVES",
+    "AliasEntry",
+    "AliasMove",
     "AuditRecord",
     "Decision",
     "DecisionKind",
@@ -54,11 +65,25 @@ __all__ = [
     "judged_summary",
     "not_judged_reason",
     "policy_status",
+    "read_alias_move",
     "read_outcomes",
     "status_summary",
 ]
 
-DecisionKind = Literal["granted", "refused", "forced", "rollback", "rollback_skipped"]
+DecisionKind = Literal[
+    "granted",
+    "refused",
+    "forced",
+    "rollback",
+    "rollback_skipped",
+    "bypass",  # an alias moved outside promote onto a version its gate refuses
+    "unaudited",  # an alias moved outside promote onto a version its gate would grant
+    "revert",  # a bypass undone (``revert_bypass: true``)
+]
+# moves the monitor makes itself (each stores its record before it moves the alias)
+AUDITED_MOVES: frozenset[str] = frozenset({"granted", "forced", "rollback", "revert"})
+# moves made by someone else, recorded once they were seen
+OBSERVED_MOVES: frozenset[str] = frozenset({"bypass", "unaudited"})
 _MAX_LISTED = 5
 NOT_JUDGED: frozenset[Status] = frozenset({"insufficient_data", "not_evaluated"})
 _SHOWN_ORDER: tuple[Status, ...] = ("pass", "warn", "fail", "error", *sorted(NOT_JUDGED))
@@ -335,6 +360,52 @@ def read_outcomes(results: object) -> tuple[CheckOutcome, ...] | None:
         return None
 
 
+# -- alias moves made outside promote ------------------------------------------------------------
+@dataclass(frozen=True)
+class AliasEntry:
+    """One stored audit record of an alias, as its run tags index it (``pending``: the record
+    was stored as an intent and its move may still be under way)."""
+
+    decision: str
+    version: str
+    at: str
+    run_id: str
+    pending: bool = False
+
+
+MoveKind = Literal["ours", "recorded", "unexplained"]
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """What an alias event means against the audit trail.
+
+    ``ours``: the latest placing record is a move the monitor made to this version;
+    ``recorded``: this move was already seen (a ``bypass``/``unaudited`` record names it);
+    ``unexplained``: nobody recorded it: judge the version with the alias's gate.
+    ``basis`` is that latest placing record (None: the alias was never placed by record);
+    ``restore_to`` the version the monitor itself last put there, other than the event's (None:
+    none, a revert deletes the alias).
+    """
+
+    kind: MoveKind
+    basis: AliasEntry | None
+    restore_to: str | None
+
+
+def read_alias_move(entries: Iterable[AliasEntry], version: str) -> AliasMove:
+    """Judge ``model@alias -> version`` against the alias's audit entries (any order). Pure."""
+    ordered = sorted(entries, key=lambda e: (e.at, e.run_id))
+    placing = [e for e in ordered if e.decision in AUDITED_MOVES | OBSERVED_MOVES]
+    basis = placing[-1] if placing else None
+    placed_by_us = [e.version for e in ordered if e.decision in AUDITED_MOVES]
+    restore = next((v for v in reversed(placed_by_us) if v != str(version)), None)
+    if basis is not None and basis.version == str(version):
+        kind: MoveKind = "ours" if basis.decision in AUDITED_MOVES else "recorded"
+        return AliasMove(kind, basis, restore)
+    return AliasMove("unexplained", basis, restore)
+
+
 # -- audit records ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Evidence:
@@ -389,13 +460,15 @@ class AuditRecord:
     override_reason: str | None
     evidence: Evidence | None
     run_id: str | None = field(default=None, compare=False)
+    # what an observed move was seen through (webhook delivery id, payload fields), else None
+    event: Mapping[str, str] | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-safe mapping (stored as ``audit.json``)."""
         evidence = None
         if self.evidence is not None:
             evidence = {**self.evidence.__dict__, "not_passing": list(self.evidence.not_passing)}
-        return {
+        body: dict[str, object] = {
             "schema_version": 1,
             "model": self.model,
             "alias": self.alias,
@@ -408,6 +481,9 @@ class AuditRecord:
             "override_reason": self.override_reason,
             "evidence": evidence,
         }
+        if self.event is not None:
+            body["event"] = dict(self.event)
+        return body
 
     @classmethod
     def from_dict(cls, data: object, *, run_id: str | None = None) -> AuditRecord:
@@ -433,6 +509,7 @@ class AuditRecord:
                 override_reason=_opt_str(data.get("override_reason")),
                 evidence=evidence,
                 run_id=run_id,
+                event=_event(data.get("event")),
             )
         except (KeyError, TypeError) as exc:
             raise RegistryError(f"audit record in run {run_id} is malformed: {exc}") from None
@@ -453,6 +530,10 @@ def _beat_evidence(beat: BeatJudgement | None) -> dict[str, object] | None:
     if beat is None:
         return None
     return {"beats": beat.beats, "reason": beat.reason, **dict(beat.evidence)}
+
+
+def _event(value: object) -> dict[str, str] | None:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
 
 
 def _opt_str(value: object) -> str | None:

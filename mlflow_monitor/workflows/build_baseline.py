@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -143,6 +144,8 @@ def build_baseline_run(
     echo: Echo = quiet,
     shown_as: str | None = None,
     query: str | None = None,
+    run_tags: Mapping[str, str] | None = None,
+    reference_name: str | None = None,
 ) -> BaselineRun:
     """Build the baseline from reference data and attach it to ``model``/``version``.
 
@@ -150,7 +153,10 @@ def build_baseline_run(
     and points the version tag ``monitor.baseline_run_id`` at it; an older baseline run is kept.
     ``shown_as`` names the reference in progress lines (the API: "the reference DataFrame").
     ``reference_path`` may be an object-store URL, or a database URL with its SQL ``query``:
-    it is staged to a local file first (``adapters.sources.locations``).
+    it is staged to a local file first (``adapters.sources.locations``). ``run_tags`` are set on
+    the baseline run when it starts (``rebaseline``: where the reference came from);
+    ``reference_name`` is logged as its ``reference_path`` parameter instead of the file's path
+    (a staged copy's temporary path means nothing later).
     """
     from mlflow_monitor.adapters.sources.locations import describe_location, stage_source
 
@@ -159,7 +165,17 @@ def build_baseline_run(
         if staged.staged:
             shown_as = shown_as or describe_location(str(reference_path))
             echo(f"[baseline] staged {staged.location} ({staged.seconds:.1f} s)")
-        return _build_baseline_run(spec_path, version, staged.path, tracking_uri, echo, shown_as)
+        named = _Named(shown_as, dict(run_tags or {}), reference_name)
+        return _build_baseline_run(spec_path, version, staged.path, tracking_uri, echo, named)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """How the reference is shown (progress, ``reference_path`` parameter) and the run's tags."""
+
+    shown_as: str | None
+    run_tags: Mapping[str, str]
+    reference_name: str | None
 
 
 def _build_baseline_run(
@@ -168,7 +184,7 @@ def _build_baseline_run(
     reference_path: str | Path,
     tracking_uri: str | None,
     echo: Echo,
-    shown_as: str | None,
+    named: _Named,
 ) -> BaselineRun:
     spec = load_spec(spec_path)
     spec.require_model(str(spec_path))
@@ -176,14 +192,18 @@ def _build_baseline_run(
     runs.version(spec.model, version)
     data.validate_data(spec, reference_path, what="reference")
     preflight.check_baseline(spec, reference_path)  # packs, reference groups, score range
-    echo(f"[baseline] profiling {shown_as or reference_path}")
+    echo(f"[baseline] profiling {named.shown_as or reference_path}")
     baseline = build_baseline(spec, reference_path)
     report_reference_outcomes(baseline, echo)
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-") as tmp:
         work = Path(tmp)
         folder = save_baseline(baseline, work / BASELINE_DIR)
         run_id = runs.start_run(
-            spec.model, version, kind=KIND_BASELINE, run_name=f"baseline v{version}", tags={}
+            spec.model,
+            version,
+            kind=KIND_BASELINE,
+            run_name=f"baseline v{version}",
+            tags=named.run_tags,
         )
         echo(f"[baseline] run {run_id}: executing baseline.ipynb")
         try:
@@ -202,7 +222,10 @@ def _build_baseline_run(
             )
             runs.log_params(
                 run_id,
-                {"reference_path": str(reference_path), "reference_rows": str(baseline.rows)},
+                {
+                    "reference_path": named.reference_name or str(reference_path),
+                    "reference_rows": str(baseline.rows),
+                },
             )
             perf = baseline.performance.metrics if baseline.performance else {}
             runs.log_metrics(

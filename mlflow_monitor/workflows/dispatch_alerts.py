@@ -14,7 +14,13 @@ raises, and returns an ``AlertsReport`` (written as ``alerts.json`` on the run).
 3. send at most one message per channel, worst first, with apprise (timeout, never raises);
    findings grouped under one root cause are one alert (``verdicts.alert_plan``);
 4. write the new marks only for channels that received their message, so a failed delivery is
-   sent again by the next run; release the lease.
+   sent again by the next run, with each finding's escalation clock (``workflows.escalation``
+   sends the later steps); release the lease.
+
+Before planning, the decisions people made are read (``workflows.adjudicate``): an ack or
+dismissal standing for an alert key and the model's silences shape the plan (held-back items
+are in the report as ``acknowledged``, ``dismissed`` or ``silenced <id>``); a dismissal whose
+finding changed materially is sent again and an automatic reopen is recorded.
 
 What went wrong is recorded in the report (``alerts.json``) and said on the console by the
 caller: ``failure_lines(report)`` gives one line per channel whose delivery failed.
@@ -45,6 +51,7 @@ from mlflow_monitor.verdicts.alert_plan import (
     ReportStatus,
     RunEvent,
     channel_key,
+    escalation_marks,
     new_marks,
     plan_messages,
     render_message,
@@ -54,11 +61,13 @@ from mlflow_monitor.verdicts.alert_plan import (
 
 if TYPE_CHECKING:
     from mlflow_monitor.adapters.mlflow.alert_state import LeaseHolder, Standing
+    from mlflow_monitor.verdicts.escalation import Adjudication
 
 __all__ = [
     "dispatch",
     "failed_line",
     "failure_lines",
+    "notify_critical",
     "notify_failure",
     "notify_rollback",
     "run_url",
@@ -113,6 +122,7 @@ def _dispatch(
     spec: MonitorSpec, event: RunEvent, tracking_uri: str | None, now: datetime, lock_wait: float
 ) -> AlertsReport:
     from mlflow_monitor.adapters.mlflow.alert_state import AlertStateStore
+    from mlflow_monitor.workflows.adjudicate import standing_decisions
 
     channels = spec.alerts.channels
     if not channels:
@@ -140,6 +150,9 @@ def _dispatch(
         )
     try:
         state = store.read()
+        decided = standing_decisions(
+            tracking_uri=tracking_uri, model=event.model, version=event.version, state=state
+        )
         plan = plan_messages(
             channels,
             outcomes,
@@ -147,6 +160,10 @@ def _dispatch(
             window=event.window,
             now=now,
             cooldown_seconds=spec.alerts.cooldown,
+            alerts=spec.alerts,
+            adjudications=decided.standing,
+            silences=decided.silences,
+            version=event.version,
         )
         results = _send_all(spec, event, plan.items)
         delivered = {
@@ -154,10 +171,37 @@ def _dispatch(
             for c, r in zip(channels, results, strict=True)
             if r.status == "sent"
         }
-        store.write(lease, new_marks(state, delivered, window=event.window, now=now))
+        changed = new_marks(state, delivered, window=event.window, now=now)
+        changed.update(
+            escalation_marks(
+                state,
+                changed,
+                outcomes,
+                spec.alerts,
+                now=now,
+                run_id=event.run_id,
+                window=event.window,
+            )
+        )
+        store.write(lease, changed)
+        _record_lapses(tracking_uri, plan.lapsed, now, event.window)
     finally:
         store.release(lease)
     return _report(event, _overall(results), channels=tuple(results), suppressed=plan.suppressed)
+
+
+def _record_lapses(
+    tracking_uri: str | None, lapsed: Sequence[Adjudication], now: datetime, window: str
+) -> None:
+    """The automatic reopens of dismissals that lapsed; a failure is logged, never raised."""
+    if not lapsed:
+        return
+    from mlflow_monitor.workflows.adjudicate import record_lapses
+
+    try:
+        record_lapses(tracking_uri=tracking_uri, lapsed=lapsed, now=now, window=window)
+    except Exception as exc:
+        log.warning("automatic reopen of a lapsed dismissal not recorded: %s", exc)
 
 
 def _send_all(
@@ -321,6 +365,26 @@ def _send_rollback(
     status: Literal["sent", "failed"] = "sent" if ok else "failed"
     log.info("rollback alert to %s (%s): %s", key, shown, status)
     return ChannelResult(key, shown, channel.min_severity, status, reason, "critical", (item,))
+
+
+def notify_critical(
+    spec: MonitorSpec, *, model: str, version: str, check_id: str, title: str, body: str
+) -> AlertsReport:
+    """One critical message per channel admitting critical, outside fatigue control (an event
+    that happens once, e.g. an alias moved around its gate: ``workflows.bypass``); never raises.
+    """
+    event = RunEvent(model, str(version), "", "", "", "", "critical", ())
+    try:
+        if not spec.alerts.channels:
+            return _report(event, "no_channels", note="alerts.channels is empty")
+        first = (body.strip().splitlines() or [title])[0]
+        item = AlertItem("new", check_id, "critical", "fired", None, None, first)
+        results = [_send_rollback(spec, c, title, body, item) for c in spec.alerts.channels]
+        return _report(event, _overall(results), channels=tuple(results))
+    except Exception as exc:
+        reason = _one_line(exc, spec.alerts.channels)
+        log.warning("%s alert for %s v%s not sent: %s", check_id, model, version, reason)
+        return _report(event, "error", error=reason)
 
 
 def send_test(spec: MonitorSpec) -> list[ChannelResult]:

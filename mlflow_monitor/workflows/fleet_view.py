@@ -12,15 +12,17 @@ channel's address is kept as ``scheme://host`` only: its path or query may carry
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from mlflow_monitor.adapters.mlflow.fleet import FleetVersion, fleet_versions
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns
 from mlflow_monitor.contract import ALERTS_FILE, RESULTS_FILE, WindowResults
 from mlflow_monitor.errors import DataError, RegistryError
+from mlflow_monitor.verdicts.escalation import Adjudication, Silence
 from mlflow_monitor.verdicts.promotion import AuditRecord
 from mlflow_monitor.verdicts.root_cause import headline
+from mlflow_monitor.workflows.adjudicate import decision_history, list_silences
 from mlflow_monitor.workflows.promote import history
 from mlflow_monitor.workflows.version_trends import ArtifactCache
 from mlflow_monitor.workflows.window_history import WindowPoint, window_history
@@ -28,8 +30,10 @@ from mlflow_monitor.workflows.window_history import WindowPoint, window_history
 __all__ = [
     "HEALTH_ORDER",
     "NO_BASELINE",
+    "AlertDecisionsView",
     "AlertRow",
     "FleetRow",
+    "alert_decisions",
     "alert_rows",
     "fleet_rows",
     "gate_rows",
@@ -181,9 +185,15 @@ class AlertRow:
     status: str | None  # the channel's status: sent, failed, nothing_to_send
     reason: str
     checks: tuple[str, ...]
+    causes: tuple[str, ...] = ()
+    # the newest ack/dismiss/reopen of one of the row's alerts (``alerts ack ...``): what, who, why
+    decision: str | None = None
+    decided_by: str | None = None
+    decision_reason: str = ""
+    suppressed: tuple[str, ...] = ()  # "check: reason" held back on this channel (silenced ...)
 
     def to_dict(self) -> dict[str, object]:
-        return {**self.__dict__, "checks": list(self.checks)}
+        return {**self.__dict__, "checks": list(self.checks), "suppressed": list(self.suppressed)}
 
 
 def alert_rows(
@@ -200,9 +210,45 @@ def alert_rows(
     rows: list[AlertRow] = []
     for model in models:
         points = window_history(model, tracking_uri=runs.tracking_uri).windows[-last:]
+        decided = decision_history(tracking_uri=runs.tracking_uri, model=model)
         for point in points:
-            rows += _alert_rows(point, cache.read(runs, point.run_id, ALERTS_FILE))
+            found = _alert_rows(point, cache.read(runs, point.run_id, ALERTS_FILE))
+            rows += [_with_decision(r, decided) for r in found]
     return sorted(rows, key=lambda r: (r.window_end, r.model, r.version), reverse=True)
+
+
+def _with_decision(row: AlertRow, decided: Sequence[Adjudication]) -> AlertRow:
+    """The row with the newest decision about one of its checks (by check id or alert key)."""
+    named = set(row.checks) | {f"cause:{c}" for c in row.causes}
+    mine = [d for d in decided if d.version == row.version and ({d.key, d.check_id} & named)]
+    if not mine:
+        return row
+    last = max(mine, key=lambda d: (d.at, d.record_id))
+    return replace(
+        row, decision=last.action, decided_by=last.user, decision_reason=last.reason
+    )
+
+
+@dataclass(frozen=True)
+class AlertDecisionsView:
+    """A version's alert decisions (newest first) and the model's silences (holding first)."""
+
+    decisions: tuple[Adjudication, ...]
+    silences: tuple[Silence, ...]
+    holding: frozenset[str]  # ids of the silences in force now
+
+
+def alert_decisions(
+    model: str, version: str | None = None, *, tracking_uri: str | None = None
+) -> AlertDecisionsView:
+    """The "Adjudications & silences" list of a version page and of the card."""
+    decided = decision_history(tracking_uri=tracking_uri, model=model, version=version)
+    silences = list_silences(tracking_uri=tracking_uri, model=model, everything=True)
+    mine = [s for s in silences if version is None or s.version in (None, str(version))]
+    now = list_silences(tracking_uri=tracking_uri, model=model)
+    holding = frozenset(s.silence_id for s in now)
+    ordered = sorted(mine, key=lambda s: (s.silence_id not in holding, -s.created_at.timestamp()))
+    return AlertDecisionsView(tuple(reversed(decided)), tuple(ordered), holding)
 
 
 def _alert_rows(point: WindowPoint, body: object) -> list[AlertRow]:
@@ -223,6 +269,7 @@ def _alert_row(
     items = channel.get("items")
     listed = items if isinstance(items, list) else []
     checks = tuple(str(i.get("check_id")) for i in listed if isinstance(i, Mapping))
+    causes = tuple(str(i["cause"]) for i in listed if isinstance(i, Mapping) and i.get("cause"))
     return AlertRow(
         model=point.model,
         version=point.version,
@@ -236,6 +283,7 @@ def _alert_row(
         status=_text(channel.get("status")),
         reason=str(channel.get("reason") or note),
         checks=checks,
+        causes=causes,
     )
 
 

@@ -268,6 +268,11 @@ def _alerts() -> list[str]:
         _key(1, "cooldown", "24h", "repeat a still-firing finding after this"),
         _key(1, "timeout_seconds", a.timeout_seconds, "per delivery"),
         _key(1, "mlflow_url", a.mlflow_url, "MLflow UI base URL for links in messages"),
+        _key(1, "escalation", {}, "none; or steps per severity, like:"),
+        _example(1, "escalation:", "unacknowledged findings go further"),
+        _example(2, "critical:", "`alerts escalate` sends the later steps"),
+        _example(3, "- after: 0m", "this long after the first message"),
+        _example(3, "  channels: [team-chat]", "channel names from the list above"),
     ]
 
 
@@ -285,6 +290,39 @@ def _gates() -> list[str]:
         _example(1, "    alias: champion", "compared by `run --compare @champion`"),
         _example(1, "    metric: roc_auc", "default roc_auc with a score, else accuracy; rmse"),
         _example(1, "    margin: 0.0", "needed improvement; negative: loss allowed"),
+    ]
+
+
+def _slos() -> list[str]:
+    return [
+        _key(0, "slos", [], "service-level objectives (`mlflow-monitor slo report`):"),
+        _example(1, "- name: auc-floor", "a window is good when ..."),
+        _example(1, "  objective: check", "check | freshness | policies"),
+        _example(1, "  metric: perf/roc_auc", "... a logged metric is within"),
+        _example(1, "  min: 0.75", "lower bound"),
+        _example(1, "  max: null", "upper bound"),
+        _example(1, "  target: 0.95", "share of good windows to keep"),
+        _example(1, "  period: 28d", "rolling period judged"),
+        _example(1, '  description: ""', "shown in the report"),
+        _example(1, "- name: no-drift", "or: a check passes"),
+        _example(1, "  objective: check", "windows without it are excluded"),
+        _example(1, "  check: drift", "a check id or id prefix"),
+        _example(1, "  target: 0.9", "share of good windows"),
+        _example(1, "- name: freshness", "a completed window at least every ..."),
+        _example(1, "  objective: freshness", "late time counts against the budget"),
+        _example(1, "  max_gap: 26h", "longest allowed gap between window ends"),
+        _example(1, "  target: 0.99", "share of on-time time"),
+        _example(1, "  burn_alerts:", "two tiers; null turns one off; defaults:"),
+        _example(1, "    fast:", "a page"),
+        _example(1, "      long: 1h", "burn rate over this lookback ..."),
+        _example(1, "      short: 5m", "... and over this one both reach"),
+        _example(1, "      factor: 14.4", "this factor: fire"),
+        _example(1, "      severity: critical", "alert severity"),
+        _example(1, "    slow:", "a ticket"),
+        _example(1, "      long: 3d", "long lookback"),
+        _example(1, "      short: 6h", "short lookback"),
+        _example(1, "      factor: 1", "1: spending the budget exactly"),
+        _example(1, "      severity: warning", "alert severity"),
     ]
 
 
@@ -323,6 +361,7 @@ def render_spec(model: str, roles: GuessedRoles, source: str) -> str:
         *_fairness(),
         *_alerts(),
         *_gates(),
+        *_slos(),
         *_rest(),
     ]
     return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -117,8 +118,12 @@ def run_from_log(
     end: datetime,
     tracking_uri: str | None = None,
     echo: Echo = quiet,
+    resources: AbstractContextManager[object] | None = None,
 ) -> WindowRun:
-    """Assemble the window from the log and monitor it (``run --from-log``)."""
+    """Assemble the window from the log and monitor it (``run --from-log``).
+
+    ``resources``: as for ``run_window`` (a fleet worker's long-lived kernels and report child).
+    """
     spec = load_spec(spec_path)
     window = window_from_log(spec, version, log_uri=log_uri, start=start, end=end)
     echo(
@@ -135,6 +140,7 @@ def run_from_log(
             window_start=start,
             window_end=end,
             echo=echo,
+            resources=resources,
         )
 
 

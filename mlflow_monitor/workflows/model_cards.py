@@ -52,6 +52,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlflow_monitor.contract import (
+    TAG_REBASELINE_BY,
+    TAG_REBASELINE_FROM,
+    TAG_REBASELINE_PREVIOUS,
+    TAG_REBASELINE_REASON,
+    TAG_REBASELINE_WINDOW,
     TAG_SUPERSEDED_BY,
     CheckOutcome,
     WindowResults,
@@ -349,6 +354,10 @@ class CardContext:
     provenance: str = ""
     trend_images: tuple[TrendImage, ...] = ()  # the last windows' trends (HTML card)
     trend_note: str = ""  # why there is no trend figure, when one was expected
+    # one line per SLO as last judged (the version's monitor.slo tag, workflows.slo_report)
+    service_levels: tuple[str, ...] = ()
+    # alert decisions (ack/dismiss/reopen) and silences of the version, newest first
+    alert_decisions: tuple[str, ...] = ()
 
 
 def build_context(
@@ -412,7 +421,15 @@ def build_context(
         provenance=_provenance_line(facts.last_results),
         trend_images=tuple(trends),
         trend_note=trend_note,
+        service_levels=_service_levels(tags),
     )
+
+
+def _service_levels(tags: Mapping[str, str]) -> tuple[str, ...]:
+    from mlflow_monitor.contract import TAG_SLO
+    from mlflow_monitor.workflows.slo_report import read_slo_tag
+
+    return read_slo_tag(tags.get(TAG_SLO))
 
 
 def _joined(*parts: str | None) -> str:
@@ -498,8 +515,22 @@ def _evaluation_data(
         lines.append(
             f"Baseline reference: {size}, built {built} (run {facts.baseline_run.run_id})."
         )
+        lines += _rebaselined(facts.baseline_run.tags)
         lines += [str(n) for n in _as_list(baseline.get("notes"))]
     return tuple(lines)
+
+
+def _rebaselined(tags: Mapping[str, str]) -> list[str]:
+    """The re-baseline line (``mlflow-monitor rebaseline``): the accepted window, who, why."""
+    window_run = tags.get(TAG_REBASELINE_FROM)
+    if not window_run:
+        return []
+    previous = tags.get(TAG_REBASELINE_PREVIOUS) or "none"
+    return [
+        f"Re-baselined from window run {window_run} ({tags.get(TAG_REBASELINE_WINDOW, '')}) "
+        f"by {tags.get(TAG_REBASELINE_BY, 'unknown')}: {tags.get(TAG_REBASELINE_REASON, '')} "
+        f"(previous baseline run {previous})."
+    ]
 
 
 def _reference_performance(
@@ -1092,7 +1123,27 @@ def _render(
     context = build_context(
         facts, human, spec, now=datetime.now(timezone.utc), trends=images, trend_note=note
     )
-    return render_card(context)
+    decided = _alert_decision_lines(facts.version.name, facts.version.version, tracking_uri)
+    return render_card(replace(context, alert_decisions=decided))
+
+
+def _alert_decision_lines(model: str, version: str, tracking_uri: str | None) -> tuple[str, ...]:
+    """``2026-03-03T12:10:00Z ack performance/f1 by ana: retraining``; silences first (at most
+    ten lines); none when MLflow cannot be read (optional output never fails a card)."""
+    from mlflow_monitor.workflows.fleet_view import alert_decisions
+
+    try:
+        view = alert_decisions(model, version, tracking_uri=tracking_uri)
+    except Exception:
+        return ()
+    lines = [
+        f"silence of {s.scope} until {utc_text(s.until)}"
+        f"{'' if s.silence_id in view.holding else ' (over)'} by {s.user}: {s.reason}"
+        for s in view.silences
+    ]
+    for d in view.decisions:
+        lines.append(f"{utc_text(d.at)} {d.action} {d.key} by {d.user}: {d.reason}")
+    return tuple(lines[:10])
 
 
 def trend_images(trends: VersionTrends) -> tuple[TrendImage, ...]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,7 +89,7 @@ if TYPE_CHECKING:
 
     from mlflow_monitor.adapters.sources.locations import StagedSource
 
-__all__ = ["Echo", "WindowRun", "WindowSource", "run_window"]
+__all__ = ["Echo", "WindowRun", "WindowSource", "run_window", "window_resources"]
 
 _LOG = logging.getLogger("mlflow_monitor.workflows.monitor_window")
 FAIRNESS_NOTEBOOK = "fairness_audit.ipynb"
@@ -218,22 +220,34 @@ def run_window(
     window_end: datetime | str | None = None,
     compare: str | None = None,
     echo: Echo = quiet,
+    resources: AbstractContextManager[object] | None = None,
 ) -> WindowRun:
     """Monitor one window of ``model``/``version``; see the module docstring for the steps.
 
     ``current_path``: a file, an object-store URL, or a ``WindowSource`` (a database URL with
     its query). ``compare``: another version (``@champion`` or a number) scored on the same
-    rows for a shadow comparison.
+    rows for a shadow comparison. ``resources``: what the notebooks run with, entered around
+    the window; None starts them for this window (``window_resources``: the Evidently report
+    child and a warm kernel); a fleet worker passes its long-lived ones (``fleet_worker``).
+    """
+    source = current_path if isinstance(current_path, WindowSource) else WindowSource(current_path)
+    with resources if resources is not None else window_resources():
+        return _run_window(
+            spec_path, version, source, tracking_uri, window_start, window_end, compare, echo
+        )
+
+
+@contextmanager
+def window_resources() -> Iterator[None]:
+    """A report child and a warm ``monitor.ipynb`` kernel for one window (no-ops when nested).
+
+    Evidently loads in the child and the kernel imports the statistics while MLflow starts.
     """
     from mlflow_monitor.adapters.evidently_reports import report_worker
     from mlflow_monitor.adapters.notebooks.kernels import warm_kernel
 
-    source = current_path if isinstance(current_path, WindowSource) else WindowSource(current_path)
-    # Evidently loads in a child and the kernel imports the statistics while MLflow starts
     with report_worker(), warm_kernel(shipped_notebook("monitor.ipynb"), preload=WINDOW_PRELOAD):
-        return _run_window(
-            spec_path, version, source, tracking_uri, window_start, window_end, compare, echo
-        )
+        yield
 
 
 def _run_window(

@@ -7,16 +7,23 @@ monitoring run turned critical, back to the most recent previous holder still wi
 allowed health. ``history`` returns the records in order. MLflow registry aliases only, never
 stages. After an alias moves, the registered model's ``monitor.health`` follows its holders
 (``version_state.record_model_health``).
+
+Every move is recorded before it is made (``record_move``): the audit run is started as an
+intent, the alias moves, the run ends FINISHED (FAILED, with the alias put back, when the move or
+the record fails). The registry's own event of the move (an MLflow webhook, ``workflows.bypass``)
+therefore always finds the record of a move the monitor made, while ``history`` lists finished
+records only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import html
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -38,6 +45,7 @@ if TYPE_CHECKING:  # the registry imports mlflow: loaded only when a workflow ru
     from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry, GateFacts
 
 __all__ = [
+    "GateJudgement",
     "PromotionInputError",
     "PromotionResult",
     "RollbackResult",
@@ -45,10 +53,13 @@ __all__ = [
     "auto_rollback",
     "current_user",
     "history",
+    "judge_gate",
     "promote",
+    "record_move",
+    "store_record",
 ]
 
-_HOLDER_DECISIONS = ("granted", "forced", "rollback")
+_HOLDER_DECISIONS = ("granted", "forced", "rollback", "revert")
 _LOG = logging.getLogger("mlflow_monitor.workflows.promote")
 
 
@@ -123,13 +134,10 @@ def promote(
 
     if force and not (reason and reason.strip()):
         raise PromotionInputError("--force needs --reason TEXT: an override must say why")
-    gate = spec.gates.get(alias, GateSpec()) if spec is not None else GateSpec()
     now = now or datetime.now(timezone.utc)
     registry = AliasRegistry(tracking_uri)
-    facts = registry.gate_facts(model, str(version))
-    state = _version_state(facts, model, str(version))
-    beat = _judge_beat(registry, spec, gate, model, str(version), facts.results)
-    decision = decide(state, gate, alias=alias, now=now, beat=beat)
+    judged = judge_gate(registry, spec, model, str(version), alias, now=now)
+    decision = judged.decision
     kind: DecisionKind = "granted" if decision.granted else ("forced" if force else "refused")
     previous = registry.alias_version(model, alias)
     record = AuditRecord(
@@ -142,10 +150,10 @@ def promote(
         previous_version=previous,
         reasons=decision.reasons,
         override_reason=reason.strip() if force and reason else None,
-        evidence=Evidence.of(state, gate, beat),
+        evidence=judged.evidence(),
     )
     if kind == "refused":
-        _store(registry, record)
+        store_record(registry, record)
         # no count: a must_pass summary line and the checks under it are not separate reasons
         refused = GateRefused(
             f"promotion of {model} version {version} to @{alias} refused",
@@ -154,14 +162,77 @@ def promote(
         for line in decision.reasons:  # shown under the message in a traceback (PEP 678)
             refused.add_note(f"  - {line}")
         raise refused
-    registry.set_alias(model, alias, str(version))
-    try:
-        stored = _store(registry, record)
-    except RegistryError:
-        _restore_alias(registry, model, alias, previous)
-        raise
+    stored = record_move(registry, record, target=str(version))
     _record_model_health(registry, model)
     return PromotionResult(decision, stored)
+
+
+@dataclass(frozen=True)
+class GateJudgement:
+    """An alias's gate applied to a version: the decision and what it was based on."""
+
+    gate: GateSpec
+    state: VersionState
+    beat: BeatJudgement | None
+    decision: Decision
+
+    def evidence(self) -> Evidence:
+        """The evidence kept with the audit record."""
+        return Evidence.of(self.state, self.gate, self.beat)
+
+
+def judge_gate(
+    registry: AliasRegistry,
+    spec: MonitorSpec | None,
+    model: str,
+    version: str,
+    alias: str,
+    *,
+    now: datetime,
+) -> GateJudgement:
+    """``spec.gates[alias]`` (the default gate without one) judged on what the registry holds."""
+    gate = spec.gates.get(alias, GateSpec()) if spec is not None else GateSpec()
+    facts = registry.gate_facts(model, version)
+    state = _version_state(facts, model, version)
+    beat = _judge_beat(registry, spec, gate, model, version, facts.results)
+    return GateJudgement(gate, state, beat, decide(state, gate, alias=alias, now=now, beat=beat))
+
+
+def record_move(registry: AliasRegistry, record: AuditRecord, *, target: str | None) -> AuditRecord:
+    """Record ``record`` as an intent, point ``model@alias`` at ``target`` (None deletes the
+    alias), then finish the record; the stored record (with its run id) is returned.
+
+    A move that fails voids the intent (FAILED run) and raises; a record that cannot be
+    finished puts the alias back on ``record.previous_version`` (no unaudited moves) and raises.
+    """
+    model, alias = record.model, record.alias
+    run_id = registry.begin_audit(
+        model, record.version, record.to_dict(), record.tags(), run_name=_run_name(record)
+    )
+    try:
+        if target is None:
+            registry.delete_alias(model, alias)
+        else:
+            registry.set_alias(model, alias, target)
+    except RegistryError:
+        _void(registry, run_id)
+        raise
+    try:
+        registry.end_audit(run_id, moved=True)
+    except RegistryError:
+        _restore_alias(registry, model, alias, record.previous_version)
+        _void(registry, run_id)
+        raise
+    return replace(record, run_id=run_id)
+
+
+def _void(registry: AliasRegistry, run_id: str) -> None:
+    with contextlib.suppress(RegistryError):  # the error the caller must see is being raised
+        registry.end_audit(run_id, moved=False)
+
+
+def _run_name(record: AuditRecord) -> str:
+    return f"audit {record.decision} @{record.alias} v{record.version}"
 
 
 def _judge_beat(
@@ -214,12 +285,12 @@ def _parse_time(text: str | None) -> datetime | None:
         return None
 
 
-def _store(registry: AliasRegistry, record: AuditRecord) -> AuditRecord:
-    run_name = f"audit {record.decision} @{record.alias} v{record.version}"
+def store_record(registry: AliasRegistry, record: AuditRecord) -> AuditRecord:
+    """Store a record of a decision that moves nothing (a refusal, a skipped rollback)."""
     run_id = registry.append_audit(
-        record.model, record.version, record.to_dict(), record.tags(), run_name=run_name
+        record.model, record.version, record.to_dict(), record.tags(), run_name=_run_name(record)
     )
-    return AuditRecord(**{**record.__dict__, "run_id": run_id})
+    return replace(record, run_id=run_id)
 
 
 def _restore_alias(registry: AliasRegistry, model: str, alias: str, previous: str | None) -> None:
@@ -246,7 +317,10 @@ def _record_model_health(registry: AliasRegistry, model: str) -> None:
 def history(
     model: str, *, tracking_uri: str | None = None, alias: str | None = None
 ) -> list[AuditRecord]:
-    """Every audit record of ``model`` (optionally one alias), oldest first."""
+    """Every audit record of ``model`` (optionally one alias), oldest first.
+
+    Re-baselines (``workflows.rebaseline``) are records too: decision ``rebaseline``, no alias,
+    so asking for one alias leaves them out."""
     from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry
 
     stored = AliasRegistry(tracking_uri).audit_records(model, alias=alias)
@@ -350,7 +424,6 @@ def _roll_back(
             f"is still {'/'.join(gate.allowed_health)}"
         )
     else:
-        registry.set_alias(model, alias, target)
         message = f"{model}@{alias} rolled back from version {version} (critical) to {target}"
     record = AuditRecord(
         model=model,
@@ -364,5 +437,8 @@ def _roll_back(
         override_reason=None,
         evidence=None,
     )
-    _store(registry, record)
+    if target is None:
+        store_record(registry, record)
+    else:
+        record_move(registry, record, target=target)
     return RollbackStep(alias, version, target, message)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from mlflow_monitor.adapters.mlflow.runs import MonitorRuns, VersionState
@@ -76,6 +76,9 @@ class StatusRow:
     # each finding with its value, baseline, allowed bound and interval (worst first)
     finding_details: tuple[str, ...] = ()
     not_judged: tuple[str, ...] = ()  # "<check id>: insufficient data (<counts>)", by id
+    slos: tuple[str, ...] = ()  # one line per SLO as last judged (tag monitor.slo)
+    # an alias on this version set outside promote (workflows.bypass): "bypass: m@a -> ..."
+    bypasses: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """JSON-safe fields (tuples as lists)."""
@@ -88,7 +91,41 @@ class StatusRow:
 def status_rows(model: str | None = None, *, tracking_uri: str | None = None) -> list[StatusRow]:
     """One row per registered version (of ``model``, or of every model)."""
     runs = MonitorRuns(tracking_uri)
-    return [_row(runs, state) for state in runs.versions(model)]
+    rows = [_row(runs, state) for state in runs.versions(model)]
+    rows = _with_bypasses(rows, model, tracking_uri=runs.tracking_uri)
+    return _with_slos(rows, tracking_uri=runs.tracking_uri)
+
+
+def _with_bypasses(
+    rows: list[StatusRow], model: str | None, *, tracking_uri: str | None
+) -> list[StatusRow]:
+    """Each alias whose version its audit trail does not explain, or a recorded bypass holds."""
+    from mlflow_monitor.workflows.bypass import detect_bypasses
+
+    if not any(r.aliases for r in rows):
+        return rows
+    found = detect_bypasses(tracking_uri=tracking_uri, model=model, include_recorded=True)
+    lines: dict[tuple[str, str], tuple[str, ...]] = {}
+    for b in found:
+        lines[(b.model, b.version)] = (*lines.get((b.model, b.version), ()), b.line)
+    return [replace(r, bypasses=lines.get((r.model, r.version), ())) for r in rows]
+
+
+def _with_slos(rows: list[StatusRow], *, tracking_uri: str | None) -> list[StatusRow]:
+    """Each row's SLO lines from its ``monitor.slo`` tag (one search for every version)."""
+    if not rows:
+        return rows
+    from dataclasses import replace
+
+    from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry
+    from mlflow_monitor.contract import TAG_SLO
+    from mlflow_monitor.workflows.slo_report import read_slo_tag
+
+    tags = AliasRegistry(tracking_uri).fleet_version_tags()
+    return [
+        replace(r, slos=read_slo_tag(tags.get((r.model, r.version), {}).get(TAG_SLO)))
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -313,6 +350,12 @@ def status_table(rows: list[StatusRow], *, verbose: bool = False) -> str:
         cells = [c.ljust(w) for c, w in zip(line[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, line[-1]]))
     details = status_details(rows) if verbose else ""
+    slos = [f"  {r.model} v{r.version} {line}" for r in rows for line in r.slos]
+    if slos:
+        lines += ["", "SLOs (as last judged by `slo report`/`slo alert`/`fleet run`):", *slos]
+    bypasses = [line for r in rows for line in r.bypasses]
+    if bypasses:
+        lines += ["", *bypasses]
     return "\n".join(lines) + (f"\n\n{details}" if details else "")
 
 

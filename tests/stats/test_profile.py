@@ -139,27 +139,35 @@ def test_merged_chunks_equal_the_whole_frame(rows: int, chunk_rows: int) -> None
         )
 
 
-def test_from_chunks_without_reference_takes_edges_from_the_first_chunk() -> None:
+def test_from_chunks_without_reference_gives_the_whole_frames_edges() -> None:
+    """Edges no longer come from the first chunk: chunked or whole, the same reference profile."""
     frame, _ = make_pair(3000, 0.0)
     chunks = [frame.iloc[:1000], frame.iloc[1000:]]
     merged = DatasetProfile.from_chunks(chunks, numerical=NUMERICAL, categorical=CATEGORICAL)
-    first = _profile(frame.iloc[:1000])
-    assert np.array_equal(
+    whole, first = _profile(frame), _profile(frame.iloc[:1000])
+    for name in NUMERICAL:
+        a, b = _numeric(merged, name).histogram, _numeric(whole, name).histogram
+        assert np.array_equal(a.edges, b.edges)
+        assert a.counts.tolist() == b.counts.tolist()
+        np.testing.assert_allclose(a.sums, b.sums, rtol=1e-12)
+    assert not np.array_equal(
         _numeric(merged, "normal").histogram.edges, _numeric(first, "normal").histogram.edges
     )
     assert int(_numeric(merged, "normal").histogram.counts.sum()) == 3000
     assert merged.rows == 3000
 
 
-def test_merge_requires_equal_edges() -> None:
-    left = DatasetProfile.from_frame(
-        pd.DataFrame({"x": [1.0, 2.0]}), numerical=["x"], categorical=[]
-    )
-    right = DatasetProfile.from_frame(
-        pd.DataFrame({"x": [5.0, 9.0]}), numerical=["x"], categorical=[]
-    )
+def test_merge_without_sketches_requires_equal_edges() -> None:
+    """Profiles read back from JSON carry no sketch: they merge only on the same edges."""
+
+    def read_back(values: list[float]) -> DatasetProfile:
+        built = DatasetProfile.from_frame(
+            pd.DataFrame({"x": values}), numerical=["x"], categorical=[]
+        )
+        return DatasetProfile.from_dict(built.to_dict())
+
     with pytest.raises(DataError, match=r"'x'.*different bin edges"):
-        left.merge(right)
+        read_back([1.0, 2.0]).merge(read_back([5.0, 9.0]))
 
 
 def test_column_without_values_adopts_the_other_chunks_edges() -> None:
@@ -183,15 +191,32 @@ def test_json_round_trip_is_lossless_and_json_safe() -> None:
     text = json.dumps(profile.to_dict(), allow_nan=False)
     restored = DatasetProfile.from_dict(json.loads(text))
     assert restored.to_dict() == profile.to_dict()
-    assert restored.schema_version == 1
+    assert restored.schema_version == 2
     assert json.loads(text)["columns"]["empty"]["min"] is None
 
 
 def test_unknown_schema_version_is_a_clear_error() -> None:
     data = _profile(make_pair(50, 0.0)[0]).to_dict()
     data["schema_version"] = 99
-    with pytest.raises(DataError, match="schema_version 99"):
+    with pytest.raises(DataError, match=r"schema_version 99.*upgrade"):
         DatasetProfile.from_dict(data)
+
+
+def test_version_1_profile_reads_with_its_edges_as_stored() -> None:
+    """A baseline written before the sketch keeps its first-chunk edges; windows bin on them."""
+    data = _profile(make_pair(500, 0.0)[0]).to_dict()
+    data["schema_version"] = 1
+    columns = data["columns"]
+    assert isinstance(columns, dict)
+    stored = [0.5 * i - 1.0 for i in range(7)]  # edges no sketch would pick
+    columns["normal"] = {**columns["normal"], "edges": stored, "bin_counts": [0] * 8,
+                         "bin_sums": [0.0] * 8}  # fmt: skip
+    legacy = DatasetProfile.from_dict(data)
+    assert legacy.schema_version == 1
+    assert _numeric(legacy, "normal").histogram.edges.tolist() == stored
+    window = _profile(make_pair(500, 0.0)[1], reference=legacy)
+    assert _numeric(window, "normal").histogram.edges.tolist() == stored
+    assert legacy.to_dict()["schema_version"] == 1
 
 
 def test_strings_in_a_numerical_column_name_the_column() -> None:

@@ -192,7 +192,7 @@ def test_the_template_writes_the_defaults() -> None:
 
 def test_the_template_examples_are_valid_when_uncommented() -> None:
     text = render_spec("churn", _ROLES, "sample.parquet")
-    for empty in ("checks: []", "channels: []", "gates: {}"):
+    for empty in ("checks: []", "channels: []", "gates: {}", "slos: []"):
         text = text.replace(empty, empty[: empty.index(":") + 1], 1)
     text = re.sub(r"(?m)^(\s+)# (?=(?:- )?\s*[a-z_]+:)", r"\1", text)
     spec = parse_spec(yaml.safe_load(text))
@@ -201,6 +201,9 @@ def test_the_template_examples_are_valid_when_uncommented() -> None:
     assert spec.alerts.channels[0].url == "slack://${SLACK_TOKEN}"
     rule = BeatRule(alias="champion", metric="roc_auc", margin=0.0)
     assert spec.gates["champion"] == GateSpec(must_beat=rule)
+    assert [(s.name, s.objective) for s in spec.slos] == [
+        ("auc-floor", "check"), ("no-drift", "check"), ("freshness", "freshness"),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("has_score", [True, False])

@@ -6,8 +6,10 @@ Where: one *state run* per model version in the experiment ``monitor/<model>``, 
 
 - **State**: one tag per check, ``alert.<check>.<hash>``, holding JSON: for every channel the
   severity last delivered, when, and the window keys already delivered (idempotency key =
-  model, version, check, window; model and version are the state run itself). Only a lease
-  holder writes state.
+  model, version, check, window; model and version are the state run itself); when the
+  finding's current episode began (``opened_at``) and its escalation (severity, since, steps
+  sent, last run and window; ``verdicts.escalation``). Fields this release added are optional,
+  so earlier readers read the tags unchanged. Only a lease holder writes state.
 - **Lease** (mutual exclusion, all backends): the lease is a sequence of *write-once params*
   ``lease.<n>`` = ``<token> <expires epoch> <host>:<pid> taken=<epoch> [pidns=<id>]``. MLflow
   refuses to change a param's value (a unique key in the SQL stores, SQLite and PostgreSQL, and
@@ -62,17 +64,20 @@ from mlflow_monitor.contract import (
     TAG_LEASE_RELEASED,
     TAG_MODEL_NAME,
     TAG_MODEL_VERSION,
+    experiment_name,
     parse_utc,
     utc_text,
 )
 from mlflow_monitor.errors import RegistryError
 from mlflow_monitor.verdicts.alert_plan import ChannelMark, CheckMarks
+from mlflow_monitor.verdicts.escalation import EscalationMark
 
 __all__ = [
     "AlertStateStore",
     "Lease",
     "LeaseHolder",
     "Standing",
+    "state_versions",
 ]
 
 _STATE_PREFIX = "alert."
@@ -267,13 +272,13 @@ class AlertStateStore:
                 f"alert lease {lease.number} of {self.model}/{self.version} was lost (expired or "
                 "taken over); alert state not written"
             )
-        keep = [RunTag(_tag_key(c), _encode(m)) for c, m in changes.items() if m.channels]
+        keep = [RunTag(_tag_key(c), _encode(m)) for c, m in changes.items() if _kept(m)]
         for start in range(0, len(keep), _TAG_BATCH):
             chunk = keep[start : start + _TAG_BATCH]
             self._log_tags(lease.run_id, chunk)
         stored = self.read()
         for check_id, marks in changes.items():
-            if not marks.channels and check_id in stored:
+            if not _kept(marks) and check_id in stored:
                 self._delete_tag(lease.run_id, _tag_key(check_id))
 
     def _call(self, what: str, func: Callable[[], T]) -> T:
@@ -284,6 +289,39 @@ class AlertStateStore:
 
     def _delete_tag(self, run_id: str, key: str) -> None:
         self._call("clearing alert state", lambda: self._client.delete_tag(run_id, key))
+
+
+def state_versions(model: str, *, tracking_uri: str | None = None) -> list[str]:
+    """The versions of ``model`` that have an alert state run (what ``escalate`` walks)."""
+    mlflow_client = client(tracking_uri)
+
+    def _search() -> list[str]:
+        experiment = mlflow_client.get_experiment_by_name(experiment_name(model))
+        if experiment is None:
+            return []
+        query = f"tags.`{TAG_KIND}` = '{KIND_ALERT_STATE}'"
+        found: set[str] = set()
+        token: str | None = None
+        while True:
+            page = mlflow_client.search_runs(
+                [experiment.experiment_id], query, ViewType.ACTIVE_ONLY, 1000, page_token=token
+            )
+            found |= {str(r.data.tags.get(TAG_MODEL_VERSION, "")) for r in page}
+            token = page.token
+            if not token:
+                break
+        return sorted((v for v in found if v), key=_version_order)
+
+    return guarded(mlflow_client.tracking_uri, "listing alert state runs", _search)
+
+
+def _version_order(version: str) -> tuple[int, str]:
+    return (_as_int(version), version)
+
+
+def _kept(marks: CheckMarks) -> bool:
+    """A key's tag stays while a channel was told of it or its escalation runs."""
+    return bool(marks.channels) or marks.escalation is not None
 
 
 def _lease_value(token: str, expires: float, taken: float) -> str:
@@ -387,7 +425,19 @@ def _encode(marks: CheckMarks) -> str:
         }
         for key, m in marks.channels.items()
     }
-    return json.dumps({"check_id": marks.check_id, "channels": channels}, sort_keys=True)
+    body: dict[str, object] = {"check_id": marks.check_id, "channels": channels}
+    if marks.opened_at is not None:
+        body["opened_at"] = utc_text(marks.opened_at, precise=True)
+    held = marks.escalation
+    if held is not None:
+        body["escalation"] = {
+            "severity": held.severity,
+            "since": utc_text(held.since, precise=True),
+            "steps": list(held.steps),
+            "run_id": held.run_id,
+            "window": held.window,
+        }
+    return json.dumps(body, sort_keys=True)
 
 
 def _decode(text: str) -> CheckMarks | None:
@@ -403,6 +453,24 @@ def _decode(text: str) -> CheckMarks | None:
             )
             for key, m in data["channels"].items()
         }
-        return CheckMarks(str(data["check_id"]), channels)
+        opened = data.get("opened_at")
+        return CheckMarks(
+            str(data["check_id"]),
+            channels,
+            parse_utc(opened) if opened else None,
+            _decode_escalation(data.get("escalation")),
+        )
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _decode_escalation(raw: object) -> EscalationMark | None:
+    if not isinstance(raw, dict):
+        return None
+    return EscalationMark(
+        raw["severity"],
+        parse_utc(raw["since"]),
+        tuple(int(i) for i in raw.get("steps", ())),
+        str(raw.get("run_id", "")),
+        str(raw.get("window", "")),
+    )

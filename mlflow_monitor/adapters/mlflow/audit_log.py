@@ -57,6 +57,7 @@ class StoredAudit:
     run_id: str
     tags: Mapping[str, str]
     record: object | None
+    status: str = "FINISHED"  # RUNNING: an intent whose move may still be under way
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,29 @@ class AliasRegistry:
         except OSError as exc:
             raise RegistryError(f"MLflow unreachable at {self.tracking_uri}: {exc}") from None
 
+    def model_aliases(self, model: str | None = None) -> dict[str, dict[str, str]]:
+        """Model name -> {alias: version}, of ``model`` or of every registered model."""
+        if model is not None:
+            one = self._call(
+                f"reading model {model}", lambda: self._client.get_registered_model(model)
+            )
+            found = [one]
+        else:
+            found = []
+            token: str | None = None
+            while True:
+                page = self._call(
+                    "listing registered models",
+                    lambda t=token: self._client.search_registered_models(  # type: ignore[misc]
+                        max_results=_PAGE, page_token=t
+                    ),
+                )
+                found += list(page)
+                token = page.token
+                if not token:
+                    break
+        return {m.name: {a: str(v) for a, v in (m.aliases or {}).items()} for m in found}
+
     def set_alias(self, model: str, alias: str, version: str) -> None:
         """Point ``model@alias`` at ``version`` (a registry alias, never a stage)."""
         self._call(
@@ -130,8 +154,37 @@ class AliasRegistry:
         self.runs.end_run(run_id, "FINISHED")
         return run_id
 
-    def audit_runs(self, model: str, *, alias: str | None = None) -> list[StoredAudit]:
-        """Audit records' tags (no artifacts read), oldest first; optionally of one alias."""
+    def begin_audit(
+        self, model: str, version: str, record: object, tags: Mapping[str, str], *, run_name: str
+    ) -> str:
+        """Store an audit record as an intent: the run stays RUNNING until ``end_audit``.
+
+        A move is recorded before it is made, so the registry's event of the move (a webhook)
+        always finds its record (``audit_runs(pending=True)``); history reads FINISHED runs only.
+        """
+        run_id = self.runs.start_run(model, version, kind=KIND_AUDIT, run_name=run_name, tags=tags)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / AUDIT_FILE
+            path.write_text(json.dumps(record, indent=2, sort_keys=True))
+            try:
+                self.runs.log_file(run_id, path)
+            except RegistryError:
+                self.runs.end_run(run_id, "FAILED")
+                raise
+        return run_id
+
+    def end_audit(self, run_id: str, *, moved: bool) -> None:
+        """FINISHED once the move was made; FAILED when it was not (the intent is void)."""
+        self.runs.end_run(run_id, "FINISHED" if moved else "FAILED")
+
+    def audit_runs(
+        self, model: str, *, alias: str | None = None, pending: bool = False
+    ) -> list[StoredAudit]:
+        """Audit records' tags (no artifacts read), oldest first; optionally of one alias.
+
+        ``pending=True`` adds the intents still RUNNING (a move under way, or whose process died
+        after moving): what an alias event is checked against.
+        """
         experiment = self._call(
             f"opening experiment {experiment_name(model)}",
             lambda: self._client.get_experiment_by_name(experiment_name(model)),
@@ -139,7 +192,8 @@ class AliasRegistry:
         if experiment is None:
             return []
         # FINISHED only: a FAILED audit run is a record that could not be stored (its move undone)
-        parts = [f"tags.`{TAG_KIND}` = '{KIND_AUDIT}'", "attributes.status = 'FINISHED'"]
+        status = "attributes.status != 'FAILED'" if pending else "attributes.status = 'FINISHED'"
+        parts = [f"tags.`{TAG_KIND}` = '{KIND_AUDIT}'", status]
         if alias is not None:
             parts.append(f"tags.`{TAG_AUDIT_ALIAS}` = {filter_value(alias)}")
         found: list[StoredAudit] = []
@@ -156,7 +210,10 @@ class AliasRegistry:
                     page_token=t,
                 ),
             )
-            found += [StoredAudit(r.info.run_id, dict(r.data.tags), None) for r in page]
+            found += [
+                StoredAudit(r.info.run_id, dict(r.data.tags), None, str(r.info.status))
+                for r in page
+            ]
             token = page.token
             if not token:
                 break
@@ -179,6 +236,29 @@ class AliasRegistry:
         baseline_id = state.baseline_run_id
         baseline = bool(baseline_id) and self.runs.run_is_active(baseline_id or "")
         return GateFacts(state, baseline, self.card_present(model, version), results)
+
+    def fleet_version_tags(self) -> dict[tuple[str, str], dict[str, str]]:
+        """Every version's ``monitor.*`` tags by ``(model, version)``: one paginated search.
+
+        What an exporter reads beside the fleet rows (``monitor.slo``, the judgement
+        ``workflows.slo_report`` records) without a call per version.
+        """
+        found: dict[tuple[str, str], dict[str, str]] = {}
+        token: str | None = None
+        while True:
+            page = self._call(
+                "listing model versions",
+                lambda t=token: self._client.search_model_versions(  # type: ignore[misc]
+                    max_results=_PAGE, page_token=t
+                ),
+            )
+            for mv in page:
+                tags = {k: v for k, v in (mv.tags or {}).items() if k.startswith("monitor.")}
+                if tags:
+                    found[(str(mv.name), str(mv.version))] = tags
+            token = page.token
+            if not token:
+                return found
 
     def version_health(self, model: str, version: str) -> str | None:
         """The version's ``monitor.health`` tag; None when the version is gone or unchecked."""

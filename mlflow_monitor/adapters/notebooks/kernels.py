@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
-__all__ = ["WarmKernel", "claim", "start_kernel", "stop_kernel", "warm_kernel"]
+__all__ = ["KernelPool", "WarmKernel", "claim", "start_kernel", "stop_kernel", "warm_kernel"]
 
 _LOG = logging.getLogger("mlflow_monitor.adapters.notebooks.kernels")
 _SOCKET_PATH_LIMIT = 100  # Linux allows 107 bytes, macOS 103, for a socket file's path
@@ -53,6 +53,7 @@ class WarmKernel:
 
 
 _current: WarmKernel | None = None
+_pool: KernelPool | None = None
 
 
 def start_kernel(kernel_name: str, cwd: Path, *, preload: str | None = None) -> AsyncKernelManager:
@@ -78,6 +79,67 @@ def _transport(runtime: Path) -> dict[str, str]:
         return {"transport": "tcp"}  # Windows' ZeroMQ has no IPC transport
     runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
     return {"transport": "ipc", "ip": str(prefix)}
+
+
+class KernelPool:
+    """One kernel started ahead per notebook, replaced as soon as it is claimed (module doc).
+
+    ``notebooks`` maps each notebook to the module its kernels import on start-up (None: none).
+    ``open`` starts the first kernels and makes the pool the one ``claim`` draws from in this
+    process; ``close`` stops every kernel it still holds. A kernel that cannot start is logged
+    and skipped: its notebook gets a fresh kernel from papermill's runner.
+    """
+
+    def __init__(self, notebooks: dict[Path, str | None], *, kernel_name: str = "python3") -> None:
+        self._preload = {path.resolve(): preload for path, preload in notebooks.items()}
+        self._kernel_name = kernel_name
+        self._ready: dict[Path, WarmKernel] = {}
+        self._scratch = Path(tempfile.mkdtemp(prefix="mlflow-monitor-kernels-"))
+        self.started = 0
+        self.claimed = 0
+
+    def open(self) -> KernelPool:
+        global _pool
+        _pool = self
+        for notebook in self._preload:
+            self._start(notebook)
+        return self
+
+    def take(self, notebook: Path) -> WarmKernel | None:
+        """The kernel started ahead for ``notebook`` if alive (its successor starts now)."""
+        from jupyter_core.utils import run_sync
+
+        key = notebook.resolve()
+        if key not in self._preload:
+            return None
+        warm = self._ready.pop(key, None)
+        self._start(key)
+        if warm is None or not run_sync(warm.manager.is_alive)():
+            if warm is not None:
+                stop_kernel(warm.manager, now=True)
+            return None
+        warm.claimed = True
+        self.claimed += 1
+        return warm
+
+    def close(self) -> None:
+        global _pool
+        if _pool is self:
+            _pool = None
+        for warm in self._ready.values():
+            stop_kernel(warm.manager, now=True)
+        self._ready.clear()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def _start(self, notebook: Path) -> None:
+        preload = self._preload[notebook]
+        try:
+            manager = start_kernel(self._kernel_name, self._scratch, preload=preload)
+        except Exception as exc:
+            _LOG.info("no kernel started ahead (%s: %s)", type(exc).__name__, exc)
+            return
+        self.started += 1
+        self._ready[notebook] = WarmKernel(manager, notebook)
 
 
 @functools.cache
@@ -121,12 +183,12 @@ def warm_kernel(
 ) -> Iterator[WarmKernel | None]:
     """Start the kernel for ``notebook`` now, importing ``preload``; stop it on the way out.
 
-    Nested use is a no-op.
+    Nested use, and use while a ``KernelPool`` is open, is a no-op.
 
     A kernel that cannot start is logged and skipped: the notebook's own run reports the cause.
     """
     global _current
-    if _current is not None:
+    if _current is not None or _pool is not None:
         yield None
         return
     scratch = Path(tempfile.mkdtemp(prefix="mlflow-monitor-kernel-"))
@@ -148,10 +210,11 @@ def warm_kernel(
 
 
 def claim(notebook: Path) -> WarmKernel | None:
-    """The warm kernel started for ``notebook`` if it is still alive and unclaimed."""
+    """The warm kernel started for ``notebook`` if it is still alive and unclaimed (from the
+    ``warm_kernel`` block, else from this process's open ``KernelPool``)."""
     warm = _current
     if warm is None or warm.claimed or warm.notebook != notebook.resolve():
-        return None
+        return _pool.take(notebook) if _pool is not None else None
     from jupyter_core.utils import run_sync
 
     if not run_sync(warm.manager.is_alive)():

@@ -1,0 +1,676 @@
+"""The Spark engine: a baseline and a window's statistics from a Spark DataFrame or table.
+
+Only profiles and counts reach the driver. Every partition is read once by ``mapInPandas`` and
+turned, with the same pure code as the pandas path, into a *partial*: the ``DatasetProfile`` of
+its rows (on the baseline's edges for a window; with its value sketch for a reference, so the
+merged edges are those of all the rows at once, ``stats.sketch``), the quality counts of each
+column, and for a binary classifier its ``BinaryCounts`` (confusion cells, score histograms on
+fixed bins, loss sums). The partials are pickled, streamed to the driver one partition at a
+time (``toLocalIterator``) and merged there: driver memory is bounded by the size of one
+profile, whatever the rows. What needs the whole window at once is asked of Spark as an
+aggregate (duplicated rows and ids, the most frequent unseen categories, whether an id-like
+candidate's values are all distinct). The judging is the pandas path's (``verdicts``).
+
+Equal to the pandas path on the same rows (tests/adapters/sources/test_spark.py): every count
+(rows, missing, bins, categories, confusion counts, duplicates) exactly; drift to float rounding
+of the bins' value sums; log loss and Brier to 1e-9 relative; ROC AUC within half the share of
+positive-negative pairs that share one of the 65,536 score bins (``BinaryCounts.auc_tolerance``,
+1e-5 to 1e-4 on smooth scores; measured |delta| < 1e-6), PR AUC measured |delta| < 1e-4.
+The baseline's performance, segments and fairness are computed on the whole reference when it
+has at most ``sampling.baseline_rows`` rows, else on a seeded Spark sample of that size (the
+pandas chunked path's rule; Spark's sample is not the same rows).
+
+Not supported by the Spark engine, each refused with one line before any work: multiclass and
+regression performance, protected attributes (fairness), segments, estimation without labels
+(CBPE/DLE: set ``estimation.enabled: false``), scoring by the monitor (outputs must be in the
+data) and shadow comparison (``--compare``). Ties among the examples of unseen categories and
+repeated ids may be listed in another order than pandas lists them.
+
+pyspark is imported here only, and only when a Spark engine is asked for (the package and the
+pandas path never start a JVM). Delta tables are read through the ``deltalake`` package (their
+current files as parquet; Spark's Delta jars come from a repository this machine cannot reach).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from mlflow_monitor.contract import CAPTURE_DROPPED_COLUMN, MetricValue, health, utc_text
+from mlflow_monitor.errors import DataError, SpecError
+from mlflow_monitor.spec import MonitorSpec
+from mlflow_monitor.stats.performance import BinaryCounts, PerformanceResult
+from mlflow_monitor.stats.profile import DatasetProfile
+from mlflow_monitor.stats.quality import (
+    ID_LIKE_MIN_VALUES,
+    ColumnQuality,
+    DuplicateCount,
+    QualityReport,
+    compute_quality,
+)
+from mlflow_monitor.verdicts import window_checks as checks
+from mlflow_monitor.verdicts.baseline_model import Baseline, build_baseline_from_profile
+from mlflow_monitor.verdicts.profiled_columns import profile_columns
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from mlflow_monitor.verdicts.evaluation import WindowResult
+
+__all__ = [
+    "UNSUPPORTED",
+    "baseline_from_spark",
+    "check_supported",
+    "evaluate_spark_window",
+    "is_spark_frame",
+    "profile_spark",
+    "read_spark_source",
+    "spark_session",
+]
+
+CHUNK_ROWS = 250_000  # rows of one partition profiled at once (Arrow batches are concatenated)
+_SEQUENCE_SPAN = 2  # stats.quality: a numerical id spans at most this many integers per value
+_EXAMPLES = 10  # stats.quality: examples of unseen values and repeated ids
+UNSUPPORTED = (
+    "the Spark engine supports binary classification with drift, quality and performance; "
+    "not {what}"
+)
+
+
+def is_spark_frame(value: object) -> bool:
+    """A pyspark DataFrame (classic or Connect), told without importing pyspark."""
+    kind = type(value)
+    return kind.__name__ == "DataFrame" and kind.__module__.startswith("pyspark.")
+
+
+def spark_session(master: str = "local[2]") -> SparkSession:
+    """The active Spark session, else a local one (UI off, 4 shuffle partitions, UTC).
+
+    Its Python workers run this interpreter (``PYSPARK_PYTHON`` unless set), so they import
+    the same mlflow_monitor, pandas and numpy as the driver.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return (
+        SparkSession.builder.master(master)
+        .appName("mlflow-monitor")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "50000")
+        # pandas writes nanosecond timestamps, which Spark reads only as longs (of nanoseconds)
+        .config("spark.sql.legacy.parquet.nanosAsLong", "true")
+        .getOrCreate()
+    )
+
+
+def read_spark_source(session: SparkSession, source: str) -> DataFrame:
+    """A table name, a parquet file or folder, or a Delta table folder (``deltalake`` package)."""
+    path = Path(source)
+    if source.startswith("delta:") or (path / "_delta_log").is_dir():
+        return session.read.parquet(*_delta_files(source.removeprefix("delta:")))
+    if path.exists():
+        return session.read.parquet(str(path))
+    if "/" in source or source.endswith(".parquet"):
+        raise DataError(f"{source}: no such parquet file or folder")
+    if not session.catalog.tableExists(source):
+        raise DataError(f"{source}: no such table in the Spark catalog (nor a file)")
+    return session.table(source)
+
+
+def _delta_files(location: str) -> list[str]:
+    try:
+        from deltalake import DeltaTable
+    except ImportError:
+        raise DataError(
+            f"{location}: a Delta table needs the deltalake package (pip install deltalake)"
+        ) from None
+    files = DeltaTable(location).file_uris()
+    if not files:
+        raise DataError(f"{location}: the Delta table has no data files")
+    return list(files)
+
+
+# -- what the engine supports --------------------------------------------------------------------
+
+
+def check_supported(spec: MonitorSpec, *, window: bool) -> None:
+    """Refuse, in one line, what the Spark engine does not compute (see the module docstring)."""
+    cols = spec.columns
+    if spec.task != "binary_classification" and cols.target:
+        raise SpecError(UNSUPPORTED.format(what=f"task: {spec.task} performance"))
+    if cols.protected:
+        raise SpecError(UNSUPPORTED.format(what="columns.protected (fairness)"))
+    if cols.segments:
+        raise SpecError(UNSUPPORTED.format(what="columns.segments"))
+    if window and spec.estimation.enabled:
+        raise SpecError(
+            UNSUPPORTED.format(what="estimation (CBPE/DLE): set estimation.enabled: false")
+        )
+
+
+def _check_columns(spec: MonitorSpec, frame: DataFrame, *, what: str) -> list[str]:
+    """The columns a monitor reads, after checking the required ones are there."""
+    present = set(frame.columns)
+    for name in spec.columns.required():
+        if name not in present:
+            raise DataError(f"{what}: column {name!r} is missing from the data")
+    names = [n for n in spec.columns.required() if n in present]
+    if spec.columns.target and spec.columns.target in present:
+        names.append(spec.columns.target)
+    if CAPTURE_DROPPED_COLUMN in present:
+        names.append(CAPTURE_DROPPED_COLUMN)
+    return list(dict.fromkeys(names))
+
+
+# -- partitions -> partials -> driver ------------------------------------------------------------
+
+
+def _partition_chunks(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The partition's Arrow batches concatenated to chunks of about ``CHUNK_ROWS`` rows."""
+    pending: list[pd.DataFrame] = []
+    rows = 0
+    for batch in batches:
+        pending.append(batch)
+        rows += len(batch)
+        if rows >= CHUNK_ROWS:
+            yield pd.concat(pending, ignore_index=True)
+            pending, rows = [], 0
+    if pending:
+        yield pd.concat(pending, ignore_index=True)
+
+
+def _collect_merged(frame: DataFrame, partial: object) -> object | None:
+    """Run ``partial`` (chunk -> mergeable object with ``merge``) on every partition, merge."""
+
+    def per_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        merged = None
+        for chunk in _partition_chunks(batches):
+            part = partial(chunk)  # type: ignore[operator]
+            merged = part if merged is None else merged.merge(part)
+        if merged is not None:
+            yield pd.DataFrame({"partial": [pickle.dumps(merged, protocol=5)]})
+
+    result = None
+    for row in frame.mapInPandas(per_partition, "partial binary").toLocalIterator():
+        part = pickle.loads(row["partial"])  # our own executors' objects
+        result = part if result is None else result.merge(part)
+    return result
+
+
+def profile_spark(
+    frame: DataFrame,
+    *,
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+    bins: int = 100,
+    max_categories: int = 1000,
+    reference: DatasetProfile | None = None,
+) -> DatasetProfile:
+    """``DatasetProfile.from_frame`` of a Spark DataFrame, profiled per partition and merged."""
+    columns = list(dict.fromkeys([*numerical, *categorical]))
+    for name in columns:
+        if name not in frame.columns:
+            raise DataError(f"column {name!r} is missing from the data")
+    numerical, categorical = list(numerical), list(categorical)
+
+    def partial(chunk: pd.DataFrame) -> DatasetProfile:
+        return DatasetProfile.from_frame(
+            chunk,
+            numerical=numerical,
+            categorical=categorical,
+            bins=bins,
+            max_categories=max_categories,
+            reference=reference,
+        )
+
+    merged = _collect_merged(frame.select(*columns), partial)
+    if merged is None:  # no rows at all
+        return partial(pd.DataFrame({name: pd.Series([], dtype=float) for name in columns}))
+    assert isinstance(merged, DatasetProfile)
+    return merged
+
+
+# -- baseline ------------------------------------------------------------------------------------
+
+
+def baseline_from_spark(spec: MonitorSpec, frame: DataFrame) -> Baseline:
+    """The baseline of a Spark reference: profile from all partitions, the rest whole or sampled."""
+    check_supported(spec, window=False)
+    names = _check_columns(spec, frame, what="reference")
+    reference = frame.select(*names)
+    numerical, categorical = profile_columns(spec, names)
+    profile = profile_spark(
+        reference, numerical=numerical, categorical=categorical, bins=spec.drift.bins
+    )
+    rows = profile.rows
+    if rows == 0:
+        raise DataError("reference: the reference is empty (0 rows)")
+    limit = spec.sampling.baseline_rows
+    if rows <= limit:
+        local = reference.toPandas()
+    else:
+        fraction = min(1.0, 1.2 * limit / rows)
+        local = reference.sample(fraction=fraction, seed=spec.sampling.seed).limit(limit).toPandas()
+    return build_baseline_from_profile(spec, profile, local, rows=rows)
+
+
+# -- window --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _IdHint:
+    """What a partition says about a column being id-like (all values distinct)."""
+
+    count: int
+    distinct: bool
+    integral: bool = True
+    low: float = np.inf
+    high: float = -np.inf
+
+    def merge(self, other: _IdHint) -> _IdHint:
+        return _IdHint(
+            self.count + other.count,
+            self.distinct and other.distinct,
+            self.integral and other.integral,
+            min(self.low, other.low),
+            max(self.high, other.high),
+        )
+
+    @classmethod
+    def of(cls, series: pd.Series, *, numerical: bool) -> _IdHint:
+        if numerical:
+            values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            finite = values[np.isfinite(values)]
+            if finite.size == 0:
+                return cls(0, True)
+            return cls(
+                int(finite.size),
+                not bool(pd.Series(finite).duplicated().any()),
+                bool(np.all(finite == np.floor(finite))),
+                float(finite.min()),
+                float(finite.max()),
+            )
+        keyed = series.dropna().map(str).value_counts()
+        return cls(int(keyed.sum()), bool(keyed.empty or int(keyed.max()) == 1))
+
+
+@dataclass(frozen=True)
+class _WindowPartial:
+    """One partition's window statistics; ``merge`` is their union's (counts add)."""
+
+    rows: int
+    profile: DatasetProfile
+    quality: tuple[ColumnQuality, ...]
+    hints: dict[str, _IdHint]
+    performance: BinaryCounts | None
+    stamps: tuple[pd.Timestamp, pd.Timestamp] | None
+    dropped: float
+    dtypes: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, other: _WindowPartial) -> _WindowPartial:
+        stamps = [s for s in (self.stamps, other.stamps) if s is not None]
+        return _WindowPartial(
+            self.rows + other.rows,
+            self.profile.merge(other.profile),
+            tuple(_merge_quality(a, b) for a, b in zip(self.quality, other.quality, strict=True)),
+            {name: hint.merge(other.hints[name]) for name, hint in self.hints.items()},
+            None
+            if self.performance is None or other.performance is None
+            else self.performance.merge(other.performance),
+            (min(s[0] for s in stamps), max(s[1] for s in stamps)) if stamps else None,
+            self.dropped + other.dropped,
+        )
+
+
+def _merge_quality(a: ColumnQuality, b: ColumnQuality) -> ColumnQuality:
+    def add(x: int | None, y: int | None) -> int | None:
+        return None if x is None or y is None else x + y
+
+    dtype = a.dtype if a.dtype == b.dtype else _wider(a.dtype, b.dtype)
+    return replace(
+        a,
+        dtype=dtype,
+        dtype_ok=a.dtype_ok and b.dtype_ok,
+        rows=a.rows + b.rows,
+        missing=a.missing + b.missing,
+        non_numeric=a.non_numeric + b.non_numeric,
+        infinite=a.infinite + b.infinite,
+        out_of_range=add(a.out_of_range, b.out_of_range),
+        unseen=add(a.unseen, b.unseen),
+    )
+
+
+def _wider(left: str, right: str) -> str:
+    """The dtype pandas gives the whole column when two partitions' dtypes differ.
+
+    Arrow gives an integer batch with a missing value float64 (``Int64`` only on request) and a
+    batch without one int64; the file read whole is float64 as soon as one row is missing.
+    """
+    if {left, right} <= {"int64", "int32", "float64", "float32"}:
+        return "float64"
+    return "object"
+
+
+def _window_partial(
+    spec: MonitorSpec, reference: DatasetProfile, names: list[str]
+) -> object:  # a picklable function of one chunk
+    cols = spec.columns
+    numerical, categorical = profile_columns(spec, names)
+    known = set(reference.columns)
+    numerical = [c for c in numerical if c in known]
+    categorical = [c for c in categorical if c in known]
+    has_target = bool(cols.target and cols.target in names)
+    threshold = spec.fairness.decision_threshold
+
+    def partial(chunk: pd.DataFrame) -> _WindowPartial:
+        profile = DatasetProfile.from_frame(
+            chunk, numerical=numerical, categorical=categorical, reference=reference
+        )
+        quality = compute_quality(
+            chunk,
+            reference,
+            numerical=cols.numerical,
+            categorical=cols.categorical,
+        )
+        hints = {c: _IdHint.of(chunk[c], numerical=True) for c in cols.numerical if c in chunk}
+        hints |= {c: _IdHint.of(chunk[c], numerical=False) for c in cols.categorical if c in chunk}
+        performance = None
+        if has_target:
+            performance = BinaryCounts.of(
+                chunk[cols.target],
+                chunk[cols.prediction] if cols.prediction else None,
+                y_score=chunk[cols.score] if cols.score else None,
+                threshold=threshold,
+                target_name=str(cols.target),
+                prediction_name=str(cols.prediction or "y_pred"),
+                score_name=str(cols.score or "y_score"),
+            )
+        stamps = None
+        if cols.timestamp and cols.timestamp in chunk:
+            parsed = pd.to_datetime(chunk[cols.timestamp], utc=True, errors="coerce").dropna()
+            stamps = (parsed.min(), parsed.max()) if len(parsed) else None
+        dropped = 0.0
+        if CAPTURE_DROPPED_COLUMN in chunk:
+            dropped = float(pd.to_numeric(chunk[CAPTURE_DROPPED_COLUMN], errors="coerce").sum())
+        return _WindowPartial(
+            len(chunk), profile, quality.columns, hints, performance, stamps, dropped
+        )
+
+    return partial
+
+
+def evaluate_spark_window(
+    spec: MonitorSpec,
+    baseline: Baseline,
+    frame: DataFrame,
+    *,
+    model_version: str = "",
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
+) -> WindowResult:
+    """``verdicts.evaluation.evaluate_window`` of a Spark window (rows in ``[start, end)``)."""
+    from mlflow_monitor.verdicts import evaluation as pandas_path
+    from mlflow_monitor.verdicts.root_cause import assign_causes
+
+    check_supported(spec, window=True)
+    pandas_path.check_against_baseline(spec, baseline)
+    names = _check_columns(spec, frame, what="window")
+    window = _rows_in(spec, frame.select(*names), window_start, window_end)
+    merged = _collect_merged(window, _window_partial(spec, baseline.profile, names))
+    if merged is None:
+        raise DataError(f"the window is empty (0 rows in {_shown(window_start, window_end)})")
+    assert isinstance(merged, _WindowPartial)
+    _check_outputs(spec, merged)
+    quality = _quality(spec, window, names, merged, baseline.profile)
+    drift = pandas_path._feature_drift(
+        spec, baseline.profile, merged.profile, skip=pandas_path._id_like(quality)
+    )
+    prediction_drift = pandas_path._prediction_drift(spec, baseline.profile, merged.profile)
+    performance = _performance(spec, merged)
+    start, end = window_start, window_end
+    if merged.stamps is not None:
+        start = start or merged.stamps[0].floor("us").to_pydatetime()
+        end = end or merged.stamps[1].floor("us").to_pydatetime()
+    start, end = pandas_path.window_bounds(spec, pd.DataFrame(), start, end)
+    outcomes = [
+        *checks.drift_outcomes(drift, spec.drift),
+        *(
+            checks.drift_outcomes(
+                prediction_drift, spec.drift, prefix="drift/prediction", share=False
+            )
+            if prediction_drift
+            else []
+        ),
+        *checks.performance_outcomes(
+            performance,
+            baseline.performance,
+            pandas_path._performance_checks(spec),
+            history={},
+            at=end,
+            level=spec.confidence_level,
+        ),
+        *checks.quality_outcomes(quality, spec.quality),
+    ]
+    outcomes = list(
+        assign_causes(
+            outcomes, alpha=spec.fairness.drift_alpha, min_effect=spec.fairness.drift_min_effect
+        )
+    )
+    metrics = pandas_path._metrics(drift, prediction_drift, performance, quality, None, None)
+    if spec.columns.target:
+        from mlflow_monitor.verdicts.label_join import coverage
+
+        labelled = performance.labelled_rows if performance else 0
+        metrics.append(MetricValue("labels/coverage", coverage(labelled, merged.rows)))
+    if CAPTURE_DROPPED_COLUMN in names:
+        metrics.append(MetricValue("capture/dropped", merged.dropped))
+    return pandas_path.WindowResult(
+        model=spec.model,
+        model_version=model_version,
+        window_start=utc_text(start) if start else None,
+        window_end=utc_text(end),
+        rows=merged.rows,
+        health=health(outcomes),
+        outcomes=tuple(outcomes),
+        metrics=tuple(metrics),
+        drift=drift,
+        prediction_drift=prediction_drift,
+        performance=performance,
+        quality=quality,
+        segments=None,
+        fairness=None,
+        notes=baseline.notes,
+    )
+
+
+def _shown(start: datetime | None, end: datetime | None) -> str:
+    return f"[{utc_text(start) if start else '-inf'}, {utc_text(end) if end else '+inf'})"
+
+
+def _rows_in(
+    spec: MonitorSpec, frame: DataFrame, start: datetime | None, end: datetime | None
+) -> DataFrame:
+    """The rows in ``[start, end)`` by ``columns.timestamp`` (the session's time zone is UTC).
+
+    A nanosecond parquet timestamp (pandas' default) reaches Spark as a long of nanoseconds.
+    """
+    from pyspark.sql import functions as F
+
+    ts = spec.columns.timestamp
+    if not (ts and (start or end)):
+        return frame
+    nanos = frame.schema[ts].dataType.typeName() == "long"
+    stamp = F.col(f"`{ts}`") if nanos else F.col(f"`{ts}`").cast("timestamp")
+
+    def bound(moment: datetime) -> object:
+        utc = pd.Timestamp(moment).tz_convert("UTC") if moment.tzinfo else pd.Timestamp(moment)
+        return F.lit(int(utc.value) if nanos else utc.tz_localize(None).to_pydatetime())
+
+    if start:
+        frame = frame.where(stamp >= bound(start))
+    if end:
+        frame = frame.where(stamp < bound(end))
+    return frame
+
+
+def _check_outputs(spec: MonitorSpec, merged: _WindowPartial) -> None:
+    for role in ("prediction", "score"):
+        name = getattr(spec.columns, role)
+        column = merged.profile.columns.get(name) if name else None
+        if column is not None and column.rows - column.missing == 0:
+            raise DataError(
+                f"columns.{role} {name!r}: missing in every row of the window "
+                f"({merged.rows:,} rows): the model produced no output to judge"
+            )
+
+
+def _performance(spec: MonitorSpec, merged: _WindowPartial) -> PerformanceResult | None:
+    cols = spec.columns
+    if merged.performance is None:
+        return None
+    return merged.performance.finish(
+        positive_label=spec.positive_label,
+        target_name=str(cols.target),
+        score_name=str(cols.score or "y_score"),
+        has_score=bool(cols.score),
+    )
+
+
+def _quality(
+    spec: MonitorSpec,
+    window: DataFrame,
+    names: list[str],
+    merged: _WindowPartial,
+    reference: DatasetProfile,
+) -> QualityReport:
+    """The merged column counts, with what needs the whole window asked of Spark."""
+    from pyspark.sql import functions as F
+
+    columns = []
+    for column in merged.quality:
+        if not column.present:
+            columns.append(column)
+            continue
+        note = column.note
+        if column.kind == "numerical":  # a partition's note counts its own non-numbers
+            note = _numeric_note(column, reference)
+        columns.append(
+            replace(
+                column,
+                note=note,
+                id_like=_id_like(window, column, merged.hints.get(column.column), reference),
+                unseen_values=_unseen_values(window, column, reference) if column.unseen else (),
+            )
+        )
+    groups = window.groupBy(*[F.col(f"`{n}`") for n in names]).count().where("count > 1")
+    found = groups.agg(F.sum(F.col("count") - 1), F.count(F.lit(1))).first()
+    duplicates = DuplicateCount(
+        None, merged.rows, int(found[0] or 0) if found else 0, int(found[1] or 0) if found else 0
+    )
+    ids = None
+    if spec.columns.id and spec.columns.id in names:
+        ids = _duplicate_ids(window, spec.columns.id, merged.rows)
+    return QualityReport(merged.rows, tuple(columns), duplicate_rows=duplicates, duplicate_ids=ids)
+
+
+def _numeric_note(column: ColumnQuality, reference: DatasetProfile) -> str:
+    """``stats.quality``'s note of a numerical column, from the merged counts."""
+    from mlflow_monitor.stats.profile import NumericProfile
+
+    ref = reference.columns.get(column.column)
+    note = ""
+    if not isinstance(ref, NumericProfile):
+        note = "not in the reference profile"
+    elif ref.count == 0:
+        note = "reference has no finite values: range undefined"
+    if column.non_numeric:
+        extra = f"{column.non_numeric} values are not numbers (dtype {column.dtype})"
+        note = f"{note}; {extra}" if note else extra
+    return note
+
+
+def _duplicate_ids(window: DataFrame, name: str, rows: int) -> DuplicateCount:
+    from pyspark.sql import functions as F
+
+    column = F.col(f"`{name}`")
+    present = window.where(column.isNotNull() & ~F.isnan(column) if _is_float(window, name)
+                           else column.isNotNull())  # fmt: skip
+    repeated = present.groupBy(column).count().where("count > 1")
+    found = repeated.agg(F.sum(F.col("count") - 1), F.count(F.lit(1))).first()
+    examples = repeated.orderBy(F.desc("count"), column).limit(_EXAMPLES).collect()
+    return DuplicateCount(
+        column=name,
+        rows=rows,
+        duplicates=int(found[0] or 0) if found else 0,
+        repeated=int(found[1] or 0) if found else 0,
+        missing=rows - present.count(),
+        examples=tuple(str(r[0]) for r in examples),
+    )
+
+
+def _is_float(window: DataFrame, name: str) -> bool:
+    return window.schema[name].dataType.typeName() in ("double", "float")
+
+
+def _id_like(
+    window: DataFrame, column: ColumnQuality, hint: _IdHint | None, reference: DatasetProfile
+) -> str:
+    """``stats.quality``'s id-like rule on the whole window (a Spark distinct count to confirm)."""
+    from pyspark.sql import functions as F
+
+    found = []
+    numerical = column.kind == "numerical"
+    if hint is not None and hint.count >= ID_LIKE_MIN_VALUES and hint.distinct:
+        span_ok = hint.high - hint.low + 1 <= _SEQUENCE_SPAN * hint.count
+        if not numerical or (hint.integral and span_ok):
+            value = F.col(f"`{column.column}`")
+            present = value.isNotNull() & (~F.isnan(value) if numerical else F.lit(True))
+            key = value if numerical else value.cast("string")
+            distinct = window.where(present).agg(F.countDistinct(key)).first()
+            if distinct is not None and int(distinct[0]) == hint.count:
+                found.append(
+                    f"all {hint.count:,} values in the window are distinct integers (a sequence)"
+                    if numerical
+                    else f"all {hint.count:,} values in the window are distinct"
+                )
+    if not numerical:
+        from mlflow_monitor.stats.profile import CategoricalProfile
+
+        ref = reference.columns.get(column.column)
+        if isinstance(ref, CategoricalProfile):
+            enough = ref.count >= ID_LIKE_MIN_VALUES and ref.counts.size > 0
+            if enough and int(ref.counts.max()) == 1:
+                found.append(f"all {ref.count:,} values in the reference are distinct")
+    return "; ".join(found)
+
+
+def _unseen_values(
+    window: DataFrame, column: ColumnQuality, reference: DatasetProfile
+) -> tuple[str, ...]:
+    """The most frequent values the reference never had (string form, as ``stats.quality``)."""
+    from pyspark.sql import functions as F
+
+    from mlflow_monitor.stats.profile import CategoricalProfile
+
+    ref = reference.columns.get(column.column)
+    if not isinstance(ref, CategoricalProfile):
+        return ()
+    text = F.col(f"`{column.column}`").cast("string")
+    new = window.where(text.isNotNull() & ~text.isin(list(ref.categories)))
+    top = new.groupBy(text.alias("value")).count().orderBy(F.desc("count"), "value")
+    return tuple(str(r["value"]) for r in top.limit(_EXAMPLES).collect())
