@@ -944,7 +944,14 @@ class FleetSpec(_Strict):
     period: str = "1d"
     grace: str = "1h"
     concurrency: int | None = Field(default=None, ge=1)
-    models: list[FleetModel] = Field(min_length=1)
+    models: list[FleetModel]
+
+    @field_validator("models")
+    @classmethod
+    def _some(cls, models: list[FleetModel]) -> list[FleetModel]:
+        if not models:
+            raise ValueError("list at least one model")
+        return models
 
     @field_validator("period", "grace")
     @classmethod
@@ -991,4 +998,12 @@ def load_fleet(path: str | os.PathLike[str]) -> FleetSpec:
     try:
         return FleetSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(f"{file}: {first_error(exc)}") from None
+        raise SpecError(f"{file}: {_unknown_first(exc)}") from None
+
+
+def _unknown_first(exc: ValidationError) -> str:
+    """An unknown key (a typo) is named before the missing key it was meant to be."""
+    for err in exc.errors():
+        if err["type"] == "extra_forbidden":
+            return f"unknown key {'.'.join(str(p) for p in err['loc'])!r}"
+    return first_error(exc)

@@ -179,7 +179,11 @@ def handle_alias_event(
 
 
 def _read_move(registry: AliasRegistry, model: str, alias: str, version: str) -> AliasMove:
-    entries = [
+    return read_alias_move(_entries(registry, model, alias), str(version))
+
+
+def _entries(registry: AliasRegistry, model: str, alias: str) -> list[AliasEntry]:
+    return [
         AliasEntry(
             decision=a.tags.get(TAG_AUDIT_DECISION, ""),
             version=a.tags.get(TAG_AUDIT_VERSION, ""),
@@ -189,7 +193,6 @@ def _read_move(registry: AliasRegistry, model: str, alias: str, version: str) ->
         )
         for a in registry.audit_runs(model, alias=alias, pending=True)
     ]
-    return read_alias_move(entries, str(version))
 
 
 def _judge_and_record(
@@ -329,9 +332,14 @@ def detect_bypasses(
     now: datetime | None = None,
     include_recorded: bool = False,
 ) -> list[Bypass]:
-    """Every alias of ``model`` (or ``spec.model``; every registered model when neither is
-    given) whose current version its audit trail does not explain; with ``include_recorded``
-    also those held by a recorded ``bypass`` (what ``status`` shows). Reads only."""
+    """Every gated alias of ``model`` (or ``spec.model``; every registered model when neither
+    is given) whose current version its audit trail does not explain; with ``include_recorded``
+    also those held by a recorded ``bypass`` (what ``status`` shows). Reads only.
+
+    Gated: the alias has an audit trail (a decision was ever recorded for it) or ``spec.gates``
+    names it. An alias nobody ever promoted through mlflow-monitor is not the gate's business
+    (the webhook judges every alias event, as it was registered to).
+    """
     del now  # the trail and the registry are read as they are now; kept for the fleet's calls
     from mlflow_monitor.adapters.mlflow.audit_log import AliasRegistry
 
@@ -340,7 +348,11 @@ def detect_bypasses(
     found: list[Bypass] = []
     for each, aliases in registry.model_aliases(name).items():
         for alias, version in sorted(aliases.items()):
-            move = _read_move(registry, each, alias, version)
+            entries = _entries(registry, each, alias)
+            gated = spec is not None and spec.model == each and alias in spec.gates
+            if not (entries or gated):
+                continue
+            move = read_alias_move(entries, version)
             expected = move.basis.version if move.basis else None
             if move.kind == "unexplained":
                 found.append(Bypass(each, alias, version, expected))

@@ -164,9 +164,12 @@ def test_the_versions_holding_an_alias_run_their_latest_complete_window(fleet: F
         tags = run.data.tags
         assert (tags["monitor.window_start"], tags["monitor.window_end"]) == fleet.window
         assert tags["monitor.model_version"] == window["version"]
+        # the second fleet ran the same window again: its run is the verdict now
+        (again,) = [w for w in _windows(fleet.second_report) if w["version"] == window["version"]]
+        assert tags.get("monitor.superseded_by") == again["run_id"]
         mv = client.get_model_version("fleet-a", str(window["version"]))
-        assert mv.tags[TAG_LAST_RUN] == window["run_id"]
-        assert mv.tags[TAG_HEALTH] == window["health"]
+        assert mv.tags[TAG_LAST_RUN] == again["run_id"]
+        assert mv.tags[TAG_HEALTH] == window["health"] == again["health"]
     # the drifted rows served by @challenger read worse than @champion's stable rows
     assert (a1["health"], a2["health"]) == ("healthy", "warning")
 

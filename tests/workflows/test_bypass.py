@@ -155,6 +155,11 @@ def test_kept_bypass_is_alerted_once_and_a_granted_move_is_unaudited(
     spec = spec_text(receiver, revert=False)
     client = setup_model(tracking_uri, tmp_path, ["healthy", "critical", "healthy"], spec)
     client.set_registered_model_alias(NAME, "champion", "2")  # never promoted at all
+    # no audit trail: gated only when the spec names the alias's gate
+    assert detect_bypasses(tracking_uri=tracking_uri, model=NAME) == []
+    gated = detect_bypasses(tracking_uri=tracking_uri, spec=as_spec(spec))
+    assert gated == [Bypass(NAME, "champion", "2", None)]
+    assert "no version (never promoted)" in gated[0].line
 
     event = {"delivery_id": "d-1", "source": "webhook"}
     first = handle_alias_event(

@@ -37,7 +37,7 @@ def _fleet(folder: Path, body: str) -> Path:
          "models.0.versions: 'champion' is neither a version number nor an @alias"),
         ("log: l\nmodels:\n  - spec: churn/monitor.yaml\n    current: w.parquet\n    log: x\n",
          "models.0.current: give log or current, not both"),
-        ("log: l\nmodels: []\n", "models: List should have at least 1 item after validation"),
+        ("log: l\nmodels: []\n", "models: list at least one model"),
         ("log: l\nmodels:\n  - spec: other/monitor.yaml\n",
          "models.0.spec: other/monitor.yaml not found"),
     ],
@@ -66,7 +66,8 @@ def test_a_fleet_file_resolves_paths_from_its_folder(tmp_path: Path) -> None:
     assert first.log_uri == str((tmp_path / "log").resolve())
     assert second.versions is None and second.log_uri == "postgresql://db/monitor"
     overridden = plan_fleet(path, log_uri="/elsewhere", period="1d")
-    assert {m.log_uri for m in overridden.models} == {"/elsewhere"}
+    # --log replaces the fleet's log; a model's own log stays
+    assert [m.log_uri for m in overridden.models] == ["/elsewhere", "postgresql://db/monitor"]
     assert overridden.period_seconds == 86400
 
 

@@ -57,13 +57,13 @@ from mlflow_monitor.stats.quality import (
     QualityReport,
     compute_quality,
 )
-from mlflow_monitor.verdicts import window_checks as checks
-from mlflow_monitor.verdicts.baseline_model import Baseline, build_baseline_from_profile
 from mlflow_monitor.verdicts.profiled_columns import profile_columns
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rest of verdicts is imported by the driver-side functions only, so
+    # the Python workers that run the partitions import no more than the statistics
     from pyspark.sql import DataFrame, SparkSession
 
+    from mlflow_monitor.verdicts.baseline_model import Baseline
     from mlflow_monitor.verdicts.evaluation import WindowResult
 
 __all__ = [
@@ -195,7 +195,13 @@ def _partition_chunks(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]
 
 
 def _collect_merged(frame: DataFrame, partial: object) -> object | None:
-    """Run ``partial`` (chunk -> mergeable object with ``merge``) on every partition, merge."""
+    """Run ``partial`` (chunk -> mergeable object with ``merge``) on every partition, merge.
+
+    The partitions' partials are merged on the executors in a tree (``treeReduce``), so the
+    driver receives one partial per branch, never the rows. A Python error in a partition that
+    is one of ours (``DataError``/``SpecError``) is raised again here as that one line.
+    """
+    from pyspark.errors import PySparkException
 
     def per_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         merged = None
@@ -205,11 +211,28 @@ def _collect_merged(frame: DataFrame, partial: object) -> object | None:
         if merged is not None:
             yield pd.DataFrame({"partial": [pickle.dumps(merged, protocol=5)]})
 
-    result = None
-    for row in frame.mapInPandas(per_partition, "partial binary").toLocalIterator():
-        part = pickle.loads(row["partial"])  # our own executors' objects
-        result = part if result is None else result.merge(part)
-    return result
+    partials = frame.mapInPandas(per_partition, "partial binary").rdd.map(lambda row: row[0])
+    try:
+        merged = partials.treeReduce(_merge_pickled, depth=2)
+    except ValueError:  # an empty RDD: no rows at all
+        return None
+    except PySparkException as exc:
+        raise _our_error(exc) from None
+    return pickle.loads(merged)  # our own executors' objects
+
+
+def _merge_pickled(left: bytes, right: bytes) -> bytes:
+    return pickle.dumps(pickle.loads(left).merge(pickle.loads(right)), protocol=5)
+
+
+def _our_error(exc: Exception) -> Exception:
+    """A partition's ``DataError: ...`` or ``SpecError: ...`` line, else the Spark error."""
+    for line in reversed(str(exc).splitlines()):
+        for kind in (DataError, SpecError):
+            marker = f"{kind.__name__}: "
+            if marker in line:
+                return kind(line.split(marker, 1)[1].strip())
+    return exc
 
 
 def profile_spark(
@@ -250,6 +273,8 @@ def profile_spark(
 
 def baseline_from_spark(spec: MonitorSpec, frame: DataFrame) -> Baseline:
     """The baseline of a Spark reference: profile from all partitions, the rest whole or sampled."""
+    from mlflow_monitor.verdicts.baseline_model import build_baseline_from_profile
+
     check_supported(spec, window=False)
     names = _check_columns(spec, frame, what="reference")
     reference = frame.select(*names)
@@ -425,6 +450,7 @@ def evaluate_spark_window(
 ) -> WindowResult:
     """``verdicts.evaluation.evaluate_window`` of a Spark window (rows in ``[start, end)``)."""
     from mlflow_monitor.verdicts import evaluation as pandas_path
+    from mlflow_monitor.verdicts import window_checks as checks
     from mlflow_monitor.verdicts.root_cause import assign_causes
 
     check_supported(spec, window=True)

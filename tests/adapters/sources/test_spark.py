@@ -79,13 +79,13 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def spark_frames(spark, frames, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """Both frames as parquet read back by Spark in 7 partitions (several per core)."""
+    """Both frames as parquet read back by Spark in 5 partitions (more than one per core)."""
     folder = tmp_path_factory.mktemp("spark-data")
     read = []
     for name, frame in zip(("reference", "window"), frames, strict=True):
         path = folder / f"{name}.parquet"
         frame.to_parquet(path, index=False)
-        read.append(engine.read_spark_source(spark, str(path)).repartition(7))
+        read.append(engine.read_spark_source(spark, str(path)).repartition(5))
     return read
 
 
@@ -196,13 +196,13 @@ def test_bad_input_names_the_column_or_source(spark, spark_frames, baselines) ->
 def test_importing_the_package_and_a_pandas_evaluate_start_no_jvm(tmp_path: Path) -> None:
     """A JVM starts only when Spark is asked for (a child process, counted by psutil)."""
     code = (
-        "import psutil, mlflow_monitor as mm, pandas as pd, numpy as np\n"
+        "import sys, psutil, mlflow_monitor as mm\n"
+        "print('pyspark' in sys.modules)\n"  # MLflow itself imports pyspark: the JVM is the cost
         "from tests.adapters.sources.test_spark import SPEC, _frame\n"
         "b = mm.build_baseline(spec=SPEC, reference=_frame(500, 1, 0.0))\n"
         "mm.evaluate(spec=SPEC, baseline=b, current=_frame(500, 2, 0.3))\n"
-        "import sys\n"
         "kids = [p.name() for p in psutil.Process().children(recursive=True)]\n"
-        "print('java' in ' '.join(kids), 'pyspark' in sys.modules)\n"
+        "print('java' in ' '.join(kids))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
