@@ -159,16 +159,9 @@ def setup(root: Path, uri: str, *, models: int, versions: int, rows: int, now: d
         ]
         for k, number in enumerate(numbers):
             client.set_registered_model_alias(name, f"slot{k + 1}", str(number))
+            drift = DRIFTS[k % len(DRIFTS)]
             _log_window(
-                log,
-                churn,
-                model,
-                name,
-                str(number),
-                rows,
-                start,
-                seed=1000 * m + k,
-                drift=DRIFTS[k % len(DRIFTS)],
+                log, churn, model, name, str(number), rows, start, seed=10 * m + k, drift=drift
             )
         baselines.append((str(spec), str(first), str(reference), uri))
         specs.append((name, spec, numbers))
@@ -193,27 +186,32 @@ def churn_spec(folder: Path, name: str) -> Path:
     return write_demo_spec(folder / "monitor.yaml", model=name)
 
 
-def _log_window(log, churn, model, name, version, rows, start, *, seed, drift) -> None:  # noqa: ANN001
+_FRAMES: dict[float, object] = {}
+
+
+def _log_window(log, churn, model, name, version, rows, start, *, seed, drift) -> None:
+    """``rows`` scored predictions of ``version`` inside the window, and their labels.
+
+    One frame is generated and scored per drift level and reused; each version gets its own
+    customer ids (a label joins the latest prediction of its id: ids must not be shared).
+    """
     import pandas as pd
 
-    frame = churn.score(
-        model, churn.make_churn(rows, seed=seed, drift=drift, start=start, days=0.99)
-    )
+    if drift not in _FRAMES:
+        made = churn.make_churn(rows, seed=len(_FRAMES) + 7, drift=drift, start=start, days=0.99)
+        _FRAMES[drift] = churn.score(model, made)
+    frame = _FRAMES[drift].assign(customer_id=lambda f: f["customer_id"] + seed * 10_000_000)
+    times = pd.to_datetime(frame["event_time"], utc=True)
     logged = frame.drop(columns=["churned"]).assign(
-        mm_request_id=[f"{seed}-{i}" for i in range(len(frame))],
+        mm_request_id=f"{seed}-" + pd.Series(range(len(frame))).astype(str),
         mm_model=name,
         mm_version=version,
-        mm_time=pd.to_datetime(frame["event_time"], utc=True),
+        mm_time=times,
     )
     meta = ["mm_request_id", "mm_model", "mm_version", "mm_time"]
     log.append(logged[meta + [c for c in logged.columns if c not in meta]])
-    labels = pd.DataFrame(
-        {
-            "id": frame["customer_id"].astype(str),
-            "label": frame["churned"],
-            "event_time": pd.to_datetime(frame["event_time"], utc=True),
-        }
-    )
+    ids = frame["customer_id"].astype(str)
+    labels = pd.DataFrame({"id": ids, "label": frame["churned"], "event_time": times})
     log.add_labels(model=name, labels=labels)
 
 

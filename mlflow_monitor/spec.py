@@ -575,6 +575,10 @@ class MonitorSpec(_Strict):
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
     estimation: EstimationSpec = Field(default_factory=EstimationSpec)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    # where baselines and windows are computed: "spark" profiles a table or parquet path per
+    # partition (adapters/sources/spark.py, pip install mlflow-monitor[spark]); the CLI's
+    # --engine overrides it
+    engine: Literal["pandas", "spark"] = "pandas"
     slos: Annotated[list[SloSpec], AfterValidator(_unique_slos)] = Field(default_factory=list)
     # the folder the spec's relative paths (card, notebooks.extra) are read from: the spec
     # file's folder for ``load_spec``; None (the working directory) for a spec built in Python

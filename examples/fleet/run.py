@@ -115,8 +115,11 @@ def fleet_plans(count: int) -> list[Plan]:
     return plans
 
 
+STARTED = time.monotonic()
+
+
 def step(text: str) -> None:
-    print(f"\n== {text}", flush=True)
+    print(f"\n== {text}  [{time.monotonic() - STARTED:.0f} s]", flush=True)
 
 
 def utc(t: datetime) -> str:
@@ -160,7 +163,7 @@ def create_database(name: str) -> str:
             sys.exit(f"stopped: database {name} exists; drop it or pass another --postgres-db")
         cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
-    return f"postgresql://{user}@127.0.0.1:5432/{name}"
+    return f"postgresql+psycopg2://{user}@127.0.0.1:5432/{name}"
 
 
 def drop_database(name: str) -> None:
@@ -282,7 +285,7 @@ def register_fleet(plans: list[Plan], model: object, uri: str) -> dict[str, str]
     for plan in plans:
         client.create_registered_model(plan.name, tags={"team": "retention"})
         for _ in range(plan.versions):
-            made = client.create_model_version(plan.name, info.model_uri, run_id=info.run_id)
+            made = mlflow.register_model(info.model_uri, plan.name)
         client.set_registered_model_alias(plan.name, "champion", made.version)
         champions[plan.name] = str(made.version)
     return champions

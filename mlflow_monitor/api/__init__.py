@@ -135,11 +135,20 @@ def _plain(value: object) -> object:
 
 
 def build_baseline(*, spec: SpecLike, reference: pd.DataFrame) -> Baseline:
-    """The baseline of a reference DataFrame (with predictions, and labels for performance)."""
+    """The baseline of a reference DataFrame (with predictions, and labels for performance).
+
+    A Spark DataFrame is profiled per partition by the Spark engine (only profiles and a
+    bounded sample reach the driver; ``adapters/sources/spark.py`` says what it supports).
+    """
     from mlflow_monitor.verdicts.baseline_model import build_baseline_from_frame
     from mlflow_monitor.workflows.build_baseline import check_metric_names
 
     spec = _spec(spec)
+    if _is_spark(reference):
+        from mlflow_monitor.adapters.sources.spark import baseline_from_spark
+
+        check_metric_names(list(reference.columns))
+        return baseline_from_spark(spec, reference)  # type: ignore[arg-type]
     frame = _monitored(spec, reference, what="reference")
     check_metric_names(list(frame.columns))
     return build_baseline_from_frame(spec, frame)
@@ -158,6 +167,7 @@ def evaluate(
     """Judge a window DataFrame against ``baseline`` (rows in ``[start, end)`` when given).
 
     ``model`` and ``version`` only label the result (``model`` overrides the spec's).
+    A Spark DataFrame is judged by the Spark engine (the same checks, from partition profiles).
     """
     from mlflow_monitor.adapters.sources.files import window_rows
     from mlflow_monitor.verdicts.baseline_model import Baseline
@@ -171,6 +181,13 @@ def evaluate(
             f"baseline: expected a Baseline (from mm.build_baseline), got {type(baseline).__name__}"
         )
     start, end = _window(window_start, window_end)
+    if _is_spark(current):
+        from mlflow_monitor.adapters.sources.spark import evaluate_spark_window
+
+        return evaluate_spark_window(
+            spec, baseline, current,  # type: ignore[arg-type]
+            model_version=str(version), window_start=start, window_end=end,
+        )  # fmt: skip
     frame = window_rows(
         spec, _monitored(spec, current, what="window"), start, end, source="the window DataFrame"
     )
@@ -412,6 +429,12 @@ def _utc_or_none(moment: datetime | None) -> str | None:
 
 
 # -- steps --------------------------------------------------------------------------------------
+
+
+def _is_spark(frame: object) -> bool:
+    """A pyspark DataFrame, told without importing pyspark (no JVM for a pandas call)."""
+    kind = type(frame)
+    return kind.__name__ == "DataFrame" and kind.__module__.startswith("pyspark.")
 
 
 def _spec(spec: SpecLike) -> MonitorSpec:

@@ -8,7 +8,10 @@ number or an ``@alias``, resolved against the spec's model before the workflow s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -52,9 +55,21 @@ _FAIL_ON = {"warning": ("warning", "critical"), "critical": ("critical",)}
     help="With a database URL in --reference: the SQL (or @file.sql, or a table name).",
 )
 @tracking_uri_option
+@click.option(
+    "--engine",
+    type=click.Choice(["pandas", "spark"]),
+    default=None,
+    help="spark: --reference may be a Spark table name or a Delta folder, read by Spark "
+    "(pip install mlflow-monitor[spark]); default: the spec's engine key.",
+)
 @handles_errors
 def baseline_command(
-    spec_path: str, version: str, reference: str, query: str | None, tracking_uri: str | None
+    spec_path: str,
+    version: str,
+    reference: str,
+    query: str | None,
+    tracking_uri: str | None,
+    engine: str | None,
 ) -> None:
     """Build a baseline from reference data and attach it to a model version.
 
@@ -66,9 +81,10 @@ def baseline_command(
 
     _gc.resume()  # the reference is profiled in this process
     version = _spec_version(spec_path, version, tracking_uri=tracking_uri)
-    done = build_baseline_run(
-        spec_path, version, reference, tracking_uri=tracking_uri, echo=progress, query=query
-    )
+    with _spark_staged(spec_path, reference, engine) as reference:
+        done = build_baseline_run(
+            spec_path, version, reference, tracking_uri=tracking_uri, echo=progress, query=query
+        )
     say(
         f"baseline run {done.run_id} attached to {done.model} version {done.version} "
         f"({done.rows:,} reference rows, sample of {done.sample_rows:,})"
@@ -139,6 +155,14 @@ def baseline_command(
     help="Exit 1 when the window's health is at least this bad.",
 )
 @tracking_uri_option
+@click.option(
+    "--engine",
+    type=click.Choice(["pandas", "spark"]),
+    default=None,
+    help="spark: the window's statistics come from Spark partitions (profiles and counts only "
+    "reach this process); --current may be a parquet path, a Spark table name or a Delta "
+    "folder. Default: the spec's engine key.",
+)
 @handles_errors
 def run_command(
     spec_path: str,
@@ -153,6 +177,7 @@ def run_command(
     grace: str,
     fail_on: str | None,
     tracking_uri: str | None,
+    engine: str | None,
 ) -> None:
     """Monitor one window of data for a model version.
 
@@ -178,8 +203,15 @@ def run_command(
         window_start, window_end = _latest(latest, grace)
     if log_uri and not (window_start and window_end):
         fail("--from-log needs a window: --window-start and --window-end, or --latest")
+    if engine:  # the notebook's kernel, started below, inherits it (adapters/sources/spark.py)
+        os.environ["MLFLOW_MONITOR_ENGINE"] = engine
+    staged = _spark_staged(spec_path, current, engine) if current else contextlib.nullcontext("")
     # the report child and the notebook kernel start before MLflow is imported: all overlap
-    with report_worker(), warm_kernel(shipped_notebook("monitor.ipynb"), preload=WINDOW_PRELOAD):
+    with (
+        staged as current,
+        report_worker(),
+        warm_kernel(shipped_notebook("monitor.ipynb"), preload=WINDOW_PRELOAD),
+    ):
         from mlflow_monitor.workflows.monitor_window import WindowSource, run_window
 
         version = _spec_version(spec_path, version, tracking_uri=tracking_uri)
@@ -418,6 +450,27 @@ def _ui_hint(uri: str) -> str:
     if urlparse(uri).scheme in ("http", "https"):
         return f"Open it in a browser: {uri}\n{dashboard}"
     return f"See them in the MLflow UI:\n  mlflow ui --backend-store-uri {uri}\n{dashboard}"
+
+
+
+@contextlib.contextmanager
+def _spark_staged(spec_path: str, source: str, engine: str | None) -> Iterator[str]:
+    """With the Spark engine, a table name or Delta folder written to parquet by Spark first.
+
+    A local parquet path is used as it is. The staged copy is removed at the end.
+    """
+    from mlflow_monitor.spec import load_spec
+
+    chosen = engine or load_spec(spec_path).engine
+    path = Path(source)
+    if chosen != "spark" or (path.exists() and not (path / "_delta_log").is_dir()):
+        yield source
+        return
+    from mlflow_monitor.adapters.sources.spark import stage_spark_source
+
+    with tempfile.TemporaryDirectory(prefix="mlflow-monitor-spark-") as folder:
+        progress(f"[spark] staging {source} as parquet")
+        yield str(stage_spark_source(source, Path(folder)))
 
 
 COMMANDS: list[click.Command] = [

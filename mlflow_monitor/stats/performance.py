@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -759,7 +759,7 @@ class BinaryCounts:
         )
         keys = pd.DataFrame({"label": window.y_true, "decision": decision})
         counted = keys.groupby(["label", "decision"], sort=False).size()
-        cells = {(label, value): int(n) for (label, value), n in counted.items()}
+        cells = {cast(tuple[object, object], key): int(n) for key, n in counted.items()}
         histograms: dict[object, IntArray] = {}
         sums: dict[object, FloatArray] = {}
         score_range = None
@@ -825,7 +825,7 @@ class BinaryCounts:
         def is_positive(value: object) -> bool:
             if isinstance(value, (bool, np.bool_)):
                 return bool(value)
-            return bool(pd.Series([value], dtype=object).eq(positive).iloc[0])
+            return bool(value == positive)  # _positive returned the data's own label
 
         tn = fp = fn = tp = 0
         for (label, decision), n in self.cells.items():
@@ -857,8 +857,10 @@ class BinaryCounts:
                 negative_hist += hist
             # [loss if positive, loss if negative, their squares, brier likewise]
             s = self.sums[label]
-            sums += np.array([s[0], 0, s[2], 0, s[4], 0, s[6], 0]) if side else np.array(
-                [0, s[1], 0, s[3], 0, s[5], 0, s[7]]
+            sums += (
+                np.array([s[0], 0, s[2], 0, s[4], 0, s[6], 0])
+                if side
+                else np.array([0, s[1], 0, s[3], 0, s[5], 0, s[7]])
             )
         n = int(positive_hist.sum() + negative_hist.sum())
         values: dict[str, float] = {}

@@ -24,14 +24,22 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
@@ -48,8 +56,9 @@ from mlflow_monitor.workflows.fleet_worker import (
 
 if TYPE_CHECKING:
     from mlflow_monitor.spec import MonitorSpec
+    from mlflow_monitor.workflows.log_windows import LoggedWindow
 
-__all__ = ["FleetPlan", "FleetReport", "PlannedModel", "plan_fleet", "run_fleet"]
+__all__ = ["FleetPlan", "FleetProgress", "FleetReport", "PlannedModel", "plan_fleet", "run_fleet"]
 
 SPEC_NAME = "monitor.yaml"
 WORKER_DIED = "the worker process running this window died"
@@ -100,7 +109,7 @@ class FleetReport:
         }
 
 
-class FleetProgress:
+class FleetProgress(Protocol):
     """What ``run_fleet`` tells its caller: the number of windows, then each window as it ends."""
 
     def planned(self, total: int) -> None:
@@ -108,6 +117,14 @@ class FleetProgress:
 
     def done(self, outcome: WindowOutcome) -> None:
         """One window ended (its health, or its error)."""
+
+
+class _Silent:
+    def planned(self, total: int) -> None:
+        del total
+
+    def done(self, outcome: WindowOutcome) -> None:
+        del outcome
 
 
 # -- reading the fleet -----------------------------------------------------------------------
@@ -193,15 +210,17 @@ def _planned(
     spec_path = (base / model.spec).resolve()
     if not spec_path.is_file():
         raise SpecError(f"{file}: models.{index}.spec: {model.spec} not found")
-    current = str((base / model.current).resolve()) if model.current else None
-    if current and "://" not in model.current and not Path(current).exists():
-        raise SpecError(f"{file}: models.{index}.current: {model.current} not found")
+    current = model.current
+    if current and "://" not in current:  # a local file, read from the fleet file's folder
+        current = str((base / current).resolve())
+        if not Path(current).exists():
+            raise SpecError(f"{file}: models.{index}.current: {model.current} not found")
     log = model.log or fleet.log
     return PlannedModel(
         spec_path,
         tuple(v.strip() for v in model.versions) if model.versions else None,
         _log_location(log, base) if log and not current else None,
-        current if current and "://" not in (model.current or "") else model.current,
+        current,
         model.window_start,
         model.window_end,
     )
@@ -226,7 +245,7 @@ def run_fleet(
     """Run the latest complete window of every version of the fleet (see the module docstring)."""
     from mlflow_monitor.workflows.log_windows import latest_window
 
-    report_to = progress or FleetProgress()
+    report_to = progress or _Silent()
     workers = concurrency or plan.concurrency or os.cpu_count() or 1
     start, end = latest_window(plan.period_seconds, now=now, grace_seconds=plan.grace_seconds)
     window = (utc_text(start), utc_text(end))
@@ -235,7 +254,8 @@ def run_fleet(
         report_to.planned(len(jobs) + len(failed))
         for outcome in failed:
             report_to.done(outcome)
-        outcomes = pool.run(jobs, report_to.done)
+        with _Stager(jobs) as stager:
+            outcomes = pool.run(jobs, report_to.done, prepare=stager.prepare)
     ran = _in_order(jobs, failed, outcomes)
     _after_fleet(tracking_uri, specs, ran, now)
     return FleetReport(ran, window)
@@ -284,7 +304,9 @@ def _label(plan: FleetPlan, model: PlannedModel) -> str:
     """A model whose spec did not load is named by its spec's path (from the fleet's folder)."""
     base = plan.source if plan.source.is_dir() else plan.source.parent
     path = model.spec_path
-    return str(path.relative_to(base.resolve())) if path.is_relative_to(base.resolve()) else str(path)
+    return (
+        str(path.relative_to(base.resolve())) if path.is_relative_to(base.resolve()) else str(path)
+    )
 
 
 def _add_once(jobs: list[WindowJob], job: WindowJob) -> None:
@@ -323,8 +345,8 @@ def _in_order(
     jobs: Sequence[WindowJob], failed: Sequence[WindowOutcome], outcomes: Sequence[WindowOutcome]
 ) -> tuple[WindowOutcome, ...]:
     """The fleet's order: models that could not be read first, then the windows as planned."""
-    by_job = {o.job: o for o in outcomes}
-    return (*failed, *(by_job[job] for job in jobs))
+    by_job = {o.job.key: o for o in outcomes}
+    return (*failed, *(by_job[job.key] for job in jobs))
 
 
 class _Workers:
@@ -352,19 +374,32 @@ class _Workers:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def run(
-        self, jobs: Sequence[WindowJob], done: Callable[[WindowOutcome], None]
+        self,
+        jobs: Sequence[WindowJob],
+        done: Callable[[WindowOutcome], None],
+        *,
+        prepare: Callable[[WindowJob], WindowJob | WindowOutcome],
     ) -> list[WindowOutcome]:
+        """Each job prepared (its window staged), then run; at most ``size`` at a time."""
         queue, outcomes = deque(jobs), []
         running: dict[Future[WindowOutcome], WindowJob] = {}
         while queue or running:
             while queue and len(running) < self.size:
-                job = queue.popleft()
-                running[self._pool.submit(run_job, job)] = job
+                ready = prepare(queue.popleft())
+                if isinstance(ready, WindowOutcome):  # its window could not be read
+                    outcomes.append(ready)
+                    done(ready)
+                    continue
+                running[self._pool.submit(run_job, ready)] = ready
+            if not running:
+                continue
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             broken = False
             for future in finished:
                 outcome, died = _outcome(running.pop(future), future)
                 broken = broken or died
+                if outcome.job.staged:
+                    Path(outcome.job.staged).unlink(missing_ok=True)
                 outcomes.append(outcome)
                 done(outcome)
             if broken:  # every window the dead pool held fails; the rest go to a new pool
@@ -375,6 +410,79 @@ class _Workers:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._start()
         return outcomes
+
+
+class _Stager:
+    """Windows read from the log ahead of the workers, in a thread of this process: each
+    model's log is read and its labels joined once for all its versions
+    (``log_windows.windows_from_log``), and each version's window written to a file its job
+    then runs on. Models are staged in the order their jobs run."""
+
+    def __init__(self, jobs: Sequence[WindowJob]) -> None:
+        self._folder = Path(tempfile.mkdtemp(prefix="mlflow-monitor-fleet-"))
+        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-log")
+        groups: dict[tuple[str, str, str, str], list[str]] = {}
+        for job in jobs:
+            if job.log_uri and job.current is None:
+                key = (job.spec_path, job.log_uri, job.window_start or "", job.window_end or "")
+                groups.setdefault(key, []).append(job.version)
+        self._staged = {
+            key: self._threads.submit(self._stage, key, versions, index)
+            for index, (key, versions) in enumerate(groups.items())
+        }
+
+    def __enter__(self) -> _Stager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    def prepare(self, job: WindowJob) -> WindowJob | WindowOutcome:
+        """The job with its window staged, or the outcome saying why it could not be."""
+        if not job.log_uri or job.current is not None:
+            return job
+        key = (job.spec_path, job.log_uri, job.window_start or "", job.window_end or "")
+        try:
+            staged = self._staged[key].result()
+        except MonitorError as exc:
+            return WindowOutcome(job, error=_first_line(str(exc)))
+        except Exception as exc:  # an unreadable log must not stop the fleet
+            return WindowOutcome(job, error=f"{type(exc).__name__}: {_first_line(str(exc))}")
+        found = staged[job.version]
+        if isinstance(found, str):
+            return WindowOutcome(job, error=found)
+        return replace(job, staged=str(found[0]), note=found[1])
+
+    def _stage(
+        self, key: tuple[str, str, str, str], versions: list[str], index: int
+    ) -> dict[str, tuple[Path, str] | str]:
+        from mlflow_monitor.adapters.sources.files import write_frame
+        from mlflow_monitor.contract import parse_utc
+        from mlflow_monitor.workflows.log_windows import windows_from_log
+
+        spec_path, log_uri, start, end = key
+        spec = load_spec(spec_path)
+        found = windows_from_log(
+            spec, versions, log_uri=log_uri, start=parse_utc(start), end=parse_utc(end)
+        )
+        staged: dict[str, tuple[Path, str] | str] = {}
+        for version, window in found.items():
+            if isinstance(window, MonitorError):
+                staged[version] = _first_line(str(window))
+                continue
+            path = write_frame(
+                window.frame, self._folder / f"{index}-v{version}.parquet", what="window"
+            )
+            staged[version] = (path, _staging_note(window))
+        return staged
+
+
+def _staging_note(window: LoggedWindow) -> str:
+    return (
+        f"[run] {len(window.frame):,} predictions from the log, {window.labelled:,} labelled "
+        f"(coverage {window.coverage:.1%}); {window.join.text()}"
+    )
 
 
 def _outcome(job: WindowJob, future: Future[WindowOutcome]) -> tuple[WindowOutcome, bool]:

@@ -55,6 +55,13 @@ class WindowJob:
     current: str | None = None
     window_start: str | None = None
     window_end: str | None = None
+    staged: str | None = None  # the window read from the log ahead, as a file
+    note: str = ""  # what staging it found (predictions, labels joined)
+
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        """The window this job is about: spec, version, fixed file (staging keeps it)."""
+        return (self.spec_path, self.version, self.current)
 
 
 @dataclass(frozen=True)
@@ -191,18 +198,20 @@ def run_job(job: WindowJob) -> WindowOutcome:
 
 
 def _run(job: WindowJob, echo: Echo) -> WindowRun:
-    """The window from its ``current`` file, else assembled from the prediction log."""
+    """The window from its file (fixed, or staged from the log), else assembled from the log."""
     from mlflow_monitor.contract import parse_utc
     from mlflow_monitor.workflows.log_windows import run_from_log
     from mlflow_monitor.workflows.monitor_window import run_window
 
     # in a worker, the pool and the serving report child are already in place for every window
     resources = nullcontext() if _worker is not None else None
-    if job.current is not None:
+    if job.note:
+        echo(job.note)
+    if job.current is not None or job.staged is not None:
         return run_window(
             job.spec_path,
             job.version,
-            job.current,
+            job.staged or job.current or "",
             tracking_uri=job.tracking_uri,
             window_start=job.window_start,
             window_end=job.window_end,

@@ -286,6 +286,7 @@ def _gates() -> list[str]:
         _example(1, "  require_baseline: true", "a baseline must be attached"),
         _example(1, "  require_card: false", "a model card must exist"),
         _example(1, "  auto_rollback: false", "move the alias back when health fails"),
+        _example(1, "  revert_bypass: false", "undo a refused move made outside promote"),
         _example(1, "  must_beat:", "beat the alias's version on one window (paired test)"),
         _example(1, "    alias: champion", "compared by `run --compare @champion`"),
         _example(1, "    metric: roc_auc", "default roc_auc with a score, else accuracy; rmse"),

@@ -69,8 +69,8 @@ def test_help_says_what_the_exit_codes_mean() -> None:
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
     assert (
-        "Exit 0 when every window ran (whatever its health), 1 with --fail-on tripped, 2 when a window failed"
-        in text
+        "Exit 0 when every window ran (whatever its health), 1 with --fail-on tripped, "
+        "2 when a window failed" in text
     )
     for option in ("--log", "--period", "--grace", "--concurrency", "--fail-on", "--report"):
         assert option in text

@@ -45,7 +45,8 @@ pytestmark = pytest.mark.integration
 SECRET_ENV = "BYPASS_TEST_WEBHOOK_SECRET"
 SECRET = "s3cret-" + uuid.uuid4().hex
 MONITOR = Path(sys.executable).parent / "mlflow-monitor"
-_ANSWERED = re.compile(r'"POST /monitor/webhooks/mlflow[^"]*" (\d{3})')
+# werkzeug's request log line; for codes other than 200 the request is in ANSI colours
+_ANSWERED = re.compile(r'"(?:\x1b\[[\d;]*m)*POST /monitor/webhooks/mlflow[^"]*" (\d{3})')
 _WAIT_SECONDS = 60.0
 
 
@@ -103,13 +104,15 @@ def _environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def _start_server(backend: str, root: Path) -> Server:
+def _start_server(backend: str, root: Path, *extra: str, **env_extra: str) -> Server:
     port = free_port()
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend]
     command += ["--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "1"]
+    command += ["--port", str(port), "--workers", "1", *extra]
     env = _environment(
-        MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https", MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true"
+        MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
+        MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
+        **env_extra,
     )
     log = (root / "server.log").open("wb")
     process = subprocess.Popen(
@@ -350,6 +353,46 @@ def test_signatures_real_delivery_and_forged_requests(stack: Stack) -> None:
     code, answer = post(valid)  # the same delivery again
     assert code == 200 and answer["status"] == "duplicate"
     assert stack.answered()[before:] == [200, 401, 401, 401, 200, 200]
+
+
+def test_plugin_mode_receives_its_own_servers_webhooks(tmp_path: Path, receiver: Receiver) -> None:
+    """``mlflow server --app-name monitor``: the server delivers to its own /monitor route."""
+    server = _start_server(
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+        tmp_path,
+        "--app-name",
+        "monitor",
+        MLFLOW_MONITOR_WEBHOOK_SECRET=SECRET,
+    )
+    try:
+        url = server.uri + WEBHOOK_PATH
+        done = CliRunner().invoke(
+            main,
+            [
+                *("webhooks", "register", "--url", url, "--secret-env", SECRET_ENV),
+                *("--model", "in-plugin", "--tracking-uri", server.uri),
+            ],
+            env={SECRET_ENV: SECRET},
+        )
+        assert done.exit_code == 0, done.output
+        assert "registered webhook mlflow-monitor.in-plugin" in done.output
+        listed = CliRunner().invoke(main, ["webhooks", "list", "--tracking-uri", server.uri])
+        assert f"{url}?model=in-plugin" in listed.output and SECRET not in listed.output
+        stack = Stack(server, server.uri, server.process, tmp_path / "none.log", tmp_path, "")
+        spec = spec_text("in-plugin", receiver, revert=True)
+        client = model_with(stack, "in-plugin", ["healthy", "critical"], spec)
+        promote(parse_spec_text(spec), "in-plugin", "1", "champion", tracking_uri=server.uri)
+        client.set_registered_model_alias("in-plugin", "champion", "2")
+        wait_for(lambda: len(decisions(stack, "in-plugin")) >= 3, "bypass and revert records")
+        wait_for(lambda: bool(receiver.messages("oncall")), "the bypass alert")
+        assert decisions(stack, "in-plugin") == [
+            ("granted", "1"),
+            ("bypass", "2"),
+            ("revert", "1"),
+        ]
+        assert str(client.get_model_version_by_alias("in-plugin", "champion").version) == "1"
+    finally:
+        server.stop()
 
 
 def parse_spec_text(text: str) -> MonitorSpec:

@@ -143,7 +143,7 @@ def test_mlflow_keeps_metrics_and_the_fleet_is_at_monitor_metrics(
     assert status == 200
     mlflow_names = {f.name for f in text_string_to_metric_families(mlflow_text)}
     assert not any(name.startswith("mlflow_monitor_") for name in mlflow_names)
-    assert any(name.startswith("mlflow_http_request") for name in mlflow_names), mlflow_names
+    assert "mlflow_exporter_info" in mlflow_names, mlflow_names  # prometheus_flask_exporter's
     samples, _ = scrape(exposing_server.base + "/monitor/metrics")
     tags = demo_tags(demo_store)
     health = {"healthy": 0, "warning": 1, "critical": 2}[tags["monitor.health"]]
@@ -174,3 +174,67 @@ def _firing(outcome: object) -> bool:
 def _aliases(store: DemoStore) -> list[str]:
     model = MlflowClient(store.tracking_uri).get_registered_model(DEMO_MODEL)
     return [alias for alias, version in (model.aliases or {}).items() if version == DEMO_VERSION]
+
+
+# -- in process: the SLO tag, label escaping, an unreadable store ----------------------------------
+SLO_TAG = json.dumps(
+    {
+        "at": "2025-01-27T00:00:00Z",
+        "slos": [
+            {
+                "name": "auc-floor",
+                "sli": 0.9,
+                "target": 0.95,
+                "remaining": -0.25,
+                "burn": {"fast": [15.5, 20.0], "slow": [None, 0.5]},
+                "firing": ["fast"],
+            }
+        ],
+    }
+)
+
+
+def test_slo_series_come_from_the_tag_and_labels_are_escaped(tracking_uri: str) -> None:
+    from mlflow_monitor.ui import create_app
+
+    model = 'fraud "eu"\\west'
+    client = MlflowClient(tracking_uri)
+    client.create_registered_model(model)
+    client.create_model_version(model, source="/nowhere")
+    tags = {"monitor.health": "warning", "monitor.slo": SLO_TAG, "monitor.partial": "true"}
+    tags |= {"monitor.window_end": "2025-01-27T00:00:00Z"}
+    for key, value in tags.items():
+        client.set_model_version_tag(model, "1", key, value)
+    response = create_app(tracking_uri=tracking_uri).test_client().get("/metrics")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert 'model="fraud \\"eu\\"\\\\west"' in text  # the exposition's escaping
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    v = {"model": model, "version": "1"}
+    assert only(samples, "mlflow_monitor_health", **v) == 1
+    assert only(samples, "mlflow_monitor_partial", **v) == 1
+    assert only(samples, "mlflow_monitor_last_error", **v) == 0
+    assert "mlflow_monitor_verdict_age_seconds" not in samples  # no monitor.last_checked
+    budget = only(samples, "mlflow_monitor_slo_budget_remaining_ratio", **v, slo="auc-floor")
+    assert budget == -0.25
+    burn = "mlflow_monitor_slo_burn_rate"
+    assert only(samples, burn, **v, slo="auc-floor", tier="fast", window="long") == 15.5
+    assert only(samples, burn, **v, slo="auc-floor", tier="fast", window="short") == 20.0
+    assert only(samples, burn, **v, slo="auc-floor", tier="slow", window="short") == 0.5
+    assert len(samples[burn]) == 3  # a rate the tag holds as null is no sample
+
+
+def test_an_unreadable_store_is_a_503_not_stale_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow_monitor.ui import create_app
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    app = create_app(tracking_uri=f"http://127.0.0.1:{_free_port()}")
+    response = app.test_client().get("/monitor/metrics")
+    assert response.status_code == 503
+    body = response.get_data(as_text=True)
+    assert body.startswith("mlflow-monitor: the store cannot be read:")
+    assert body.count("\n") == 1 and "mlflow_monitor_health" not in body

@@ -139,3 +139,12 @@ def test_seen_deliveries_are_bounded() -> None:
     assert seen.claim("a")  # the oldest was let go
     seen.forget("a")
     assert seen.claim("a")
+
+
+def test_webhook_names_are_ones_mlflow_accepts() -> None:
+    from mlflow_monitor.adapters.mlflow.webhooks import webhook_name
+
+    assert webhook_name(None) == "mlflow-monitor"
+    assert webhook_name("churn v2/eu") == "mlflow-monitor.churn-v2-eu"
+    assert len(webhook_name("m" * 100)) == 62
+    assert webhook_name("_") == "mlflow-monitor.model"  # never the every-model webhook's name

@@ -3,7 +3,8 @@
 MLflow (>= 3.3, SQL store) posts ``model_version_alias.created`` from the tracking server's own
 process to every active webhook subscribed to it, signed with the webhook's secret (HMAC-SHA256,
 ``ui.webhooks`` verifies it). Webhooks are global in MLflow: one for a single model carries the
-model in its URL (``?model=NAME``) and the receiver ignores the others' events.
+model in its URL (``?model=NAME``, the receiver ignores the others' events) and in its name
+(``mlflow-monitor.NAME``).
 
 Registration goes through the tracking server (an ``http(s)`` tracking URI): MLflow encrypts the
 secret with ``MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY`` of the process that writes it, else with a
@@ -15,6 +16,7 @@ MLflow refuses ``http`` and private addresses unless the server runs with
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -27,6 +29,8 @@ __all__ = ["ALIAS_EVENT", "WebhookInfo", "list_webhooks", "register_alias_webhoo
 ALIAS_EVENT = "model_version_alias.created"
 _NAME = "mlflow-monitor"
 _PAGE = 100
+_NAME_MAX = 62
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,12 @@ class WebhookInfo:
 
 
 def webhook_name(model: str | None) -> str:
-    """``mlflow-monitor`` (every model) or ``mlflow-monitor:<model>``."""
-    return _NAME if model is None else f"{_NAME}:{model}"
+    """``mlflow-monitor`` (every model) or ``mlflow-monitor.<model>``, in the characters MLflow
+    allows in a webhook name (letters, digits, ``._-``; at most 62, ending in one of them)."""
+    if model is None:
+        return _NAME
+    name = f"{_NAME}.{_UNSAFE.sub('-', model)}"[:_NAME_MAX].rstrip("._-")
+    return name if name != _NAME else f"{_NAME}.model"
 
 
 def register_alias_webhook(

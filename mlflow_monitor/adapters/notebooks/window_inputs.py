@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,9 @@ class WindowInputs:
     window_start: datetime | None
     window_end: datetime
     history: History
+    # engine: spark (adapters/sources/spark.py): the window's rows as a Spark DataFrame; then
+    # ``frame`` is a bounded seeded sample of them (for the reports and plots only)
+    spark_frame: object | None = None
 
 
 def load_window_inputs(params: NotebookParameters) -> WindowInputs:
@@ -43,6 +47,8 @@ def load_window_inputs(params: NotebookParameters) -> WindowInputs:
     baseline = baseline_files.load_baseline(params.baseline_dir)
     start = files.parse_time(params.window_start, "window-start")
     end = files.parse_time(params.window_end, "window-end")
+    if spec.engine == "spark" or os.environ.get("MLFLOW_MONITOR_ENGINE") == "spark":
+        return _spark_inputs(spec, baseline, params, start, end)
     frame = files.load_window(
         spec,
         params.current_path,
@@ -53,6 +59,27 @@ def load_window_inputs(params: NotebookParameters) -> WindowInputs:
     )
     start, end_ = window_bounds(spec, frame, start, end)
     return WindowInputs(spec, baseline, frame, start, end_, read_history(params.history_path))
+
+
+def _spark_inputs(
+    spec: MonitorSpec,
+    baseline: Baseline,
+    params: NotebookParameters,
+    start: datetime | None,
+    end: datetime | None,
+) -> WindowInputs:
+    """The window for the Spark engine (which neither scores nor compares: refused here)."""
+    from mlflow_monitor.adapters.sources import spark
+    from mlflow_monitor.contract import utc_now
+    from mlflow_monitor.errors import SpecError
+
+    if params.model_dir or params.compare_dir:
+        raise SpecError(spark.UNSUPPORTED.format(what="scoring by the monitor or --compare"))
+    window = spark.load_spark_window(spec, params.current_path, start, end)
+    history = read_history(params.history_path)
+    return WindowInputs(
+        spec, baseline, window.sample, window.start, window.end or utc_now(), history, window.frame
+    )
 
 
 def _model_inputs(spec: MonitorSpec, params: NotebookParameters) -> list[str]:

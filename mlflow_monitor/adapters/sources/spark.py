@@ -61,22 +61,27 @@ from mlflow_monitor.verdicts.profiled_columns import profile_columns
 
 if TYPE_CHECKING:  # the rest of verdicts is imported by the driver-side functions only, so
     # the Python workers that run the partitions import no more than the statistics
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
     from mlflow_monitor.verdicts.baseline_model import Baseline
-    from mlflow_monitor.verdicts.evaluation import WindowResult
+    from mlflow_monitor.verdicts.evaluation import History, WindowResult
 
 __all__ = [
+    "ENGINE_VARIABLE",
     "UNSUPPORTED",
     "baseline_from_spark",
     "check_supported",
+    "engine_of",
     "evaluate_spark_window",
     "is_spark_frame",
+    "load_spark_window",
     "profile_spark",
     "read_spark_source",
     "spark_session",
+    "stage_spark_source",
 ]
 
+ENGINE_VARIABLE = "MLFLOW_MONITOR_ENGINE"  # set by the CLI's --engine for the run's notebooks
 CHUNK_ROWS = 250_000  # rows of one partition profiled at once (Arrow batches are concatenated)
 _SEQUENCE_SPAN = 2  # stats.quality: a numerical id spans at most this many integers per value
 _EXAMPLES = 10  # stats.quality: examples of unseen values and repeated ids
@@ -218,7 +223,8 @@ def _collect_merged(frame: DataFrame, partial: object) -> object | None:
         return None
     except PySparkException as exc:
         raise _our_error(exc) from None
-    return pickle.loads(merged)  # our own executors' objects
+    result: object = pickle.loads(merged)  # our own executors' objects
+    return result
 
 
 def _merge_pickled(left: bytes, right: bytes) -> bytes:
@@ -447,6 +453,7 @@ def evaluate_spark_window(
     model_version: str = "",
     window_start: datetime | None = None,
     window_end: datetime | None = None,
+    history: History | None = None,
 ) -> WindowResult:
     """``verdicts.evaluation.evaluate_window`` of a Spark window (rows in ``[start, end)``)."""
     from mlflow_monitor.verdicts import evaluation as pandas_path
@@ -486,7 +493,7 @@ def evaluate_spark_window(
             performance,
             baseline.performance,
             pandas_path._performance_checks(spec),
-            history={},
+            history=history or {},
             at=end,
             level=spec.confidence_level,
         ),
@@ -520,8 +527,18 @@ def evaluate_spark_window(
         quality=quality,
         segments=None,
         fairness=None,
-        notes=baseline.notes,
+        notes=(*baseline.notes, _engine_note(spec, window, merged)),
     )
+
+
+def _engine_note(spec: MonitorSpec, window: DataFrame, merged: _WindowPartial) -> str:
+    """Which engine computed the window, and the ROC AUC's bound (the audit record says so)."""
+    note = f"statistics computed by the Spark engine ({window.rdd.getNumPartitions()} partitions)"
+    if merged.performance is not None and spec.columns.score:
+        positive = spec.positive_label if spec.positive_label is not None else 1
+        tolerance = merged.performance.auc_tolerance(positive_label=positive)
+        note += f"; roc_auc from binned scores, within {tolerance:.1e} of the exact value"
+    return note
 
 
 def _shown(start: datetime | None, end: datetime | None) -> str:
@@ -543,7 +560,7 @@ def _rows_in(
     nanos = frame.schema[ts].dataType.typeName() == "long"
     stamp = F.col(f"`{ts}`") if nanos else F.col(f"`{ts}`").cast("timestamp")
 
-    def bound(moment: datetime) -> object:
+    def bound(moment: datetime) -> Column:
         utc = pd.Timestamp(moment).tz_convert("UTC") if moment.tzinfo else pd.Timestamp(moment)
         return F.lit(int(utc.value) if nanos else utc.tz_localize(None).to_pydatetime())
 
@@ -700,3 +717,64 @@ def _unseen_values(
     new = window.where(text.isNotNull() & ~text.isin(list(ref.categories)))
     top = new.groupBy(text.alias("value")).count().orderBy(F.desc("count"), "value")
     return tuple(str(r["value"]) for r in top.limit(_EXAMPLES).collect())
+
+
+# -- the notebooks' and the CLI's entry points ---------------------------------------------------
+
+
+def engine_of(spec: MonitorSpec) -> str:
+    """The engine of a window: the CLI's ``--engine`` (its variable), else the spec's key."""
+    chosen = os.environ.get(ENGINE_VARIABLE) or spec.engine
+    if chosen not in ("pandas", "spark"):
+        raise SpecError(f"{ENGINE_VARIABLE}={chosen!r}: the engine is pandas or spark")
+    return chosen
+
+
+@dataclass(frozen=True, eq=False)
+class SparkWindow:
+    """A window for the Spark engine: the rows in Spark, a bounded sample, the window's bounds."""
+
+    frame: DataFrame
+    sample: pd.DataFrame
+    start: datetime | None
+    end: datetime | None
+
+
+def load_spark_window(
+    spec: MonitorSpec, source: str, start: datetime | None, end: datetime | None
+) -> SparkWindow:
+    """The window's rows in ``[start, end)`` as a Spark DataFrame, with a seeded sample of at
+    most ``sampling.report_rows`` rows (the reports and plots draw from it) and, when not given,
+    the bounds read from the timestamp column of all its rows."""
+    from pyspark.sql import functions as F
+
+    check_supported(spec, window=True)
+    frame = read_spark_source(spark_session(), source)
+    names = _check_columns(spec, frame, what=Path(source).name or source)
+    window = _rows_in(spec, frame.select(*names), start, end)
+    ts = spec.columns.timestamp
+    aggregates = [F.count(F.lit(1))]
+    if ts:
+        typed = window.schema[ts].dataType.typeName()
+        value = F.col(f"`{ts}`")
+        micros = value / 1000 if typed == "long" else F.unix_micros(value.cast("timestamp"))
+        aggregates += [F.min(micros), F.max(micros)]
+    found = window.agg(*aggregates).first()
+    count = int(found[0]) if found else 0
+    if count == 0:
+        raise DataError(f"{source}: the window is empty (0 rows in {_shown(start, end)})")
+    if ts and found is not None and found[1] is not None:
+        start = start or pd.Timestamp(int(found[1]), unit="us", tz="UTC").to_pydatetime()
+        end = end or pd.Timestamp(int(found[2]), unit="us", tz="UTC").to_pydatetime()
+    rows = spec.sampling.report_rows
+    fraction = min(1.0, 1.5 * rows / count)
+    sample = window.sample(fraction=fraction, seed=spec.sampling.seed).limit(rows).toPandas()
+    return SparkWindow(window, sample, start, end)
+
+
+def stage_spark_source(source: str, folder: Path) -> Path:
+    """A table name or Delta folder written as parquet by Spark into ``folder`` (distributed)."""
+    frame = read_spark_source(spark_session(), source)
+    target = folder / "staged.parquet"
+    frame.write.mode("overwrite").parquet(str(target))
+    return target
