@@ -27,9 +27,11 @@ command's process tree (psutil, every 0.2 s), and the load average at the start 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -68,10 +70,8 @@ class TreeRss:
                 procs = [self._root, *self._root.children(recursive=True)]
                 total = 0
                 for proc in procs:
-                    try:
+                    with contextlib.suppress(psutil.Error):
                         total += proc.memory_info().rss
-                    except psutil.Error:
-                        pass
                 self.peak = max(self.peak, total)
             except psutil.Error:
                 pass
@@ -167,7 +167,7 @@ def setup(root: Path, uri: str, *, models: int, versions: int, rows: int, now: d
         specs.append((name, spec, numbers))
     with ProcessPoolExecutor(max_workers=2) as pool:
         runs = list(pool.map(_baseline, baselines))
-    for (name, _, numbers), run_id in zip(specs, runs):
+    for (name, _, numbers), run_id in zip(specs, runs, strict=True):
         for number in numbers[1:]:
             client.set_model_version_tag(name, str(number), "monitor.baseline_run_id", run_id)
     fleet = root / "fleet.yaml"
@@ -261,15 +261,27 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+_STAGE_PATTERNS = (  # a window's progress lines, without what differs between windows
+    (re.compile(r"predictions from the log"), "window read from the log (staged ahead)"),
+    (re.compile(r"^\[run\] \S+ v\d+: run "), "MLflow run started (inputs validated)"),
+    (re.compile(r"executing (\S+)"), r"executing \1"),
+    (re.compile(r"^\[run\] logging"), "notebooks done, HTML rendered; logging to MLflow"),
+    (re.compile(r"^\[run\] health"), "logged, verdict settled; card, alerts"),
+    (re.compile(r"^\[run\] done"), "done"),
+)
+
+
 def _stages(windows: list[dict[str, object]]) -> list[tuple[str, float]]:
-    """Median offset (s from the window's start) at which each progress line of a window came."""
+    """Median offset (s from the window's start) at which each stage of a window began."""
     marks: dict[str, list[float]] = {}
     for w in windows:
         for offset, line in w["timeline"]:  # type: ignore[union-attr]
-            key = " ".join(str(line).split()[:3])
-            if "run " in key and key.startswith("[run]") and ":" in key:
-                key = "[run] started run"
-            marks.setdefault(key, []).append(float(offset))
+            for pattern, name in _STAGE_PATTERNS:
+                found = pattern.search(str(line))
+                if found:
+                    marks.setdefault(found.expand(name), []).append(float(offset))
+                    break
+        marks.setdefault("window ended", []).append(float(w["seconds"]))  # type: ignore[arg-type]
     return sorted(((k, statistics.median(v)) for k, v in marks.items()), key=lambda kv: kv[1])
 
 
@@ -294,22 +306,27 @@ def report(result: dict[str, object], args: argparse.Namespace, setup_seconds: f
     print(f"| exit code | {result['exit']} |")
     cpu = float(result["cpu"])  # type: ignore[arg-type]
     print(f"| CPU time of the command's process tree (user + system) | {cpu:.0f} s |")
-    if windows:
-        print(f"| CPU per window | {cpu / len(windows):.1f} s |")
+    own = sorted(float(w.get("cpu_seconds", 0.0)) for w in windows)
+    if own:
+        print(
+            f"| CPU per window, counted in its worker (median / max) | "
+            f"{statistics.median(own):.1f} / {own[-1]:.1f} s |"
+        )
+        print(
+            f"| CPU outside the windows (start-up, staging the log, unused kernels, exit) | "
+            f"{cpu - sum(own):.0f} s |"
+        )
     if seconds:
         print(
             f"| per window: median / p90 / max | {statistics.median(seconds):.1f} / "
             f"{seconds[int(0.9 * (len(seconds) - 1))]:.1f} / {seconds[-1]:.1f} s |"
         )
         print(f"| windows per minute | {60 * len(seconds) / float(result['wall']):.1f} |")
-    print(f"| health | " + ", ".join(f"{health.count(h)} {h}" for h in sorted(set(health))) + " |")
-    print(
-        f"| peak memory (command + workers + kernels + report children) | {result['peak_mb']:,.0f} MB |"
-    )
-    ls, le = result["load_start"], result["load_end"]
-    print(
-        f"| load average at start / end (1, 5, 15 min) | {ls[0]:.1f} {ls[1]:.1f} {ls[2]:.1f} / {le[0]:.1f} {le[1]:.1f} {le[2]:.1f} |"
-    )
+    print("| health | " + ", ".join(f"{health.count(h)} {h}" for h in sorted(set(health))) + " |")
+    peak = f"{result['peak_mb']:,.0f} MB"
+    print(f"| peak memory (command + workers + kernels + report children) | {peak} |")
+    start, end = (" ".join(f"{x:.1f}" for x in result[k]) for k in ("load_start", "load_end"))
+    print(f"| load average at start / end (1, 5, 15 min) | {start} / {end} |")
     claimed = [int(w["kernels_claimed"]) for w in windows]
     print(f"| notebooks run in a kernel started ahead | {sum(claimed)} (of {2 * len(windows)}) |")
     print()

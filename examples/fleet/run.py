@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from mlflow_monitor import datasets
 from mlflow_monitor.adapters.prediction_log import open_log
@@ -106,7 +107,12 @@ class Plan:
 def fleet_plans(count: int) -> list[Plan]:
     """Mixed health by design, in a repeating pattern: healthy, warning (inputs drifted),
     critical (decayed for the last two days), healthy; every third model has two versions."""
-    kinds = [(0.0, 0.0, "healthy"), (0.7, 0.0, "warning"), (0.0, 0.85, "critical"), (0.0, 0.0, "healthy")]
+    kinds = [
+        (0.0, 0.0, "healthy"),
+        (0.7, 0.0, "warning"),
+        (0.0, 0.85, "critical"),
+        (0.0, 0.0, "healthy"),
+    ]
     plans = []
     for i in range(count):
         drift, decay, expected = kinds[i % len(kinds)]
@@ -176,7 +182,9 @@ def drop_database(name: str) -> None:
 # -- processes -----------------------------------------------------------------------------------
 
 
-def start_mlflow(backend: str, folder: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_mlflow(
+    backend: str, folder: Path, port: int, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     command = [
         str(BIN / "mlflow"), "server",
         "--backend-store-uri", backend,
@@ -192,9 +200,10 @@ def start_mlflow(backend: str, folder: Path, port: int, env: dict[str, str]) -> 
     while time.monotonic() < deadline:
         if server.poll() is not None:
             sys.exit(f"stopped: mlflow server exited with {server.returncode}; see {log.name}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/health", timeout=2
-        ) as reply:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply,
+        ):
             if reply.status == 200:
                 return server
         time.sleep(0.5)
@@ -283,9 +292,9 @@ def register_fleet(plans: list[Plan], model: object, uri: str) -> dict[str, str]
     client = MlflowClient(uri)
     champions = {}
     for plan in plans:
-        client.create_registered_model(plan.name, tags={"team": "retention"})
         for _ in range(plan.versions):
             made = mlflow.register_model(info.model_uri, plan.name)
+        client.set_registered_model_tag(plan.name, "team", "retention")
         client.set_registered_model_alias(plan.name, "champion", made.version)
         champions[plan.name] = str(made.version)
     return champions
@@ -304,11 +313,14 @@ def write_specs(plans: list[Plan], folder: Path, receivers: dict[str, Receiver])
     return specs
 
 
-def day_frame(plan: Plan, model: object, day: datetime, index: int, days: int, rows: int) -> pd.DataFrame:
+def day_frame(
+    plan: Plan, model: object, day: datetime, *, index: int, days: int, rows: int
+) -> pd.DataFrame:
     """One model's scored, labelled traffic of one day (``index`` 0 is the oldest day)."""
     decayed = index >= days - plan.decay_days
+    decay = plan.decay if decayed else 0.0
     frame = datasets.make_churn(
-        rows, seed=plan.seed + index, drift=plan.drift, decay=plan.decay if decayed else 0.0, start=day, days=0.99
+        rows, seed=plan.seed + index, drift=plan.drift, decay=decay, start=day, days=0.99
     )
     return datasets.score(model, frame)
 
@@ -343,24 +355,30 @@ def attach_baselines(specs: dict[str, Path], reference: Path, env: dict[str, str
         list(pool.map(one, specs.values()))
 
 
-def history_fleet(folder: Path, specs: dict[str, Path], days: list[datetime]) -> Path:
-    """A fleet file of fixed windows: each past day's export of each model (``current``)."""
-    entries = []
-    for day in days:
-        for name, spec in specs.items():
-            export = folder / "exports" / day.strftime("%Y-%m-%d") / f"{name}.parquet"
-            entries.append(
-                {
-                    "spec": str(spec.relative_to(folder)),
-                    "versions": ["@champion"],
-                    "current": str(export.relative_to(folder)),
-                    "window_start": utc(day),
-                    "window_end": utc(day + DAY),
-                }
-            )
-    path = folder / "history.yaml"
-    path.write_text(json.dumps({"concurrency": 2, "models": entries}, indent=1))  # JSON is YAML
+def write_fleet(folder: Path, specs: dict[str, Path], past: list[datetime]) -> Path:
+    """``fleet.yaml``: every model's latest complete day from the log (what a team schedules
+    daily), after the past days' exports as fixed windows (a one-off backfill, so the SLOs have
+    history). Relative paths are read from the fleet file's folder."""
+    backfill = [
+        {
+            "spec": str(spec.relative_to(folder)),
+            "versions": ["@champion"],
+            "current": str(export_path(folder, name, day).relative_to(folder)),
+            "window_start": utc(day),
+            "window_end": utc(day + DAY),
+        }
+        for day in past
+        for name, spec in specs.items()
+    ]
+    daily = [{"spec": str(spec.relative_to(folder))} for spec in specs.values()]
+    body = {"log": "prediction-log", "period": "1d", "grace": "1h", "concurrency": 2}
+    path = folder / "fleet.yaml"
+    path.write_text(yaml.safe_dump({**body, "models": backfill + daily}, sort_keys=False))
     return path
+
+
+def export_path(folder: Path, name: str, day: datetime) -> Path:
+    return folder / "exports" / day.strftime("%Y-%m-%d") / f"{name}.parquet"
 
 
 def main() -> int:
@@ -386,7 +404,8 @@ def main() -> int:
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     env.pop("MLFLOW_MONITOR_LOG_URI", None)
-    os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")})
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"):
+        os.environ[key] = env[key]  # this process registers the models on the server too
     warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
 
     step(f"1. PostgreSQL database {dbname}, mlflow server on {uri}")
@@ -408,7 +427,8 @@ def main() -> int:
         for receiver in receivers.values():
             receiver.close()
         if args.keep:
-            print(f"kept: mlflow server {uri} (pid {server.pid if server else '-'}), database {dbname}")
+            pid = server.pid if server else "-"
+            print(f"kept: mlflow server {uri} (process group {pid}), database {dbname}")
         else:
             if server is not None:
                 stop(server)
@@ -417,7 +437,11 @@ def main() -> int:
 
 
 def story(
-    args: argparse.Namespace, folder: Path, uri: str, env: dict[str, str], receivers: dict[str, Receiver]
+    args: argparse.Namespace,
+    folder: Path,
+    uri: str,
+    env: dict[str, str],
+    receivers: dict[str, Receiver],
 ) -> None:
     plans = fleet_plans(args.models)
     now = datetime.now(timezone.utc)
@@ -425,8 +449,8 @@ def story(
     latest = today - DAY  # the latest complete day once the grace has passed
     past = [latest - DAY * (args.days - i) for i in range(args.days)]
 
-    step(f"2. register {len(plans)} models, attach baselines, write {args.days + 1} days of traffic")
-    train = datasets.make_churn(6000, seed=1, start=past[0] - timedelta(days=28), days=21)
+    step(f"2. register {len(plans)} models, baselines, {args.days + 1} day(s) of traffic")
+    train = datasets.make_churn(6000, seed=1, start=latest - timedelta(days=35), days=21)
     model = datasets.train_churn_model(train)
     champions = register_fleet(plans, model, uri)
     specs = write_specs(plans, folder, receivers)
@@ -436,45 +460,51 @@ def story(
     log = open_log(str(folder / "prediction-log"))
     for plan in plans:
         for index, day in enumerate([*past, latest]):
-            frame = day_frame(plan, model, day, index, args.days + 1, args.rows)
+            frame = day_frame(plan, model, day, index=index, days=args.days + 1, rows=args.rows)
             write_log(log, plan, champions[plan.name], frame)
-            if day != latest:
-                export = folder / "exports" / day.strftime("%Y-%m-%d") / f"{plan.name}.parquet"
+            if day != latest:  # the day's export, for the backfill entries of the fleet file
+                export = export_path(folder, plan.name, day)
                 export.parent.mkdir(parents=True, exist_ok=True)
                 frame.to_parquet(export, index=False)
     for plan in plans:
         print(f"  {plan.name:<10} v{champions[plan.name]} @champion, designed: {plan.expected}")
 
-    step(f"3. the past {args.days} days: fleet run over the day exports (history for the SLOs)")
-    cli("fleet", "run", str(history_fleet(folder, specs, past)), env=env)
-
-    step(f"4. today: fleet run fleet.yaml ({utc(latest)} -> {utc(latest + DAY)} from the log)")
-    fleet = folder / "fleet.yaml"
-    models = "\n".join(f"  - spec: specs/{name}/monitor.yaml" for name in specs)
-    fleet.write_text(f"log: prediction-log\nperiod: 1d\ngrace: 1h\nconcurrency: 2\nmodels:\n{models}\n")
-    summary = cli("fleet", "run", str(fleet), "--report", str(folder / "fleet-report.json"), env=env)
-    health = {w["model"]: w["health"] for w in json.loads((folder / "fleet-report.json").read_text())["windows"]}
+    step(f"3. fleet run fleet.yaml: {args.days} past day(s) from exports, the latest from the log")
+    fleet = write_fleet(folder, specs, past)
+    report = folder / "fleet-report.json"
+    cli("fleet", "run", str(fleet), "--report", str(report), env=env)
+    latest_end = utc(latest + DAY)
+    health = {
+        w["model"]: w["health"]
+        for w in json.loads(report.read_text())["windows"]
+        if w["window_end"] == latest_end
+    }
+    print(f"latest complete day, {utc(latest)} -> {latest_end}:")
     for plan in plans:
         got = health.get(plan.name)
-        print(f"  {plan.name:<10} {got} (designed {plan.expected}){'' if got == plan.expected else '  UNEXPECTED'}")
+        mark = "" if got == plan.expected else "  UNEXPECTED"
+        print(f"  {plan.name:<10} {got} (designed {plan.expected}){mark}")
 
     worst = next((p for p in plans if p.expected == "critical"), plans[0])
-    step(f"5. SLO report for {worst.name}; escalation 31 minutes later")
+    step(f"4. SLO report for {worst.name}; escalation 31 minutes later")
     out = folder / "slo-report"
-    cli("slo", "report", "--spec", str(specs[worst.name]), "--version", "@champion", "--out", str(out), env=env)
-    print(f"  {out / 'slo_report.json'}\n  {out / 'slo_report.html'}")
+    champion = ["--spec", str(specs[worst.name]), "--version", "@champion"]
+    cli("slo", "report", *champion, "--out", str(out), env=env)
     later = utc(datetime.now(timezone.utc) + timedelta(minutes=31))
-    for spec in specs.values():
-        cli("alerts", "escalate", "--spec", str(spec), "--now", later, env=env)
+
+    def escalate(spec: Path) -> str:
+        return cli("alerts", "escalate", "--spec", str(spec), "--now", later, env=env)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # a scheduler's pass over every spec
+        list(pool.map(escalate, specs.values()))
     received = {name: r.received for name, r in receivers.items()}
     (folder / "received.json").write_text(json.dumps(received, indent=1))
     for name, messages in received.items():
         print(f"  receiver {name}: {len(messages)} message(s)")
         for message in messages:
             print(f"    [{message.get('type')}] {message.get('title')}")
-    del summary
 
-    step("6. the dashboard")
+    step("5. the dashboard")
     print(f"mlflow-monitor ui --tracking-uri {uri}")
 
 

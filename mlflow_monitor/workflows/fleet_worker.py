@@ -27,6 +27,7 @@ import os
 import time
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlflow_monitor.errors import MonitorError
@@ -82,6 +83,7 @@ class WindowOutcome:
     pid: int = 0
     kernels_claimed: int = 0
     is_verdict: bool = True
+    cpu_seconds: float = 0.0  # the worker's, its ended kernels' and its report child's
     timeline: tuple[tuple[float, str], ...] = field(default=(), repr=False)
 
     @property
@@ -109,6 +111,7 @@ class WindowOutcome:
             "ended": self.ended,
             "pid": self.pid,
             "kernels_claimed": self.kernels_claimed,
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "timeline": [[round(t, 3), line] for t, line in self.timeline],
         }
 
@@ -166,7 +169,7 @@ def run_job(job: WindowJob) -> WindowOutcome:
     def echo(message: str) -> None:
         timeline.append((time.time() - started, message))
 
-    claimed = _claimed()
+    claimed, cpu = _claimed(), _cpu()
     try:
         result = _run(job, echo)
     except MonitorError as exc:
@@ -184,6 +187,7 @@ def run_job(job: WindowJob) -> WindowOutcome:
             pid=os.getpid(),
             kernels_claimed=_claimed() - claimed,
             is_verdict=result.is_verdict,
+            cpu_seconds=_cpu() - cpu,
             timeline=tuple(timeline),
         )
     return WindowOutcome(
@@ -193,6 +197,7 @@ def run_job(job: WindowJob) -> WindowOutcome:
         ended=time.time(),
         pid=os.getpid(),
         kernels_claimed=_claimed() - claimed,
+        cpu_seconds=_cpu() - cpu,
         timeline=tuple(timeline),
     )
 
@@ -228,6 +233,29 @@ def _run(job: WindowJob, echo: Echo) -> WindowRun:
         echo=echo,
         resources=resources,
     )
+
+
+def _cpu() -> float:
+    """CPU seconds so far of this process, its children that ended (each window's kernels, once
+    stopped) and the report child (alive): a window's share is the difference, whatever else
+    the machine runs (a kernel started ahead is counted in the window it served)."""
+    import resource
+
+    import psutil
+
+    from mlflow_monitor.adapters.evidently_reports import WORKER_ENV
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    folder = os.environ.get(WORKER_ENV)
+    try:
+        pid = int(Path(folder, "pid").read_text()) if folder else 0
+        times = psutil.Process(pid).cpu_times() if pid else None
+    except (OSError, ValueError, psutil.Error):
+        times = None
+    return total + (times.user + times.system if times else 0.0)
 
 
 def _claimed() -> int:

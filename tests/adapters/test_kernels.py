@@ -151,3 +151,29 @@ def test_no_kernel_client_is_left_running(tmp_path: Path, caplog: pytest.LogCapt
     running = [o for o in gc.get_objects() if isinstance(o, KernelClient) and o.channels_running]
     assert running == []
     assert "Could not destroy zmq context" not in caplog.text
+
+
+def test_a_pool_hands_out_kernels_started_ahead_and_starts_the_next(tmp_path: Path) -> None:
+    from mlflow_monitor.adapters.notebooks.kernels import KernelPool
+
+    source = _probe_notebook(tmp_path / "probe.ipynb")
+    other = _probe_notebook(tmp_path / "other.ipynb")
+    pool = KernelPool({source: WINDOW_PRELOAD}).open()
+    try:
+        with warm_kernel(source, preload=WINDOW_PRELOAD) as nested:
+            assert nested is None  # the pool serves this process
+        ran = []
+        for index in range(2):
+            ahead = _kernel_pid(pool._ready[source.resolve()])  # type: ignore[arg-type]
+            out = tmp_path / f"out{index}.ipynb"
+            run_notebook(source, out, {"output_dir": "x"}, timeout_seconds=120)
+            ran.append(_probe(out))
+            assert ran[-1] == (ahead, True)  # the kernel started ahead, imports loaded
+        assert ran[0][0] != ran[1][0]  # one kernel per notebook run: no state between them
+        run_notebook(other, tmp_path / "fresh.ipynb", {"output_dir": "x"}, timeout_seconds=120)
+        assert _probe(tmp_path / "fresh.ipynb")[1] is False  # not the pool's notebook
+        assert (pool.started, pool.claimed) == (3, 2)
+        waiting = pool._ready[source.resolve()]
+    finally:
+        pool.close()
+    assert not waiting.manager.has_kernel  # the unused kernel is stopped with the pool

@@ -248,9 +248,11 @@ def test_bypass_is_recorded_alerted_and_reverted_once(stack: Stack, receiver: Re
     assert decisions(stack, name) == [("granted", "1")]
 
     client.set_registered_model_alias(name, "champion", "2")  # around the gate
-    # the bypass's event, then the revert's own event (ours: no second revert)
+    # the bypass's event, then the revert's own event (ours: no second revert); under load
+    # MLflow may also retry a slow delivery (same id: answered "duplicate")
+    wait_for(lambda: len(decisions(stack, name)) >= 3, "the bypass and revert records")
     codes = stack.wait_answered(before + 3)
-    assert codes[before:] == [200, 200, 200]
+    assert set(codes[before:]) == {200}
     assert decisions(stack, name) == [("granted", "1"), ("bypass", "2"), ("revert", "1")]
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     records = history(name, tracking_uri=stack.uri)
@@ -303,7 +305,7 @@ def test_promote_through_the_server_is_not_a_bypass(stack: Stack, receiver: Rece
             ],
         )
         assert done.exit_code == 0, done.output
-    assert stack.wait_answered(before + 2)[before:] == [200, 200]
+    assert set(stack.wait_answered(before + 2)[before:]) == {200}
     assert decisions(stack, name) == [("granted", "1"), ("granted", "2")]
     assert receiver.messages() == []
     assert detect_bypasses(tracking_uri=stack.uri, model=name) == []

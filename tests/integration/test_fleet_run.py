@@ -242,6 +242,11 @@ def test_one_worker_runs_window_after_window_on_kernels_started_ahead(fleet: Fle
     assert float(second["started"]) >= float(first["ended"])
     notes = [line for _, line in second["timeline"]]  # type: ignore[misc]
     assert any("executing monitor.ipynb" in line for line in notes)
+    # the worker's one Evidently child wrote both windows' reports, one job after the other
+    client = MlflowClient(fleet.uri)
+    for window in windows:
+        reports = {f.path for f in client.list_artifacts(str(window["run_id"]), "reports")}
+        assert "reports/data_drift.html" in reports
 
 
 def test_after_the_windows_the_fleet_hook_gets_the_specs_and_every_outcome(fleet: Fleet) -> None:
