@@ -27,7 +27,7 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -380,12 +380,16 @@ class _Workers:
         *,
         prepare: Callable[[WindowJob], WindowJob | WindowOutcome],
     ) -> list[WindowOutcome]:
-        """Each job prepared (its window staged), then run; at most ``size`` at a time."""
+        """Each job prepared (its window staged), then run; at most ``size`` at a time, and
+        one window per model at a time (``_next``)."""
         queue, outcomes = deque(jobs), []
         running: dict[Future[WindowOutcome], WindowJob] = {}
         while queue or running:
             while queue and len(running) < self.size:
-                ready = prepare(queue.popleft())
+                job = _next(queue, running.values())
+                if job is None:
+                    break
+                ready = prepare(job)
                 if isinstance(ready, WindowOutcome):  # its window could not be read
                     outcomes.append(ready)
                     done(ready)
@@ -483,6 +487,22 @@ def _staging_note(window: LoggedWindow) -> str:
         f"[run] {len(window.frame):,} predictions from the log, {window.labelled:,} labelled "
         f"(coverage {window.coverage:.1%}); {window.join.text()}"
     )
+
+
+def _next(queue: deque[WindowJob], running: Iterable[WindowJob]) -> WindowJob | None:
+    """The first queued job whose model has no window running (None: wait for one to end).
+
+    Two versions of one model finishing together both rewrite the registered model's health
+    tags (the worst of its versions): on MLflow's SQL stores the second write failed with a
+    UNIQUE constraint error (measured: one FAILED window of six, 2 workers, SQLite), and a
+    model health computed from a read made before the other's write would be stale.
+    """
+    busy = {job.model for job in running}
+    for index, job in enumerate(queue):
+        if job.model not in busy:
+            del queue[index]
+            return job
+    return None
 
 
 def _outcome(job: WindowJob, future: Future[WindowOutcome]) -> tuple[WindowOutcome, bool]:

@@ -225,6 +225,12 @@ def test_no_more_windows_overlap_than_the_concurrency(fleet: Fleet) -> None:
             peak = max(peak, overlap)
         assert peak <= limit
         assert len({w["pid"] for w in ran}) <= limit
+    # one window per model at a time: its versions' verdicts rewrite the model's health tags
+    a1, a2 = sorted(
+        (w for w in _windows(fleet.first_report) if w["model"] == "fleet-a"),
+        key=lambda w: float(w["started"]),  # type: ignore[arg-type]
+    )
+    assert float(a2["started"]) >= float(a1["ended"])  # type: ignore[arg-type]
 
 
 def test_one_worker_runs_window_after_window_on_kernels_started_ahead(fleet: Fleet) -> None:

@@ -218,6 +218,7 @@ def test_json_has_every_field_and_the_complete_failing_list(
         "finding_details": [f"drift/c{i} (fail)" for i in range(5)],
         "not_judged": [],
         "slos": [],
+        "bypasses": [],
     }
 
 
