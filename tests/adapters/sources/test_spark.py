@@ -36,7 +36,7 @@ def _frame(rows: int, seed: int, shift: float) -> pd.DataFrame:
     target[rng.random(rows) < 0.1] = np.nan  # labels not arrived yet
     ids = np.arange(rows) + seed * 1_000_000
     ids[5:9] = ids[0]  # a few repeated ids
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "id": ids,
             "ts": pd.Timestamp("2026-11-01", tz="UTC")
@@ -51,6 +51,9 @@ def _frame(rows: int, seed: int, shift: float) -> pd.DataFrame:
             "churned": target,
         }
     )
+    # repeated rows, one of them with a missing value (pandas counts NaN rows as equal)
+    missing = int(np.flatnonzero(np.isnan(income))[0])
+    return pd.concat([frame, frame.iloc[[1, 2, 2, missing]]], ignore_index=True)
 
 
 SPEC: MonitorSpec = parse_spec(
@@ -94,7 +97,7 @@ def test_reference_profile_equals_the_pandas_profile(frames, spark_frames) -> No
     numerical, categorical = [*NUMERICAL, "score"], [*CATEGORICAL, "prediction", "churned"]
     want = DatasetProfile.from_frame(reference, numerical=numerical, categorical=categorical)
     got = engine.profile_spark(spark_frames[0], numerical=numerical, categorical=categorical)
-    assert got.rows == want.rows == ROWS
+    assert got.rows == want.rows == ROWS + 4  # with the repeated rows
     for name in numerical:
         a, b = got.columns[name], want.columns[name]
         assert isinstance(a, NumericProfile) and isinstance(b, NumericProfile)
@@ -158,6 +161,7 @@ def test_window_results_equal_the_pandas_path(frames, spark_frames, baselines) -
         assert found[name] == pytest.approx(value, rel=tolerance, abs=tolerance), name
     # counts exactly
     assert got.quality.to_dict() == want.quality.to_dict()
+    assert want.quality.duplicate_rows.duplicates >= 2  # repeats inside the window
     assert got.performance is not None and want.performance is not None
     for key in ("tp", "fp", "tn", "fn"):
         assert got.performance.metrics[key] == want.performance.metrics[key]
