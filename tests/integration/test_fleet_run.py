@@ -3,7 +3,7 @@
 The fleet (built once per module): model ``fleet-a`` with version 1 (``@champion``) and
 version 2 (``@challenger``), both read from the log (the default selection: every version
 holding an alias); model ``fleet-b`` version 1, which already has a verdict, named by number and
-given a broken window file (no score column); model ``fleet-c``, whose spec has an unknown key.
+given a broken window file (a feature column missing); model ``fleet-c``, whose spec has an unknown key.
 One run of the fleet with ``--concurrency 2``: A's windows run, B and C fail, each named, and B
 keeps its verdict. A second run (A only, ``--concurrency 1``, ``--fail-on warning``) shows one
 worker taking both windows, each on a kernel started ahead.
@@ -109,7 +109,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path, churn: C
         window_end=churn.ends["stable"],
     )
     broken = folder / "b" / "broken.parquet"
-    pd.read_parquet(churn.windows["stable"]).drop(columns=["churn_score"]).to_parquet(broken)
+    pd.read_parquet(churn.windows["stable"]).drop(columns=["contract"]).to_parquet(broken)
     (folder / "fleet.yaml").write_text(
         "log: log\nperiod: 1d\ngrace: 1h\nconcurrency: 3\nmodels:\n"
         "  - spec: a/monitor.yaml\n"
@@ -196,7 +196,7 @@ def test_the_summary_lists_every_window_and_a_failure_exits_2_naming_it(fleet: F
         for line in lines
     )
     b1 = done[("fleet-b", "1")]
-    assert "broken.parquet" in str(b1["error"]) and "churn_score" in str(b1["error"])
+    assert "broken.parquet" in str(b1["error"]) and "contract" in str(b1["error"])
     assert any(line.startswith("fleet-b") and "FAILED" in line for line in lines)
     c = done[("c/monitor.yaml", "")]
     assert "unknown key 'colums'" in str(c["error"])
