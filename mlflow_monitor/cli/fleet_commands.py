@@ -168,6 +168,10 @@ def _summary(report: FleetReport) -> None:
         f"{health.count(h)} {h}" for h in ("healthy", "warning", "critical") if h in health
     )
     say(f"{len(report.outcomes)} windows: {counts or 'none judged'}; {len(report.failed)} failed")
+    for line in report.followups.lines:
+        say(line)
+    for note in report.followups.notes:
+        say(f"note: {note}", err=True)
 
 
 COMMANDS: list[click.Command] = [fleet]

@@ -146,8 +146,12 @@ def handle_alias_event(
     now: datetime | None = None,
     event: Mapping[str, str] | None = None,
     user: str = WEBHOOK_USER,
+    spec: MonitorSpec | None = None,
 ) -> BypassOutcome:
     """Judge ``model@alias -> version`` (an alias event) against the trail and the gate.
+
+    ``spec``: the gates and channels to use (``fleet run`` passes the fleet's); else the copy
+    stored with the version's runs.
 
     Idempotent: a second call for the same move finds the first one's record. Raises
     ``RegistryError`` when MLflow cannot be read (the webhook answers 503, MLflow retries).
@@ -172,7 +176,7 @@ def handle_alias_event(
         move = _read_move(registry, model, alias, version)
         if move.kind != "unexplained":
             return BypassOutcome(model, alias, str(version), move.kind)
-        return _judge_and_record(registry, move, model, alias, str(version), now, event, user)
+        return _judge_and_record(registry, move, model, alias, str(version), now, event, user, spec)
     finally:
         with contextlib.suppress(MonitorError):
             store.release(lease)
@@ -204,8 +208,9 @@ def _judge_and_record(
     now: datetime,
     event: Mapping[str, str] | None,
     user: str,
+    given: MonitorSpec | None = None,
 ) -> BypassOutcome:
-    spec, notes = stored_spec(registry, model, version)
+    spec, notes = (given, ()) if given is not None else stored_spec(registry, model, version)
     judged = judge_gate(registry, spec, model, version, alias, now=now)
     expected = move.basis.version if move.basis else None
     granted = judged.decision.granted
@@ -379,6 +384,7 @@ def settle_bypasses(
             now=now,
             event={"source": "sweep"},
             user=SWEEP_USER,
+            spec=spec if spec is not None and spec.model == b.model else None,
         )
         for b in detect_bypasses(tracking_uri=tracking_uri, model=model, spec=spec, now=now)
     ]

@@ -36,7 +36,7 @@ from concurrent.futures import (
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -46,6 +46,7 @@ import yaml
 from mlflow_monitor.contract import utc_text
 from mlflow_monitor.errors import MonitorError, SpecError
 from mlflow_monitor.spec import FleetModel, FleetSpec, load_fleet, load_spec
+from mlflow_monitor.workflows.fleet_followups import FleetFollowups, after_fleet
 from mlflow_monitor.workflows.fleet_worker import (
     WindowJob,
     WindowOutcome,
@@ -93,6 +94,7 @@ class FleetReport:
 
     outcomes: tuple[WindowOutcome, ...]
     window: tuple[str, str] | None  # the latest complete window of the log
+    followups: FleetFollowups = field(default_factory=FleetFollowups)  # after the windows
 
     @property
     def failed(self) -> tuple[WindowOutcome, ...]:
@@ -106,6 +108,7 @@ class FleetReport:
         return {
             "window": list(self.window) if self.window else None,
             "windows": [o.to_dict() for o in self.outcomes],
+            "after_windows": self.followups.to_dict(),
         }
 
 
@@ -257,8 +260,8 @@ def run_fleet(
         with _Stager(jobs) as stager:
             outcomes = pool.run(jobs, report_to.done, prepare=stager.prepare)
     ran = _in_order(jobs, failed, outcomes)
-    _after_fleet(tracking_uri, specs, ran, now)
-    return FleetReport(ran, window)
+    followups = _after_fleet(tracking_uri, specs, ran, now)
+    return FleetReport(ran, window, followups or FleetFollowups())
 
 
 def _windows(
@@ -523,14 +526,14 @@ def _after_fleet(
     specs: Mapping[Path, MonitorSpec],
     versions: Sequence[WindowOutcome],
     now: datetime,
-) -> None:
-    """Hook: escalations, SLO burn-rate alerts and alias bypasses over the whole fleet.
+) -> FleetFollowups:
+    """Escalations, SLO burn-rate alerts and alias bypasses over the whole fleet.
 
     Called once, after every window ended, with the tracking URI, the specs that loaded (by
-    path), every window's outcome (model, version, health or error) and the run's ``now``.
-    Does nothing yet: the fleet's cross-window steps are wired here.
+    path), every window's outcome (model, version, health or error) and the run's ``now``
+    (``workflows.fleet_followups``: each model's steps isolated, never raising).
     """
-    del tracking_uri, specs, versions, now
+    return after_fleet(tracking_uri=tracking_uri, specs=specs, outcomes=versions, now=now)
 
 
 def _first_line(text: str) -> str:
