@@ -53,6 +53,7 @@ from mlflow_monitor.verdicts.alert_plan import (
     channel_key,
     severity_rank,
 )
+from mlflow_monitor.verdicts.escalation import admits
 from mlflow_monitor.verdicts.slo import (
     BurnAlert,
     Gap,
@@ -495,6 +496,8 @@ def _tell(
     """Send this channel what changed for ``alert`` (updating ``told``); None when nothing did."""
     ck = channel_key(channel)
     visible = severity_rank(alert.severity) >= severity_rank(channel.min_severity)
+    # an escalation policy's later steps are for unacknowledged findings, not burn alerts
+    visible = visible and admits(spec.alerts, channel.name or "", alert.severity)  # type: ignore[arg-type]
     if alert.firing and visible and ck not in told:
         kind: AlertKind = "firing"
     elif not alert.firing and ck in told:
