@@ -3,7 +3,8 @@
 The fleet (built once per module): model ``fleet-a`` with version 1 (``@champion``) and
 version 2 (``@challenger``), both read from the log (the default selection: every version
 holding an alias); model ``fleet-b`` version 1, which already has a verdict, named by number and
-given a broken window file (a feature column missing); model ``fleet-c``, whose spec has an unknown key.
+given a broken window file (a feature column missing); model ``fleet-c``, whose spec has an
+unknown key.
 One run of the fleet with ``--concurrency 2``: A's windows run, B and C fail, each named, and B
 keeps its verdict. A second run (A only, ``--concurrency 1``, ``--fail-on warning``) shows one
 worker taking both windows, each on a kernel started ahead.
