@@ -203,11 +203,10 @@ def run_command(
         window_start, window_end = _latest(latest, grace)
     if log_uri and not (window_start and window_end):
         fail("--from-log needs a window: --window-start and --window-end, or --latest")
-    if engine:  # the notebook's kernel, started below, inherits it (adapters/sources/spark.py)
-        os.environ["MLFLOW_MONITOR_ENGINE"] = engine
     staged = _spark_staged(spec_path, current, engine) if current else contextlib.nullcontext("")
     # the report child and the notebook kernel start before MLflow is imported: all overlap
     with (
+        _engine_variable(engine),
         staged as current,
         report_worker(),
         warm_kernel(shipped_notebook("monitor.ipynb"), preload=WINDOW_PRELOAD),
@@ -238,6 +237,23 @@ def run_command(
         say(f"  {finding}")
     if fail_on and result.health in _FAIL_ON[fail_on]:
         raise SystemExit(1)
+
+
+@contextlib.contextmanager
+def _engine_variable(engine: str | None) -> Iterator[None]:
+    """``--engine`` for this command's notebooks (their kernels, started inside, inherit it);
+    the variable is put back afterwards, so a process that runs several commands keeps none."""
+    name = "MLFLOW_MONITOR_ENGINE"  # adapters/sources/spark.py ENGINE_VARIABLE (pyspark-free)
+    before = os.environ.get(name)
+    if engine:
+        os.environ[name] = engine
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def _latest(latest: str, grace: str) -> tuple[str, str]:
@@ -450,7 +466,6 @@ def _ui_hint(uri: str) -> str:
     if urlparse(uri).scheme in ("http", "https"):
         return f"Open it in a browser: {uri}\n{dashboard}"
     return f"See them in the MLflow UI:\n  mlflow ui --backend-store-uri {uri}\n{dashboard}"
-
 
 
 @contextlib.contextmanager
