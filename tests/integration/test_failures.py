@@ -66,7 +66,14 @@ def _left_behind() -> list[str]:
     Python's own multiprocessing resource tracker (started once per process by the first
     ``spawn`` pool of any earlier test) lives as long as the test process: not ours.
     """
-    found = [" ".join(p.cmdline()[:4]) for p in psutil.Process().children(recursive=True)]
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            found.append(" ".join(child.cmdline()[:4]))
+        except psutil.ZombieProcess:  # exited, not yet reaped by its parent: not left running
+            continue
+        except psutil.NoSuchProcess:
+            continue
     return [c for c in found if "multiprocessing.resource_tracker" not in c]
 
 
