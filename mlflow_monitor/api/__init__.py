@@ -95,6 +95,8 @@ def make_spec(
     scoring: Section | None = None,
     estimation: Section | None = None,
     sampling: Section | None = None,
+    engine: str | None = None,
+    slos: Sequence[Section] | None = None,
 ) -> MonitorSpec:
     """A spec from the keys of ``monitor.yaml`` (``mlflow-monitor init`` shows every one).
 
@@ -120,6 +122,8 @@ def make_spec(
         "scoring": scoring,
         "estimation": estimation,
         "sampling": sampling,
+        "engine": engine,
+        "slos": None if slos is None else [_plain(slo) for slo in slos],
     }
     body = {key: _plain(value) for key, value in given.items() if value is not None}
     return parse_spec(body, source="make_spec")

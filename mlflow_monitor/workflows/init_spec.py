@@ -344,6 +344,7 @@ def _rest() -> list[str]:
         _key(1, "baseline_rows", m.baseline_rows, "reference rows kept for reports"),
         _key(1, "report_rows", m.report_rows, "rows the Evidently reports are drawn on"),
         _key(1, "seed", m.seed, "seed of both samples"),
+        _key(0, "engine", "pandas", "pandas | spark (pip install mlflow-monitor[spark])"),
     ]
 
 

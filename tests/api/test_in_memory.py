@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -138,6 +139,19 @@ def test_other_mistakes_are_named(
         mm.evaluate(spec=wider, baseline=baseline, current=frame.assign(extra=1.0))
     with pytest.raises(TypeError, match="positional"):
         mm.evaluate(spec, baseline, frame)  # type: ignore[misc]
+
+
+def test_make_spec_takes_every_key_of_the_spec() -> None:
+    """A spec written as YAML can be written in Python: every top-level key is a parameter."""
+    assert set(inspect.signature(mm.make_spec).parameters) == set(mm.MonitorSpec.model_fields)
+    spec = mm.make_spec(
+        task="binary_classification",
+        columns={"target": "y", "prediction": "p", "numerical": ["a"]},
+        engine="spark",
+        slos=[{"name": "fresh", "objective": "freshness", "max_gap": "26h", "target": 0.99}],
+    )
+    assert spec.engine == "spark" and [s.name for s in spec.slos] == ["fresh"]
+    assert mm.make_spec(**yaml.safe_load(spec.to_yaml())) == spec
 
 
 def test_specs_in_python() -> None:
