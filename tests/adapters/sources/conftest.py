@@ -21,7 +21,7 @@ def spark() -> Iterator[object]:
 
 @pytest.fixture(scope="package", autouse=True)
 def _no_jvm_after_the_package() -> Iterator[None]:
-    """After the last test here, stop any Spark session (the CLI tests start their own) and its JVM."""
+    """After the last test here, stop any Spark session (the CLI starts its own) and its JVM."""
     yield
     import sys
 
