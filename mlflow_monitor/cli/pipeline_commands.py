@@ -59,8 +59,9 @@ _FAIL_ON = {"warning": ("warning", "critical"), "critical": ("critical",)}
     "--engine",
     type=click.Choice(["pandas", "spark"]),
     default=None,
-    help="spark: --reference may be a Spark table name or a Delta folder, read by Spark "
-    "(pip install mlflow-monitor[spark]); default: the spec's engine key.",
+    help="spark: the reference is profiled per Spark partition (profiles and a bounded sample "
+    "reach this process); --reference may then be a Spark table name or a Delta folder "
+    "(pip install mlflow-monitor[spark]). Default: the spec's engine key.",
 )
 @handles_errors
 def baseline_command(
@@ -81,7 +82,7 @@ def baseline_command(
 
     _gc.resume()  # the reference is profiled in this process
     version = _spec_version(spec_path, version, tracking_uri=tracking_uri)
-    with _spark_staged(spec_path, reference, engine) as reference:
+    with _engine_variable(engine), _spark_staged(spec_path, reference, engine) as reference:
         done = build_baseline_run(
             spec_path, version, reference, tracking_uri=tracking_uri, echo=progress, query=query
         )

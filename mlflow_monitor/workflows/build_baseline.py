@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from mlflow_monitor.adapters.baseline_files import save_baseline
@@ -85,15 +85,38 @@ def check_metric_names(columns: list[str]) -> None:
 def build_baseline(
     spec: MonitorSpec, path: str | Path, *, chunk_rows: int = CHUNK_ROWS
 ) -> Baseline:
-    """Build the baseline from a reference file (parquet file/directory or CSV)."""
+    """Build the baseline from a reference file (parquet file/directory or CSV).
+
+    With the Spark engine (``--engine spark`` or the spec's ``engine``) a parquet reference is
+    profiled per Spark partition (``adapters/sources/spark.py``): only profiles and a bounded
+    sample reach this process. Otherwise pandas reads it whole, or chunk by chunk when large.
+    """
     info = data.validate_data(spec, path, what="reference")
     wanted = data.monitored_columns(spec, info)
     check_metric_names(wanted)
+    if _spark_engine(spec) and info.path.suffix.lower() != ".csv":
+        return _baseline_in_spark(spec, info.path)
     if info.rows is not None and info.rows <= chunk_rows:
         return build_baseline_from_frame(spec, data.read_frame(info.path, wanted))
     return build_baseline_from_chunks(
         spec, lambda: data.iter_chunks(info.path, wanted, chunk_rows), wanted
     )
+
+
+def _spark_engine(spec: MonitorSpec) -> bool:
+    from mlflow_monitor.adapters.sources.spark import engine_of  # no pyspark import, no JVM
+
+    return engine_of(spec) == "spark"
+
+
+def _baseline_in_spark(spec: MonitorSpec, path: Path) -> Baseline:
+    from mlflow_monitor.adapters.sources import spark
+
+    frame = spark.read_spark_source(spark.spark_session(), str(path))
+    baseline = spark.baseline_from_spark(spec, frame)
+    partitions = frame.rdd.getNumPartitions()
+    note = f"reference profiled by the Spark engine ({partitions} partitions)"
+    return replace(baseline, notes=(*baseline.notes, note))
 
 
 def report_reference_outcomes(baseline: Baseline, echo: Echo) -> None:

@@ -14,9 +14,12 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
+from mlflow_monitor.adapters.baseline_files import load_baseline
 from mlflow_monitor.adapters.mlflow.models import register_sklearn_model
 from mlflow_monitor.cli import main
+from mlflow_monitor.spec import load_spec
 from mlflow_monitor.workflows import demo
+from mlflow_monitor.workflows.build_baseline import build_baseline
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +69,15 @@ def test_run_with_the_spark_engine_gives_the_pandas_verdict(
     )
     common = ("--spec", str(spec), "--version", version, "--tracking-uri", tracking_uri)
     _cli("baseline", *common, "--reference", str(reference), "--engine", "spark")
+    client = MlflowClient(tracking_uri)
+    baseline_run = client.get_model_version("churn-classifier", version).tags[
+        "monitor.baseline_run_id"
+    ]
+    folder = client.download_artifacts(baseline_run, "baseline", str(tmp_path / "baseline"))
+    in_spark = load_baseline(folder)
+    assert any("Spark engine" in note for note in in_spark.notes)
+    in_pandas = build_baseline(load_spec(spec), reference)
+    assert in_spark.profile.to_dict() == in_pandas.profile.to_dict()
     bounds = (
         "--window-start", plan.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "--window-end", (plan.start + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -76,8 +88,9 @@ def test_run_with_the_spark_engine_gives_the_pandas_verdict(
         tags = MlflowClient(tracking_uri).get_model_version("churn-classifier", version).tags
         runs[engine] = _results(tracking_uri, tags["monitor.last_run_id"], tmp_path / engine)
     pandas, spark = runs["pandas"], runs["spark"]
-    assert any("Spark engine" in note for note in spark["notes"])  # type: ignore[union-attr]
-    assert not any("Spark engine" in note for note in pandas["notes"])  # type: ignore[union-attr]
+    by_spark = "statistics computed by the Spark engine"
+    assert any(by_spark in note for note in spark["notes"])  # type: ignore[union-attr]
+    assert not any(by_spark in note for note in pandas["notes"])  # type: ignore[union-attr]
     assert (spark["health"], spark["rows"]) == (pandas["health"], pandas["rows"])
     outcomes = [(o["check_id"], o["status"]) for o in pandas["outcomes"]]  # type: ignore[index,union-attr]
     assert [(o["check_id"], o["status"]) for o in spark["outcomes"]] == outcomes  # type: ignore[index,union-attr]
