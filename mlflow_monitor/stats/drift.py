@@ -33,8 +33,9 @@ measured at 1,000 and 1,000,000 rows, drifted and undrifted):
   same value counts, so equal to 1e-9 (relative).
 - ks: exact (scipy ``ks_2samp`` on the value counts) when both sides have <= 10,000 rows and
   <= 10,000 distinct values. Otherwise the statistic comes from the fine histogram (CDFs at the
-  reference quantile edges): |D - D_scipy| <= 0.002 (bound: the largest bin mass, 0.1 % of the
-  reference at 1,000 bins) and the p-value is scipy's asymptotic one for that D.
+  reference quantile edges): |D - D_scipy| <= 0.002 (bound: the largest bin mass, 0.16 % of
+  the reference at 1,000 bins with the sketch edges of ``stats.sketch``; 0.1 % with exact
+  quantiles) and the p-value is scipy's asymptotic one for that D.
 - wasserstein: exact (scipy with weights) when both sides have exact value counts; otherwise from
   per-bin counts and sums, exact except in bins where the CDFs cross: |delta| <= 0.002 (normed).
 - psi / jensenshannon on continuous columns: Evidently bins the pooled data on Sturges
