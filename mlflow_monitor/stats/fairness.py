@@ -24,6 +24,9 @@ values, requires a binary label column (no label-free mode for windows whose lab
 arrived) and turns ``0/0`` and ``x/0`` into NaN/None without saying why. Here every undefined
 value is ``None`` with a note, never NaN.
 
+Everything is built from per-group counts (``FairnessCounts``: six cells per group, keyed by the
+group's text), which merge across chunks or Spark partitions before the same report.
+
 Pure computation: no I/O, no MLflow.
 """
 
@@ -50,6 +53,7 @@ __all__ = [
     "REFERENCE_MIN_DISPARITY",
     "AttributeFairness",
     "Disparity",
+    "FairnessCounts",
     "FairnessReport",
     "GroupMetrics",
     "compare_rates",
@@ -396,29 +400,108 @@ def compute_fairness(
     for actual positive/negative and NaN where the label is unknown, or ``None`` (label-free).
     ``reference_groups`` maps attribute -> ``majority`` | ``min_disparity`` | group text
     (default ``majority``). Protected columns of any dtype; missing values form ``(missing)``.
-    ``level`` is the confidence level of the disparities' intervals.
+    ``level`` is the confidence level of the disparities' intervals. The counts, then the report
+    (``FairnessCounts``): what a partitioned engine merges before the same report.
     """
-    pred = np.asarray(predicted, dtype=bool)
-    if len(pred) != len(protected):
-        raise DataError("fairness: predictions and protected attributes differ in length")
-    labeled = _labeled_mask(labels, len(pred))
-    has_labels = bool(labeled.any())
-    metrics = GROUP_METRICS if has_labels else LABEL_FREE_METRICS
-    state = _row_state(pred, labels, labeled)
-    refs = dict(reference_groups or {})
-    encoded = {c: _encode(protected[c]) for c in protected.columns}
-    combos: list[tuple[str, ...]] = [(str(c),) for c in protected.columns]
-    combos += [tuple(str(c) for c in combo) for combo in intersections]
-    attributes = []
-    for columns in combos:
-        codes, names = _combine([encoded[c] for c in columns])
-        groups = _group_counts(intersection_name(columns), codes, names, state)
-        rule = _ReferenceRule(refs.get(intersection_name(columns), REFERENCE_MAJORITY))
-        attributes.append(_attribute(columns, groups, rule, metrics, min_group_size, level))
-    note = "" if has_labels else "label-free: no labels, only selection rate and its ratios"
-    return FairnessReport(
-        len(pred), has_labels, min_group_size, tuple(attributes), metrics, note, level=level
+    counts = FairnessCounts.of(protected, predicted, labels, intersections=intersections)
+    return counts.report(
+        reference_groups=reference_groups, min_group_size=min_group_size, level=level
     )
+
+
+@dataclass(frozen=True)
+class FairnessCounts:
+    """Every group's six row counts, per attribute and intersection: merge across partitions.
+
+    ``cells[attribute][group texts]`` is ``[tn, fn, fp, tp, unlabeled predicted negative,
+    unlabeled predicted positive]``; the key is the tuple of the group's texts, one per column
+    (``_group_text``: the same text whichever partition, dtype or order a value comes from, so
+    ``1``, ``1.0`` and ``"1"`` are one group), and an intersection's groups are the combinations
+    that occur. ``merge`` adds the cells; ``report`` is ``compute_fairness``'s result of all the
+    rows counted.
+    """
+
+    columns: tuple[tuple[str, ...], ...]
+    cells: Mapping[str, Mapping[tuple[str, ...], np.ndarray]]
+    rows: int
+    labeled_rows: int
+
+    @classmethod
+    def of(
+        cls,
+        protected: pd.DataFrame,
+        predicted: np.ndarray,
+        labels: np.ndarray | None = None,
+        *,
+        intersections: Sequence[Sequence[str]] = (),
+    ) -> FairnessCounts:
+        """The counts of these rows (arguments as ``compute_fairness``'s)."""
+        pred = np.asarray(predicted, dtype=bool)
+        if len(pred) != len(protected):
+            raise DataError("fairness: predictions and protected attributes differ in length")
+        labeled = _labeled_mask(labels, len(pred))
+        state = _row_state(pred, labels, labeled)
+        encoded = {c: _encode(protected[c]) for c in protected.columns}
+        combos: list[tuple[str, ...]] = [(str(c),) for c in protected.columns]
+        combos += [tuple(str(c) for c in combo) for combo in intersections]
+        cells = {
+            intersection_name(columns): _cells([encoded[c] for c in columns], state)
+            for columns in combos
+        }
+        return cls(tuple(combos), cells, len(pred), int(labeled.sum()))
+
+    def merge(self, other: FairnessCounts) -> FairnessCounts:
+        """The counts of both sets of rows (same attributes and intersections)."""
+        if self.columns != other.columns:
+            raise DataError("fairness: counts of different attributes cannot be merged")
+        cells: dict[str, dict[tuple[str, ...], np.ndarray]] = {}
+        for name, groups in self.cells.items():
+            merged = dict(groups)
+            for key, counts in other.cells[name].items():
+                merged[key] = merged[key] + counts if key in merged else counts
+            cells[name] = merged
+        return FairnessCounts(
+            self.columns, cells, self.rows + other.rows, self.labeled_rows + other.labeled_rows
+        )
+
+    def groups(self, attribute: str) -> list[GroupMetrics]:
+        """The attribute's groups with their counts, sorted by group text."""
+        groups = []
+        keys = sorted(self.cells[attribute], key=lambda key: (intersection_name(key), key))
+        for key in keys:
+            tn, fn, fp, tp, u_neg, u_pos = (int(x) for x in self.cells[attribute][key])
+            size = tn + fn + fp + tp + u_neg + u_pos
+            if size == 0:
+                continue
+            name = intersection_name(key)
+            groups.append(
+                GroupMetrics(
+                    attribute, name, size, fp + tp + u_pos, tn + fn + fp + tp, tp, fp, fn, tn
+                )
+            )
+        return groups
+
+    def report(
+        self,
+        *,
+        reference_groups: Mapping[str, str] | None = None,
+        min_group_size: int = 30,
+        level: float = DEFAULT_LEVEL,
+    ) -> FairnessReport:
+        """Group metrics and disparities of the counted rows (see ``compute_fairness``)."""
+        has_labels = self.labeled_rows > 0
+        metrics = GROUP_METRICS if has_labels else LABEL_FREE_METRICS
+        refs = dict(reference_groups or {})
+        attributes = []
+        for columns in self.columns:
+            name = intersection_name(columns)
+            rule = _ReferenceRule(refs.get(name, REFERENCE_MAJORITY))
+            groups = self.groups(name)
+            attributes.append(_attribute(columns, groups, rule, metrics, min_group_size, level))
+        note = "" if has_labels else "label-free: no labels, only selection rate and its ratios"
+        return FairnessReport(
+            self.rows, has_labels, min_group_size, tuple(attributes), metrics, note, level=level
+        )
 
 
 def rate_difference_interval(
@@ -481,35 +564,24 @@ def _group_text(value: object) -> str:
     return str(value)
 
 
-def _combine(parts: list[tuple[np.ndarray, list[str]]]) -> tuple[np.ndarray, list[str]]:
-    """Codes of the cross product of several encoded columns (only combinations that occur)."""
-    codes, names = parts[0]
+def _cells(
+    parts: list[tuple[np.ndarray, list[str]]], state: np.ndarray
+) -> dict[tuple[str, ...], np.ndarray]:
+    """One ``bincount`` over (group, state), keyed by the group's texts (one per column).
+
+    An intersection's groups are the combinations that occur (codes re-numbered column by
+    column, so they never overflow); a group's six counts are ``_row_state``'s.
+    """
+    codes, first = parts[0]
+    keys: list[tuple[str, ...]] = [(name,) for name in first]
     for other_codes, other_names in parts[1:]:
-        joint = codes * len(other_names) + other_codes
-        present, inverse = np.unique(joint, return_inverse=True)
         width = len(other_names)
-        sep = INTERSECTION_SEPARATOR
-        names = [f"{names[j // width]}{sep}{other_names[j % width]}" for j in present]
-        codes = inverse.astype(np.int64)
-    return codes, names
-
-
-def _group_counts(
-    attribute: str, codes: np.ndarray, names: list[str], state: np.ndarray
-) -> list[GroupMetrics]:
-    """One ``bincount`` over (group, state): every group's confusion counts at once."""
-    k = len(names)
-    cells = np.bincount(codes * 6 + state, minlength=6 * k).reshape(k, 6)
-    groups = []
-    for i, name in enumerate(names):
-        tn, fn, fp, tp, u_neg, u_pos = (int(x) for x in cells[i])
-        size = tn + fn + fp + tp + u_neg + u_pos
-        if size == 0:
-            continue
-        groups.append(
-            GroupMetrics(attribute, name, size, fp + tp + u_pos, tn + fn + fp + tp, tp, fp, fn, tn)
-        )
-    return sorted(groups, key=lambda g: g.group)
+        present, inverse = np.unique(codes * width + other_codes, return_inverse=True)
+        keys = [(*keys[j // width], other_names[j % width]) for j in present.tolist()]
+        codes = inverse.reshape(-1).astype(np.int64)
+    k = len(keys)
+    counted = np.bincount(codes * 6 + state, minlength=6 * k).reshape(k, 6).astype(np.int64)
+    return {key: counted[i] for i, key in enumerate(keys)}
 
 
 @dataclass(frozen=True)

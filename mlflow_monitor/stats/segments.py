@@ -4,7 +4,10 @@ Baseline side (``reference_segments``): per segment value, its rows, its ``Perfo
 and a ``DatasetProfile`` of the features (the segment column itself left out: it is constant
 inside a segment). Window side (``compute_segments``): the same per segment of the window, the
 metric's change against the segment's baseline value, and the share of drifted features,
-ranked worst degradation first.
+ranked worst degradation first. Judging takes each segment's statistics, not its rows
+(``SegmentStatistics``: rows, performance, features profiled on the reference segment's edges;
+``judge_segments``): the pandas path computes them per segment of its frame, a partitioned
+engine merges ``SegmentCounts`` (binary classification) and finishes them the same way.
 
 Segment values are keyed by their string form (``1.0`` as ``1``, missing as ``(missing)``), so
 a baseline read back from JSON matches the window. Rows are split once per segment column with
@@ -45,6 +48,7 @@ from mlflow_monitor.spec import Task
 from mlflow_monitor.stats.drift import compute_drift
 from mlflow_monitor.stats.intervals import hanley_mcneil_auc
 from mlflow_monitor.stats.performance import (
+    BinaryCounts,
     PerformanceResult,
     compute_performance,
     default_metric,
@@ -57,13 +61,21 @@ __all__ = [
     "MISSING_SEGMENT",
     "MetricSpread",
     "SegmentBaseline",
+    "SegmentCounts",
     "SegmentReference",
     "SegmentReport",
     "SegmentResult",
     "SegmentRoles",
+    "SegmentStatistics",
     "compute_segments",
+    "judge_segments",
+    "merge_segment_counts",
     "reference_segments",
+    "segment_counts",
     "segment_key",
+    "segments_from_counts",
+    "window_profile",
+    "window_segment_keys",
 ]
 
 MISSING_SEGMENT = "(missing)"
@@ -485,26 +497,246 @@ def compute_segments(
     class below ``min_class_size`` labelled rows; a segment the reference did not have is
     reported with no baseline value; a baseline segment absent from the window has 0 rows.
     ``level`` is recorded for the verdicts; ``drift_min_effect`` is ``compute_drift``'s.
+    The frame is split, each reported segment's statistics computed (``SegmentStatistics``:
+    its performance and feature profile only when it is large enough to be judged), then judged
+    by ``judge_segments``, the Spark engine's entry too.
     """
     roles = baseline.roles
     _require(frame, list(roles.segment_columns))
+    chosen = metric or default_metric(roles.task, has_score=roles.score is not None)
+    statistics: dict[tuple[str, str], SegmentStatistics] = {}
+    notes: list[str] = []
+    for column in roles.segment_columns:
+        groups = _split(frame[column])
+        keys, note = window_segment_keys(baseline, column, {k: v.size for k, v in groups.items()})
+        notes.extend([note] if note else [])
+        for key in keys:
+            positions = groups.get(key, np.empty(0, dtype=np.int64))
+            reference = baseline.get(column, key)
+            if _too_small(positions.size, reference, min_size):
+                statistics[(column, key)] = SegmentStatistics(int(positions.size))
+                continue
+            part = frame.iloc[positions]
+            statistics[(column, key)] = SegmentStatistics(
+                len(part),
+                _performance(part, roles, only=(chosen,)),
+                None if reference is None else window_profile(part, column, reference, roles),
+            )
+    return judge_segments(
+        baseline,
+        statistics,
+        notes=notes,
+        min_size=min_size,
+        min_class_size=min_class_size,
+        metric=chosen,
+        level=level,
+        drift_method=drift_method,
+        drift_methods=drift_methods,
+        drift_thresholds=drift_thresholds,
+        drift_min_effect=drift_min_effect,
+    )
+
+
+@dataclass(frozen=True)
+class SegmentStatistics:
+    """What judging one segment of a window needs, whichever engine computed it.
+
+    ``rows``; ``performance`` (``None``: not computed, the segment being too small to judge);
+    ``profile``: the segment's features profiled on its reference segment's edges
+    (``window_profile``; ``None`` for a new segment, or one too small).
+    """
+
+    rows: int
+    performance: PerformanceResult | None = None
+    profile: DatasetProfile | None = None
+
+
+def window_profile(
+    part: pd.DataFrame, column: str, reference: SegmentReference, roles: SegmentRoles
+) -> DatasetProfile | None:
+    """The segment's features profiled on ``reference``'s edges (``None``: no feature)."""
+    numerical, categorical = roles.features(column)
+    if not numerical and not categorical:
+        return None
+    return DatasetProfile.from_frame(
+        part, numerical=numerical, categorical=categorical, reference=reference.profile
+    )
+
+
+def window_segment_keys(
+    baseline: SegmentBaseline, column: str, sizes: Mapping[str, int]
+) -> tuple[list[str], str]:
+    """The segments of ``column`` reported, and the note of new values left out.
+
+    ``sizes``: rows per segment key in the window. Baseline segments first (present or not),
+    then the largest new values (at most ``max_values`` of them, ties by key).
+    """
+    known = [s.segment for s in baseline.of_column(column)]
+    seen = set(known)
+    new = sorted((k for k in sizes if k not in seen), key=lambda k: (-sizes[k], k))
+    shown = new[: baseline.max_values]
+    note = ""
+    if len(new) > len(shown):
+        note = f"{column}: {len(new) - len(shown)} more new segment values not reported"
+    return known + shown, note
+
+
+def judge_segments(
+    baseline: SegmentBaseline,
+    statistics: Mapping[tuple[str, str], SegmentStatistics],
+    *,
+    notes: Sequence[str] = (),
+    min_size: int = 100,
+    min_class_size: int = 20,
+    metric: str | None = None,
+    level: float = 0.95,
+    drift_method: str = "auto",
+    drift_methods: Mapping[str, str] | None = None,
+    drift_thresholds: Mapping[str, float] | None = None,
+    drift_min_effect: float = 0.0,
+) -> SegmentReport:
+    """The reported segments judged from their statistics, keyed ``(column, segment key)``.
+
+    ``statistics`` holds the segments ``window_segment_keys`` chose (a key it lacks has 0
+    rows); ``notes`` are its notes. Settings as ``compute_segments``'.
+    """
+    roles = baseline.roles
     chosen = metric or default_metric(roles.task, has_score=roles.score is not None)
     drift = _DriftSettings(
         drift_method, dict(drift_methods or {}), dict(drift_thresholds or {}), drift_min_effect
     )
     limits = _Limits(min_size, min_class_size)
-    results: list[SegmentResult] = []
-    notes: list[str] = []
-    for column in roles.segment_columns:
-        groups = _split(frame[column])
-        keys, note = _window_keys(groups, baseline, column)
-        notes.extend([note] if note else [])
-        for key in keys:
-            part = frame.iloc[groups.get(key, np.empty(0, dtype=np.int64))]
-            segment = _Segment(column, key, part, baseline.get(column, key))
-            results.append(_evaluate(segment, roles, chosen, limits, drift))
+    results = [
+        _evaluate(column, key, stats, baseline.get(column, key), roles, chosen, limits, drift)
+        for (column, key), stats in statistics.items()
+    ]
     ranked = tuple(sorted(results, key=_rank_key))
     return SegmentReport(chosen, min_size, ranked, tuple(notes), min_class_size, level)
+
+
+@dataclass(frozen=True)
+class SegmentCounts:
+    """One segment of a binary classifier's window as counts that merge across partitions.
+
+    ``rows``, the ``BinaryCounts`` of its rows (label/decision cells, binned scores) and, for a
+    segment of the baseline, its features profiled on the reference segment's edges
+    (``window_profile``, mergeable); a new segment carries no profile (its share of drifted
+    features is ``None`` either way). ``statistics`` finishes them for ``judge_segments``.
+    """
+
+    rows: int
+    performance: BinaryCounts
+    profile: DatasetProfile | None = None
+
+    def merge(self, other: SegmentCounts) -> SegmentCounts:
+        profile = self.profile or other.profile
+        if self.profile is not None and other.profile is not None:
+            profile = self.profile.merge(other.profile)
+        return SegmentCounts(
+            self.rows + other.rows, self.performance.merge(other.performance), profile
+        )
+
+    def statistics(self, roles: SegmentRoles) -> SegmentStatistics:
+        performance = self.performance.finish(
+            positive_label=roles.positive_label,
+            target_name=roles.target or "target",
+            score_name=roles.score or "y_score",
+            has_score=roles.score is not None,
+        )
+        return SegmentStatistics(self.rows, performance, self.profile)
+
+
+def segment_counts(
+    frame: pd.DataFrame, baseline: SegmentBaseline
+) -> dict[tuple[str, str], SegmentCounts]:
+    """Every segment value's ``SegmentCounts`` in ``frame`` (new values too), binary task only.
+
+    Keyed ``(column, segment_key)`` as ``compute_segments`` keys them, so a value gets the same
+    key whichever partition (and dtype: ``1`` and ``1.0``) it comes from.
+    """
+    roles = baseline.roles
+    if roles.task != "binary_classification":
+        raise DataError(f"segment counts: binary classification only, not {roles.task}")
+    _require(frame, list(roles.segment_columns))
+    counts: dict[tuple[str, str], SegmentCounts] = {}
+    for column in roles.segment_columns:
+        for key, positions in _split(frame[column]).items():
+            part = frame.iloc[positions]
+            reference = baseline.get(column, key)
+            profile = None if reference is None else window_profile(part, column, reference, roles)
+            counts[(column, key)] = SegmentCounts(len(part), _binary_counts(part, roles), profile)
+    return counts
+
+
+def merge_segment_counts(
+    left: Mapping[tuple[str, str], SegmentCounts], right: Mapping[tuple[str, str], SegmentCounts]
+) -> dict[tuple[str, str], SegmentCounts]:
+    """The counts of both sets of rows, segment by segment."""
+    merged = dict(left)
+    for key, counts in right.items():
+        merged[key] = merged[key].merge(counts) if key in merged else counts
+    return merged
+
+
+def segments_from_counts(
+    counts: Mapping[tuple[str, str], SegmentCounts],
+    baseline: SegmentBaseline,
+    *,
+    min_size: int = 100,
+    min_class_size: int = 20,
+    metric: str | None = None,
+    level: float = 0.95,
+    drift_method: str = "auto",
+    drift_methods: Mapping[str, str] | None = None,
+    drift_thresholds: Mapping[str, float] | None = None,
+    drift_min_effect: float = 0.0,
+) -> SegmentReport:
+    """``compute_segments`` of the rows whose ``segment_counts`` were merged into ``counts``.
+
+    The same segments are reported (``window_segment_keys`` on the merged rows) and judged by
+    the same code (``judge_segments``); settings as ``compute_segments``'.
+    """
+    statistics: dict[tuple[str, str], SegmentStatistics] = {}
+    notes: list[str] = []
+    for column in baseline.roles.segment_columns:
+        sizes = {key: c.rows for (name, key), c in counts.items() if name == column}
+        keys, note = window_segment_keys(baseline, column, sizes)
+        notes.extend([note] if note else [])
+        for key in keys:
+            found = counts.get((column, key))
+            if found is None or _too_small(found.rows, baseline.get(column, key), min_size):
+                statistics[(column, key)] = SegmentStatistics(found.rows if found else 0)
+            else:
+                statistics[(column, key)] = found.statistics(baseline.roles)
+    return judge_segments(
+        baseline,
+        statistics,
+        notes=notes,
+        min_size=min_size,
+        min_class_size=min_class_size,
+        metric=metric,
+        level=level,
+        drift_method=drift_method,
+        drift_methods=drift_methods,
+        drift_thresholds=drift_thresholds,
+        drift_min_effect=drift_min_effect,
+    )
+
+
+def _binary_counts(part: pd.DataFrame, roles: SegmentRoles) -> BinaryCounts:
+    if roles.target and roles.target in part.columns:
+        truth = part[roles.target]
+    else:
+        truth = pd.Series(np.full(len(part), np.nan), name=roles.target or "target")
+    return BinaryCounts.of(
+        truth,
+        part[roles.prediction] if roles.prediction else None,
+        y_score=part[roles.score] if roles.score else None,
+        threshold=roles.threshold,
+        target_name=roles.target or "target",
+        prediction_name=roles.prediction or "y_pred",
+        score_name=roles.score or "y_score",
+    )
 
 
 @dataclass(frozen=True)
@@ -523,44 +755,31 @@ class _Limits:
     min_class_size: int
 
 
-@dataclass(frozen=True)
-class _Segment:
-    column: str
-    key: str
-    frame: pd.DataFrame
-    reference: SegmentReference | None
-
-
-def _window_keys(
-    groups: Mapping[str, np.ndarray], baseline: SegmentBaseline, column: str
-) -> tuple[list[str], str]:
-    """Baseline segments first, then the largest new values (at most ``max_values`` of them)."""
-    known = [s.segment for s in baseline.of_column(column)]
-    new = sorted((k for k in groups if k not in set(known)), key=lambda k: (-groups[k].size, k))
-    shown = new[: baseline.max_values]
-    note = ""
-    if len(new) > len(shown):
-        note = f"{column}: {len(new) - len(shown)} more new segment values not reported"
-    return known + shown, note
-
-
 def _evaluate(
-    segment: _Segment, roles: SegmentRoles, metric: str, limits: _Limits, drift: _DriftSettings
+    column: str,
+    key: str,
+    stats: SegmentStatistics,
+    ref: SegmentReference | None,
+    roles: SegmentRoles,
+    metric: str,
+    limits: _Limits,
+    drift: _DriftSettings,
 ) -> SegmentResult:
-    rows, ref = len(segment.frame), segment.reference
+    rows = stats.rows
     base = SegmentResult(
-        segment.column, segment.key, rows, None if ref is None else ref.rows,
-        "insufficient_data", metric,
+        column, key, rows, None if ref is None else ref.rows, "insufficient_data", metric,
         baseline_value=None if ref is None else ref.performance.get(metric),
     )  # fmt: skip
     too_small = _too_small(rows, ref, limits.min_size)
     if too_small:
         return replace(base, note=too_small)
-    performance = _performance(segment.frame, roles, only=(metric,))
+    performance = stats.performance
+    if performance is None:
+        raise DataError(f"segment {column}={key}: {rows} rows but no performance computed")
     value, notes = _metric_value(performance, metric, limits.min_size)
     if ref is None:
         notes.insert(0, "new segment: not in the reference")
-    share = None if ref is None else _share_drifted(segment, ref, roles, drift, notes)
+    share = None if ref is None else _share_drifted(column, stats.profile, ref, roles, drift, notes)
     change = None if value is None or base.baseline_value is None else value - base.baseline_value
     spread, baseline_spread = (
         _spreads(performance, ref, metric) if value is not None else (None, None)
@@ -663,19 +882,17 @@ def _metric_value(
 
 
 def _share_drifted(
-    segment: _Segment,
+    column: str,
+    current: DatasetProfile | None,
     ref: SegmentReference,
     roles: SegmentRoles,
     drift: _DriftSettings,
     notes: list[str],
 ) -> float | None:
-    numerical, categorical = roles.features(segment.column)
+    numerical, categorical = roles.features(column)
     features = [*numerical, *categorical]
-    if not features:
+    if not features or current is None:
         return None
-    current = DatasetProfile.from_frame(
-        segment.frame, numerical=numerical, categorical=categorical, reference=ref.profile
-    )
     report = compute_drift(
         ref.profile,
         current,

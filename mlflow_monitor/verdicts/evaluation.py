@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypedDict
 
 import pandas as pd
 
@@ -31,7 +32,13 @@ from mlflow_monitor.stats.drift import DriftReport, compute_drift
 from mlflow_monitor.stats.performance import PerformanceResult, default_checks
 from mlflow_monitor.stats.profile import DatasetProfile
 from mlflow_monitor.stats.quality import QualityReport, compute_quality
-from mlflow_monitor.stats.segments import SegmentBaseline, SegmentReport, compute_segments
+from mlflow_monitor.stats.segments import (
+    SegmentBaseline,
+    SegmentCounts,
+    SegmentReport,
+    compute_segments,
+    segments_from_counts,
+)
 from mlflow_monitor.verdicts import window_checks as checks
 from mlflow_monitor.verdicts.baseline_model import Baseline, performance_of
 from mlflow_monitor.verdicts.estimated_checks import (
@@ -378,12 +385,15 @@ def _performance_checks(spec: MonitorSpec) -> list[MetricCheck]:
     return list(spec.performance.checks) or default_checks(spec.task, has_score=has_score)
 
 
-def _segments(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> SegmentReport | None:
+def _segments(
+    spec: MonitorSpec,
+    baseline: Baseline,
+    frame: pd.DataFrame | Mapping[tuple[str, str], SegmentCounts],
+) -> SegmentReport | None:
+    """The window's segments from its frame, or from its merged ``SegmentCounts`` (Spark)."""
     if not spec.columns.segments or not isinstance(baseline.segments, SegmentBaseline):
         return None
-    return compute_segments(
-        frame,
-        baseline.segments,
+    settings = _SegmentSettings(
         min_size=spec.segments.min_size,
         min_class_size=spec.segments.min_class_size,
         metric=spec.segments.metric,
@@ -393,6 +403,22 @@ def _segments(spec: MonitorSpec, baseline: Baseline, frame: pd.DataFrame) -> Seg
         drift_thresholds=spec.drift.thresholds,
         drift_min_effect=spec.drift.min_effect,
     )
+    if isinstance(frame, pd.DataFrame):
+        return compute_segments(frame, baseline.segments, **settings)
+    return segments_from_counts(frame, baseline.segments, **settings)
+
+
+class _SegmentSettings(TypedDict):
+    """The spec's segment settings, as ``compute_segments``' (and ``segments_from_counts``')."""
+
+    min_size: int
+    min_class_size: int
+    metric: str | None
+    level: float
+    drift_method: str
+    drift_methods: Mapping[str, str]
+    drift_thresholds: Mapping[str, float]
+    drift_min_effect: float
 
 
 def _segment_outcomes(spec: MonitorSpec, report: SegmentReport | None) -> list[CheckOutcome]:

@@ -5,7 +5,9 @@
 own breaches, stored on the Baseline); ``evaluate_fairness`` computes a window's fairness against
 it and returns ``FairnessEvaluation``: the report, the bias-drift tests, every policy rule's
 per-group results, the ``CheckOutcome``s that feed health, and the metrics to log under
-``fairness/<attribute>=<group>/<metric>``.
+``fairness/<attribute>=<group>/<metric>``. It counts the frame's groups (``fairness_counts``:
+``FairnessCounts`` and ``DecisionCounts``, both mergeable) and judges the counts
+(``judge_fairness``), the entry the Spark engine calls with its partitions' merged counts.
 
 Check ids: ``policy/<pack>/<rule id>/<attribute>=<group>`` (kind ``policy``, threshold source
 ``policy:<pack>``), ``bias_drift/<attribute>=<group>/<metric>`` (kind ``bias_drift``),
@@ -63,10 +65,10 @@ from mlflow_monitor.stats.fairness import (
     REFERENCE_MAJORITY,
     REFERENCE_MIN_DISPARITY,
     AttributeFairness,
+    FairnessCounts,
     FairnessReport,
     GroupMetrics,
     compare_rates,
-    compute_fairness,
     denominator_word,
 )
 from mlflow_monitor.stats.intervals import katz_log, newcombe, wilson
@@ -86,12 +88,15 @@ __all__ = [
     "LABEL_FREE_MESSAGE",
     "REFERENCE_NOTE",
     "Decision",
+    "DecisionCounts",
     "FairnessEvaluation",
     "RuleResult",
     "RuleRow",
     "check_decision_agreement",
     "evaluate_fairness",
     "evaluate_policies",
+    "fairness_counts",
+    "judge_fairness",
     "policy_outcomes",
     "policy_results",
     "positive_indicator",
@@ -236,7 +241,24 @@ def evaluate_fairness(
     spec: MonitorSpec, reference: FairnessReport | None, frame: pd.DataFrame
 ) -> FairnessEvaluation:
     """A window's fairness, bias drift against ``reference`` and policy rules, as outcomes."""
-    report, decision = _compute(spec, frame, reference)
+    counts, decisions = fairness_counts(spec, frame)
+    return judge_fairness(spec, reference, counts, decisions.decision(spec))
+
+
+def judge_fairness(
+    spec: MonitorSpec, reference: FairnessReport | None, counts: FairnessCounts, decision: Decision
+) -> FairnessEvaluation:
+    """``evaluate_fairness`` from a window's group counts (a frame's, or merged partitions').
+
+    The one place a window's fairness is judged: the pandas path counts its frame, the Spark
+    engine merges its partitions' counts, and the report, bias drift, policies, outcomes and
+    metrics are this code's either way.
+    """
+    report = counts.report(
+        reference_groups=_reference_rules(spec, reference),
+        min_group_size=spec.fairness.min_group_size,
+        level=spec.confidence_level,
+    )
     drift = _bias_drift(spec, reference, report)
     packs = load_packs(spec.fairness.policies, spec.fairness.overrides)
     results = policy_results(spec, report, packs)
@@ -358,22 +380,78 @@ def _bias_drift(
 def _compute(
     spec: MonitorSpec, frame: pd.DataFrame, reference: FairnessReport | None
 ) -> tuple[FairnessReport, Decision]:
-    if spec.task == "regression" and spec.columns.protected:
-        raise SpecError("columns.protected: fairness metrics need a classification task")
-    _require_columns(frame, spec.columns.protected)
-    predicted, decision, keep = _decisions(spec, frame)
-    labels = _labels(spec, frame)
-    protected = frame[spec.columns.protected]
-    report = compute_fairness(
-        protected[keep] if decision.excluded_rows else protected,
-        predicted[keep],
-        None if labels is None else labels[keep],
-        intersections=spec.fairness.intersections,
+    counts, decisions = fairness_counts(spec, frame)
+    decision = decisions.decision(spec)
+    report = counts.report(
         reference_groups=_reference_rules(spec, reference),
         min_group_size=spec.fairness.min_group_size,
         level=spec.confidence_level,
     )
     return report, decision
+
+
+@dataclass(frozen=True)
+class DecisionCounts:
+    """How the decisions of some rows were made, as counts that merge across partitions.
+
+    ``excluded_rows``: rows without a decision (score or prediction missing); ``agreeing`` of
+    ``compared`` rows: the score's decision equals ``prediction == positive_label`` (both 0
+    when the check does not apply, see ``check_decision_agreement``). ``decision`` gives the
+    ``Decision`` of all the rows counted, refusing a flipped ``positive_label``.
+    """
+
+    source: str  # "score" or "prediction"
+    column: str
+    decision_threshold: float | None
+    excluded_rows: int = 0
+    agreeing: int = 0
+    compared: int = 0
+
+    def merge(self, other: DecisionCounts) -> DecisionCounts:
+        return replace(
+            self,
+            excluded_rows=self.excluded_rows + other.excluded_rows,
+            agreeing=self.agreeing + other.agreeing,
+            compared=self.compared + other.compared,
+        )
+
+    def decision(self, spec: MonitorSpec) -> Decision:
+        """The ``Decision``; a ``SpecError`` when the agreement is below ``AGREEMENT_MINIMUM``."""
+        agreement = _agreement(spec, self.agreeing, self.compared)
+        if self.source != "score":
+            return Decision(self.source, self.column, None, self.excluded_rows)
+        return Decision(
+            self.source,
+            self.column,
+            self.decision_threshold,
+            self.excluded_rows,
+            agreement,
+            _agreement_note(spec, agreement),
+        )
+
+
+def fairness_counts(
+    spec: MonitorSpec, frame: pd.DataFrame, *, agreement_rows: int | None = AGREEMENT_ROWS
+) -> tuple[FairnessCounts, DecisionCounts]:
+    """The group counts of ``frame``'s rows that have a decision, and how they were decided.
+
+    ``agreement_rows``: the agreement of score and prediction is counted on at most that many
+    rows evenly spread (``check_decision_agreement``), on every row with ``None`` (the Spark
+    engine, whose partitions' counts add up to the whole window's exact share).
+    """
+    if spec.task == "regression" and spec.columns.protected:
+        raise SpecError("columns.protected: fairness metrics need a classification task")
+    _require_columns(frame, spec.columns.protected)
+    predicted, decisions, keep = _decisions(spec, frame, agreement_rows)
+    labels = _labels(spec, frame)
+    protected = frame[spec.columns.protected]
+    counts = FairnessCounts.of(
+        protected[keep] if decisions.excluded_rows else protected,
+        predicted[keep],
+        None if labels is None else labels[keep],
+        intersections=spec.fairness.intersections,
+    )
+    return counts, decisions
 
 
 def _require_columns(frame: pd.DataFrame, names: list[str]) -> None:
@@ -382,23 +460,20 @@ def _require_columns(frame: pd.DataFrame, names: list[str]) -> None:
             raise DataError(f"column {name!r} (columns.protected) is missing from the data")
 
 
-def _decisions(spec: MonitorSpec, frame: pd.DataFrame) -> tuple[np.ndarray, Decision, np.ndarray]:
+def _decisions(
+    spec: MonitorSpec, frame: pd.DataFrame, agreement_rows: int | None
+) -> tuple[np.ndarray, DecisionCounts, np.ndarray]:
     """Boolean decisions, how they were made, and the rows that have one."""
     cols = spec.columns
     if cols.score and cols.score in frame.columns:
-        agreement = check_decision_agreement(spec, frame)
+        agreeing, compared = _agreement_counts(spec, frame, agreement_rows)
         score = pd.to_numeric(frame[cols.score], errors="coerce").to_numpy(dtype=float)
         keep = ~np.isnan(score)
         threshold = spec.fairness.decision_threshold
-        decision = Decision(
-            "score",
-            cols.score,
-            threshold,
-            int((~keep).sum()),
-            agreement,
-            _agreement_note(spec, agreement),
+        decisions = DecisionCounts(
+            "score", cols.score, threshold, int((~keep).sum()), agreeing, compared
         )
-        return np.nan_to_num(score, nan=-np.inf) >= threshold, decision, keep
+        return np.nan_to_num(score, nan=-np.inf) >= threshold, decisions, keep
     column = cols.prediction or cols.score or ""
     if column not in frame.columns:
         raise DataError(f"column {column!r} (columns.prediction) is missing from the data")
@@ -406,7 +481,7 @@ def _decisions(spec: MonitorSpec, frame: pd.DataFrame) -> tuple[np.ndarray, Deci
         frame[column], spec.positive_label, f"columns.prediction {column!r}"
     )
     keep = ~np.isnan(positive)
-    return positive == 1.0, Decision("prediction", column, None, int((~keep).sum())), keep
+    return positive == 1.0, DecisionCounts("prediction", column, None, int((~keep).sum())), keep
 
 
 def check_decision_agreement(spec: MonitorSpec, frame: pd.DataFrame) -> float | None:
@@ -418,26 +493,44 @@ def check_decision_agreement(spec: MonitorSpec, frame: pd.DataFrame) -> float | 
     ``AGREEMENT_MINIMUM`` they mostly contradict each other, the signature of a flipped
     ``positive_label``: a ``SpecError`` naming both keys.
     Measured on at most ``AGREEMENT_ROWS`` rows evenly spread over the frame (every k-th row:
-    plenty for a share, and the label comparison costs 0.07 s per million rows). ``None`` when
-    the check does not apply.
+    plenty for a share, and the label comparison costs 0.07 s per million rows); the Spark
+    engine counts every row of the window instead (``fairness_counts``), so on a frame of more
+    than ``AGREEMENT_ROWS`` rows the two shares may differ slightly (equal below it). ``None``
+    when the check does not apply.
+    """
+    return _agreement(spec, *_agreement_counts(spec, frame, AGREEMENT_ROWS))
+
+
+def _agreement_counts(spec: MonitorSpec, frame: pd.DataFrame, rows: int | None) -> tuple[int, int]:
+    """(agreeing, compared) rows of ``check_decision_agreement``; (0, 0) when it does not apply.
+
+    ``rows``: at most that many rows, every k-th one; ``None``: every row.
     """
     cols = spec.columns
     label = spec.positive_label
     present = [c for c in (cols.score, cols.prediction) if c and c in frame.columns]
     binary = spec.task == "binary_classification"
     if not binary or label is None or not cols.score or not cols.prediction or len(present) < 2:
-        return None
-    rows = frame.iloc[:: max(1, -(-len(frame) // AGREEMENT_ROWS))]
-    score = pd.to_numeric(rows[cols.score], errors="coerce").to_numpy(dtype=float)
+        return 0, 0
+    chosen = frame if rows is None else frame.iloc[:: max(1, -(-len(frame) // rows))]
+    score = pd.to_numeric(chosen[cols.score], errors="coerce").to_numpy(dtype=float)
     predicted = positive_indicator(
-        rows[cols.prediction], label, f"columns.prediction {cols.prediction!r}"
+        chosen[cols.prediction], label, f"columns.prediction {cols.prediction!r}"
     )
     both = ~np.isnan(score) & ~np.isnan(predicted)
-    if not both.any():
-        return None
     threshold = spec.fairness.decision_threshold
-    agreement = float(np.mean((score[both] >= threshold) == (predicted[both] == 1.0)))
+    agreeing = int(np.count_nonzero((score[both] >= threshold) == (predicted[both] == 1.0)))
+    return agreeing, int(np.count_nonzero(both))
+
+
+def _agreement(spec: MonitorSpec, agreeing: int, compared: int) -> float | None:
+    """The share agreeing (``None``: nothing compared); a ``SpecError`` below the minimum."""
+    if compared == 0:
+        return None
+    agreement = agreeing / compared
     if agreement < AGREEMENT_MINIMUM:
+        cols, label = spec.columns, spec.positive_label
+        threshold = spec.fairness.decision_threshold
         raise SpecError(
             f"positive_label {label!r} contradicts columns.score {cols.score!r}: score >="
             f" fairness.decision_threshold {threshold:g} agrees with {cols.prediction} =="

@@ -14,6 +14,7 @@ from mlflow_monitor.stats.fairness import (
     FAVORABLE_RATE,
     GROUP_METRICS,
     MISSING_GROUP,
+    FairnessCounts,
     FairnessReport,
     GroupMetrics,
     compute_fairness,
@@ -307,3 +308,43 @@ def test_min_disparity_reference_needs_enough_cases_in_the_rate_own_denominator(
     assert attr is not None
     d = attr.disparity("c", "fnr")
     assert d is not None and d.reference_group == "b"  # a's FNR 0 rests on 5 positives
+
+
+def test_counts_of_two_halves_merged_equal_the_whole() -> None:
+    """Group texts do not depend on the part a value is in: int codes in one half (one of them
+    missing, so float) and strings in the other give the same groups as the whole."""
+    frame = lending_frame(6_000, seed=8, race_missing=0.05)
+    frame["band"] = frame["age_band"].astype(float)
+    frame.loc[frame.index[:40], "band"] = np.nan  # the first half's codes are floats
+    labels = frame["repaid"].to_numpy(dtype=float)
+    labels[::7] = np.nan  # partly labelled
+
+    def counts(part: pd.DataFrame, y: np.ndarray) -> FairnessCounts:
+        return FairnessCounts.of(
+            part[["sex", "race", "band"]],
+            part["approved"].to_numpy(dtype=bool),
+            y,
+            intersections=[["sex", "race"], ["race", "band"]],
+        )
+
+    half = len(frame) // 2
+    first, second = frame.iloc[:half], frame.iloc[half:].copy()
+    second["band"] = second["band"].astype("Int64").astype(str)  # "3", as text: the same group
+    merged = counts(first, labels[:half]).merge(counts(second, labels[half:]))
+    whole = counts(frame, labels)
+    assert (merged.rows, merged.labeled_rows) == (whole.rows, whole.labeled_rows) == (6_000, 5_142)
+    for name in ("sex", "race", "band", "sex:race", "race:band"):
+        assert [g.to_dict() for g in merged.groups(name)] == [
+            g.to_dict() for g in whole.groups(name)
+        ]
+    assert {g.group for g in whole.groups("band")} == {"1", "2", "3", MISSING_GROUP}
+    assert merged.report(min_group_size=50).to_dict() == whole.report(min_group_size=50).to_dict()
+    assert (
+        whole.report().to_dict()
+        == compute_fairness(
+            frame[["sex", "race", "band"]],
+            frame["approved"].to_numpy(dtype=bool),
+            labels,
+            intersections=[["sex", "race"], ["race", "band"]],
+        ).to_dict()
+    )

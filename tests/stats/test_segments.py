@@ -14,9 +14,13 @@ from mlflow_monitor.stats.intervals import delong_auc
 from mlflow_monitor.stats.segments import (
     MISSING_SEGMENT,
     SegmentBaseline,
+    SegmentCounts,
     SegmentReport,
     compute_segments,
+    merge_segment_counts,
     reference_segments,
+    segment_counts,
+    segments_from_counts,
 )
 
 REGIONS = {"north": 900, "south": 900, "east": 900, "west": 600, "tiny": 150}
@@ -285,3 +289,33 @@ def test_drift_min_effect_reaches_the_segments_drift(
     }
     assert east[0.0].share_drifted == 1.0  # age (ks: D ~ 0.55) and plan (z: 0.7 of share) moved
     assert east[0.9].share_drifted == 0.0  # both significant, neither that large
+
+
+def test_counts_of_three_parts_merged_judge_as_the_whole(
+    baseline: SegmentBaseline, window: pd.DataFrame
+) -> None:
+    """The partitioned path (``segment_counts`` per part, merged, ``segments_from_counts``)
+    reports the same segments as ``compute_segments``: counts exactly, ROC AUC from binned
+    scores within its bound, the same statuses."""
+    shuffled = window.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    parts = np.array_split(np.arange(len(shuffled)), 3)
+    merged: dict[tuple[str, str], SegmentCounts] = {}
+    for positions in parts:
+        merged = merge_segment_counts(merged, segment_counts(shuffled.iloc[positions], baseline))
+    got = segments_from_counts(merged, baseline, min_size=100)
+    want = compute_segments(shuffled, baseline, min_size=100)
+    key = [(r.column, r.segment, r.rows, r.labelled_rows, r.status) for r in want.results]
+    assert [(r.column, r.segment, r.rows, r.labelled_rows, r.status) for r in got.results] == key
+    assert got.notes == want.notes and got.metric == want.metric == "roc_auc"
+    assert ("region", "central", 300, 300, "ok") in key  # a new segment, judged too
+    for a, b in zip(got.results, want.results, strict=True):
+        assert (a.value is None) == (b.value is None) and (a.share_drifted is None) == (
+            b.share_drifted is None
+        )
+        if b.value is not None:
+            assert a.value == pytest.approx(b.value, abs=1e-4)  # 65,536 score bins
+            assert a.spread is not None and b.spread is not None
+            assert a.spread.classes == b.spread.classes
+            assert a.spread.standard_error == pytest.approx(b.spread.standard_error, rel=1e-3)
+        if b.share_drifted is not None:
+            assert a.share_drifted == pytest.approx(b.share_drifted, abs=1e-12)

@@ -4,27 +4,39 @@ Only profiles and counts reach the driver. Every partition is read once by ``map
 turned, with the same pure code as the pandas path, into a *partial*: the ``DatasetProfile`` of
 its rows (on the baseline's edges for a window; with its value sketch for a reference, so the
 merged edges are those of all the rows at once, ``stats.sketch``), the quality counts of each
-column, and for a binary classifier its ``BinaryCounts`` (confusion cells, score histograms on
-fixed bins, loss sums). The partials are pickled, streamed to the driver one partition at a
-time (``toLocalIterator``) and merged there: driver memory is bounded by the size of one
-profile, whatever the rows. What needs the whole window at once is asked of Spark as an
-aggregate (duplicated rows and ids, the most frequent unseen categories, whether an id-like
-candidate's values are all distinct). The judging is the pandas path's (``verdicts``).
+column, for a binary classifier its ``BinaryCounts`` (confusion cells, score histograms on
+fixed bins, loss sums), with ``columns.protected`` its ``FairnessCounts`` (six cells per group
+of every attribute and intersection, keyed by the group's text) and ``DecisionCounts``, and with
+``columns.segments`` one ``SegmentCounts`` per segment value (rows, ``BinaryCounts`` and, for a
+baseline segment, the features profiled on its edges). The partials are pickled, compressed,
+merged on the executors in a tree and the result sent to the driver: driver memory is bounded
+by the size of one partial, whatever the rows. What needs the whole window at once is asked of
+Spark as an aggregate (duplicated rows and ids, the most frequent unseen categories, whether an
+id-like candidate's values are all distinct). The judging is the pandas path's (``verdicts``):
+``judge_fairness`` and ``stats.segments.judge_segments`` take the merged counts, so bias drift,
+policy rules, segment ranking and outcomes are the same code.
 
 Equal to the pandas path on the same rows (tests/adapters/sources/test_spark.py): every count
-(rows, missing, bins, categories, confusion counts, duplicates) exactly; drift to float rounding
-of the bins' value sums; log loss and Brier to 1e-9 relative; ROC AUC within half the share of
-positive-negative pairs that share one of the 65,536 score bins (``BinaryCounts.auc_tolerance``,
-1e-5 to 1e-4 on smooth scores; measured |delta| < 1e-6), PR AUC measured |delta| < 1e-4.
-The baseline's performance, segments and fairness are computed on the whole reference when it
-has at most ``sampling.baseline_rows`` rows, else on a seeded Spark sample of that size (the
-pandas chunked path's rule; Spark's sample is not the same rows).
+(rows, missing, bins, categories, confusion counts, duplicates, every fairness group's cells,
+every segment's rows and labelled rows) exactly, so fairness rates, disparities and their
+intervals too; drift (also a segment's share of drifted features) to float rounding of the
+bins' value sums; log loss and Brier to 1e-9 relative; ROC AUC (the window's and each
+segment's) within half the share of positive-negative pairs that share one of the 65,536 score
+bins (``BinaryCounts.auc_tolerance``, 1e-5 to 1e-4 on smooth scores; measured |delta| < 1e-6 on
+the window, < 2e-5 on segments of 300 to 1,200 rows), PR AUC measured |delta| < 1e-4. The
+agreement of score and prediction decisions (``fairness_checks.check_decision_agreement``) is
+counted on every row of the window, where pandas reads at most ``AGREEMENT_ROWS`` evenly spread
+rows (the same share below that size). The baseline's performance, segments and fairness are
+computed on the whole reference when it has at most ``sampling.baseline_rows`` rows, else on a
+seeded Spark sample of that size (the pandas chunked path's rule; Spark's sample is not the
+same rows). Each segment value carries its score histograms (about 1 MB per value and
+partition before compression): segment columns are meant to have few values.
 
 Not supported by the Spark engine, each refused with one line before any work: multiclass and
-regression performance, protected attributes (fairness), segments, estimation without labels
-(CBPE/DLE: set ``estimation.enabled: false``), scoring by the monitor (outputs must be in the
-data) and shadow comparison (``--compare``). Ties among the examples of unseen categories and
-repeated ids may be listed in another order than pandas lists them.
+regression performance, estimation without labels (CBPE/DLE: set ``estimation.enabled:
+false``), scoring by the monitor (outputs must be in the data) and shadow comparison
+(``--compare``). Ties among the examples of unseen categories and repeated ids may be listed in
+another order than pandas lists them.
 
 pyspark is imported here only, and only when a Spark engine is asked for (the package and the
 pandas path never start a JVM). Delta tables are read through the ``deltalake`` package (their
@@ -36,6 +48,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -57,14 +70,17 @@ from mlflow_monitor.stats.quality import (
     QualityReport,
     compute_quality,
 )
+from mlflow_monitor.stats.segments import SegmentCounts, merge_segment_counts, segment_counts
 from mlflow_monitor.verdicts.profiled_columns import profile_columns
 
 if TYPE_CHECKING:  # the rest of verdicts is imported by the driver-side functions only, so
     # the Python workers that run the partitions import no more than the statistics
     from pyspark.sql import Column, DataFrame, SparkSession
 
+    from mlflow_monitor.stats.fairness import FairnessCounts
     from mlflow_monitor.verdicts.baseline_model import Baseline
     from mlflow_monitor.verdicts.evaluation import History, WindowResult
+    from mlflow_monitor.verdicts.fairness_checks import DecisionCounts
 
 __all__ = [
     "ENGINE_VARIABLE",
@@ -86,8 +102,8 @@ CHUNK_ROWS = 250_000  # rows of one partition profiled at once (Arrow batches ar
 _SEQUENCE_SPAN = 2  # stats.quality: a numerical id spans at most this many integers per value
 _EXAMPLES = 10  # stats.quality: examples of unseen values and repeated ids
 UNSUPPORTED = (
-    "the Spark engine supports binary classification with drift, quality and performance; "
-    "not {what}"
+    "the Spark engine supports binary classification with drift, quality, performance, "
+    "segments and fairness; not {what}"
 )
 
 
@@ -158,10 +174,6 @@ def check_supported(spec: MonitorSpec, *, window: bool) -> None:
     cols = spec.columns
     if spec.task != "binary_classification" and cols.target:
         raise SpecError(UNSUPPORTED.format(what=f"task: {spec.task} performance"))
-    if cols.protected:
-        raise SpecError(UNSUPPORTED.format(what="columns.protected (fairness)"))
-    if cols.segments:
-        raise SpecError(UNSUPPORTED.format(what="columns.segments"))
     if window and spec.estimation.enabled:
         raise SpecError(
             UNSUPPORTED.format(what="estimation (CBPE/DLE): set estimation.enabled: false")
@@ -214,7 +226,7 @@ def _collect_merged(frame: DataFrame, partial: object) -> object | None:
             part = partial(chunk)  # type: ignore[operator]
             merged = part if merged is None else merged.merge(part)
         if merged is not None:
-            yield pd.DataFrame({"partial": [pickle.dumps(merged, protocol=5)]})
+            yield pd.DataFrame({"partial": [_pack(merged)]})
 
     partials = frame.mapInPandas(per_partition, "partial binary").rdd.map(lambda row: row[0])
     try:
@@ -223,12 +235,22 @@ def _collect_merged(frame: DataFrame, partial: object) -> object | None:
         return None
     except PySparkException as exc:
         raise _our_error(exc) from None
-    result: object = pickle.loads(merged)  # our own executors' objects
-    return result
+    return _unpack(merged)
 
 
 def _merge_pickled(left: bytes, right: bytes) -> bytes:
-    return pickle.dumps(pickle.loads(left).merge(pickle.loads(right)), protocol=5)
+    return _pack(_unpack(left).merge(_unpack(right)))  # type: ignore[attr-defined]
+
+
+def _pack(partial: object) -> bytes:
+    """A partial pickled and compressed: score histograms are 65,536 bins, mostly empty (a
+    512 kB array per label: 6 kB compressed for 1,000 scores, 60 kB for 200,000)."""
+    return zlib.compress(pickle.dumps(partial, protocol=5), 1)
+
+
+def _unpack(packed: bytes) -> object:
+    result: object = pickle.loads(zlib.decompress(packed))  # our own executors' objects
+    return result
 
 
 def _our_error(exc: Exception) -> Exception:
@@ -352,9 +374,20 @@ class _WindowPartial:
     stamps: tuple[pd.Timestamp, pd.Timestamp] | None
     dropped: float
     dtypes: dict[str, str] = field(default_factory=dict)
+    fairness: tuple[FairnessCounts, DecisionCounts] | None = None
+    segments: dict[tuple[str, str], SegmentCounts] | None = None
 
     def merge(self, other: _WindowPartial) -> _WindowPartial:
         stamps = [s for s in (self.stamps, other.stamps) if s is not None]
+        fairness = None
+        if self.fairness is not None and other.fairness is not None:
+            fairness = (
+                self.fairness[0].merge(other.fairness[0]),
+                self.fairness[1].merge(other.fairness[1]),
+            )
+        segments = None
+        if self.segments is not None and other.segments is not None:
+            segments = merge_segment_counts(self.segments, other.segments)
         return _WindowPartial(
             self.rows + other.rows,
             self.profile.merge(other.profile),
@@ -365,6 +398,8 @@ class _WindowPartial:
             else self.performance.merge(other.performance),
             (min(s[0] for s in stamps), max(s[1] for s in stamps)) if stamps else None,
             self.dropped + other.dropped,
+            fairness=fairness,
+            segments=segments,
         )
 
 
@@ -398,9 +433,16 @@ def _wider(left: str, right: str) -> str:
 
 
 def _window_partial(
-    spec: MonitorSpec, reference: DatasetProfile, names: list[str]
+    spec: MonitorSpec, baseline: Baseline, names: list[str]
 ) -> object:  # a picklable function of one chunk
+    reference = baseline.profile
     cols = spec.columns
+    segments = baseline.segments if cols.segments else None
+    count_fairness = None
+    if cols.protected:  # imported here: a worker imports the fairness rules only when asked
+        from mlflow_monitor.verdicts.fairness_checks import fairness_counts
+
+        count_fairness = fairness_counts
     numerical, categorical = profile_columns(spec, names)
     known = set(reference.columns)
     numerical = [c for c in numerical if c in known]
@@ -438,9 +480,14 @@ def _window_partial(
         dropped = 0.0
         if CAPTURE_DROPPED_COLUMN in chunk:
             dropped = float(pd.to_numeric(chunk[CAPTURE_DROPPED_COLUMN], errors="coerce").sum())
+        fairness = None
+        if count_fairness is not None:  # every row's agreement: exact once the counts add up
+            fairness = count_fairness(spec, chunk, agreement_rows=None)
         return _WindowPartial(
-            len(chunk), profile, quality.columns, hints, performance, stamps, dropped
-        )
+            len(chunk), profile, quality.columns, hints, performance, stamps, dropped,
+            fairness=fairness,
+            segments=None if segments is None else segment_counts(chunk, segments),
+        )  # fmt: skip
 
     return partial
 
@@ -458,13 +505,14 @@ def evaluate_spark_window(
     """``verdicts.evaluation.evaluate_window`` of a Spark window (rows in ``[start, end)``)."""
     from mlflow_monitor.verdicts import evaluation as pandas_path
     from mlflow_monitor.verdicts import window_checks as checks
+    from mlflow_monitor.verdicts.fairness_checks import judge_fairness
     from mlflow_monitor.verdicts.root_cause import assign_causes
 
     check_supported(spec, window=True)
     pandas_path.check_against_baseline(spec, baseline)
     names = _check_columns(spec, frame, what="window")
     window = _rows_in(spec, frame.select(*names), window_start, window_end)
-    merged = _collect_merged(window, _window_partial(spec, baseline.profile, names))
+    merged = _collect_merged(window, _window_partial(spec, baseline, names))
     if merged is None:
         raise DataError(f"the window is empty (0 rows in {_shown(window_start, window_end)})")
     assert isinstance(merged, _WindowPartial)
@@ -475,6 +523,11 @@ def evaluate_spark_window(
     )
     prediction_drift = pandas_path._prediction_drift(spec, baseline.profile, merged.profile)
     performance = _performance(spec, merged)
+    segments = pandas_path._segments(spec, baseline, merged.segments or {})
+    fairness = None
+    if merged.fairness is not None:
+        counts, decisions = merged.fairness
+        fairness = judge_fairness(spec, baseline.fairness, counts, decisions.decision(spec))
     start, end = window_start, window_end
     if merged.stamps is not None:
         start = start or merged.stamps[0].floor("us").to_pydatetime()
@@ -498,13 +551,17 @@ def evaluate_spark_window(
             level=spec.confidence_level,
         ),
         *checks.quality_outcomes(quality, spec.quality),
+        *pandas_path._segment_outcomes(spec, segments),
+        *(fairness.outcomes if fairness else []),
     ]
     outcomes = list(
         assign_causes(
             outcomes, alpha=spec.fairness.drift_alpha, min_effect=spec.fairness.drift_min_effect
         )
     )
-    metrics = pandas_path._metrics(drift, prediction_drift, performance, quality, None, None)
+    metrics = pandas_path._metrics(
+        drift, prediction_drift, performance, quality, segments, fairness
+    )
     if spec.columns.target:
         from mlflow_monitor.verdicts.label_join import coverage
 
@@ -525,8 +582,8 @@ def evaluate_spark_window(
         prediction_drift=prediction_drift,
         performance=performance,
         quality=quality,
-        segments=None,
-        fairness=None,
+        segments=segments,
+        fairness=fairness,
         notes=(*baseline.notes, _engine_note(spec, window, merged)),
     )
 
