@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import pickle
 import sys
 import tempfile
 import threading
@@ -122,7 +121,7 @@ def run_window(rows: int, reference_rows: int, chunk_rows: int) -> None:
 
     baseline = build_baseline_from_frame(SPEC, make_frame(reference_rows, seed=1, drift=0.0))
     names = [*NUMERICAL, *CATEGORICAL, "target", "score", "prediction"]
-    partial = engine._window_partial(SPEC, baseline.profile, names)
+    partial = engine._window_partial(SPEC, baseline, names)
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as folder:
         path = Path(folder) / "window.parquet"
         _, seconds, _ = timed(lambda: write_window(path, rows, chunk_rows))
@@ -146,14 +145,15 @@ def run_window(rows: int, reference_rows: int, chunk_rows: int) -> None:
         started = time.perf_counter()
         one = partial(chunk)  # type: ignore[operator]
         per_partition = time.perf_counter() - started
-        blob = pickle.dumps(one, protocol=5)
+        blob = engine._pack(one)  # pickled and compressed, as a partition sends it
         started = time.perf_counter()
         for _ in range(5):
             engine._merge_pickled(blob, blob)
         merge = (time.perf_counter() - started) / 5
         print(
             f"  one partial of {len(chunk):,} rows: {per_partition:.2f} s; pickled "
-            f"{len(blob) / MB:.1f} MB; merge of two (unpickle, merge, pickle): {merge * 1e3:.0f} ms"
+            f"and compressed {len(blob) / MB:.2f} MB; merge of two (unpack, merge, pack): "
+            f"{merge * 1e3:.0f} ms"
         )
         del merged, chunk, one
 
