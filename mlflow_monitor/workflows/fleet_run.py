@@ -397,6 +397,7 @@ class _Workers:
                     outcomes.append(ready)
                     done(ready)
                     continue
+                ready = replace(ready, last=not queue)  # nothing left to start a kernel for
                 running[self._pool.submit(run_job, ready)] = ready
             if not running:
                 continue

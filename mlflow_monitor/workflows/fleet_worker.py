@@ -4,10 +4,12 @@
 pandas and papermill imports (about 1.5 s of CPU), the Evidently child's start and import (about
 2 s of CPU), a kernel's start and preload (about 1 s). A worker pays the imports and the report
 child once (``start_worker``, the process pool's initializer), and keeps a ``KernelPool`` whose
-next kernels start (and import the statistics core) while the current window's notebooks run.
-Each kernel still runs exactly one notebook, so no Python state passes between windows and each
-executed notebook is a clean audit record; the report child only ever reads the job folder of the
-window that claimed it.
+next ``monitor.ipynb`` kernel starts (and imports the statistics core) while the current window's
+notebooks run. Each kernel serves exactly one window (``monitor.ipynb``, then
+``fairness_audit.ipynb`` in the same kernel: ``kernels.window_kernel``) and is stopped after it,
+so no Python state passes between windows; the report child only ever reads the job folder of
+the window that claimed it. A window submitted with nothing queued behind it (``WindowJob.last``)
+starts no kernel ahead: none would be used.
 
 ``run_job`` runs one window with ``run_from_log`` or ``run_window`` and returns a
 ``WindowOutcome`` whatever happens: a failed window is an outcome with its one-line error (its
@@ -39,8 +41,6 @@ if TYPE_CHECKING:  # imported in the worker by its initializer, after its childr
 
 __all__ = ["WindowJob", "WindowOutcome", "ping", "run_job", "start_worker"]
 
-FAIRNESS_PRELOAD = "mlflow_monitor.workflows.compliance_audit"
-
 
 @dataclass(frozen=True)
 class WindowJob:
@@ -58,6 +58,7 @@ class WindowJob:
     window_end: str | None = None
     staged: str | None = None  # the window read from the log ahead, as a file
     note: str = ""  # what staging it found (predictions, labels joined)
+    last: bool = False  # no window is queued after it: its worker starts no kernel ahead
 
     @property
     def key(self) -> tuple[str, str, str | None]:
@@ -142,12 +143,8 @@ def start_worker() -> None:
 
         stack = ExitStack()
         stack.enter_context(report_worker(serve=True))
-        pool = KernelPool(
-            {
-                shipped_notebook("monitor.ipynb"): WINDOW_PRELOAD,
-                shipped_notebook("fairness_audit.ipynb"): FAIRNESS_PRELOAD,
-            }
-        ).open()
+        # fairness_audit.ipynb runs in its window's monitor.ipynb kernel (kernels.window_kernel)
+        pool = KernelPool({shipped_notebook("monitor.ipynb"): WINDOW_PRELOAD}).open()
         stack.callback(pool.close)
         _worker = _Worker(stack, pool)
         multiprocessing.util.Finalize(None, stack.close, exitpriority=100)
@@ -170,6 +167,8 @@ def run_job(job: WindowJob) -> WindowOutcome:
         timeline.append((time.time() - started, message))
 
     claimed, cpu = _claimed(), _cpu()
+    if _worker is not None:  # a kernel started for a window that never comes is wasted CPU
+        _worker.pool.ahead = not job.last
     try:
         result = _run(job, echo)
     except MonitorError as exc:
@@ -259,7 +258,10 @@ def _cpu() -> float:
 
 
 def _claimed() -> int:
-    return _worker.pool.claimed if _worker is not None else 0
+    """Notebooks run in a kernel started ahead: the pool's, or their window's kept kernel."""
+    from mlflow_monitor.adapters.notebooks import kernels
+
+    return _worker.pool.claimed + kernels.reused if _worker is not None else 0
 
 
 def _first_line(text: str) -> str:

@@ -27,6 +27,7 @@ from mlflow_monitor.adapters.notebooks.execute import (
     run_notebook,
     shipped_notebook,
 )
+from mlflow_monitor.adapters.notebooks.kernels import window_kernel
 from mlflow_monitor.adapters.sources import files as data
 from mlflow_monitor.contract import (
     CARD_HTML_FILE,
@@ -542,15 +543,16 @@ def _execute_and_log(
         **_model_parameters(inputs),
     )
     _log_source(runs, run_id, inputs)
-    for notebook in inputs.notebooks:
-        echo(f"[run] executing {notebook.name}")
-        run_notebook(
-            notebook,
-            out / "notebooks" / notebook.name,
-            params,
-            timeout_seconds=spec.notebooks.timeout_seconds,
-            cwd=work,
-        )
+    with window_kernel():  # fairness_audit.ipynb runs in monitor.ipynb's kernel, this window's
+        for notebook in inputs.notebooks:
+            echo(f"[run] executing {notebook.name}")
+            run_notebook(
+                notebook,
+                out / "notebooks" / notebook.name,
+                params,
+                timeout_seconds=spec.notebooks.timeout_seconds,
+                cwd=work,
+            )
     results = _read_results(out / RESULTS_FILE)
     render_notebooks_html(out / NOTEBOOKS_DIR, echo)
     echo(f"[run] logging {len(results.metrics)} metrics and artifacts to MLflow")

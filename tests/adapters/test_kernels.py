@@ -177,3 +177,47 @@ def test_a_pool_hands_out_kernels_started_ahead_and_starts_the_next(tmp_path: Pa
     finally:
         pool.close()
     assert not waiting.manager.has_kernel  # the unused kernel is stopped with the pool
+
+
+def test_a_window_kernel_serves_the_window_s_next_notebook_and_stops_with_the_window(
+    tmp_path: Path,
+) -> None:
+    """keep/reuse: one kernel per window (fairness_audit.ipynb after monitor.ipynb), never two."""
+    from jupyter_core.utils import run_sync
+
+    from mlflow_monitor.adapters.notebooks import kernels
+
+    manager = kernels.start_kernel("python3", tmp_path)
+    try:
+        assert kernels.keep(manager) is False  # outside a window: the caller stops it
+        assert kernels.reuse() is None
+        before = kernels.reused
+        with kernels.window_kernel():
+            assert kernels.reuse() is None  # the window's first notebook: nothing kept yet
+            assert kernels.keep(manager) is True
+            with kernels.window_kernel():  # nested: the outer block owns the kernel
+                pass
+            assert run_sync(manager.is_alive)()
+            assert kernels.reuse() is manager  # the next notebook runs in it
+            assert kernels.reuse() is None  # handed out once
+            assert kernels.keep(manager) is True  # kept again after that notebook
+        assert kernels.reused == before + 1
+        assert not manager.has_kernel  # stopped with its window: no state reaches the next one
+        assert kernels.reuse() is None
+    finally:
+        kernels.stop_kernel(manager, now=True)
+
+
+def test_a_dead_window_kernel_is_not_reused(tmp_path: Path) -> None:
+    from jupyter_core.utils import run_sync
+
+    from mlflow_monitor.adapters.notebooks import kernels
+
+    manager = kernels.start_kernel("python3", tmp_path)
+    try:
+        with kernels.window_kernel():
+            kernels.keep(manager)
+            run_sync(manager.shutdown_kernel)(now=True)
+            assert kernels.reuse() is None  # the next notebook gets a kernel of its own
+    finally:
+        kernels.stop_kernel(manager, now=True)

@@ -254,6 +254,15 @@ def test_one_worker_runs_window_after_window_on_kernels_started_ahead(fleet: Fle
     for window in windows:
         reports = {f.path for f in client.list_artifacts(str(window["run_id"]), "reports")}
         assert "reports/data_drift.html" in reports
+        # fairness_audit.ipynb ran in its window's monitor.ipynb kernel: its cells' execution
+        # counts go on from monitor.ipynb's (a kernel of its own would count from 1)
+        counts = {}
+        for name in ("monitor", "fairness_audit"):
+            local = client.download_artifacts(str(window["run_id"]), f"notebooks/{name}.ipynb")
+            cells = json.loads(Path(local).read_text())["cells"]
+            counts[name] = [c["execution_count"] for c in cells if c["cell_type"] == "code"]
+        assert counts["monitor"][0] == 1
+        assert counts["fairness_audit"][0] == counts["monitor"][-1] + 1
 
 
 def test_after_the_windows_the_fleet_hook_gets_the_specs_and_every_outcome(fleet: Fleet) -> None:

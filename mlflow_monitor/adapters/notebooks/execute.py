@@ -8,7 +8,9 @@ per-cell timeout and cell output sent to the ``mlflow_monitor.adapters.notebooks
 logger, turn a ``PapermillExecutionError`` into a ``NotebookError`` (one line naming the notebook,
 cell, exception type and message; the same parts as fields; the partly executed notebook papermill
 wrote, whose failing cell holds the traceback), and stop the kernel. A kernel started ahead for
-the notebook (``kernels.warm_kernel``) is handed to papermill instead of a fresh one.
+the notebook (``kernels.warm_kernel``) is handed to papermill instead of a fresh one; inside
+``kernels.window_kernel`` a shipped notebook runs in the kernel the window's previous shipped
+notebook ran in, and its own kernel is kept for the next one.
 """
 
 from __future__ import annotations
@@ -115,8 +117,12 @@ def run_notebook(
     _check_parameters(source, values)
     _clear_output(output)
     _LOG.info("executing %s", source.name)
-    warm = kernels.claim(source)
-    manager = warm.manager if warm else _fresh_kernel(cwd or Path.cwd())
+    shipped = _shipped(source)
+    manager = kernels.reuse() if shipped else None  # the kernel of the window's last notebook
+    if manager is None:
+        warm = kernels.claim(source)
+        manager = warm.manager if warm else _fresh_kernel(cwd or Path.cwd())
+    kept = False
     try:
         papermill.execute_notebook(
             str(source),
@@ -128,6 +134,7 @@ def run_notebook(
             execution_timeout=timeout_seconds,
             km=manager,
         )
+        kept = shipped and kernels.keep(manager)  # inside ``kernels.window_kernel`` only
     except PapermillExecutionError as exc:
         raise _cell_error(source.name, exc, output) from None
     except TimeoutError as exc:
@@ -153,7 +160,8 @@ def run_notebook(
             output_path=_written(output),
         ) from None
     finally:
-        kernels.stop_kernel(manager, now=_shipped(source))
+        if not kept:
+            kernels.stop_kernel(manager, now=shipped)
     return ExecutedNotebook(source.stem, output)
 
 

@@ -37,7 +37,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
-__all__ = ["KernelPool", "WarmKernel", "claim", "start_kernel", "stop_kernel", "warm_kernel"]
+__all__ = [
+    "KernelPool",
+    "WarmKernel",
+    "claim",
+    "keep",
+    "reuse",
+    "start_kernel",
+    "stop_kernel",
+    "warm_kernel",
+    "window_kernel",
+]
 
 _LOG = logging.getLogger("mlflow_monitor.adapters.notebooks.kernels")
 _SOCKET_PATH_LIMIT = 100  # Linux allows 107 bytes, macOS 103, for a socket file's path
@@ -52,8 +62,17 @@ class WarmKernel:
     claimed: bool = False
 
 
+@dataclass
+class _Window:
+    """The kernel one window's last shipped notebook ran in, kept for its next one."""
+
+    manager: AsyncKernelManager | None = None
+
+
 _current: WarmKernel | None = None
 _pool: KernelPool | None = None
+_window: _Window | None = None
+reused = 0  # notebooks of this process that ran in their window's kept kernel
 
 
 def start_kernel(kernel_name: str, cwd: Path, *, preload: str | None = None) -> AsyncKernelManager:
@@ -97,6 +116,7 @@ class KernelPool:
         self._scratch = Path(tempfile.mkdtemp(prefix="mlflow-monitor-kernels-"))
         self.started = 0
         self.claimed = 0
+        self.ahead = True  # False: no successor for the next kernel taken (no window follows)
 
     def open(self) -> KernelPool:
         global _pool
@@ -106,14 +126,16 @@ class KernelPool:
         return self
 
     def take(self, notebook: Path) -> WarmKernel | None:
-        """The kernel started ahead for ``notebook`` if alive (its successor starts now)."""
+        """The kernel started ahead for ``notebook`` if alive (its successor starts now, unless
+        ``ahead`` was turned off: the caller knows no window follows)."""
         from jupyter_core.utils import run_sync
 
         key = notebook.resolve()
         if key not in self._preload:
             return None
         warm = self._ready.pop(key, None)
-        self._start(key)
+        if self.ahead:
+            self._start(key)
         if warm is None or not run_sync(warm.manager.is_alive)():
             if warm is not None:
                 stop_kernel(warm.manager, now=True)
@@ -207,6 +229,52 @@ def warm_kernel(
         if warm is not None:
             stop_kernel(warm.manager, now=True)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def window_kernel() -> Iterator[None]:
+    """One window's shipped notebooks share one kernel inside; it is stopped on the way out.
+
+    Nested use is a no-op (the outer block owns the kernel).
+    """
+    global _window
+    if _window is not None:
+        yield
+        return
+    _window = _Window()
+    try:
+        yield
+    finally:
+        window, _window = _window, None
+        if window.manager is not None:
+            stop_kernel(window.manager, now=True)
+
+
+def keep(manager: AsyncKernelManager) -> bool:
+    """Keep the kernel a shipped notebook just ran to its end in, for the window's next one;
+    False (the caller stops it) outside ``window_kernel``."""
+    if _window is None:
+        return False
+    _stop_clients(manager)  # the next notebook's run makes a client of its own
+    if _window.manager is not None and _window.manager is not manager:
+        stop_kernel(_window.manager, now=True)
+    _window.manager = manager
+    return True
+
+
+def reuse() -> AsyncKernelManager | None:
+    """The window's kept kernel if it is still alive (it is then the caller's to keep or stop)."""
+    global reused
+    if _window is None or _window.manager is None:
+        return None
+    from jupyter_core.utils import run_sync
+
+    manager, _window.manager = _window.manager, None
+    if not run_sync(manager.is_alive)():
+        stop_kernel(manager, now=True)
+        return None
+    reused += 1
+    return manager
 
 
 def claim(notebook: Path) -> WarmKernel | None:
