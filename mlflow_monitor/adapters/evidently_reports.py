@@ -77,6 +77,7 @@ from mlflow_monitor.contract import REPORTS_DIR, SAMPLE_FILE
 from mlflow_monitor.spec import MonitorSpec
 
 if TYPE_CHECKING:  # pandas is imported by the functions that use it: report_worker stays light
+    import numpy as np
     import pandas as pd
 
     from mlflow_monitor.contract import CheckOutcome, WindowResults
@@ -411,10 +412,24 @@ def _drift_columns(spec: MonitorSpec) -> list[str]:
 
 
 def _labelled(frame: pd.DataFrame, spec: MonitorSpec) -> pd.DataFrame:
+    """The labelled rows, labels and predictions in NumPy dtypes.
+
+    Labels joined from the prediction log are nullable (``Int64``, ``boolean``: unlabelled rows
+    are missing); Evidently 0.7 reads such a column's classes as text and fails with
+    ``KeyError: '0'``, which skipped the classification report of every ``--from-log`` and
+    ``fleet run`` window. Once the unlabelled rows are gone they convert exactly.
+    """
     target = spec.columns.target
     if not target or target not in frame.columns:
         return frame.iloc[0:0]
-    return frame.loc[frame[target].notna()]
+    labelled = frame.loc[frame[target].notna()]
+    plain: dict[str, np.ndarray] = {}
+    for name in (target, spec.columns.prediction):
+        column = labelled[name] if name and name in labelled.columns else None
+        numpy_dtype = getattr(column.dtype, "numpy_dtype", None) if column is not None else None
+        if column is not None and numpy_dtype is not None and not column.isna().any():
+            plain[str(name)] = column.to_numpy(dtype=numpy_dtype)  # Int64 -> int64, boolean -> bool
+    return labelled.assign(**plain) if plain else labelled
 
 
 def write_reports(

@@ -77,6 +77,19 @@ def test_no_labels_means_no_performance_report(spec: MonitorSpec, tmp_path: Path
     assert not (tmp_path / "classification.html").exists()
 
 
+def test_labels_joined_from_the_log_give_the_classification_report(
+    spec: MonitorSpec, tmp_path: Path
+) -> None:
+    """The log's label join gives nullable ``Int64`` labels (NA where unlabelled)."""
+    current = _scored(800, 2)
+    current["churned"] = current["churned"].astype("Int64")
+    current.loc[current.index[:100], "churned"] = pd.NA
+    files = write_reports(spec, _scored(500, 1), current, tmp_path)
+    assert files.notes == ()
+    assert files.performance == tmp_path / "classification.html"
+    assert "ROC" in files.performance.read_text()
+
+
 def test_one_class_window_skips_only_the_classification_report(
     spec: MonitorSpec, tmp_path: Path
 ) -> None:
