@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -219,5 +220,48 @@ def test_a_dead_window_kernel_is_not_reused(tmp_path: Path) -> None:
             kernels.keep(manager)
             run_sync(manager.shutdown_kernel)(now=True)
             assert kernels.reuse() is None  # the next notebook gets a kernel of its own
+    finally:
+        kernels.stop_kernel(manager, now=True)
+
+
+def _execute(manager: object, code: str) -> dict[str, object]:
+    """Run ``code`` in the kernel; its reply content and its ``execute_input`` cell number."""
+    from jupyter_core.utils import run_sync
+
+    client = manager.client()  # type: ignore[attr-defined]
+    client.start_channels()
+    inputs: list[int] = []
+
+    def seen(message: dict[str, Any]) -> None:
+        if message["header"]["msg_type"] == "execute_input":
+            inputs.append(message["content"]["execution_count"])
+
+    try:
+        reply = run_sync(client.execute_interactive)(code, timeout=60, output_hook=seen)
+    finally:
+        client.stop_channels()
+    return {**reply["content"], "input_count": inputs[0] if inputs else None}
+
+
+def test_a_reused_window_kernel_starts_with_an_empty_namespace_and_cell_one(
+    tmp_path: Path,
+) -> None:
+    """The window's next notebook cannot read the last one's variables; its cells start at 1."""
+    from mlflow_monitor.adapters.notebooks import kernels
+
+    manager = kernels.start_kernel("python3", tmp_path, preload="json")
+    try:
+        with kernels.window_kernel():
+            first = _execute(manager, "secret = 41\nimport math")
+            assert first["status"] == "ok"
+            assert _execute(manager, "secret + 1")["input_count"] == 2
+            kernels.keep(manager)
+            again = kernels.reuse()
+            assert again is manager
+            after = _execute(manager, "secret")
+            assert after["status"] == "error" and after["ename"] == "NameError"
+            assert after["input_count"] == 1
+            import_again = _execute(manager, "import sys; assert 'json' in sys.modules")
+            assert import_again["status"] == "ok"  # loaded modules stay: the saving
     finally:
         kernels.stop_kernel(manager, now=True)

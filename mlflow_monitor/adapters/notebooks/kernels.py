@@ -270,11 +270,33 @@ def reuse() -> AsyncKernelManager | None:
     from jupyter_core.utils import run_sync
 
     manager, _window.manager = _window.manager, None
-    if not run_sync(manager.is_alive)():
+    if not run_sync(manager.is_alive)() or not _fresh_namespace(manager):
         stop_kernel(manager, now=True)
         return None
     reused += 1
     return manager
+
+
+# silent: the reset itself takes no cell number; the next notebook's first cell is In [1]
+_FRESH = "get_ipython().run_line_magic('reset', '-f')\nget_ipython().execution_count = 1"
+
+
+def _fresh_namespace(manager: AsyncKernelManager) -> bool:
+    """Empty the kept kernel's namespace and reset its cell counter (its imports stay loaded:
+    that is the saving), so the window's next notebook cannot read the last one's variables and
+    reads as if run alone; False (do not reuse it) when the kernel does not answer."""
+    from jupyter_core.utils import run_sync
+
+    client = manager.client()
+    client.start_channels()
+    try:
+        reply = run_sync(client.execute_interactive)(_FRESH, silent=True, timeout=30)
+        return bool(reply["content"]["status"] == "ok")
+    except Exception as exc:  # a kernel that does not answer gets no next notebook
+        _LOG.warning("kept kernel not reset, not reused: %s", exc)
+        return False
+    finally:
+        client.stop_channels()
 
 
 def claim(notebook: Path) -> WarmKernel | None:
