@@ -215,8 +215,9 @@ def attach_baseline(
 ) -> BaselineRun:
     """Build the baseline from ``reference`` and attach it to the model version (``baseline``).
 
-    ``reference``: a DataFrame, a file, an object-store URL or a database URL with ``query``.
-    ``model`` overrides the spec's; ``version`` may be ``"@alias"``.
+    ``reference``: a DataFrame (pandas, or Spark: profiled per partition by the Spark engine),
+    a file, an object-store URL or a database URL with ``query``. ``model`` overrides the
+    spec's; ``version`` may be ``"@alias"``.
     """
     from mlflow_monitor.workflows.build_baseline import build_baseline_run
 
@@ -253,8 +254,9 @@ def monitor(
     Executes ``monitor.ipynb`` (the spec's extra notebooks, the fairness audit), logs
     ``results.json``, metrics, notebooks and reports, settles the version's health and sends
     the alerts. Bad input raises before anything is created; a failure ends the run FAILED.
-    ``current``: a DataFrame, a file, an object-store URL, or a database URL with ``query``;
-    rows without the model's output are scored by the version's own model. ``compare``:
+    ``current``: a DataFrame (pandas, or Spark: judged by the Spark engine), a file, an
+    object-store URL, or a database URL with ``query``; rows without the model's output are
+    scored by the version's own model (pandas engine). ``compare``:
     another version (``"@champion"``) scored on the same rows, both sides logged with paired
     tests (``run --compare``).
     """
@@ -509,17 +511,22 @@ def _staged(
     written as ``monitor.yaml`` beside copies of the files it names. A DataFrame is checked
     against the spec (the error names the DataFrame), cut to ``window`` when it has a
     timestamp column (an empty window is refused here, before any run exists) and written as
-    parquet. A path or URL passes through as given (the workflow stages a remote one).
+    parquet. A path or URL passes through as given (the workflow stages a remote one). A Spark
+    DataFrame is written as parquet by Spark's executors and the spec's ``engine`` set to
+    ``spark``: the Spark engine profiles it (and keeps the window's rows, ``[start, end)``).
     """
     from mlflow_monitor.adapters.sources.files import validate_frame, window_rows, write_frame
 
     loaded = _spec(spec)
+    in_spark = _is_spark(data)
     if model is not None:
         loaded = loaded.model_copy(update={"model": model})
+    if in_spark:  # the staged parquet is read by the Spark engine (the run's notebook too)
+        loaded = loaded.model_copy(update={"engine": "spark"})
     name = loaded.require_model("spec")
     with tempfile.TemporaryDirectory(prefix="mlflow-monitor-api-") as tmp:
         staging = Path(tmp)
-        as_written = isinstance(spec, (str, os.PathLike)) and model is None
+        as_written = isinstance(spec, (str, os.PathLike)) and model is None and not in_spark
         spec_path = (
             Path(spec)
             if as_written and not isinstance(spec, MonitorSpec)
@@ -528,6 +535,9 @@ def _staged(
         data_path: str | Path
         if isinstance(data, (str, os.PathLike)):
             data_path = os.fspath(data)  # a path, or a URL (s3://..., postgresql://...) as given
+        elif in_spark:  # written by the executors: no row passes through this process
+            data_path = staging / f"{what}.parquet"
+            data.write.parquet(str(data_path))  # type: ignore[attr-defined]
         else:
             optional = what == "window" and loaded.scoring.when != "never"
             frame = validate_frame(loaded, data, what=what, outputs_optional=optional)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
@@ -94,3 +95,40 @@ def test_run_with_the_spark_engine_gives_the_pandas_verdict(
     assert (spark["health"], spark["rows"]) == (pandas["health"], pandas["rows"])
     outcomes = [(o["check_id"], o["status"]) for o in pandas["outcomes"]]  # type: ignore[index,union-attr]
     assert [(o["check_id"], o["status"]) for o in spark["outcomes"]] == outcomes  # type: ignore[index,union-attr]
+
+
+def test_attach_baseline_and_monitor_take_spark_dataframes(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    """``mm.attach_baseline``/``mm.monitor`` with Spark DataFrames: the Spark engine, logged."""
+    import mlflow_monitor as mm
+    from mlflow_monitor.adapters.sources.spark import spark_session
+
+    train = demo.make_churn(2000, seed=1, start=demo.START - timedelta(days=28), days=21)
+    model = demo.train_churn_model(train)
+    plan, frame = next(iter(demo.demo_windows(1500)))
+    session = spark_session()
+    reference = session.createDataFrame(demo.score(model, demo.make_churn(2000, seed=2)))
+    window = session.createDataFrame(demo.score(model, frame))
+    spec = mm.make_spec(**yaml.safe_load(SPEC.format(engine="pandas")))
+    version = register_sklearn_model(
+        model, "churn-classifier", tracking_uri=tracking_uri, artifact_root=tmp_path / "art"
+    )
+    attached = mm.attach_baseline(
+        spec=spec, version=version, reference=reference, tracking_uri=tracking_uri
+    )
+    assert attached.rows == 2000
+    done = mm.monitor(
+        spec=spec,
+        version=version,
+        current=window,
+        window_start=plan.start,
+        window_end=plan.start + timedelta(days=7),
+        tracking_uri=tracking_uri,
+    )
+    results = _results(tracking_uri, done.run_id, tmp_path / "results")
+    assert any("statistics computed by the Spark engine" in n for n in results["notes"])  # type: ignore[union-attr]
+    assert results["rows"] == frame.loc[
+        (frame["event_time"] >= plan.start) & (frame["event_time"] < plan.start + timedelta(days=7))
+    ].shape[0]
+    assert done.health == results["health"] and done.health in ("healthy", "warning", "critical")
