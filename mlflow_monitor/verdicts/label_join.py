@@ -31,15 +31,20 @@ class JoinReport:
     joined: int
     unknown_ids: int
     duplicates: int
+    # the predictions joined were those made from this time on (a window read from the log):
+    # a label of an earlier prediction finds none of them and is counted as unknown
+    since: str | None = None
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | str | None]:
         return asdict(self)
 
     def text(self) -> str:
+        unknown = "with an id never predicted (at or before its event time)"
+        if self.since:
+            unknown = f"matching no prediction made from {self.since} on (earlier ones, or none)"
         return (
-            f"{self.labels:,} labels: {self.joined:,} joined, {self.unknown_ids:,} with an id "
-            f"never predicted (at or before its event time), {self.duplicates:,} duplicates "
-            "(the label added last wins)"
+            f"{self.labels:,} labels: {self.joined:,} joined, {self.unknown_ids:,} {unknown}, "
+            f"{self.duplicates:,} duplicates (the label added last wins)"
         )
 
 

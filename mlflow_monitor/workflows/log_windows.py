@@ -30,7 +30,7 @@ import math
 import tempfile
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,7 +39,7 @@ import pandas as pd
 
 from mlflow_monitor.adapters.prediction_log import COL_TIME, COL_VERSION, PredictionLog, open_log
 from mlflow_monitor.adapters.sources import files
-from mlflow_monitor.contract import parse_utc
+from mlflow_monitor.contract import parse_utc, utc_text
 from mlflow_monitor.errors import DataError, SpecError
 from mlflow_monitor.spec import MonitorSpec, load_spec
 from mlflow_monitor.verdicts.label_join import JoinReport, coverage, match_labels
@@ -113,6 +113,7 @@ def windows_from_log(
     before_end = (times < pd.Timestamp(end)).to_numpy()
     served = later[COL_VERSION].astype(str).to_numpy()
     found, join, labelled = _joined(spec, log, later, model)
+    join = replace(join, since=utc_text(start))  # only predictions from start on were read
     windows: dict[str, LoggedWindow | DataError] = {}
     for version in dict.fromkeys(str(v) for v in versions):
         in_window = before_end & (served == version)

@@ -77,6 +77,9 @@ def test_labels_added_later_join_and_the_window_matches_the_labelled_file(
     from_log = cli(*base, "--from-log", str(log), *window)
     assert from_log.exit_code == 0, from_log.stderr
     assert f"{len(frame):,} labelled (coverage 100.0%)" in from_log.stderr
+    # only predictions from the window's start on were read: "nobody" is said as such
+    assert "1 matching no prediction made from 20" in from_log.stderr
+    assert "(earlier ones, or none)" in from_log.stderr
     client = MlflowClient(reg.uri)
     log_run = client.get_model_version(MODEL, reg.version).tags["monitor.last_run_id"]
     from_file = cli(*base, "--current", str(reg.data.windows[WINDOW]), *window)
